@@ -1,0 +1,346 @@
+/* verdant.h - the public C API of libverdant, a portable OpenCL deep learning runtime.
+ *
+ * This is the only header users include. It does not change with build options.
+ * Conventions:
+ *   - Every fallible call returns vd_status: VD_OK (0) or a negative error code.
+ *     The detailed message is read with vd_last_error(ctx); calls that have no context
+ *     (dataset loading, device listing) leave it in a thread-local slot read with
+ *     vd_last_error(NULL).
+ *   - Handles are opaque. destroy(NULL) is a no-op.
+ *   - Structs the caller fills in come with an _init() that sets the defaults; call it
+ *     first so that fields added later keep their defaults.
+ *   - Shapes are listed outermost first (NCHW); tensors hold float32.
+ *   - Library code never exits or aborts: the process belongs to the caller.
+ */
+#ifndef VERDANT_H
+#define VERDANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(VERDANT_BUILDING)
+#define VD_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define VD_API __attribute__((visibility("default")))
+#else
+#define VD_API
+#endif
+
+#define VD_VERSION_MAJOR 0
+#define VD_VERSION_MINOR 1
+#define VD_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------
+ * Status codes. One table: the enum, vd_status_string() and vd_status_name() come from it.
+ */
+#define VD_STATUS_LIST(X)                                                                   \
+    X(VD_OK, 0, "success")                                                                  \
+    X(VD_ERR_INVALID_ARG, -1, "invalid argument")                                           \
+    X(VD_ERR_NO_DEVICE, -2, "no usable OpenCL device")                                      \
+    X(VD_ERR_OPENCL, -3, "OpenCL error")                                                    \
+    X(VD_ERR_BUILD, -4, "kernel build failed")                                              \
+    X(VD_ERR_NO_MEMORY, -5, "out of memory")                                                \
+    X(VD_ERR_SHAPE, -6, "shape mismatch")                                                   \
+    X(VD_ERR_IO, -7, "file I/O error")                                                      \
+    X(VD_ERR_FORMAT, -8, "malformed input")                                                 \
+    X(VD_ERR_BLAS, -9, "CLBlast error")                                                     \
+    X(VD_ERR_FFT, -10, "clFFT error")                                                       \
+    X(VD_ERR_UNSUPPORTED, -11, "not supported")                                             \
+    X(VD_ERR_STATE, -12, "call not valid in this state")                                    \
+    X(VD_ERR_NOT_FOUND, -13, "not found")                                                   \
+    X(VD_ERR_NUMERIC, -14, "non-finite value")                                              \
+    X(VD_ERR_INTERNAL, -15, "internal error")
+
+typedef enum vd_status {
+#define VD_STATUS_ENUM_(name, value, text) name = value,
+    VD_STATUS_LIST(VD_STATUS_ENUM_)
+#undef VD_STATUS_ENUM_
+} vd_status;
+
+/* Short English text for a status ("out of memory"); never NULL. */
+VD_API const char *vd_status_string(vd_status s);
+/* The enum name ("VD_ERR_NO_MEMORY"); never NULL. */
+VD_API const char *vd_status_name(vd_status s);
+
+typedef struct vd_context vd_context;
+typedef struct vd_tensor vd_tensor;
+typedef struct vd_net vd_net;
+typedef struct vd_dataset vd_dataset;
+
+/* The message of the last failed call on ctx, or of the last failed context-less call on
+ * this thread when ctx is NULL. Empty string when there was none; never NULL. The pointer
+ * stays valid until the next failing call on the same context / thread. */
+VD_API const char *vd_last_error(const vd_context *ctx);
+
+/* "0.1.0" */
+VD_API const char *vd_version(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Devices and contexts
+ */
+typedef enum vd_device_type {
+    VD_DEVICE_OTHER = 0,
+    VD_DEVICE_CPU = 1,
+    VD_DEVICE_GPU = 2,
+    VD_DEVICE_ACCELERATOR = 3
+} vd_device_type;
+
+typedef struct vd_device_info {
+    int32_t platform_index;       /* index among clGetPlatformIDs */
+    int32_t device_index;         /* index among that platform's devices */
+    vd_device_type type;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char device_version[128];     /* "OpenCL 3.0 ..." */
+    char driver_version[128];
+    char opencl_c_version[64];    /* "OpenCL C 1.2 ..." */
+    int32_t compute_units;
+    int32_t max_clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    int32_t has_fp16;
+    int32_t has_fp64;
+    int32_t usable;               /* OpenCL C >= 1.2 and a GPU/CPU/accelerator */
+} vd_device_info;
+
+/* List every OpenCL device of every platform. Writes up to cap entries to out (out may be
+ * NULL when cap is 0) and the total count to *count. Returns VD_ERR_NO_DEVICE (with a
+ * message) when no platform is installed. Does not create a context. */
+VD_API vd_status vd_devices_list(vd_device_info *out, size_t cap, size_t *count);
+
+typedef struct vd_context_options {
+    /* Which device: NULL means the VERDANT_DEVICE environment variable, and when that is
+     * unset too, the best GPU, else the first usable CPU device (PoCL).
+     * Forms: "gpu", "cpu", "P:D" (platform and device indices), or a case-insensitive
+     * substring of "platform name / device name". */
+    const char *device;
+    /* Directory for the kernel binary cache: NULL means VERDANT_CACHE_DIR, else
+     * $XDG_CACHE_HOME/verdant, else ~/.cache/verdant. "off" disables the disk cache. */
+    const char *cache_dir;
+    /* 0 quiet, 1 notes on stderr (device chosen, cache misses), 2 debug. */
+    int32_t verbose;
+} vd_context_options;
+
+VD_API void vd_context_options_init(vd_context_options *opt);
+
+/* Create a context on one device (an in-order queue with profiling). opt may be NULL for
+ * the defaults. Returns VD_ERR_NO_DEVICE when nothing matches, VD_ERR_INVALID_ARG for a
+ * malformed device string, VD_ERR_OPENCL when the driver fails. */
+VD_API vd_status vd_context_create(const vd_context_options *opt, vd_context **out);
+VD_API void vd_context_destroy(vd_context *ctx);
+/* The device the context runs on. */
+VD_API vd_status vd_context_device(const vd_context *ctx, vd_device_info *out);
+/* Wait for every enqueued command. */
+VD_API vd_status vd_context_finish(vd_context *ctx);
+
+typedef struct vd_context_stats {
+    uint64_t programs_built_from_source; /* clBuildProgram from source text */
+    uint64_t programs_loaded_from_cache; /* binaries read from the disk cache */
+    uint64_t pool_bytes_in_use;          /* device bytes held by live tensors */
+    uint64_t pool_bytes_cached;          /* freed device bytes kept for reuse */
+    uint64_t pool_allocations;           /* clCreateBuffer calls so far */
+} vd_context_stats;
+
+VD_API vd_status vd_context_stats_get(const vd_context *ctx, vd_context_stats *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Tensors: float32 device memory of up to 4 dimensions. A view shares its base's buffer
+ * at an element offset; the base must outlive its views.
+ */
+#define VD_MAX_DIMS 4
+
+/* shape: ndim extents, each >= 1. Contents are undefined until written. */
+VD_API vd_status vd_tensor_create(vd_context *ctx, int32_t ndim, const int64_t *shape,
+                                  vd_tensor **out);
+/* A view of base starting offset elements in, with its own shape; VD_ERR_SHAPE if it
+ * does not fit inside base. */
+VD_API vd_status vd_tensor_view(vd_tensor *base, size_t offset, int32_t ndim,
+                                const int64_t *shape, vd_tensor **out);
+VD_API void vd_tensor_destroy(vd_tensor *t);
+VD_API int32_t vd_tensor_ndim(const vd_tensor *t);
+/* Extent of dimension i (0 when out of range). */
+VD_API int64_t vd_tensor_dim(const vd_tensor *t, int32_t i);
+VD_API size_t vd_tensor_numel(const vd_tensor *t);
+/* Blocking copies between host memory and the tensor. count must equal numel:
+ * VD_ERR_SHAPE otherwise (so an undersized host buffer is caught when its size is
+ * passed honestly). */
+VD_API vd_status vd_tensor_write(vd_tensor *t, const float *src, size_t count);
+VD_API vd_status vd_tensor_read(const vd_tensor *t, float *dst, size_t count);
+/* Set every element to value (non-blocking). */
+VD_API vd_status vd_tensor_fill(vd_tensor *t, float value);
+
+/* ---------------------------------------------------------------------------------------
+ * Datasets (host memory). Images are stored as bytes and turned into floats per batch.
+ */
+
+/* Load an IDX image file and its IDX label file; either may be gzip-compressed (read
+ * directly through zlib) or raw. Images must be IDX3 (count, rows, cols) of unsigned bytes,
+ * labels IDX1 of unsigned bytes with the same count. Returns VD_ERR_IO for a missing or
+ * unreadable file, VD_ERR_FORMAT for a bad magic, dimension or a truncated file, with the
+ * path and the field in vd_last_error(NULL). */
+VD_API vd_status vd_dataset_load_idx(const char *images_path, const char *labels_path,
+                                     vd_dataset **out);
+/* Fashion-MNIST (or MNIST) from a directory holding train-images-idx3-ubyte[.gz] etc.
+ * split is "train" or "test" ("t10k" is accepted too). dir NULL means the Debian package's
+ * /usr/share/datasets/fashion-mnist. */
+VD_API vd_status vd_dataset_load_mnist(const char *dir, const char *split, vd_dataset **out);
+/* A copy of count samples starting at first. */
+VD_API vd_status vd_dataset_subset(const vd_dataset *ds, size_t first, size_t count,
+                                   vd_dataset **out);
+VD_API void vd_dataset_destroy(vd_dataset *ds);
+VD_API size_t vd_dataset_count(const vd_dataset *ds);
+/* Shape of one sample: (channels, rows, cols). Writes 3 values. */
+VD_API void vd_dataset_sample_shape(const vd_dataset *ds, int64_t shape[3]);
+/* Number of classes (max label + 1). */
+VD_API int32_t vd_dataset_classes(const vd_dataset *ds);
+/* Copy samples idx[0..n) as floats (pixel/255 - mean)/std with the dataset's mean and std
+ * (vd_dataset_set_normalization) into x (n * sample size) and their labels into y. */
+VD_API vd_status vd_dataset_batch(const vd_dataset *ds, const uint32_t *idx, size_t n,
+                                  float *x, int32_t *y);
+/* Default normalisation is mean 0, std 1 on [0,1] pixels. */
+VD_API void vd_dataset_set_normalization(vd_dataset *ds, float mean, float std);
+
+/* ---------------------------------------------------------------------------------------
+ * Networks
+ *
+ * Build a network by naming layer types from the registry, each with "key=value" options:
+ *     vd_net_create(ctx, &net);
+ *     vd_net_input(net, 3, (int64_t[]){1, 28, 28});
+ *     vd_net_add(net, "flatten", NULL, NULL);
+ *     vd_net_add(net, "dense", "fc1", "units=256");
+ *     vd_net_add(net, "relu", NULL, NULL);
+ *     vd_net_add(net, "dense", "fc2", "units=10");
+ *     vd_net_build(net, 64);
+ * Layer types: dense (units, bias=1), relu, sigmoid, tanh, gelu, dropout (p),
+ * flatten. vd_net_layer_types() lists them.
+ */
+typedef enum vd_loss {
+    VD_LOSS_SOFTMAX_CE = 0, /* softmax + cross-entropy on integer labels (fused, stable) */
+    VD_LOSS_MSE = 1         /* mean squared error on float targets */
+} vd_loss;
+
+typedef enum vd_optim_kind {
+    VD_OPTIM_SGD = 0,   /* momentum, L2 weight decay added to the gradient */
+    VD_OPTIM_ADAM = 1,  /* L2 weight decay added to the gradient */
+    VD_OPTIM_ADAMW = 2  /* decoupled weight decay (Loshchilov & Hutter) */
+} vd_optim_kind;
+
+typedef struct vd_optim_options {
+    vd_optim_kind kind;
+    float lr;            /* default 0.01 for SGD, 0.001 for Adam/AdamW (set in init: 0.001) */
+    float momentum;      /* SGD, default 0.9 */
+    int32_t nesterov;    /* SGD, default 0 */
+    float beta1, beta2;  /* Adam, default 0.9, 0.999 */
+    float eps;           /* Adam, default 1e-8 */
+    float weight_decay;  /* default 0 */
+} vd_optim_options;
+
+VD_API void vd_optim_options_init(vd_optim_options *opt, vd_optim_kind kind);
+
+/* NULL-terminated list of the registered layer type names. */
+VD_API const char *const *vd_net_layer_types(void);
+
+VD_API vd_status vd_net_create(vd_context *ctx, vd_net **out);
+VD_API void vd_net_destroy(vd_net *net);
+/* Shape of one input sample (without the batch dimension), 1 to 3 dims. */
+VD_API vd_status vd_net_input(vd_net *net, int32_t ndim, const int64_t *shape);
+/* Append a layer. type: a registered name. name: unique, or NULL for "<type><index>".
+ * options: space- or comma-separated key=value pairs, or NULL. The input is the previous
+ * layer. Unknown keys and bad values return VD_ERR_INVALID_ARG naming the layer and key. */
+VD_API vd_status vd_net_add(vd_net *net, const char *type, const char *name,
+                            const char *options);
+VD_API vd_status vd_net_set_loss(vd_net *net, vd_loss loss);
+/* Seed of the counter-based RNG used for weight init and dropout (default 42). */
+VD_API vd_status vd_net_set_seed(vd_net *net, uint64_t seed);
+/* Infer shapes, allocate every activation, gradient and parameter for batches of up to
+ * max_batch samples, and initialise the weights (He for layers followed by ReLU/GELU,
+ * Xavier otherwise). VD_ERR_SHAPE names the first layer whose input does not fit. */
+VD_API vd_status vd_net_build(vd_net *net, int32_t max_batch);
+/* Select the optimizer and allocate its state. Required before training. */
+VD_API vd_status vd_net_set_optimizer(vd_net *net, const vd_optim_options *opt);
+VD_API vd_status vd_net_set_lr(vd_net *net, float lr);
+/* Number of trainable scalars. */
+VD_API size_t vd_net_param_count(const vd_net *net);
+/* Size of one output sample (classes for a classifier). */
+VD_API size_t vd_net_output_size(const vd_net *net);
+/* Print one line per layer (name, type, output shape, parameters) to a FILE* passed as
+ * void* (stdout when NULL), to keep <stdio.h> out of this header. */
+VD_API vd_status vd_net_summary(const vd_net *net, void *file);
+
+/* One optimisation step on n <= max_batch samples.
+ *   x: (n, input sample) floats on the host.
+ *   labels: (n) class indices for VD_LOSS_SOFTMAX_CE, or NULL;
+ *   targets: (n, output sample) floats for VD_LOSS_MSE, or NULL.
+ *   loss: if not NULL, receives the batch mean loss (this blocks until the step is done;
+ *   with NULL the step is only enqueued).
+ * A failed step leaves the weights as they were before it when the failure is detected
+ * before the update; the network stays usable. */
+VD_API vd_status vd_net_train_step(vd_net *net, const float *x, const int32_t *labels,
+                                   const float *targets, int32_t n, float *loss);
+/* Forward pass in inference mode (dropout off). out: (n, output sample) floats; blocks. */
+VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out);
+
+/* Copy all parameters out / in, in the order of the parameter list (layer order, then
+ * weight before bias). count must equal vd_net_param_count. */
+VD_API vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count);
+VD_API vd_status vd_net_params_write(vd_net *net, const float *src, size_t count);
+
+/* ---------------------------------------------------------------------------------------
+ * Training loop over a dataset
+ */
+typedef struct vd_progress {
+    int32_t epoch;       /* 1-based */
+    int64_t batch;       /* batches done in this epoch */
+    int64_t batches;     /* batches in this epoch */
+    int64_t samples;     /* samples done in this epoch */
+    double loss;         /* mean loss over the batches done so far */
+    double seconds;      /* since the epoch began */
+} vd_progress;
+
+typedef void (*vd_progress_fn)(void *user, const vd_progress *p);
+
+typedef struct vd_train_options {
+    int32_t batch;          /* default 64; must be <= the net's max_batch */
+    uint64_t seed;          /* shuffling seed, default 42; epoch e uses (seed, e) */
+    int32_t shuffle;        /* default 1 */
+    int32_t progress_every; /* call progress every this many batches (default 20; 0 never) */
+    vd_progress_fn progress;
+    void *user;
+} vd_train_options;
+
+VD_API void vd_train_options_init(vd_train_options *opt);
+
+typedef struct vd_epoch_stats {
+    double loss;            /* mean training loss */
+    double train_accuracy;  /* fraction correct on the training batches, as trained */
+    double seconds;         /* wall time of the epoch */
+    double images_per_second;
+    int64_t samples;
+} vd_epoch_stats;
+
+/* Train one epoch (epoch is 1-based and selects the shuffle). Host batches are prepared
+ * while the device runs the previous step. Requires the softmax cross-entropy loss. */
+VD_API vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch,
+                                    const vd_train_options *opt, vd_epoch_stats *out);
+
+typedef struct vd_eval_stats {
+    double loss;
+    double accuracy;
+    int64_t samples;
+    double seconds;
+} vd_eval_stats;
+
+/* Evaluate in inference mode in batches of up to the net's max_batch. */
+VD_API vd_status vd_net_evaluate(vd_net *net, const vd_dataset *ds, vd_eval_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VERDANT_H */

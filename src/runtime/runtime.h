@@ -1,0 +1,177 @@
+/* runtime.h - internal runtime: context, errors, programs and kernels, tensors, buffer pool,
+ * the CLBlast wrapper and the counter-based RNG. Not installed; everything above the
+ * runtime (ops, layers, net, train) includes this. Nothing here knows what a layer is. */
+#ifndef VD_RUNTIME_H
+#define VD_RUNTIME_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verdant.h"
+
+/* ------------------------------------------------------------------ errors (error.c) */
+
+/* Record a message on ctx (or the thread-local slot when ctx is NULL) and return st. */
+vd_status vd_error_set(const vd_context *ctx, vd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, for a failed OpenCL call: "what -> -5 (CL_OUT_OF_RESOURCES)". Allocation
+ * failures map to VD_ERR_NO_MEMORY, everything else to VD_ERR_OPENCL. */
+vd_status vd_error_cl(const vd_context *ctx, const char *what, cl_int err);
+/* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), "CL_UNKNOWN_ERROR" otherwise. */
+const char *vd_cl_error_name(cl_int err);
+/* Broken invariant: VD_ERR_INTERNAL with file:line. */
+#define VD_INTERNAL(ctx, msg) \
+    vd_error_set((ctx), VD_ERR_INTERNAL, "internal error at %s:%d: %s", __FILE__, __LINE__, (msg))
+/* Evaluate a vd_status expression; on failure jump to done with st set. */
+#define VD_TRY(expr)             \
+    do {                         \
+        st = (expr);             \
+        if (st != VD_OK) goto done; \
+    } while (0)
+
+/* ------------------------------------------------------------------ embedded kernels */
+
+typedef struct vd_cl_source {
+    const char *name; /* file stem: "act" for cl/act.cl */
+    const char *text;
+    size_t size;
+} vd_cl_source;
+
+/* Generated at build time from cl/*.cl (cmake/embed_cl.cmake); NULL-name terminated. */
+extern const vd_cl_source vd_cl_sources[];
+
+/* ------------------------------------------------------------------ context */
+
+typedef struct vd_kernel_entry {
+    char file[32];
+    char name[64];
+    cl_kernel kernel;
+} vd_kernel_entry;
+
+typedef struct vd_program_entry {
+    char file[32];
+    char options[128];
+    cl_program program;
+} vd_program_entry;
+
+typedef struct vd_pool_block {
+    cl_mem mem;
+    size_t bytes;
+} vd_pool_block;
+
+struct vd_context {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context cl;
+    cl_command_queue queue;
+    vd_device_info info;
+    int32_t verbose;
+    size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t mem_align;        /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    char cache_dir[1024];    /* "" when the disk cache is off */
+    char device_key[1024];   /* platform/device/driver names and versions for cache keys */
+
+    vd_program_entry *programs;
+    size_t n_programs, cap_programs;
+    vd_kernel_entry *kernels;
+    size_t n_kernels, cap_kernels;
+
+    vd_pool_block *pool;     /* free blocks kept for reuse */
+    size_t n_pool, cap_pool;
+    vd_context_stats stats;
+
+    char error[2048];
+};
+
+/* Debug/logging helper honouring ctx->verbose. */
+void vd_log(const vd_context *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ programs (program.c) */
+
+/* The built program for cl/<file>.cl with extra build options (may be NULL). Looks in the
+ * context's table, then the disk cache, then compiles the embedded (or
+ * VERDANT_KERNEL_DIR) source. Cache problems are silent misses; only a failed compile is
+ * an error (VD_ERR_BUILD with the build log). */
+vd_status vd_program_get(vd_context *ctx, const char *file, const char *options,
+                         cl_program *out);
+/* The kernel `name` from cl/<file>.cl (built with no extra options), cached per context. */
+vd_status vd_kernel_get(vd_context *ctx, const char *file, const char *name, cl_kernel *out);
+
+/* Kernel arguments as (size, pointer) pairs; build them with the VD_A_* macros. */
+typedef struct vd_karg {
+    size_t size;
+    const void *ptr;
+} vd_karg;
+
+#define VD_A_MEM(m) ((vd_karg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define VD_A_U64(v) ((vd_karg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
+#define VD_A_I32(v) ((vd_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define VD_A_U32(v) ((vd_karg){sizeof(cl_uint), &(cl_uint){(cl_uint)(v)}})
+#define VD_A_F32(v) ((vd_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+#define VD_A_LOCAL(bytes) ((vd_karg){(bytes), NULL})
+
+/* Set the arguments and enqueue cl/<file>.cl:<name> over dim dimensions. global sizes are
+ * rounded up to a multiple of local (local NULL: 64 in dimension 0, 1 elsewhere, capped by
+ * the device); kernels must bounds-check. Non-blocking. Errors name the kernel and the raw
+ * OpenCL code. */
+vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_uint dim,
+                        const size_t *global, const size_t *local, size_t nargs,
+                        const vd_karg *args);
+#define VD_RUN(ctx, file, name, dim, global, local, ...)                                \
+    vd_kernel_run((ctx), (file), (name), (dim), (global), (local),                     \
+                  sizeof((vd_karg[]){__VA_ARGS__}) / sizeof(vd_karg), (vd_karg[]){__VA_ARGS__})
+/* 1-D launch over n items with the default local size. */
+#define VD_RUN1(ctx, file, name, n, ...) \
+    VD_RUN((ctx), (file), (name), 1, (size_t[]){(size_t)(n)}, NULL, __VA_ARGS__)
+
+/* ------------------------------------------------------------------ buffers (tensor.c) */
+
+/* A device allocation of at least bytes from the pool (reuses a freed block of the same
+ * size class). VD_ERR_NO_MEMORY when the device refuses; the context stays usable. */
+vd_status vd_buffer_alloc(vd_context *ctx, size_t bytes, cl_mem *out);
+/* Give a block back to the pool. bytes must be what was asked for. */
+void vd_buffer_release(vd_context *ctx, cl_mem mem, size_t bytes);
+/* Release every cached free block. */
+void vd_pool_trim(vd_context *ctx);
+
+struct vd_tensor {
+    vd_context *ctx;
+    cl_mem mem;
+    size_t offset;   /* in elements */
+    int32_t ndim;
+    int64_t shape[VD_MAX_DIMS];
+    size_t numel;
+    size_t bytes;    /* allocation size (0 for views: they do not own mem) */
+    bool owns;
+};
+
+/* ------------------------------------------------------------------ BLAS (blas.c) */
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C through CLBlast, non-blocking.
+ * Offsets and leading dimensions in elements. CLBlast errors become VD_ERR_BLAS with the
+ * raw code and the shape in the message. */
+vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, size_t n,
+                        size_t k, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                        size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                        size_t ldc);
+
+/* ------------------------------------------------------------------ RNG (rng.c) */
+
+/* Philox4x32-10 (Salmon et al., SC'11): 4 random words for a 128-bit counter and a 64-bit
+ * key. cl/common.cl holds the same function, so host and device draw identical streams. */
+void vd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* Uniform float in [0,1) from one 32-bit word (24 random bits). */
+float vd_rng_uniform(uint32_t word);
+/* Fill n floats with N(0, std^2) draws from stream (seed, stream). */
+void vd_rng_normal(uint64_t seed, uint64_t stream, float std, float *out, size_t n);
+/* Fisher-Yates permutation of 0..n-1 from stream (seed, stream). */
+void vd_rng_permutation(uint64_t seed, uint64_t stream, uint32_t *out, size_t n);
+
+#endif /* VD_RUNTIME_H */
