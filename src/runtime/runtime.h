@@ -43,7 +43,7 @@ typedef struct vd_cl_source {
     size_t size;
 } vd_cl_source;
 
-/* Generated at build time from cl/*.cl (cmake/embed_cl.cmake); NULL-name terminated. */
+/* Generated at build time from the cl/ files (cmake/embed_cl.cmake); NULL-name terminated. */
 extern const vd_cl_source vd_cl_sources[];
 
 /* ------------------------------------------------------------------ context */
@@ -88,6 +88,10 @@ struct vd_context {
 
     char error[2048];
 };
+
+/* Choose a device from a selection string (NULL or "": the best one). device.c */
+vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device_id *device,
+                           vd_device_info *info);
 
 /* Debug/logging helper honouring ctx->verbose. */
 void vd_log(const vd_context *ctx, int level, const char *fmt, ...)

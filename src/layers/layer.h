@@ -1,0 +1,128 @@
+/* layer.h - the layer interface: a small vtable per family, a common header holding the
+ * layer's name, shapes and parameter list, and the option-key tables through which both
+ * vd_net_add() and network files set a layer's fields. The optimizer is not here: layers
+ * only list their parameters; one optimizer kernel updates them all. */
+#ifndef VD_LAYER_H
+#define VD_LAYER_H
+
+#include "../ops/ops.h"
+
+/* Shape of one sample (no batch dimension). */
+typedef struct vd_shape {
+    int32_t ndim;
+    int64_t d[VD_MAX_DIMS];
+} vd_shape;
+
+size_t vd_shape_numel(const vd_shape *s);
+/* "(1, 28, 28)" */
+void vd_shape_format(const vd_shape *s, char *dst, size_t cap);
+
+/* A device buffer position: memory and an element offset. */
+typedef struct vd_buf {
+    cl_mem mem;
+    size_t off;
+} vd_buf;
+
+static inline vd_buf vd_buf_at(vd_buf b, size_t elems)
+{
+    b.off += elems;
+    return b;
+}
+
+typedef enum vd_init {
+    VD_INIT_ZERO = 0,
+    VD_INIT_ONE,
+    VD_INIT_AUTO /* He normal when the layer is followed by ReLU/GELU, Xavier normal otherwise */
+} vd_init;
+
+#define VD_MAX_PARAMS 4
+
+/* One trainable tensor. Values and gradients live in the net's parameter and gradient
+ * arenas at `offset`; the same offset indexes the optimizer's state arenas. */
+typedef struct vd_param {
+    char name[16]; /* "weight", "bias" */
+    vd_shape shape;
+    size_t numel;
+    size_t offset; /* elements into the arenas, set by the net */
+    vd_init init;
+    size_t fan_in, fan_out;
+} vd_param;
+
+/* What a forward/backward call needs besides the tensors. */
+typedef struct vd_step {
+    vd_context *ctx;
+    int32_t n;        /* samples in this batch (<= max_batch) */
+    bool train;       /* training mode (dropout active) */
+    uint64_t seed;    /* net seed */
+    uint64_t step;    /* optimisation step counter (RNG streams) */
+    vd_buf params;    /* parameter arena; a layer's parameter p is at params.off + p.offset */
+    vd_buf grads;     /* gradient arena, same layout */
+} vd_step;
+
+typedef struct vd_layer vd_layer;
+
+typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL } vd_key_type;
+
+/* One accepted option of a layer family: sets the field at `offset` in the family's
+ * struct. */
+typedef struct vd_key {
+    const char *name;
+    vd_key_type type;
+    size_t offset;
+    double def, lo, hi;
+    bool required;
+    const char *help;
+} vd_key;
+
+typedef struct vd_layer_ops {
+    const char *type;      /* registry name */
+    size_t size;           /* sizeof the family's struct (which begins with vd_layer) */
+    const vd_key *keys;    /* NULL-name terminated; may be NULL */
+    /* true: the output is the input's memory (flatten/reshape): no forward/backward
+     * work, the gradient buffer is shared too. */
+    bool alias;
+    /* After options are set: validate them and set family fields. May be NULL. */
+    vd_status (*init)(vd_layer *l);
+    /* Shape inference: set l->out from l->in and declare parameters with
+     * vd_layer_param(). VD_ERR_SHAPE with a message naming the layer on mismatch. */
+    vd_status (*reshape)(vd_layer *l);
+    /* y = f(x). x: (n, in), y: (n, out). */
+    vd_status (*forward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y);
+    /* dx = beta * dx + dL/dx (skip when dx.mem is NULL); parameter gradients are always
+     * accumulated into s->grads. */
+    vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                          vd_buf dx, float beta);
+    void (*destroy)(vd_layer *l); /* may be NULL */
+} vd_layer_ops;
+
+struct vd_layer {
+    const vd_layer_ops *ops;
+    char name[64];
+    int32_t index;
+    vd_shape in, out;
+    vd_param params[VD_MAX_PARAMS];
+    int32_t n_params;
+    bool followed_by_rectifier; /* set by the net before init of weights */
+};
+
+/* Declare a parameter during reshape. */
+vd_status vd_layer_param(vd_layer *l, vd_context *ctx, const char *name, int32_t ndim,
+                         const int64_t *shape, vd_init init, size_t fan_in, size_t fan_out);
+
+/* Registry (registry.c) */
+const vd_layer_ops *vd_layer_find(const char *type);
+/* Allocate a layer of `type`, apply "k=v k=v" options (NULL: defaults) and run init.
+ * Errors name the layer and key: "layer 'fc1' (dense): unknown key 'untis'". */
+vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
+                          const char *options, vd_layer **out);
+/* Set one option from text; used by vd_layer_create and by file parsers. */
+vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, const char *value);
+void vd_layer_destroy(vd_layer *l);
+
+/* Family ops, defined in src/layers/<family>.c */
+extern const vd_layer_ops vd_layer_dense;
+extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_layer_gelu;
+extern const vd_layer_ops vd_layer_dropout;
+extern const vd_layer_ops vd_layer_flatten;
+
+#endif /* VD_LAYER_H */

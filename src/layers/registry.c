@@ -1,0 +1,184 @@
+/* registry.c - the one list of layer families, option parsing through each family's key
+ * table, and helpers shared by every layer (shapes, parameter declaration). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+static const vd_layer_ops *const registry[] = {
+    &vd_layer_dense, &vd_layer_relu,    &vd_layer_sigmoid, &vd_layer_tanh,
+    &vd_layer_gelu,  &vd_layer_dropout, &vd_layer_flatten,
+};
+#define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
+
+const char *const *vd_net_layer_types(void)
+{
+    static const char *names[N_REGISTRY + 1];
+    for (size_t i = 0; i < N_REGISTRY; i++) names[i] = registry[i]->type;
+    names[N_REGISTRY] = NULL;
+    return names;
+}
+
+const vd_layer_ops *vd_layer_find(const char *type)
+{
+    for (size_t i = 0; i < N_REGISTRY; i++)
+        if (type && !strcmp(registry[i]->type, type)) return registry[i];
+    return NULL;
+}
+
+size_t vd_shape_numel(const vd_shape *s)
+{
+    size_t n = 1;
+    for (int32_t i = 0; i < s->ndim; i++) n *= (size_t)s->d[i];
+    return n;
+}
+
+void vd_shape_format(const vd_shape *s, char *dst, size_t cap)
+{
+    size_t used = (size_t)snprintf(dst, cap, "(");
+    for (int32_t i = 0; i < s->ndim && used < cap; i++)
+        used += (size_t)snprintf(dst + used, cap - used, "%s%lld", i ? ", " : "",
+                                 (long long)s->d[i]);
+    if (used < cap) snprintf(dst + used, cap - used, ")");
+}
+
+vd_status vd_layer_param(vd_layer *l, vd_context *ctx, const char *name, int32_t ndim,
+                         const int64_t *shape, vd_init init, size_t fan_in, size_t fan_out)
+{
+    if (l->n_params >= VD_MAX_PARAMS) return VD_INTERNAL(ctx, "too many parameters");
+    vd_param *p = &l->params[l->n_params++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->shape.ndim = ndim;
+    memcpy(p->shape.d, shape, (size_t)ndim * sizeof(int64_t));
+    p->numel = vd_shape_numel(&p->shape);
+    p->init = init;
+    p->fan_in = fan_in;
+    p->fan_out = fan_out;
+    return VD_OK;
+}
+
+static const vd_key *find_key(const vd_layer_ops *ops, const char *key)
+{
+    for (const vd_key *k = ops->keys; k && k->name; k++)
+        if (!strcmp(k->name, key)) return k;
+    return NULL;
+}
+
+static void set_field(vd_layer *l, const vd_key *k, double v)
+{
+    char *field = (char *)l + k->offset;
+    if (k->type == VD_KEY_FLOAT) *(float *)field = (float)v;
+    else *(int32_t *)field = (int32_t)v;
+}
+
+vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, const char *value)
+{
+    const vd_key *k = find_key(l->ops, key);
+    if (!k) {
+        char known[256] = "";
+        size_t used = 0;
+        for (const vd_key *q = l->ops->keys; q && q->name && used < sizeof(known); q++)
+            used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
+                                     used ? ", " : "", q->name);
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): unknown key '%s'%s%s%s",
+                            l->name, l->ops->type, key, used ? " (known: " : " (it takes no options",
+                            known, ")");
+    }
+    char *end = NULL;
+    errno = 0;
+    double v;
+    if (k->type == VD_KEY_BOOL && (!strcmp(value, "true") || !strcmp(value, "yes"))) v = 1;
+    else if (k->type == VD_KEY_BOOL && (!strcmp(value, "false") || !strcmp(value, "no"))) v = 0;
+    else v = strtod(value, &end);
+    bool bad = end && (end == value || *end != '\0' || errno == ERANGE || !isfinite(v));
+    if (!bad && k->type != VD_KEY_FLOAT && v != floor(v)) bad = true;
+    if (!bad && k->type == VD_KEY_BOOL && v != 0 && v != 1) bad = true;
+    if (bad)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): key '%s': '%s' is not %s",
+                            l->name, l->ops->type, key, value,
+                            k->type == VD_KEY_FLOAT  ? "a number"
+                            : k->type == VD_KEY_INT ? "an integer"
+                                                    : "a boolean (0/1)");
+    if (v < k->lo || v > k->hi)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                            "layer '%s' (%s): key '%s': %s is outside [%g, %g]", l->name,
+                            l->ops->type, key, value, k->lo, k->hi);
+    set_field(l, k, v);
+    return VD_OK;
+}
+
+/* Split "a=1 b=2,c=3" and apply each pair; marks which required keys were seen. */
+static vd_status apply_options(vd_context *ctx, vd_layer *l, const char *options, bool *seen)
+{
+    char buf[1024];
+    if (strlen(options) >= sizeof(buf))
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s': options too long", l->name);
+    snprintf(buf, sizeof(buf), "%s", options);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " ,\t\n", &save); tok; tok = strtok_r(NULL, " ,\t\n", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || eq[1] == '\0')
+            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                "layer '%s' (%s): expected key=value, got '%s'", l->name,
+                                l->ops->type, tok);
+        *eq = '\0';
+        vd_status st = vd_layer_set_option(ctx, l, tok, eq + 1);
+        if (st != VD_OK) return st;
+        const vd_key *k = find_key(l->ops, tok);
+        seen[k - l->ops->keys] = true;
+    }
+    return VD_OK;
+}
+
+vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
+                          const char *options, vd_layer **out)
+{
+    *out = NULL;
+    const vd_layer_ops *ops = vd_layer_find(type);
+    if (!ops) {
+        char known[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < N_REGISTRY && used < sizeof(known); i++)
+            used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
+                                     registry[i]->type);
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "unknown layer type '%s' (known: %s)",
+                            type ? type : "(null)", known);
+    }
+    vd_layer *l = calloc(1, ops->size);
+    if (!l) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    l->ops = ops;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    bool seen[32] = {false};
+    size_t nkeys = 0;
+    for (const vd_key *k = ops->keys; k && k->name; k++, nkeys++) set_field(l, k, k->def);
+    vd_status st = VD_OK;
+    if (nkeys > 32) {
+        st = VD_INTERNAL(ctx, "too many keys");
+        goto done;
+    }
+    if (options) VD_TRY(apply_options(ctx, l, options, seen));
+    for (size_t i = 0; i < nkeys; i++) {
+        if (ops->keys[i].required && !seen[i]) {
+            st = vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): missing key '%s' (%s)",
+                              l->name, ops->type, ops->keys[i].name, ops->keys[i].help);
+            goto done;
+        }
+    }
+    if (ops->init) VD_TRY(ops->init(l));
+    *out = l;
+    l = NULL;
+done:
+    vd_layer_destroy(l);
+    return st;
+}
+
+void vd_layer_destroy(vd_layer *l)
+{
+    if (!l) return;
+    if (l->ops->destroy) l->ops->destroy(l);
+    free(l);
+}

@@ -1,0 +1,483 @@
+/* net.c - network construction, shape inference, buffer planning, weight init, and the
+ * forward/backward order of one step. Layers are kept in order; each reads the previous
+ * layer's output. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+#define ARENA_ALIGN 16 /* elements: keeps every parameter 64-byte aligned */
+
+vd_status vd_net_create(vd_context *ctx, vd_net **out)
+{
+    if (!out) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_net_create: out is NULL");
+    *out = NULL;
+    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_create: ctx is NULL");
+    vd_net *net = calloc(1, sizeof(*net));
+    if (!net) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    net->ctx = ctx;
+    net->seed = 42;
+    net->loss = VD_LOSS_SOFTMAX_CE;
+    *out = net;
+    return VD_OK;
+}
+
+void vd_net_destroy(vd_net *net)
+{
+    if (!net) return;
+    clFinish(net->ctx->queue);
+    for (int32_t i = 0; i < net->n_layers; i++) vd_layer_destroy(net->layers[i]);
+    for (size_t i = 0; i < net->n_owned; i++)
+        vd_buffer_release(net->ctx, net->owned[i].mem, net->owned[i].bytes);
+    free(net->owned);
+    free(net->layers);
+    free(net->act);
+    free(net->grad);
+    free(net);
+}
+
+vd_status vd_net_alloc(vd_net *net, size_t bytes, cl_mem *out)
+{
+    if (net->n_owned == net->cap_owned) {
+        size_t ncap = net->cap_owned ? net->cap_owned * 2 : 32;
+        vd_owned_buf *p = realloc(net->owned, ncap * sizeof(*p));
+        if (!p) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+        net->owned = p;
+        net->cap_owned = ncap;
+    }
+    vd_status st = vd_buffer_alloc(net->ctx, bytes, out);
+    if (st == VD_OK) net->owned[net->n_owned++] = (vd_owned_buf){*out, bytes};
+    return st;
+}
+
+static vd_status need_state(const vd_net *net, bool built, const char *fn)
+{
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "%s: net is NULL", fn);
+    if (net->built != built)
+        return vd_error_set(net->ctx, VD_ERR_STATE, "%s: the network is %s built", fn,
+                            built ? "not yet" : "already");
+    return VD_OK;
+}
+
+vd_status vd_net_input(vd_net *net, int32_t ndim, const int64_t *shape)
+{
+    vd_status st = need_state(net, false, "vd_net_input");
+    if (st != VD_OK) return st;
+    if (ndim < 1 || ndim > 3 || !shape)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_input: a sample has 1 to 3 dimensions, got %d", (int)ndim);
+    for (int32_t i = 0; i < ndim; i++)
+        if (shape[i] < 1 || shape[i] > (1 << 24))
+            return vd_error_set(net->ctx, VD_ERR_SHAPE, "vd_net_input: dimension %d is %lld",
+                                (int)i, (long long)shape[i]);
+    net->input.ndim = ndim;
+    memcpy(net->input.d, shape, (size_t)ndim * sizeof(int64_t));
+    net->has_input = true;
+    return VD_OK;
+}
+
+vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char *options)
+{
+    vd_status st = need_state(net, false, "vd_net_add");
+    if (st != VD_OK) return st;
+    char auto_name[64];
+    if (!name || !*name) {
+        snprintf(auto_name, sizeof(auto_name), "%s%d", type ? type : "layer", (int)net->n_layers);
+        name = auto_name;
+    }
+    for (int32_t i = 0; i < net->n_layers; i++)
+        if (!strcmp(net->layers[i]->name, name))
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer name '%s' is used twice",
+                                name);
+    if (net->n_layers == net->cap_layers) {
+        int32_t ncap = net->cap_layers ? net->cap_layers * 2 : 16;
+        vd_layer **p = realloc(net->layers, (size_t)ncap * sizeof(*p));
+        if (!p) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+        net->layers = p;
+        net->cap_layers = ncap;
+    }
+    vd_layer *l;
+    st = vd_layer_create(net->ctx, type, name, options, &l);
+    if (st != VD_OK) return st;
+    l->index = net->n_layers;
+    net->layers[net->n_layers++] = l;
+    return VD_OK;
+}
+
+vd_status vd_net_set_loss(vd_net *net, vd_loss loss)
+{
+    vd_status st = need_state(net, false, "vd_net_set_loss");
+    if (st != VD_OK) return st;
+    if (loss != VD_LOSS_SOFTMAX_CE && loss != VD_LOSS_MSE)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "unknown loss %d", (int)loss);
+    net->loss = loss;
+    return VD_OK;
+}
+
+vd_status vd_net_set_seed(vd_net *net, uint64_t seed)
+{
+    vd_status st = need_state(net, false, "vd_net_set_seed");
+    if (st != VD_OK) return st;
+    net->seed = seed;
+    return VD_OK;
+}
+
+size_t vd_net_output_size(const vd_net *net)
+{
+    if (!net || net->n_layers == 0) return 0;
+    return vd_shape_numel(&net->layers[net->n_layers - 1]->out);
+}
+
+size_t vd_net_param_count(const vd_net *net)
+{
+    size_t n = 0;
+    for (int32_t i = 0; net && i < net->n_layers; i++)
+        for (int32_t p = 0; p < net->layers[i]->n_params; p++) n += net->layers[i]->params[p].numel;
+    return n;
+}
+
+/* Shape inference over the whole net; the first failure names its layer. */
+static vd_status infer_shapes(vd_net *net)
+{
+    vd_shape cur = net->input;
+    char buf[64];
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        l->in = cur;
+        vd_status st = l->ops->reshape(l);
+        if (st != VD_OK) {
+            vd_shape_format(&cur, buf, sizeof(buf));
+            const char *why = vd_last_error(net->ctx);
+            return vd_error_set(net->ctx, st == VD_ERR_INTERNAL ? st : VD_ERR_SHAPE,
+                                "layer '%s' (%s) cannot take input %s%s%s", l->name,
+                                l->ops->type, buf, why[0] ? ": " : "", why);
+        }
+        cur = l->out;
+    }
+    return VD_OK;
+}
+
+static bool is_rectifier(const vd_layer *l)
+{
+    return !strcmp(l->ops->type, "relu") || !strcmp(l->ops->type, "gelu");
+}
+
+static vd_status init_params(vd_net *net)
+{
+    float *host = calloc(net->arena ? net->arena : 1, sizeof(float));
+    if (!host) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    uint64_t stream = 0;
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        /* The first layer after this one that does compute decides He vs Xavier. */
+        l->followed_by_rectifier = false;
+        for (int32_t j = i + 1; j < net->n_layers; j++) {
+            const vd_layer *nx = net->layers[j];
+            if (nx->ops->alias || !strcmp(nx->ops->type, "dropout")) continue;
+            l->followed_by_rectifier = is_rectifier(nx);
+            break;
+        }
+        for (int32_t p = 0; p < l->n_params; p++, stream++) {
+            vd_param *pa = &l->params[p];
+            float *dst = host + pa->offset;
+            if (pa->init == VD_INIT_ONE) {
+                for (size_t k = 0; k < pa->numel; k++) dst[k] = 1.0f;
+            } else if (pa->init == VD_INIT_AUTO) {
+                double var = l->followed_by_rectifier ? 2.0 / (double)pa->fan_in
+                                                      : 2.0 / (double)(pa->fan_in + pa->fan_out);
+                vd_rng_normal(net->seed, 0x1000000ull + stream, (float)sqrt(var), dst, pa->numel);
+            }
+        }
+    }
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0,
+                                      net->arena * sizeof(float), host, 0, NULL, NULL);
+    free(host);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, "clEnqueueWriteBuffer(params)", err);
+}
+
+vd_status vd_net_build(vd_net *net, int32_t max_batch)
+{
+    vd_status st = need_state(net, false, "vd_net_build");
+    if (st != VD_OK) return st;
+    vd_context *ctx = net->ctx;
+    if (!net->has_input)
+        return vd_error_set(ctx, VD_ERR_STATE, "vd_net_build: call vd_net_input first");
+    if (net->n_layers == 0) return vd_error_set(ctx, VD_ERR_STATE, "vd_net_build: no layers");
+    if (max_batch < 1 || max_batch > (1 << 20))
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_net_build: max_batch %d out of range",
+                            (int)max_batch);
+    VD_TRY(infer_shapes(net));
+    if (net->layers[net->n_layers - 1]->ops->alias &&
+        net->layers[net->n_layers - 1]->index == 0)
+        return vd_error_set(ctx, VD_ERR_STATE, "vd_net_build: the net computes nothing");
+
+    size_t B = (size_t)max_batch;
+    net->max_batch = max_batch;
+    net->act = calloc((size_t)net->n_layers, sizeof(vd_buf));
+    net->grad = calloc((size_t)net->n_layers, sizeof(vd_buf));
+    if (!net->act || !net->grad) {
+        st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+        goto done;
+    }
+    VD_TRY(vd_net_alloc(net, B * vd_shape_numel(&net->input) * sizeof(float), &net->in.mem));
+    vd_buf prev = net->in, prev_grad = {NULL, 0};
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        if (l->ops->alias) {
+            net->act[i] = prev;
+            net->grad[i] = prev_grad;
+        } else {
+            size_t bytes = B * vd_shape_numel(&l->out) * sizeof(float);
+            VD_TRY(vd_net_alloc(net, bytes, &net->act[i].mem));
+            VD_TRY(vd_net_alloc(net, bytes, &net->grad[i].mem));
+        }
+        prev = net->act[i];
+        prev_grad = net->grad[i];
+    }
+    VD_TRY(vd_net_alloc(net, B * sizeof(cl_int), &net->labels));
+    VD_TRY(vd_net_alloc(net, B * vd_net_output_size(net) * sizeof(float), &net->targets));
+    VD_TRY(vd_net_alloc(net, B * sizeof(float), &net->row_loss));
+    VD_TRY(vd_net_alloc(net, B * sizeof(float), &net->row_correct));
+    VD_TRY(vd_net_alloc(net, 4 * sizeof(float), &net->acc));
+
+    size_t off = 0;
+    for (int32_t i = 0; i < net->n_layers; i++)
+        for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
+            net->layers[i]->params[p].offset = off;
+            off += (net->layers[i]->params[p].numel + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+        }
+    net->arena = off ? off : ARENA_ALIGN;
+    VD_TRY(vd_net_alloc(net, net->arena * sizeof(float), &net->params));
+    VD_TRY(vd_net_alloc(net, net->arena * sizeof(float), &net->grads));
+    VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
+    VD_TRY(init_params(net));
+    VD_TRY(vd_net_acc_zero(net));
+    net->built = true;
+done:
+    if (st != VD_OK) {
+        /* Leave the net unbuilt and its memory returned, so the caller may fix and retry. */
+        for (size_t i = 0; i < net->n_owned; i++)
+            vd_buffer_release(ctx, net->owned[i].mem, net->owned[i].bytes);
+        net->n_owned = 0;
+        free(net->act);
+        free(net->grad);
+        net->act = net->grad = NULL;
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+vd_status vd_net_upload(vd_net *net, const float *x, const int32_t *labels, const float *targets,
+                        int32_t n, cl_event *ev)
+{
+    vd_context *ctx = net->ctx;
+    cl_bool blocking = ev ? CL_FALSE : CL_TRUE;
+    size_t in = vd_shape_numel(&net->input), out = vd_net_output_size(net);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, net->in.mem, blocking, 0,
+                                      (size_t)n * in * sizeof(float), x, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(input)", err);
+    cl_mem dst = labels ? net->labels : net->targets;
+    const void *src = labels ? (const void *)labels : (const void *)targets;
+    size_t bytes = labels ? (size_t)n * sizeof(cl_int) : (size_t)n * out * sizeof(float);
+    if (!src) return VD_OK;
+    err = clEnqueueWriteBuffer(ctx->queue, dst, blocking, 0, bytes, src, 0, NULL, ev);
+    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(labels)", err);
+    return VD_OK;
+}
+
+static vd_step make_step(vd_net *net, int32_t n, bool train)
+{
+    vd_step s = {net->ctx, n, train, net->seed, net->step, {net->params, 0}, {net->grads, 0}};
+    return s;
+}
+
+static vd_status forward(vd_net *net, int32_t n, bool train)
+{
+    vd_step s = make_step(net, n, train);
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        if (l->ops->alias) continue;
+        vd_buf x = i == 0 ? net->in : net->act[i - 1];
+        vd_status st = l->ops->forward(l, &s, x, net->act[i]);
+        if (st != VD_OK) return st;
+    }
+    return VD_OK;
+}
+
+static vd_status backward(vd_net *net, int32_t n)
+{
+    vd_step s = make_step(net, n, true);
+    for (int32_t i = net->n_layers - 1; i >= 0; i--) {
+        vd_layer *l = net->layers[i];
+        if (l->ops->alias) continue;
+        vd_buf x = i == 0 ? net->in : net->act[i - 1];
+        vd_buf dx = i == 0 ? (vd_buf){NULL, 0} : net->grad[i - 1];
+        /* grad[i-1] has no memory when no earlier layer computes anything: then the
+         * layer skips dx. */
+        vd_status st = l->ops->backward(l, &s, x, net->act[i], net->grad[i], dx, 0.0f);
+        if (st != VD_OK) return st;
+    }
+    return VD_OK;
+}
+
+vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
+{
+    vd_context *ctx = net->ctx;
+    int32_t last = net->n_layers - 1;
+    size_t out = vd_net_output_size(net);
+    vd_buf y = net->act[last];
+    vd_buf dy = train ? net->grad[last] : (vd_buf){NULL, 0};
+    vd_status st = VD_OK;
+    if (train) VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
+    VD_TRY(forward(net, n, train));
+    if (net->loss == VD_LOSS_SOFTMAX_CE) {
+        VD_TRY(vd_op_softmax_ce(ctx, (size_t)n, out, y.mem, y.off, net->labels, 0, 1.0f / (float)n,
+                                dy.mem, dy.off, net->row_loss, net->row_correct));
+        VD_TRY(vd_op_loss_accumulate(ctx, (size_t)n, net->row_loss, net->row_correct, net->acc));
+    } else {
+        VD_TRY(vd_op_mse(ctx, (size_t)n, out, y.mem, y.off, net->targets, 0, 1.0f / (float)n,
+                         dy.mem, dy.off, net->row_loss));
+        VD_TRY(vd_op_loss_accumulate(ctx, (size_t)n, net->row_loss, NULL, net->acc));
+    }
+    if (train) {
+        VD_TRY(backward(net, n));
+        VD_TRY(vd_optim_update(net));
+        net->step++;
+    }
+done:
+    return st;
+}
+
+vd_status vd_net_acc_zero(vd_net *net)
+{
+    return vd_op_fill(net->ctx, 2, 0.0f, net->acc, 0);
+}
+
+vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct)
+{
+    float v[2];
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->acc, CL_TRUE, 0, sizeof(v), v, 0, NULL,
+                                     NULL);
+    if (err != CL_SUCCESS) return vd_error_cl(net->ctx, "clEnqueueReadBuffer(loss)", err);
+    *loss_sum = v[0];
+    *correct = v[1];
+    return VD_OK;
+}
+
+static vd_status check_batch(vd_net *net, const float *x, int32_t n, const char *fn)
+{
+    vd_status st = need_state(net, true, fn);
+    if (st != VD_OK) return st;
+    if (!x) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: x is NULL", fn);
+    if (n < 1 || n > net->max_batch)
+        return vd_error_set(net->ctx, VD_ERR_SHAPE, "%s: batch of %d samples; the net was built "
+                            "for 1 to %d", fn, (int)n, (int)net->max_batch);
+    return VD_OK;
+}
+
+vd_status vd_net_train_step(vd_net *net, const float *x, const int32_t *labels,
+                            const float *targets, int32_t n, float *loss)
+{
+    vd_status st = check_batch(net, x, n, "vd_net_train_step");
+    if (st != VD_OK) return st;
+    if (!net->has_optim)
+        return vd_error_set(net->ctx, VD_ERR_STATE,
+                            "vd_net_train_step: set an optimizer first (vd_net_set_optimizer)");
+    if (net->loss == VD_LOSS_SOFTMAX_CE && !labels)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_train_step: the softmax cross-entropy loss needs labels");
+    if (net->loss == VD_LOSS_MSE && !targets)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_train_step: MSE needs targets");
+    if (labels) {
+        int32_t classes = (int32_t)vd_net_output_size(net);
+        for (int32_t i = 0; i < n; i++)
+            if (labels[i] < 0 || labels[i] >= classes)
+                return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                                    "vd_net_train_step: label %d of sample %d is outside [0, %d)",
+                                    (int)labels[i], (int)i, (int)classes);
+    }
+    VD_TRY(vd_net_acc_zero(net));
+    VD_TRY(vd_net_upload(net, x, labels, net->loss == VD_LOSS_MSE ? targets : NULL, n, NULL));
+    VD_TRY(vd_net_step_enqueue(net, n, true));
+    if (loss) {
+        double sum = 0, correct = 0;
+        VD_TRY(vd_net_acc_read(net, &sum, &correct));
+        *loss = (float)(sum / n);
+    }
+done:
+    return st;
+}
+
+vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out)
+{
+    vd_status st = check_batch(net, x, n, "vd_net_predict");
+    if (st != VD_OK) return st;
+    if (!out) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_predict: out is NULL");
+    VD_TRY(vd_net_upload(net, x, NULL, NULL, n, NULL));
+    VD_TRY(forward(net, n, false));
+    vd_buf y = net->act[net->n_layers - 1];
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE, y.off * sizeof(float),
+                                     (size_t)n * vd_net_output_size(net) * sizeof(float), out, 0,
+                                     NULL, NULL);
+    if (err != CL_SUCCESS) st = vd_error_cl(net->ctx, "clEnqueueReadBuffer(output)", err);
+done:
+    return st;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+static vd_status params_copy(vd_net *net, float *host, size_t count, bool to_host, const char *fn)
+{
+    vd_status st = need_state(net, true, fn);
+    if (st != VD_OK) return st;
+    if (!host) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: NULL buffer", fn);
+    if (count != vd_net_param_count(net))
+        return vd_error_set(net->ctx, VD_ERR_SHAPE, "%s: %zu floats given, the net has %zu", fn,
+                            count, vd_net_param_count(net));
+    cl_int err = CL_SUCCESS;
+    size_t pos = 0;
+    for (int32_t i = 0; i < net->n_layers && err == CL_SUCCESS; i++)
+        for (int32_t p = 0; p < net->layers[i]->n_params && err == CL_SUCCESS; p++) {
+            const vd_param *pa = &net->layers[i]->params[p];
+            size_t bytes = pa->numel * sizeof(float), off = pa->offset * sizeof(float);
+            err = to_host ? clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, off, bytes,
+                                                host + pos, 0, NULL, NULL)
+                          : clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, off, bytes,
+                                                 host + pos, 0, NULL, NULL);
+            pos += pa->numel;
+        }
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, fn, err);
+}
+
+vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count)
+{
+    return params_copy((vd_net *)net, dst, count, true, "vd_net_params_read");
+}
+
+vd_status vd_net_params_write(vd_net *net, const float *src, size_t count)
+{
+    return params_copy(net, (float *)src, count, false, "vd_net_params_write");
+}
+
+vd_status vd_net_summary(const vd_net *net, void *file)
+{
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_summary: net is NULL");
+    FILE *f = file ? (FILE *)file : stdout;
+    char shape[64];
+    vd_shape_format(&net->input, shape, sizeof(shape));
+    fprintf(f, "%-16s %-10s %-18s %12s\n", "layer", "type", "output", "parameters");
+    fprintf(f, "%-16s %-10s %-18s %12s\n", "input", "-", shape, "0");
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        const vd_layer *l = net->layers[i];
+        size_t np = 0;
+        for (int32_t p = 0; p < l->n_params; p++) np += l->params[p].numel;
+        if (net->built) vd_shape_format(&l->out, shape, sizeof(shape));
+        else snprintf(shape, sizeof(shape), "?");
+        fprintf(f, "%-16s %-10s %-18s %12zu\n", l->name, l->ops->type, shape, np);
+    }
+    fprintf(f, "total parameters: %zu\n", vd_net_param_count(net));
+    return VD_OK;
+}

@@ -1,0 +1,62 @@
+/* net.h - internal view of a network: layers in order, the buffers planned for one batch
+ * size, the parameter/gradient/optimizer arenas. Shared by net.c and src/train. */
+#ifndef VD_NET_H
+#define VD_NET_H
+
+#include "../layers/layer.h"
+
+typedef struct vd_owned_buf {
+    cl_mem mem;
+    size_t bytes;
+} vd_owned_buf;
+
+struct vd_net {
+    vd_context *ctx;
+    vd_shape input;
+    bool has_input;
+    vd_layer **layers;
+    int32_t n_layers, cap_layers;
+    vd_loss loss;
+    uint64_t seed;
+
+    /* Planned by vd_net_build */
+    bool built;
+    int32_t max_batch;
+    vd_buf in;            /* (max_batch, input) */
+    vd_buf *act;          /* act[i]: output of layer i, (max_batch, out_i) */
+    vd_buf *grad;         /* grad[i]: dL/d act[i]; mem NULL where no gradient is needed */
+    cl_mem labels;        /* int32 (max_batch) */
+    cl_mem targets;       /* float (max_batch, output) for MSE */
+    cl_mem row_loss, row_correct; /* float (max_batch) */
+    cl_mem acc;           /* float[2]: running loss sum, correct count */
+    size_t arena;         /* elements in each arena */
+    cl_mem params, grads; /* parameter values and gradients */
+    vd_owned_buf *owned;
+    size_t n_owned, cap_owned;
+
+    /* Optimizer */
+    bool has_optim;
+    vd_optim_options optim;
+    cl_mem m, v;          /* optimizer state arenas (NULL when unused) */
+    int64_t t;            /* optimizer steps taken */
+    uint64_t step;        /* training steps enqueued (RNG streams) */
+};
+
+/* Allocate a device buffer owned by the net (released in vd_net_destroy). */
+vd_status vd_net_alloc(vd_net *net, size_t bytes, cl_mem *out);
+
+/* Copy a batch to the device. Blocking when ev is NULL; otherwise non-blocking, with the
+ * event of the last write returned in *ev (host memory must stay valid until then). */
+vd_status vd_net_upload(vd_net *net, const float *x, const int32_t *labels, const float *targets,
+                        int32_t n, cl_event *ev);
+/* Enqueue forward, loss (+ accumulation into acc) and, when train, backward and the
+ * optimizer update. */
+vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train);
+/* Zero / read the running loss sum and correct count. */
+vd_status vd_net_acc_zero(vd_net *net);
+vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct);
+
+/* optim.c: enqueue one update of every parameter from its gradient. */
+vd_status vd_optim_update(vd_net *net);
+
+#endif /* VD_NET_H */

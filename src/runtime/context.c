@@ -1,0 +1,151 @@
+/* context.c - context lifecycle: device selection, the OpenCL context and its in-order
+ * profiling queue, the cache directory and the device key used by the disk caches. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runtime.h"
+
+void vd_context_options_init(vd_context_options *opt)
+{
+    if (!opt) return;
+    memset(opt, 0, sizeof(*opt));
+}
+
+/* mkdir -p; returns 0 on success. */
+static int make_dirs(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Resolve the cache directory; "" disables the disk cache (never an error). */
+static void resolve_cache_dir(vd_context *ctx, const char *requested)
+{
+    const char *dir = requested ? requested : getenv("VERDANT_CACHE_DIR");
+    char buf[1024];
+    ctx->cache_dir[0] = '\0';
+    if (dir && !strcmp(dir, "off")) return;
+    if (!dir || !*dir) {
+        const char *xdg = getenv("XDG_CACHE_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && *xdg) snprintf(buf, sizeof(buf), "%s/verdant", xdg);
+        else if (home && *home) snprintf(buf, sizeof(buf), "%s/.cache/verdant", home);
+        else return;
+        dir = buf;
+    }
+    if (make_dirs(dir) != 0) {
+        vd_log(ctx, 1, "kernel cache disabled: cannot create '%s': %s", dir, strerror(errno));
+        return;
+    }
+    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s", dir);
+}
+
+vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
+{
+    vd_context_options defaults;
+    vd_status st = VD_OK;
+    vd_context *ctx = NULL;
+    cl_int err;
+    if (!out) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_create: out is NULL");
+    *out = NULL;
+    if (!opt) {
+        vd_context_options_init(&defaults);
+        opt = &defaults;
+    }
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) return vd_error_set(NULL, VD_ERR_NO_MEMORY, "vd_context_create: out of host memory");
+    ctx->verbose = opt->verbose;
+    const char *env_verbose = getenv("VERDANT_VERBOSE");
+    if (env_verbose && *env_verbose && atoi(env_verbose) > ctx->verbose)
+        ctx->verbose = atoi(env_verbose);
+
+    const char *spec = opt->device ? opt->device : getenv("VERDANT_DEVICE");
+    VD_TRY(vd_device_select(spec, &ctx->platform, &ctx->device, &ctx->info));
+
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
+                                      0};
+    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if (!ctx->cl) {
+        st = vd_error_cl(NULL, "clCreateContext", err);
+        goto done;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    if (!ctx->queue) {
+        st = vd_error_cl(NULL, "clCreateCommandQueue", err);
+        goto done;
+    }
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(ctx->max_wg),
+                    &ctx->max_wg, NULL);
+    if (ctx->max_wg == 0) ctx->max_wg = 1;
+    cl_uint align_bits = 0;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits), &align_bits,
+                    NULL);
+    ctx->mem_align = align_bits >= 8 ? align_bits / 8 : 128;
+
+    char pver[256] = "";
+    clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof(pver), pver, NULL);
+    pver[sizeof(pver) - 1] = '\0';
+    snprintf(ctx->device_key, sizeof(ctx->device_key), "%s|%s|%s|%s|%s|%s",
+             ctx->info.platform_name, pver, ctx->info.name, ctx->info.device_version,
+             ctx->info.driver_version, ctx->info.vendor);
+    resolve_cache_dir(ctx, opt->cache_dir);
+    vd_log(ctx, 1, "device %d:%d %s (%s), kernel cache %s", ctx->info.platform_index,
+           ctx->info.device_index, ctx->info.name, ctx->info.platform_name,
+           ctx->cache_dir[0] ? ctx->cache_dir : "off");
+    *out = ctx;
+    ctx = NULL;
+done:
+    vd_context_destroy(ctx);
+    return st;
+}
+
+void vd_context_destroy(vd_context *ctx)
+{
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
+    for (size_t i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
+    free(ctx->kernels);
+    free(ctx->programs);
+    vd_pool_trim(ctx);
+    free(ctx->pool);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl) clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+vd_status vd_context_device(const vd_context *ctx, vd_device_info *out)
+{
+    if (!ctx || !out) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_context_device: NULL argument");
+    *out = ctx->info;
+    return VD_OK;
+}
+
+vd_status vd_context_finish(vd_context *ctx)
+{
+    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_finish: ctx is NULL");
+    cl_int err = clFinish(ctx->queue);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, "clFinish", err);
+}
+
+vd_status vd_context_stats_get(const vd_context *ctx, vd_context_stats *out)
+{
+    if (!ctx || !out)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_context_stats_get: NULL argument");
+    *out = ctx->stats;
+    uint64_t cached = 0;
+    for (size_t i = 0; i < ctx->n_pool; i++) cached += ctx->pool[i].bytes;
+    out->pool_bytes_cached = cached;
+    return VD_OK;
+}

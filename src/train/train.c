@@ -1,0 +1,179 @@
+/* train.c - the training and evaluation loops over a host dataset. Batches are gathered
+ * and converted on the host into one of two staging buffers while the device runs the
+ * previous step (non-blocking writes, in-order queue); the loss is summed on the device
+ * and read back only when progress is reported. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../net/net.h"
+
+void vd_train_options_init(vd_train_options *opt)
+{
+    if (!opt) return;
+    memset(opt, 0, sizeof(*opt));
+    opt->batch = 64;
+    opt->seed = 42;
+    opt->shuffle = 1;
+    opt->progress_every = 20;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct loop_result {
+    double loss_sum, correct, seconds;
+    int64_t samples;
+} loop_result;
+
+/* Run every batch of ds in the order of idx through the net (training or evaluation). */
+static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx, int32_t batch,
+                          bool train, int32_t epoch, const vd_train_options *opt,
+                          loop_result *res)
+{
+    vd_context *ctx = net->ctx;
+    size_t count = vd_dataset_count(ds);
+    size_t in = vd_shape_numel(&net->input);
+    int64_t batches = (int64_t)((count + (size_t)batch - 1) / (size_t)batch);
+    float *xs[2] = {NULL, NULL};
+    int32_t *ys[2] = {NULL, NULL};
+    cl_event ev[2] = {NULL, NULL};
+    vd_status st = VD_OK;
+    for (int s = 0; s < 2; s++) {
+        xs[s] = malloc((size_t)batch * in * sizeof(float));
+        ys[s] = malloc((size_t)batch * sizeof(int32_t));
+        if (!xs[s] || !ys[s]) {
+            st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory for batch staging");
+            goto done;
+        }
+    }
+    VD_TRY(vd_net_acc_zero(net));
+    double t0 = now_s();
+    for (int64_t b = 0; b < batches; b++) {
+        int slot = (int)(b & 1);
+        if (ev[slot]) { /* the write that last read this staging buffer must be done */
+            cl_int err = clWaitForEvents(1, &ev[slot]);
+            clReleaseEvent(ev[slot]);
+            ev[slot] = NULL;
+            if (err != CL_SUCCESS) {
+                st = vd_error_cl(ctx, "clWaitForEvents(batch upload)", err);
+                goto done;
+            }
+        }
+        size_t first = (size_t)b * (size_t)batch;
+        int32_t nb = (int32_t)((count - first) < (size_t)batch ? count - first : (size_t)batch);
+        VD_TRY(vd_dataset_batch(ds, idx + first, (size_t)nb, xs[slot], ys[slot]));
+        VD_TRY(vd_net_upload(net, xs[slot], ys[slot], NULL, nb, &ev[slot]));
+        VD_TRY(vd_net_step_enqueue(net, nb, train));
+        clFlush(ctx->queue);
+        res->samples += nb;
+        bool last = b + 1 == batches;
+        if (opt && opt->progress && opt->progress_every > 0 &&
+            ((b + 1) % opt->progress_every == 0 || last)) {
+            double sum, correct;
+            VD_TRY(vd_net_acc_read(net, &sum, &correct));
+            vd_progress p = {epoch, b + 1, batches, res->samples, sum / (double)res->samples,
+                             now_s() - t0};
+            opt->progress(opt->user, &p);
+        }
+    }
+    VD_TRY(vd_net_acc_read(net, &res->loss_sum, &res->correct));
+    res->seconds = now_s() - t0;
+done:
+    for (int s = 0; s < 2; s++) {
+        if (ev[s]) {
+            clWaitForEvents(1, &ev[s]);
+            clReleaseEvent(ev[s]);
+        }
+        free(xs[s]);
+        free(ys[s]);
+    }
+    if (st != VD_OK) clFinish(ctx->queue); /* nothing may still read the staging memory */
+    return st;
+}
+
+static vd_status check_dataset(vd_net *net, const vd_dataset *ds, const char *fn)
+{
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "%s: net is NULL", fn);
+    if (!ds) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: dataset is NULL", fn);
+    if (!net->built) return vd_error_set(net->ctx, VD_ERR_STATE, "%s: build the net first", fn);
+    if (net->loss != VD_LOSS_SOFTMAX_CE)
+        return vd_error_set(net->ctx, VD_ERR_UNSUPPORTED,
+                            "%s: dataset loops need the softmax cross-entropy loss", fn);
+    int64_t shape[3];
+    vd_dataset_sample_shape(ds, shape);
+    size_t numel = (size_t)(shape[0] * shape[1] * shape[2]);
+    if (numel != vd_shape_numel(&net->input))
+        return vd_error_set(net->ctx, VD_ERR_SHAPE,
+                            "%s: dataset samples are (%lld, %lld, %lld) = %zu values, the net "
+                            "takes %zu", fn, (long long)shape[0], (long long)shape[1],
+                            (long long)shape[2], numel, vd_shape_numel(&net->input));
+    if ((size_t)vd_dataset_classes(ds) > vd_net_output_size(net))
+        return vd_error_set(net->ctx, VD_ERR_SHAPE,
+                            "%s: the dataset has %d classes, the net outputs %zu", fn,
+                            (int)vd_dataset_classes(ds), vd_net_output_size(net));
+    if (vd_dataset_count(ds) == 0)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: the dataset is empty", fn);
+    return VD_OK;
+}
+
+vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch,
+                             const vd_train_options *opt, vd_epoch_stats *out)
+{
+    vd_train_options defaults;
+    if (!opt) {
+        vd_train_options_init(&defaults);
+        opt = &defaults;
+    }
+    vd_status st = check_dataset(net, train, "vd_net_train_epoch");
+    if (st != VD_OK) return st;
+    if (!net->has_optim)
+        return vd_error_set(net->ctx, VD_ERR_STATE, "vd_net_train_epoch: set an optimizer first");
+    if (opt->batch < 1 || opt->batch > net->max_batch)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_train_epoch: batch %d; the net was built for 1 to %d",
+                            (int)opt->batch, (int)net->max_batch);
+    size_t count = vd_dataset_count(train);
+    uint32_t *idx = malloc(count * sizeof(uint32_t));
+    if (!idx) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    if (opt->shuffle) vd_rng_permutation(opt->seed, (uint64_t)epoch, idx, count);
+    else
+        for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
+    loop_result r = {0};
+    st = run_loop(net, train, idx, opt->batch, true, epoch, opt, &r);
+    free(idx);
+    if (st != VD_OK) return st;
+    if (out) {
+        out->loss = r.loss_sum / (double)r.samples;
+        out->train_accuracy = r.correct / (double)r.samples;
+        out->seconds = r.seconds;
+        out->images_per_second = r.seconds > 0 ? (double)r.samples / r.seconds : 0.0;
+        out->samples = r.samples;
+    }
+    return VD_OK;
+}
+
+vd_status vd_net_evaluate(vd_net *net, const vd_dataset *ds, vd_eval_stats *out)
+{
+    vd_status st = check_dataset(net, ds, "vd_net_evaluate");
+    if (st != VD_OK) return st;
+    size_t count = vd_dataset_count(ds);
+    uint32_t *idx = malloc(count * sizeof(uint32_t));
+    if (!idx) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
+    loop_result r = {0};
+    st = run_loop(net, ds, idx, net->max_batch, false, 0, NULL, &r);
+    free(idx);
+    if (st != VD_OK) return st;
+    if (out) {
+        out->loss = r.loss_sum / (double)r.samples;
+        out->accuracy = r.correct / (double)r.samples;
+        out->samples = r.samples;
+        out->seconds = r.seconds;
+    }
+    return VD_OK;
+}
