@@ -93,13 +93,26 @@ typedef struct vd_layer_ops {
     vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
                           vd_buf dx, float beta);
     void (*destroy)(vd_layer *l); /* may be NULL */
+    /* Layers of several inputs (add, concat) set max_inputs > 1 and implement these
+     * instead of forward/backward: xs[i] is input i (of shape l->ins[i]); dxs[i].mem is
+     * NULL where no gradient is needed, and betas[i] says whether to overwrite (0) or
+     * accumulate (1). reshape reads l->ins and l->n_inputs. */
+    int32_t max_inputs;
+    vd_status (*forward_multi)(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y);
+    vd_status (*backward_multi)(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y,
+                                vd_buf dy, const vd_buf *dxs, const float *betas);
 } vd_layer_ops;
+
+#define VD_MAX_INPUTS 8
 
 struct vd_layer {
     const vd_layer_ops *ops;
     char name[64];
     int32_t index;
-    vd_shape in, out;
+    vd_shape in, out;              /* in == ins[0] */
+    int32_t n_inputs;              /* 1 unless the family takes several */
+    int32_t inputs[VD_MAX_INPUTS]; /* producer layer indices; -1 is the net input */
+    vd_shape ins[VD_MAX_INPUTS];
     vd_param params[VD_MAX_PARAMS];
     int32_t n_params;
     bool followed_by_rectifier; /* set by the net before init of weights */
@@ -124,5 +137,6 @@ extern const vd_layer_ops vd_layer_dense;
 extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_layer_gelu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten;
+extern const vd_layer_ops vd_layer_add, vd_layer_concat;
 
 #endif /* VD_LAYER_H */

@@ -10,7 +10,8 @@
 
 static const vd_layer_ops *const registry[] = {
     &vd_layer_dense, &vd_layer_relu,    &vd_layer_sigmoid, &vd_layer_tanh,
-    &vd_layer_gelu,  &vd_layer_dropout, &vd_layer_flatten,
+    &vd_layer_gelu,  &vd_layer_dropout, &vd_layer_flatten, &vd_layer_add,
+    &vd_layer_concat,
 };
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
 

@@ -78,6 +78,51 @@ vd_status vd_net_input(vd_net *net, int32_t ndim, const int64_t *shape)
     return VD_OK;
 }
 
+/* Resolve "a+b" (or "a,b") into producer indices; "input" names the net input. */
+static vd_status resolve_inputs(vd_net *net, const char *layer, const char *list, vd_layer *l)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", list);
+    l->n_inputs = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, "+, \t", &save); tok; tok = strtok_r(NULL, "+, \t", &save)) {
+        if (l->n_inputs == VD_MAX_INPUTS)
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s': more than %d inputs",
+                                layer, VD_MAX_INPUTS);
+        int32_t idx = -2;
+        if (!strcmp(tok, "input")) idx = -1;
+        for (int32_t i = 0; i < net->n_layers && idx == -2; i++)
+            if (!strcmp(net->layers[i]->name, tok)) idx = i;
+        if (idx == -2)
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                                "layer '%s': input '%s' is not an earlier layer (or 'input')",
+                                layer, tok);
+        l->inputs[l->n_inputs++] = idx;
+    }
+    if (l->n_inputs == 0)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s': empty input list", layer);
+    return VD_OK;
+}
+
+/* Split "input=..." out of an options string; the rest goes to the layer's key table. */
+static void split_input_option(const char *options, char *rest, size_t rest_cap, char *inputs,
+                               size_t in_cap)
+{
+    rest[0] = inputs[0] = '\0';
+    if (!options) return;
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", options);
+    size_t used = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+        if (!strncmp(tok, "input=", 6) || !strncmp(tok, "inputs=", 7))
+            snprintf(inputs, in_cap, "%s", strchr(tok, '=') + 1);
+        else
+            used += (size_t)snprintf(rest + used, used < rest_cap ? rest_cap - used : 0, "%s%s",
+                                     used ? " " : "", tok);
+    }
+}
+
 vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char *options)
 {
     vd_status st = need_state(net, false, "vd_net_add");
@@ -87,6 +132,8 @@ vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char
         snprintf(auto_name, sizeof(auto_name), "%s%d", type ? type : "layer", (int)net->n_layers);
         name = auto_name;
     }
+    if (!strcmp(name, "input"))
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "'input' is reserved for the net input");
     for (int32_t i = 0; i < net->n_layers; i++)
         if (!strcmp(net->layers[i]->name, name))
             return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer name '%s' is used twice",
@@ -98,10 +145,29 @@ vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char
         net->layers = p;
         net->cap_layers = ncap;
     }
+    if (options && strlen(options) >= 1024)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s': options too long", name);
+    char rest[1024], inputs[512];
+    split_input_option(options, rest, sizeof(rest), inputs, sizeof(inputs));
     vd_layer *l;
-    st = vd_layer_create(net->ctx, type, name, options, &l);
+    st = vd_layer_create(net->ctx, type, name, rest, &l);
     if (st != VD_OK) return st;
     l->index = net->n_layers;
+    if (inputs[0]) {
+        st = resolve_inputs(net, name, inputs, l);
+    } else {
+        l->n_inputs = 1;
+        l->inputs[0] = net->n_layers - 1; /* the previous layer, or -1: the net input */
+    }
+    int32_t max_in = l->ops->max_inputs > 1 ? l->ops->max_inputs : 1;
+    if (st == VD_OK && l->n_inputs > max_in)
+        st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s) takes %d input%s, got %d",
+                          name, l->ops->type, (int)max_in, max_in == 1 ? "" : "s",
+                          (int)l->n_inputs);
+    if (st != VD_OK) {
+        vd_layer_destroy(l);
+        return st;
+    }
     net->layers[net->n_layers++] = l;
     return VD_OK;
 }
@@ -138,23 +204,41 @@ size_t vd_net_param_count(const vd_net *net)
     return n;
 }
 
-/* Shape inference over the whole net; the first failure names its layer. */
+static const vd_shape *producer_shape(const vd_net *net, int32_t idx)
+{
+    return idx < 0 ? &net->input : &net->layers[idx]->out;
+}
+
+/* Shape inference over the whole net; the first failure names its layer. Also checks
+ * that every layer's output is used (a dangling branch would get no gradient). */
 static vd_status infer_shapes(vd_net *net)
 {
-    vd_shape cur = net->input;
     char buf[64];
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
-        l->in = cur;
+        for (int32_t k = 0; k < l->n_inputs; k++) l->ins[k] = *producer_shape(net, l->inputs[k]);
+        l->in = l->ins[0];
+        l->n_params = 0;
+        vd_error_set(NULL, VD_OK, "%s", ""); /* reshape reports through the thread slot */
         vd_status st = l->ops->reshape(l);
         if (st != VD_OK) {
-            vd_shape_format(&cur, buf, sizeof(buf));
-            const char *why = vd_last_error(net->ctx);
+            vd_shape_format(&l->in, buf, sizeof(buf));
+            const char *why = vd_last_error(NULL);
             return vd_error_set(net->ctx, st == VD_ERR_INTERNAL ? st : VD_ERR_SHAPE,
-                                "layer '%s' (%s) cannot take input %s%s%s", l->name,
-                                l->ops->type, buf, why[0] ? ": " : "", why);
+                                "layer '%s' (%s) cannot take input %s%s%s%s", l->name,
+                                l->ops->type, buf, l->n_inputs > 1 ? " and others" : "",
+                                why[0] ? ": " : "", why);
         }
-        cur = l->out;
+    }
+    for (int32_t i = 0; i + 1 < net->n_layers; i++) {
+        bool used = false;
+        for (int32_t j = i + 1; j < net->n_layers && !used; j++)
+            for (int32_t k = 0; k < net->layers[j]->n_inputs; k++)
+                used |= net->layers[j]->inputs[k] == i;
+        if (!used)
+            return vd_error_set(net->ctx, VD_ERR_SHAPE,
+                                "layer '%s' output is not used by any later layer (the last "
+                                "layer is the net's output)", net->layers[i]->name);
     }
     return VD_OK;
 }
@@ -173,9 +257,14 @@ static vd_status init_params(vd_net *net)
         vd_layer *l = net->layers[i];
         /* The first layer after this one that does compute decides He vs Xavier. */
         l->followed_by_rectifier = false;
+        int32_t cur = i;
         for (int32_t j = i + 1; j < net->n_layers; j++) {
             const vd_layer *nx = net->layers[j];
-            if (nx->ops->alias || !strcmp(nx->ops->type, "dropout")) continue;
+            if (nx->inputs[0] != cur) continue; /* first consumer of cur */
+            if (nx->ops->alias || !strcmp(nx->ops->type, "dropout")) {
+                cur = j;
+                continue;
+            }
             l->followed_by_rectifier = is_rectifier(nx);
             break;
         }
@@ -209,9 +298,9 @@ vd_status vd_net_build(vd_net *net, int32_t max_batch)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_net_build: max_batch %d out of range",
                             (int)max_batch);
     VD_TRY(infer_shapes(net));
-    if (net->layers[net->n_layers - 1]->ops->alias &&
-        net->layers[net->n_layers - 1]->index == 0)
-        return vd_error_set(ctx, VD_ERR_STATE, "vd_net_build: the net computes nothing");
+    bool computes = false;
+    for (int32_t i = 0; i < net->n_layers; i++) computes |= !net->layers[i]->ops->alias;
+    if (!computes) return vd_error_set(ctx, VD_ERR_STATE, "vd_net_build: the net computes nothing");
 
     size_t B = (size_t)max_batch;
     net->max_batch = max_batch;
@@ -222,19 +311,19 @@ vd_status vd_net_build(vd_net *net, int32_t max_batch)
         goto done;
     }
     VD_TRY(vd_net_alloc(net, B * vd_shape_numel(&net->input) * sizeof(float), &net->in.mem));
-    vd_buf prev = net->in, prev_grad = {NULL, 0};
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
-        if (l->ops->alias) {
-            net->act[i] = prev;
-            net->grad[i] = prev_grad;
+        if (l->ops->alias) { /* shares its input's memory, gradient included */
+            int32_t p = l->inputs[0];
+            net->act[i] = p < 0 ? net->in : net->act[p];
+            net->grad[i] = p < 0 ? (vd_buf){NULL, 0} : net->grad[p];
         } else {
             size_t bytes = B * vd_shape_numel(&l->out) * sizeof(float);
             VD_TRY(vd_net_alloc(net, bytes, &net->act[i].mem));
+            /* The input needs no gradient; a layer whose inputs are all the net input
+             * (through aliases) still gets one for its own output. */
             VD_TRY(vd_net_alloc(net, bytes, &net->grad[i].mem));
         }
-        prev = net->act[i];
-        prev_grad = net->grad[i];
     }
     VD_TRY(vd_net_alloc(net, B * sizeof(cl_int), &net->labels));
     VD_TRY(vd_net_alloc(net, B * vd_net_output_size(net) * sizeof(float), &net->targets));
@@ -294,33 +383,62 @@ static vd_step make_step(vd_net *net, int32_t n, bool train)
     return s;
 }
 
+static vd_buf act_of(const vd_net *net, int32_t idx)
+{
+    return idx < 0 ? net->in : net->act[idx];
+}
+
 static vd_status forward(vd_net *net, int32_t n, bool train)
 {
     vd_step s = make_step(net, n, train);
+    vd_buf xs[VD_MAX_INPUTS];
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
         if (l->ops->alias) continue;
-        vd_buf x = i == 0 ? net->in : net->act[i - 1];
-        vd_status st = l->ops->forward(l, &s, x, net->act[i]);
+        for (int32_t k = 0; k < l->n_inputs; k++) xs[k] = act_of(net, l->inputs[k]);
+        vd_status st = l->ops->forward_multi ? l->ops->forward_multi(l, &s, xs, net->act[i])
+                                             : l->ops->forward(l, &s, xs[0], net->act[i]);
         if (st != VD_OK) return st;
     }
     return VD_OK;
 }
 
+/* Reverse order. A gradient buffer read by several consumers is overwritten by the first
+ * consumer to run (beta 0) and accumulated by the others (beta 1); `written` tracks it
+ * per buffer, since alias layers share their producer's. */
 static vd_status backward(vd_net *net, int32_t n)
 {
     vd_step s = make_step(net, n, true);
+    vd_status st = VD_OK;
+    cl_mem *written = calloc((size_t)net->n_layers, sizeof(cl_mem));
+    size_t n_written = 0;
+    if (!written) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    vd_buf xs[VD_MAX_INPUTS], dxs[VD_MAX_INPUTS];
+    float betas[VD_MAX_INPUTS];
     for (int32_t i = net->n_layers - 1; i >= 0; i--) {
         vd_layer *l = net->layers[i];
         if (l->ops->alias) continue;
-        vd_buf x = i == 0 ? net->in : net->act[i - 1];
-        vd_buf dx = i == 0 ? (vd_buf){NULL, 0} : net->grad[i - 1];
-        /* grad[i-1] has no memory when no earlier layer computes anything: then the
-         * layer skips dx. */
-        vd_status st = l->ops->backward(l, &s, x, net->act[i], net->grad[i], dx, 0.0f);
-        if (st != VD_OK) return st;
+        for (int32_t k = 0; k < l->n_inputs; k++) {
+            int32_t p = l->inputs[k];
+            xs[k] = act_of(net, p);
+            dxs[k] = p < 0 ? (vd_buf){NULL, 0} : net->grad[p];
+            betas[k] = 0.0f;
+            for (size_t w = 0; dxs[k].mem && w < n_written; w++)
+                if (written[w] == dxs[k].mem) betas[k] = 1.0f;
+        }
+        if (l->ops->backward_multi)
+            st = l->ops->backward_multi(l, &s, xs, net->act[i], net->grad[i], dxs, betas);
+        else
+            st = l->ops->backward(l, &s, xs[0], net->act[i], net->grad[i], dxs[0], betas[0]);
+        if (st != VD_OK) break;
+        for (int32_t k = 0; k < l->n_inputs; k++) {
+            bool seen = false;
+            for (size_t w = 0; w < n_written; w++) seen |= written[w] == dxs[k].mem;
+            if (dxs[k].mem && !seen) written[n_written++] = dxs[k].mem;
+        }
     }
-    return VD_OK;
+    free(written);
+    return st;
 }
 
 vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)

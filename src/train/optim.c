@@ -41,6 +41,8 @@ vd_status vd_net_set_optimizer(vd_net *net, const vd_optim_options *opt)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG,
                             "optimizer: momentum and betas must be in [0,1), eps > 0, "
                             "weight_decay >= 0");
+    if (opt->kind == VD_OPTIM_SGD && opt->nesterov && !(opt->momentum > 0.0f))
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "optimizer: Nesterov needs momentum > 0");
     bool need_m = opt->kind != VD_OPTIM_SGD || opt->momentum > 0.0f;
     bool need_v = opt->kind != VD_OPTIM_SGD;
     size_t bytes = net->arena * sizeof(float);
