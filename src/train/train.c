@@ -66,7 +66,11 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         }
         size_t first = (size_t)b * (size_t)batch;
         int32_t nb = (int32_t)((count - first) < (size_t)batch ? count - first : (size_t)batch);
-        VD_TRY(vd_dataset_batch(ds, idx + first, (size_t)nb, xs[slot], ys[slot]));
+        st = vd_dataset_batch(ds, idx + first, (size_t)nb, xs[slot], ys[slot]);
+        if (st != VD_OK) { /* datasets report on the thread slot; move it to the context */
+            vd_error_set(ctx, st, "%s", vd_last_error(NULL));
+            goto done;
+        }
         VD_TRY(vd_net_upload(net, xs[slot], ys[slot], NULL, nb, &ev[slot]));
         VD_TRY(vd_net_step_enqueue(net, nb, train));
         clFlush(ctx->queue);
