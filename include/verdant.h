@@ -273,6 +273,25 @@ VD_API size_t vd_net_output_size(const vd_net *net);
  * void* (stdout when NULL), to keep <stdio.h> out of this header. */
 VD_API vd_status vd_net_summary(const vd_net *net, void *file);
 
+/* Network description files (INI-like; see docs/NETWORK_FORMAT.md):
+ *     [net]
+ *     input = 1, 28, 28
+ *     loss = softmax_ce
+ *     [conv2d]
+ *     name = c1
+ *     filters = 6
+ * Each section after [net] is a layer of that registry type; `name` and `input` (names
+ * joined by '+', default: the previous layer) are reserved keys; the rest are the layer's
+ * options. Errors are VD_ERR_FORMAT or VD_ERR_INVALID_ARG with "file:line: " and the key.
+ * The net is returned unbuilt. */
+VD_API vd_status vd_net_load_cfg(vd_context *ctx, const char *path, vd_net **out);
+/* The same from text in memory; src names it in messages (NULL: "<string>"). */
+VD_API vd_status vd_net_parse_cfg(vd_context *ctx, const char *text, const char *src,
+                                  vd_net **out);
+/* The net's description in that format (every option spelled out). *out is malloc'ed;
+ * free it with free(). */
+VD_API vd_status vd_net_to_cfg(const vd_net *net, char **out);
+
 /* One optimisation step on n <= max_batch samples.
  *   x: (n, input sample) floats on the host.
  *   labels: (n) class indices for VD_LOSS_SOFTMAX_CE, or NULL;

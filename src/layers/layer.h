@@ -124,10 +124,19 @@ vd_status vd_layer_param(vd_layer *l, vd_context *ctx, const char *name, int32_t
 
 /* Registry (registry.c) */
 const vd_layer_ops *vd_layer_find(const char *type);
-/* Allocate a layer of `type`, apply "k=v k=v" options (NULL: defaults) and run init.
- * Errors name the layer and key: "layer 'fc1' (dense): unknown key 'untis'". */
-vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
-                          const char *options, vd_layer **out);
+/* One option as text, with the line it came from (0 when not from a file). */
+typedef struct vd_kv {
+    const char *key, *value;
+    int32_t line;
+} vd_kv;
+
+/* Allocate a layer of `type`, apply the options (missing ones keep their defaults) and run
+ * init. Errors name the layer and key: "layer 'fc1' (dense): unknown key 'untis'", prefixed
+ * with "src:line: " when src is not NULL (line: the key's, else `line`). */
+vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name, const vd_kv *kv,
+                          size_t n, const char *src, int32_t line, vd_layer **out);
+/* Append "key=value" pairs of every option of l (current values) to dst, one per line. */
+size_t vd_layer_options_text(const vd_layer *l, char *dst, size_t cap);
 /* Set one option from text; used by vd_layer_create and by file parsers. */
 vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, const char *value);
 void vd_layer_destroy(vd_layer *l);

@@ -112,31 +112,17 @@ vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, con
     return VD_OK;
 }
 
-/* Split "a=1 b=2,c=3" and apply each pair; marks which required keys were seen. */
-static vd_status apply_options(vd_context *ctx, vd_layer *l, const char *options, bool *seen)
+/* Prefix the context's message with "src:line: ". */
+static vd_status at_line(vd_context *ctx, vd_status st, const char *src, int32_t line)
 {
-    char buf[1024];
-    if (strlen(options) >= sizeof(buf))
-        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s': options too long", l->name);
-    snprintf(buf, sizeof(buf), "%s", options);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, " ,\t\n", &save); tok; tok = strtok_r(NULL, " ,\t\n", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok || eq[1] == '\0')
-            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
-                                "layer '%s' (%s): expected key=value, got '%s'", l->name,
-                                l->ops->type, tok);
-        *eq = '\0';
-        vd_status st = vd_layer_set_option(ctx, l, tok, eq + 1);
-        if (st != VD_OK) return st;
-        const vd_key *k = find_key(l->ops, tok);
-        seen[k - l->ops->keys] = true;
-    }
-    return VD_OK;
+    if (!src || st == VD_OK) return st;
+    char msg[2048];
+    snprintf(msg, sizeof(msg), "%s", vd_last_error(ctx));
+    return vd_error_set(ctx, st, "%s:%d: %s", src, (int)line, msg);
 }
 
-vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
-                          const char *options, vd_layer **out)
+vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name, const vd_kv *kv,
+                          size_t n, const char *src, int32_t line, vd_layer **out)
 {
     *out = NULL;
     const vd_layer_ops *ops = vd_layer_find(type);
@@ -146,8 +132,10 @@ vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
         for (size_t i = 0; i < N_REGISTRY && used < sizeof(known); i++)
             used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
                                      registry[i]->type);
-        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "unknown layer type '%s' (known: %s)",
-                            type ? type : "(null)", known);
+        return at_line(ctx,
+                       vd_error_set(ctx, VD_ERR_INVALID_ARG, "unknown layer type '%s' (known: %s)",
+                                    type ? type : "(null)", known),
+                       src, line);
     }
     vd_layer *l = calloc(1, ops->size);
     if (!l) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
@@ -161,11 +149,21 @@ vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
         st = VD_INTERNAL(ctx, "too many keys");
         goto done;
     }
-    if (options) VD_TRY(apply_options(ctx, l, options, seen));
+    for (size_t i = 0; i < n; i++) {
+        st = vd_layer_set_option(ctx, l, kv[i].key, kv[i].value);
+        if (st != VD_OK) {
+            st = at_line(ctx, st, src, kv[i].line ? kv[i].line : line);
+            goto done;
+        }
+        seen[find_key(ops, kv[i].key) - ops->keys] = true;
+    }
     for (size_t i = 0; i < nkeys; i++) {
         if (ops->keys[i].required && !seen[i]) {
-            st = vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): missing key '%s' (%s)",
-                              l->name, ops->type, ops->keys[i].name, ops->keys[i].help);
+            st = at_line(ctx,
+                         vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                      "layer '%s' (%s): missing key '%s' (%s)", l->name, ops->type,
+                                      ops->keys[i].name, ops->keys[i].help),
+                         src, line);
             goto done;
         }
     }
@@ -175,6 +173,21 @@ vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name,
 done:
     vd_layer_destroy(l);
     return st;
+}
+
+size_t vd_layer_options_text(const vd_layer *l, char *dst, size_t cap)
+{
+    size_t used = 0;
+    for (const vd_key *k = l->ops->keys; k && k->name; k++) {
+        const char *field = (const char *)l + k->offset;
+        if (k->type == VD_KEY_FLOAT)
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %.9g\n",
+                                     k->name, (double)*(const float *)field);
+        else
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %d\n",
+                                     k->name, (int)*(const int32_t *)field);
+    }
+    return used;
 }
 
 void vd_layer_destroy(vd_layer *l)

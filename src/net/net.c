@@ -104,26 +104,8 @@ static vd_status resolve_inputs(vd_net *net, const char *layer, const char *list
     return VD_OK;
 }
 
-/* Split "input=..." out of an options string; the rest goes to the layer's key table. */
-static void split_input_option(const char *options, char *rest, size_t rest_cap, char *inputs,
-                               size_t in_cap)
-{
-    rest[0] = inputs[0] = '\0';
-    if (!options) return;
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", options);
-    size_t used = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-        if (!strncmp(tok, "input=", 6) || !strncmp(tok, "inputs=", 7))
-            snprintf(inputs, in_cap, "%s", strchr(tok, '=') + 1);
-        else
-            used += (size_t)snprintf(rest + used, used < rest_cap ? rest_cap - used : 0, "%s%s",
-                                     used ? " " : "", tok);
-    }
-}
-
-vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char *options)
+vd_status vd_net_add_kv(vd_net *net, const char *type, const char *name, const char *inputs,
+                        const vd_kv *kv, size_t n, const char *src, int32_t line)
 {
     vd_status st = need_state(net, false, "vd_net_add");
     if (st != VD_OK) return st;
@@ -133,11 +115,11 @@ vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char
         name = auto_name;
     }
     if (!strcmp(name, "input"))
-        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "'input' is reserved for the net input");
-    for (int32_t i = 0; i < net->n_layers; i++)
+        st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "'input' is reserved for the net input");
+    for (int32_t i = 0; i < net->n_layers && st == VD_OK; i++)
         if (!strcmp(net->layers[i]->name, name))
-            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer name '%s' is used twice",
-                                name);
+            st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer name '%s' is used twice", name);
+    if (st != VD_OK) goto located;
     if (net->n_layers == net->cap_layers) {
         int32_t ncap = net->cap_layers ? net->cap_layers * 2 : 16;
         vd_layer **p = realloc(net->layers, (size_t)ncap * sizeof(*p));
@@ -145,15 +127,11 @@ vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char
         net->layers = p;
         net->cap_layers = ncap;
     }
-    if (options && strlen(options) >= 1024)
-        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s': options too long", name);
-    char rest[1024], inputs[512];
-    split_input_option(options, rest, sizeof(rest), inputs, sizeof(inputs));
     vd_layer *l;
-    st = vd_layer_create(net->ctx, type, name, rest, &l);
-    if (st != VD_OK) return st;
+    st = vd_layer_create(net->ctx, type, name, kv, n, src, line, &l);
+    if (st != VD_OK) return st; /* already located */
     l->index = net->n_layers;
-    if (inputs[0]) {
+    if (inputs && *inputs) {
         st = resolve_inputs(net, name, inputs, l);
     } else {
         l->n_inputs = 1;
@@ -166,10 +144,47 @@ vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char
                           (int)l->n_inputs);
     if (st != VD_OK) {
         vd_layer_destroy(l);
-        return st;
+        goto located;
     }
     net->layers[net->n_layers++] = l;
     return VD_OK;
+located:
+    if (src) {
+        char msg[2048];
+        snprintf(msg, sizeof(msg), "%s", vd_last_error(net->ctx));
+        st = vd_error_set(net->ctx, st, "%s:%d: %s", src, (int)line, msg);
+    }
+    return st;
+}
+
+vd_status vd_net_add(vd_net *net, const char *type, const char *name, const char *options)
+{
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_add: net is NULL");
+    char buf[1024];
+    if (options && strlen(options) >= sizeof(buf))
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_add: options too long");
+    snprintf(buf, sizeof(buf), "%s", options ? options : "");
+    vd_kv kv[64];
+    size_t n = 0;
+    const char *inputs = NULL;
+    char *save = NULL;
+    /* Pairs are separated by spaces or commas; input lists use '+' ("input=a+b"). */
+    for (char *tok = strtok_r(buf, " ,\t\n", &save); tok; tok = strtok_r(NULL, " ,\t\n", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || eq[1] == '\0')
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                                "layer '%s' (%s): expected key=value, got '%s'", name ? name : "?",
+                                type ? type : "?", tok);
+        *eq = '\0';
+        if (!strcmp(tok, "input") || !strcmp(tok, "inputs")) {
+            inputs = eq + 1;
+            continue;
+        }
+        if (n == sizeof(kv) / sizeof(kv[0]))
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_add: too many options");
+        kv[n++] = (vd_kv){tok, eq + 1, 0};
+    }
+    return vd_net_add_kv(net, type, name, inputs, kv, n, NULL, 0);
 }
 
 vd_status vd_net_set_loss(vd_net *net, vd_loss loss)

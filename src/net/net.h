@@ -42,6 +42,12 @@ struct vd_net {
     uint64_t step;        /* training steps enqueued (RNG streams) */
 };
 
+/* Append a layer from parsed options (vd_net_add and the network file reader). inputs:
+ * "a+b" or "a,b", NULL for the previous layer. Errors are prefixed "src:line: " when src is
+ * not NULL. */
+vd_status vd_net_add_kv(vd_net *net, const char *type, const char *name, const char *inputs,
+                        const vd_kv *kv, size_t n, const char *src, int32_t line);
+
 /* Allocate a device buffer owned by the net (released in vd_net_destroy). */
 vd_status vd_net_alloc(vd_net *net, size_t bytes, cl_mem *out);
 

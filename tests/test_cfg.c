@@ -1,0 +1,164 @@
+/* test_cfg.c - network description files: a good file builds the same net as the API
+ * calls, the writer's output reads back to the same description, and every malformed
+ * input gives VD_ERR_FORMAT / VD_ERR_INVALID_ARG with "file:line:" and the key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+static void expect_cfg_error(vd_context *ctx, const char *what, const char *text,
+                             vd_status want, const char *needle)
+{
+    vd_net *net = (vd_net *)1;
+    vd_status st = vd_net_parse_cfg(ctx, text, "bad.cfg", &net);
+    expect_status(what, ctx, st, want);
+    char label[512];
+    snprintf(label, sizeof(label), "%s: message has '%s' (got: %s)", what, needle,
+             vd_last_error(ctx));
+    expect_true(label, strstr(vd_last_error(ctx), needle) != NULL);
+    expect_true("failed parse returns NULL", net == NULL);
+}
+
+static const char *good =
+    "# a residual MLP\n"
+    "[net]\n"
+    "input = 1, 4, 4   # C, H, W\n"
+    "loss = softmax_ce\n"
+    "seed = 7\n"
+    "\n"
+    "[flatten]\n"
+    "[dense]\n"
+    "name = fc1\n"
+    "units = 8\n"
+    "[relu]\n"
+    "name = r1\n"
+    "[dense]\n"
+    "name = fc2\n"
+    "units = 8\n"
+    "bias = 0\n"
+    "[add]\n"
+    "name = res\n"
+    "input = r1 + fc2\n"
+    "[dropout]\n"
+    "p = 0.25\n"
+    "[dense]\n"
+    "name = out\n"
+    "units = 3\n";
+
+static void good_file(vd_context *ctx)
+{
+    vd_net *net = NULL, *again = NULL;
+    char *text = NULL, *text2 = NULL;
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, good, "good.cfg", &net))) return;
+    if (!EXPECT_OK(ctx, vd_net_build(net, 4))) goto done;
+    expect_true("params: 16*8+8 + 8*8 + 8*3+3", vd_net_param_count(net) == 136 + 64 + 27);
+    expect_true("output size", vd_net_output_size(net) == 3);
+    EXPECT_OK(ctx, vd_net_to_cfg(net, &text));
+    if (!text) goto done;
+    expect_true("writer keeps the input list", strstr(text, "input = r1 + fc2") != NULL);
+    expect_true("writer spells out defaults", strstr(text, "bias = 1") != NULL);
+    /* Read back and write again: the same text. Same seed: the same initial weights. */
+    if (EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text, "written.cfg", &again)) &&
+        EXPECT_OK(ctx, vd_net_build(again, 4))) {
+        EXPECT_OK(ctx, vd_net_to_cfg(again, &text2));
+        expect_true("write, read, write is stable", text2 && !strcmp(text, text2));
+        float a[227], b[227];
+        EXPECT_OK(ctx, vd_net_params_read(net, a, 227));
+        EXPECT_OK(ctx, vd_net_params_read(again, b, 227));
+        expect_equal_bytes("same seed, same initial weights", a, b, sizeof(a));
+    }
+done:
+    free(text);
+    free(text2);
+    vd_net_destroy(net);
+    vd_net_destroy(again);
+}
+
+static void bad_files(vd_context *ctx)
+{
+    const char *net = "[net]\ninput = 1, 4, 4\n";
+    char buf[512];
+#define BAD(what, body, want, needle)                          \
+    snprintf(buf, sizeof(buf), "%s%s", net, body);             \
+    expect_cfg_error(ctx, what, buf, want, needle)
+    BAD("unknown key", "[dense]\nname = fc\nfliters = 3\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:5: layer 'fc' (dense): unknown key 'fliters'");
+    BAD("unknown type", "[denseX]\nunits = 3\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:3: unknown layer type 'denseX'");
+    BAD("missing required key", "[dense]\nname = fc\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:3: layer 'fc' (dense): missing key 'units'");
+    BAD("bad value", "[dense]\nunits = ten\n", VD_ERR_INVALID_ARG, "bad.cfg:4:");
+    BAD("no equals", "[dense]\nunits 3\n", VD_ERR_FORMAT, "bad.cfg:4: expected 'key = value'");
+    BAD("empty value", "[dense]\nunits =\n", VD_ERR_FORMAT, "bad.cfg:4: empty key or value");
+    BAD("duplicate key", "[dense]\nunits = 3\nunits = 4\n", VD_ERR_FORMAT,
+        "bad.cfg:5: key 'units' given twice");
+    BAD("bad header", "[dense\nunits = 3\n", VD_ERR_FORMAT, "bad.cfg:3: malformed section");
+    BAD("unknown input", "[dense]\nunits = 3\ninput = nowhere\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:3: layer 'dense0': input 'nowhere'");
+    BAD("duplicate name", "[relu]\nname = a\n[relu]\nname = a\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:5: layer name 'a' is used twice");
+    BAD("second [net]", "[relu]\n[net]\n", VD_ERR_FORMAT, "bad.cfg:4: [net] must come once");
+    BAD("control byte", "[relu]\n\x01\n", VD_ERR_FORMAT, "bad.cfg:4: unexpected control");
+    BAD("no layers", "", VD_ERR_FORMAT, "bad.cfg: no layers");
+#undef BAD
+    expect_cfg_error(ctx, "key outside section", "units = 3\n", VD_ERR_FORMAT,
+                     "bad.cfg:1: key 'units' outside");
+    expect_cfg_error(ctx, "layer before input", "[relu]\n", VD_ERR_FORMAT,
+                     "bad.cfg:1: layer [relu] before the input shape");
+    expect_cfg_error(ctx, "bad shape", "[net]\ninput = 1, -4\n", VD_ERR_FORMAT,
+                     "bad.cfg:2: [net] input");
+    expect_cfg_error(ctx, "bad loss", "[net]\ninput = 3\nloss = hinge\n", VD_ERR_FORMAT,
+                     "bad.cfg:3: [net] loss: 'hinge'");
+    expect_cfg_error(ctx, "unknown net key", "[net]\ninput = 3\nbatch = 3\n", VD_ERR_FORMAT,
+                     "unknown key 'batch'");
+    /* Files: missing, binary, too large. */
+    vd_net *n = NULL;
+    expect_status("missing file", ctx, vd_net_load_cfg(ctx, "/nonexistent/x.cfg", &n), VD_ERR_IO);
+    expect_true("missing file message has the path",
+                strstr(vd_last_error(ctx), "/nonexistent/x.cfg") != NULL);
+    char path[] = "/tmp/verdant-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "wb");
+        fwrite("[net]\0input=3\n", 1, 14, f);
+        fclose(f);
+        expect_status("NUL byte file", ctx, vd_net_load_cfg(ctx, path, &n), VD_ERR_FORMAT);
+        f = fopen(path, "wb");
+        for (int i = 0; i < (1 << 20) + 10; i++) fputc('#', f);
+        fclose(f);
+        expect_status("oversized file", ctx, vd_net_load_cfg(ctx, path, &n), VD_ERR_FORMAT);
+        remove(path);
+    }
+}
+
+static void shipped_models(vd_context *ctx)
+{
+    const char *dir = getenv("VERDANT_MODELS_DIR");
+    const char *models[] = {"mlp.cfg", "lenet5.cfg", "vgg_bn.cfg", "resnet_small.cfg"};
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir ? dir : "samples/models", models[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue; /* models ship as their layers land */
+        fclose(f);
+        vd_net *net = NULL;
+        char what[1100];
+        snprintf(what, sizeof(what), "shipped model %s loads and builds", path);
+        vd_status st = vd_net_load_cfg(ctx, path, &net);
+        if (st == VD_OK) st = vd_net_build(net, 2);
+        expect_status(what, ctx, st, VD_OK);
+        vd_net_destroy(net);
+    }
+}
+
+int main(void)
+{
+    vd_context *ctx = NULL;
+    if (test_context(&ctx)) return check_summary();
+    good_file(ctx);
+    bad_files(ctx);
+    shipped_models(ctx);
+    vd_context_destroy(ctx);
+    return check_summary();
+}
