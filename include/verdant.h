@@ -311,6 +311,33 @@ VD_API vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count)
 VD_API vd_status vd_net_params_write(vd_net *net, const float *src, size_t count);
 
 /* ---------------------------------------------------------------------------------------
+ * Checkpoints
+ */
+
+/* What the caller's training loop needs to resume, stored beside the net's own state. */
+typedef struct vd_train_state {
+    int32_t epoch;          /* epochs completed */
+    uint64_t shuffle_seed;  /* the seed passed to vd_net_train_epoch (default 42) */
+    float lr;               /* learning rate in force (0: the optimizer's) */
+    double best_accuracy;   /* free for the caller (e.g. best test accuracy so far) */
+} vd_train_state;
+
+VD_API void vd_train_state_init(vd_train_state *s);
+
+/* Write one checkpoint file holding the network description, the weights, the optimizer
+ * and its state, the step counters (so dropout and shuffling resume exactly) and *state
+ * (may be NULL). Written to a temporary file, fsync'ed and renamed: a crash or a failed
+ * write never damages an existing checkpoint at path. Blocks. VD_ERR_IO on failure. */
+VD_API vd_status vd_net_save(const vd_net *net, const char *path, const vd_train_state *state);
+/* Rebuild a net from a checkpoint for batches up to max_batch, with its weights and
+ * optimizer state restored; *state (may be NULL) receives the training state.
+ * VD_ERR_IO for a missing file; VD_ERR_FORMAT for a wrong magic or version, a checksum
+ * mismatch (truncated or corrupt file) or a mismatch between sections, with the path and
+ * the section in the message. */
+VD_API vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_net **out,
+                             vd_train_state *state);
+
+/* ---------------------------------------------------------------------------------------
  * Training loop over a dataset
  */
 typedef struct vd_progress {

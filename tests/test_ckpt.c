@@ -1,0 +1,263 @@
+/* test_ckpt.c - checkpoints: resuming from a checkpoint continues training bit for bit as
+ * if it had not stopped (same seed and device: same weights), and every damaged file
+ * (truncated, flipped byte, wrong magic or version, sections that disagree) is refused
+ * with VD_ERR_FORMAT naming the file, without crashing. A failed save leaves the previous
+ * checkpoint intact. Uses a small synthetic IDX dataset written to a temp directory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "check.h"
+
+static char dir[] = "/tmp/verdant-ckpt-XXXXXX";
+
+static void be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* 240 images 1x6x6 in 3 classes: class c has a bright c-th band plus noise. */
+static vd_dataset *make_dataset(void)
+{
+    char ip[256], lp[256];
+    snprintf(ip, sizeof(ip), "%s/img.idx", dir);
+    snprintf(lp, sizeof(lp), "%s/lab.idx", dir);
+    FILE *fi = fopen(ip, "wb"), *fl = fopen(lp, "wb");
+    if (!fi || !fl) return NULL;
+    const int n = 240;
+    be32(fi, 0x803);
+    be32(fi, n);
+    be32(fi, 6);
+    be32(fi, 6);
+    be32(fl, 0x801);
+    be32(fl, n);
+    uint64_t rng = 5;
+    for (int i = 0; i < n; i++) {
+        int c = i % 3;
+        for (int p = 0; p < 36; p++) {
+            int band = (p / 6) / 2 == c;
+            fputc((int)(band ? 160 : 40) + (int)test_rand_int(&rng, 0, 60), fi);
+        }
+        fputc(c, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+    vd_dataset *ds = NULL;
+    return vd_dataset_load_idx(ip, lp, &ds) == VD_OK ? ds : NULL;
+}
+
+static vd_net *make_net(vd_context *ctx)
+{
+    vd_net *net = NULL;
+    if (vd_net_parse_cfg(ctx,
+                         "[net]\ninput = 1, 6, 6\nseed = 11\n[flatten]\n[dense]\nunits = 16\n"
+                         "[relu]\n[dropout]\np = 0.3\n[dense]\nunits = 3\n",
+                         "ckpt-test", &net) != VD_OK ||
+        vd_net_build(net, 16) != VD_OK) {
+        printf("make_net: %s\n", vd_last_error(ctx));
+        vd_net_destroy(net);
+        return NULL;
+    }
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_ADAMW);
+    o.weight_decay = 0.01f;
+    vd_net_set_optimizer(net, &o);
+    return net;
+}
+
+static void train(vd_context *ctx, vd_net *net, const vd_dataset *ds, int from, int to)
+{
+    vd_train_options to_;
+    vd_train_options_init(&to_);
+    to_.batch = 16;
+    to_.seed = 3;
+    for (int e = from; e <= to; e++) EXPECT_OK(ctx, vd_net_train_epoch(net, ds, e, &to_, NULL));
+}
+
+static void resume_exact(vd_context *ctx, const vd_dataset *ds, const char *path)
+{
+    vd_net *a = make_net(ctx), *b = make_net(ctx), *c = NULL;
+    if (!expect_true("nets built", a && b)) goto done;
+    size_t np = vd_net_param_count(a);
+    float *pa = test_malloc(np * 4), *pc = test_malloc(np * 4);
+    train(ctx, a, ds, 1, 3);
+    EXPECT_OK(ctx, vd_net_params_read(a, pa, np));
+
+    train(ctx, b, ds, 1, 1);
+    vd_train_state s;
+    vd_train_state_init(&s);
+    s.epoch = 1;
+    s.shuffle_seed = 3;
+    s.best_accuracy = 0.5;
+    EXPECT_OK(ctx, vd_net_save(b, path, &s));
+    vd_net_destroy(b);
+    b = NULL;
+    vd_train_state r;
+    if (EXPECT_OK(ctx, vd_net_load(ctx, path, 16, &c, &r))) {
+        expect_true("state restored", r.epoch == 1 && r.shuffle_seed == 3 && r.best_accuracy == 0.5);
+        train(ctx, c, ds, r.epoch + 1, 3);
+        EXPECT_OK(ctx, vd_net_params_read(c, pc, np));
+        expect_equal_bytes("resumed training gives bit-identical weights", pc, pa, np * 4);
+    }
+    free(pa);
+    free(pc);
+done:
+    vd_net_destroy(a);
+    vd_net_destroy(b);
+    vd_net_destroy(c);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = test_malloc(*n);
+    if (fread(b, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static void expect_refused(vd_context *ctx, const char *what, const char *path, vd_status want,
+                           const char *needle)
+{
+    vd_net *net = NULL;
+    vd_status st = vd_net_load(ctx, path, 16, &net, NULL);
+    expect_status(what, ctx, st, want);
+    char label[512];
+    snprintf(label, sizeof(label), "%s: message has '%s' (got: %s)", what, needle,
+             vd_last_error(ctx));
+    expect_true(label, strstr(vd_last_error(ctx), needle) != NULL);
+    vd_net_destroy(net);
+}
+
+/* Replace the NETCFG section text and fix every checksum, making a well-formed file whose
+ * weights do not fit its network. */
+static size_t swap_cfg(const unsigned char *in, size_t n, const char *cfg, unsigned char *out)
+{
+    size_t o = 16, i = 16;
+    memcpy(out, in, 16);
+    uint32_t nsec;
+    memcpy(&nsec, in + 12, 4);
+    for (uint32_t s = 0; s < nsec; s++) {
+        uint64_t len;
+        memcpy(&len, in + i + 8, 8);
+        const unsigned char *payload = in + i + 20;
+        uint64_t newlen = len;
+        if (!memcmp(in + i, "NETCFG", 6)) {
+            payload = (const unsigned char *)cfg;
+            newlen = strlen(cfg);
+        }
+        uint32_t crc = (uint32_t)crc32(0, payload, (uInt)newlen);
+        memcpy(out + o, in + i, 8);
+        memcpy(out + o + 8, &newlen, 8);
+        memcpy(out + o + 16, &crc, 4);
+        memcpy(out + o + 20, payload, newlen);
+        o += 20 + newlen;
+        i += 20 + len;
+    }
+    uint32_t total = (uint32_t)crc32(0, out, (uInt)o);
+    memcpy(out + o, &total, 4);
+    (void)n;
+    return o + 4;
+}
+
+static void damaged_files(vd_context *ctx, const char *good)
+{
+    size_t n = 0;
+    unsigned char *b = slurp(good, &n);
+    if (!expect_true("checkpoint written", b && n > 100)) return;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/bad.ckpt", dir);
+    size_t cuts[] = {0, 7, 19, 40, n / 2, n - 5, n - 1};
+    for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+        spit(path, b, cuts[k]);
+        char what[64];
+        snprintf(what, sizeof(what), "truncated to %zu bytes", cuts[k]);
+        expect_refused(ctx, what, path, VD_ERR_FORMAT, "bad.ckpt");
+    }
+    unsigned char *c = test_malloc(n + 4096);
+    for (size_t at = 30; at < n; at += n / 7) {
+        memcpy(c, b, n);
+        c[at] ^= 0x10;
+        spit(path, c, n);
+        expect_refused(ctx, "flipped byte", path, VD_ERR_FORMAT, "checksum");
+    }
+    memcpy(c, b, n);
+    c[0] = 'X';
+    spit(path, c, n);
+    expect_refused(ctx, "wrong magic", path, VD_ERR_FORMAT, "not a Verdant checkpoint");
+    memcpy(c, b, n);
+    c[8] = 99;
+    spit(path, c, n);
+    expect_refused(ctx, "wrong version", path, VD_ERR_FORMAT, "format version 99");
+    size_t m = swap_cfg(b, n, "[net]\ninput = 1, 6, 6\n[flatten]\n[dense]\nunits = 5\n", c);
+    spit(path, c, m);
+    expect_refused(ctx, "weights of another network", path, VD_ERR_FORMAT, "PARAMS holds");
+    m = swap_cfg(b, n, "[net]\ninput = 1, 6, 6\n[dense]\nfliters = 5\n", c);
+    spit(path, c, m);
+    expect_refused(ctx, "bad embedded description", path, VD_ERR_INVALID_ARG, "[NETCFG]:4:");
+    expect_refused(ctx, "missing file", "/nonexistent/x.ckpt", VD_ERR_IO, "/nonexistent/x.ckpt");
+    free(b);
+    free(c);
+}
+
+static void failed_save_keeps_old(vd_context *ctx, const vd_dataset *ds, const char *good)
+{
+    vd_net *net = make_net(ctx);
+    if (!net) return;
+    size_t n0 = 0, n1 = 0;
+    unsigned char *before = slurp(good, &n0);
+    expect_status("save into a missing directory", ctx,
+                  vd_net_save(net, "/nonexistent-dir/x.ckpt", NULL), VD_ERR_IO);
+    /* A save over the old file that cannot complete: make the path a directory's child
+     * of a file, which fails at fopen; the old file stays byte for byte. */
+    char blocked[400];
+    snprintf(blocked, sizeof(blocked), "%s/sub", good);
+    expect_status("save under a file", ctx, vd_net_save(net, blocked, NULL), VD_ERR_IO);
+    unsigned char *after = slurp(good, &n1);
+    expect_true("old checkpoint untouched", n0 == n1 && before && after && !memcmp(before, after, n0));
+    /* A successful save replaces it and leaves no temporary file behind. */
+    train(ctx, net, ds, 1, 1);
+    EXPECT_OK(ctx, vd_net_save(net, good, NULL));
+    char tmp[400];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", good, (long)getpid());
+    expect_true("no temporary left", access(tmp, F_OK) != 0);
+    free(before);
+    free(after);
+    vd_net_destroy(net);
+}
+
+int main(void)
+{
+    vd_context *ctx = NULL;
+    if (test_context(&ctx)) return check_summary();
+    if (!mkdtemp(dir)) return expect_true("mkdtemp", false), check_summary();
+    vd_dataset *ds = make_dataset();
+    char good[300];
+    snprintf(good, sizeof(good), "%s/good.ckpt", dir);
+    if (expect_true("synthetic dataset", ds != NULL)) {
+        resume_exact(ctx, ds, good);
+        damaged_files(ctx, good);
+        failed_save_keeps_old(ctx, ds, good);
+    }
+    vd_dataset_destroy(ds);
+    vd_context_destroy(ctx);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+    return check_summary();
+}
