@@ -13,7 +13,7 @@
 
 #include <verdant.h>
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+#include "cli.h"
 
 typedef struct verb {
     const char *name;
@@ -38,6 +38,12 @@ static const verb verbs[] = {
      "  --json      one JSON object on stdout instead of the table\n"
      "  -h, --help  this text\n",
      cmd_devices},
+    {"train", "train a network file on an IDX dataset (progress, logs, checkpoints)", USAGE_TRAIN,
+     cmd_train},
+    {"eval", "evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix", USAGE_EVAL,
+     cmd_eval},
+    {"plan", "show a network's layers, shapes, parameters and device memory", USAGE_PLAN,
+     cmd_plan},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

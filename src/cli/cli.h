@@ -1,0 +1,66 @@
+/* cli.h - what the `verdant` command's files share: verbs, their usage texts, and a small
+ * table-driven flag parser so every verb spells its flags the same way. */
+#ifndef VD_CLI_H
+#define VD_CLI_H
+
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef enum { FLAG_STR, FLAG_INT, FLAG_FLOAT, FLAG_BOOL } flag_type;
+
+typedef struct flag {
+    const char *name; /* "--epochs" */
+    flag_type type;
+    void *dst;        /* const char **, long *, double *, int * */
+    double lo, hi;    /* bounds for numbers */
+} flag;
+
+/* Parse argv[1..argc) against flags (NULL-name terminated). Arguments that are not flags
+ * are collected into positional[0..*n_pos) (up to max_pos). Returns EXIT_OK, or prints a
+ * one-line error naming the verb and returns EXIT_USAGE; *help is set for -h/--help. */
+int cli_parse(const char *verb, int argc, char **argv, const flag *flags, const char **positional,
+              int max_pos, int *n_pos, int *help);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+#define USAGE_TRAIN \
+    "usage: verdant train MODEL.cfg [options]\n" \
+    "\n" \
+    "Train the network described in MODEL.cfg on an IDX dataset (Fashion-MNIST layout).\n" \
+    "\n" \
+    "options:\n" \
+    "  --data DIR         dataset directory (default " DEFAULT_DATA ")\n" \
+    "  --epochs N         epochs to train in total (default 5)\n" \
+    "  --batch N          batch size (default 64)\n" \
+    "  --lr F             base learning rate (default: the optimizer's)\n" \
+    "  --optimizer NAME   sgd, adam or adamw (default adam)\n" \
+    "  --momentum F       SGD momentum (default 0.9)\n" \
+    "  --weight-decay F   weight decay (default 0)\n" \
+    "  --schedule NAME    constant, step or cosine (default constant)\n" \
+    "  --step-size N      epochs between x0.1 steps for --schedule step (default 3)\n" \
+    "  --warmup N         epochs of linear warm-up (default 0)\n" \
+    "  --seed N           weight init, dropout and shuffling seed (default 42)\n" \
+    "  --device STR       gpu, cpu, P:D or a name substring\n" \
+    "  --checkpoint FILE  save a checkpoint after every epoch (written atomically)\n" \
+    "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted)\n" \
+    "  --log FILE.jsonl   append one JSON object per epoch\n" \
+    "  --limit N          use only the first N training images (quick runs)\n" \
+    "  -h, --help         this text\n"
+
+#define USAGE_EVAL \
+    "usage: verdant eval CHECKPOINT [--data DIR] [--device STR] [--batch N]\n" \
+    "\n" \
+    "Evaluate a checkpoint on the test split: accuracy, per-class accuracy and the\n" \
+    "confusion matrix (rows: true class, columns: predicted).\n"
+
+#define USAGE_PLAN \
+    "usage: verdant plan MODEL.cfg [--batch N] [--device STR]\n" \
+    "\n" \
+    "Print each layer's output shape and parameters, and the device memory the network\n" \
+    "uses for training at that batch size.\n"
+
+#endif /* VD_CLI_H */

@@ -1,0 +1,397 @@
+/* cmd_train.c - `verdant train`, `verdant eval` and `verdant plan`: networks from
+ * description files, trained and evaluated on IDX datasets, with progress, JSON logs,
+ * checkpoints and resume. Public API only. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <verdant.h>
+
+#include "cli.h"
+
+#define FMNIST_MEAN 0.2860f
+#define FMNIST_STD 0.3530f
+
+int cli_parse(const char *verb, int argc, char **argv, const flag *flags, const char **positional,
+              int max_pos, int *n_pos, int *help)
+{
+    *n_pos = 0;
+    *help = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            *help = 1;
+            return EXIT_OK;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (*n_pos == max_pos) {
+                fprintf(stderr, "verdant %s: unexpected argument '%s' (see 'verdant %s --help')\n",
+                        verb, a, verb);
+                return EXIT_USAGE;
+            }
+            positional[(*n_pos)++] = a;
+            continue;
+        }
+        const flag *f = flags;
+        while (f->name && strcmp(f->name, a)) f++;
+        if (!f->name) {
+            fprintf(stderr, "verdant %s: unknown option '%s' (see 'verdant %s --help')\n", verb, a,
+                    verb);
+            return EXIT_USAGE;
+        }
+        if (f->type == FLAG_BOOL) {
+            *(int *)f->dst = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "verdant %s: option '%s' needs a value\n", verb, a);
+            return EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        char *end = NULL;
+        double x = 0;
+        if (f->type != FLAG_STR) x = strtod(v, &end);
+        if (f->type == FLAG_STR) {
+            *(const char **)f->dst = v;
+        } else if (!*v || *end || !isfinite(x) || x < f->lo || x > f->hi ||
+                   (f->type == FLAG_INT && x != floor(x))) {
+            fprintf(stderr, "verdant %s: %s '%s' is not %s in [%g, %g]\n", verb, a, v,
+                    f->type == FLAG_INT ? "an integer" : "a number", f->lo, f->hi);
+            return EXIT_USAGE;
+        } else if (f->type == FLAG_INT) {
+            *(long *)f->dst = (long)x;
+        } else {
+            *(double *)f->dst = x;
+        }
+    }
+    return EXIT_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int fail(const char *verb, const vd_context *ctx)
+{
+    fprintf(stderr, "verdant %s: %s\n", verb, vd_last_error(ctx));
+    return EXIT_FAIL;
+}
+
+static vd_status open_context(const char *device, vd_context **ctx)
+{
+    vd_context_options o;
+    vd_context_options_init(&o);
+    o.device = device;
+    return vd_context_create(&o, ctx);
+}
+
+/* Progress bar on stderr, only when it is a terminal. */
+static void progress(void *user, const vd_progress *p)
+{
+    (void)user;
+    int width = 30, done = (int)(width * p->batch / (p->batches ? p->batches : 1));
+    fprintf(stderr, "\r  epoch %d [", (int)p->epoch);
+    for (int i = 0; i < width; i++) fputc(i < done ? '#' : '.', stderr);
+    fprintf(stderr, "] %lld/%lld  loss %.4f  %.0f img/s ", (long long)p->batch,
+            (long long)p->batches, p->loss, p->seconds > 0 ? (double)p->samples / p->seconds : 0.0);
+    if (p->batch == p->batches) fprintf(stderr, "\r%*s\r", 100, "");
+    fflush(stderr);
+}
+
+static float schedule_lr(const char *kind, double base, long epoch, long epochs, long step_size,
+                         long warmup)
+{
+    /* epoch is 1-based; warm-up ramps linearly to base over `warmup` epochs. */
+    double lr = base;
+    if (!strcmp(kind, "step")) lr = base * pow(0.1, (double)((epoch - 1) / step_size));
+    else if (!strcmp(kind, "cosine"))
+        lr = base * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)(epoch - 1) / (double)epochs));
+    if (warmup > 0 && epoch <= warmup) lr = base * (double)epoch / (double)(warmup + 1);
+    return (float)lr;
+}
+
+static vd_status load_split(const char *dir, const char *split, long limit, vd_dataset **out)
+{
+    vd_dataset *all = NULL;
+    vd_status st = vd_dataset_load_mnist(dir, split, &all);
+    if (st != VD_OK) return st;
+    if (limit > 0 && (size_t)limit < vd_dataset_count(all)) {
+        st = vd_dataset_subset(all, 0, (size_t)limit, out);
+        vd_dataset_destroy(all);
+    } else {
+        *out = all;
+    }
+    if (st == VD_OK) vd_dataset_set_normalization(*out, FMNIST_MEAN, FMNIST_STD);
+    return st;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
+    const char *opt_name = "adam", *schedule = "constant";
+    long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0;
+    double lr = 0, momentum = 0.9, wd = 0;
+    const flag flags[] = {
+        {"--data", FLAG_STR, &data, 0, 0},          {"--device", FLAG_STR, &device, 0, 0},
+        {"--checkpoint", FLAG_STR, &ckpt, 0, 0},    {"--resume", FLAG_STR, &resume, 0, 0},
+        {"--log", FLAG_STR, &log, 0, 0},            {"--optimizer", FLAG_STR, &opt_name, 0, 0},
+        {"--schedule", FLAG_STR, &schedule, 0, 0},  {"--epochs", FLAG_INT, &epochs, 1, 100000},
+        {"--batch", FLAG_INT, &batch, 1, 65536},    {"--seed", FLAG_INT, &seed, 0, 4e18},
+        {"--step-size", FLAG_INT, &step_size, 1, 1e6}, {"--warmup", FLAG_INT, &warmup, 0, 1e6},
+        {"--limit", FLAG_INT, &limit, 1, 1e9},      {"--lr", FLAG_FLOAT, &lr, 1e-12, 1e3},
+        {"--momentum", FLAG_FLOAT, &momentum, 0, 0.999999}, {"--weight-decay", FLAG_FLOAT, &wd, 0, 10},
+        {NULL, 0, NULL, 0, 0}};
+    const char *pos[1];
+    int npos, help;
+    int rc = cli_parse("train", argc, argv, flags, pos, 1, &npos, &help);
+    if (rc || help) return help ? (fputs(USAGE_TRAIN, stdout), EXIT_OK) : rc;
+    vd_optim_kind kind = !strcmp(opt_name, "sgd")     ? VD_OPTIM_SGD
+                         : !strcmp(opt_name, "adam")  ? VD_OPTIM_ADAM
+                         : !strcmp(opt_name, "adamw") ? VD_OPTIM_ADAMW
+                                                      : (vd_optim_kind)-1;
+    if ((int)kind < 0) {
+        fprintf(stderr, "verdant train: --optimizer '%s' is not sgd, adam or adamw\n", opt_name);
+        return EXIT_USAGE;
+    }
+    if (strcmp(schedule, "constant") && strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
+        fprintf(stderr, "verdant train: --schedule '%s' is not constant, step or cosine\n", schedule);
+        return EXIT_USAGE;
+    }
+    if (npos == 0 && !resume) {
+        fprintf(stderr, "verdant train: missing MODEL.cfg (see 'verdant train --help')\n");
+        return EXIT_USAGE;
+    }
+    double t_start = now_s();
+    vd_context *ctx = NULL;
+    vd_dataset *train = NULL, *test = NULL;
+    vd_net *net = NULL;
+    FILE *logf = NULL;
+    vd_train_state state;
+    vd_train_state_init(&state);
+    rc = EXIT_FAIL;
+    if (open_context(device, &ctx) != VD_OK) {
+        fail("train", NULL);
+        goto done;
+    }
+    if (load_split(data, "train", limit, &train) != VD_OK ||
+        load_split(data, "test", 0, &test) != VD_OK) {
+        fail("train", NULL);
+        goto done;
+    }
+    if (log && !(logf = fopen(log, "a"))) {
+        fprintf(stderr, "verdant train: cannot open log '%s'\n", log);
+        goto done;
+    }
+    vd_optim_options o;
+    vd_optim_options_init(&o, kind);
+    if (resume) {
+        if (vd_net_load(ctx, resume, (int32_t)batch, &net, &state) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+        printf("resumed from %s after epoch %d\n", resume, (int)state.epoch);
+    } else {
+        if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK || vd_net_build(net, (int32_t)batch) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+        if (lr > 0) o.lr = (float)lr;
+        o.momentum = (float)momentum;
+        o.weight_decay = (float)wd;
+        if (vd_net_set_optimizer(net, &o) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+        state.shuffle_seed = (uint64_t)seed;
+        state.lr = o.lr;
+    }
+    vd_device_info dev;
+    vd_context_device(ctx, &dev);
+    printf("device %d:%d %s (%s)\n", (int)dev.platform_index, (int)dev.device_index, dev.name,
+           dev.platform_name);
+    printf("%zu train / %zu test images, %zu parameters, optimizer %s, batch %ld\n",
+           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name, batch);
+    printf("startup %.0f ms\n", (now_s() - t_start) * 1e3);
+    vd_train_options to;
+    vd_train_options_init(&to);
+    to.batch = (int32_t)batch;
+    to.seed = state.shuffle_seed;
+    to.progress = isatty(fileno(stderr)) ? progress : NULL;
+    for (long e = state.epoch + 1; e <= epochs; e++) {
+        float elr = schedule_lr(schedule, state.lr, e, epochs, step_size, warmup);
+        vd_epoch_stats es;
+        vd_eval_stats ev;
+        if (vd_net_set_lr(net, elr) != VD_OK ||
+            vd_net_train_epoch(net, train, (int32_t)e, &to, &es) != VD_OK ||
+            vd_net_evaluate(net, test, &ev) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+        printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s\n", e,
+               epochs, es.loss, 100 * es.train_accuracy, 100 * ev.accuracy, elr, es.seconds,
+               es.images_per_second);
+        fflush(stdout);
+        if (logf) {
+            fprintf(logf,
+                    "{\"epoch\": %ld, \"loss\": %.6f, \"train_acc\": %.6f, \"test_loss\": %.6f, "
+                    "\"test_acc\": %.6f, \"lr\": %.6g, \"seconds\": %.3f, \"images_per_s\": %.1f, "
+                    "\"device\": \"%s\"}\n",
+                    e, es.loss, es.train_accuracy, ev.loss, ev.accuracy, elr, es.seconds,
+                    es.images_per_second, dev.name);
+            fflush(logf);
+        }
+        state.epoch = (int32_t)e;
+        if (ev.accuracy > state.best_accuracy) state.best_accuracy = ev.accuracy;
+        if (ckpt && vd_net_save(net, ckpt, &state) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+    }
+    rc = EXIT_OK;
+done:
+    if (logf) fclose(logf);
+    vd_net_destroy(net);
+    vd_dataset_destroy(train);
+    vd_dataset_destroy(test);
+    vd_context_destroy(ctx);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *data = DEFAULT_DATA, *device = NULL;
+    long batch = 256;
+    const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
+                          {"--device", FLAG_STR, &device, 0, 0},
+                          {"--batch", FLAG_INT, &batch, 1, 65536},
+                          {NULL, 0, NULL, 0, 0}};
+    const char *pos[1];
+    int npos, help;
+    int rc = cli_parse("eval", argc, argv, flags, pos, 1, &npos, &help);
+    if (rc || help) return help ? (fputs(USAGE_EVAL, stdout), EXIT_OK) : rc;
+    if (npos == 0) {
+        fprintf(stderr, "verdant eval: missing CHECKPOINT (see 'verdant eval --help')\n");
+        return EXIT_USAGE;
+    }
+    vd_context *ctx = NULL;
+    vd_dataset *test = NULL;
+    vd_net *net = NULL;
+    float *x = NULL, *out = NULL;
+    int32_t *y = NULL;
+    uint32_t *idx = NULL;
+    long *conf = NULL;
+    rc = EXIT_FAIL;
+    if (open_context(device, &ctx) != VD_OK || load_split(data, "test", 0, &test) != VD_OK) {
+        fail("eval", NULL);
+        goto done;
+    }
+    if (vd_net_load(ctx, pos[0], (int32_t)batch, &net, NULL) != VD_OK) {
+        fail("eval", ctx);
+        goto done;
+    }
+    int64_t sh[3];
+    vd_dataset_sample_shape(test, sh);
+    size_t in = (size_t)(sh[0] * sh[1] * sh[2]), k = vd_net_output_size(net), n = vd_dataset_count(test);
+    int classes = (int)k;
+    x = malloc((size_t)batch * in * sizeof(float));
+    out = malloc((size_t)batch * k * sizeof(float));
+    y = malloc((size_t)batch * sizeof(int32_t));
+    idx = malloc((size_t)batch * sizeof(uint32_t));
+    conf = calloc((size_t)classes * (size_t)classes, sizeof(long));
+    if (!x || !out || !y || !idx || !conf) {
+        fprintf(stderr, "verdant eval: out of memory\n");
+        goto done;
+    }
+    long correct = 0;
+    for (size_t first = 0; first < n; first += (size_t)batch) {
+        size_t nb = n - first < (size_t)batch ? n - first : (size_t)batch;
+        for (size_t i = 0; i < nb; i++) idx[i] = (uint32_t)(first + i);
+        if (vd_dataset_batch(test, idx, nb, x, y) != VD_OK) {
+            fail("eval", NULL);
+            goto done;
+        }
+        if (vd_net_predict(net, x, (int32_t)nb, out) != VD_OK) {
+            fail("eval", ctx);
+            goto done;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            int best = 0;
+            for (int c = 1; c < classes; c++)
+                if (out[i * k + (size_t)c] > out[i * k + (size_t)best]) best = c;
+            if (y[i] >= 0 && y[i] < classes) conf[y[i] * classes + best]++;
+            correct += best == y[i];
+        }
+    }
+    printf("accuracy %.2f%% (%ld / %zu)\n\nper class:\n", 100.0 * (double)correct / (double)n,
+           correct, n);
+    for (int c = 0; c < classes; c++) {
+        long row = 0;
+        for (int j = 0; j < classes; j++) row += conf[c * classes + j];
+        printf("  class %2d  %6.2f%%  (%ld images)\n", c,
+               row ? 100.0 * (double)conf[c * classes + c] / (double)row : 0.0, row);
+    }
+    printf("\nconfusion matrix (rows: true, columns: predicted):\n      ");
+    for (int j = 0; j < classes; j++) printf("%6d", j);
+    printf("\n");
+    for (int c = 0; c < classes; c++) {
+        printf("  %2d  ", c);
+        for (int j = 0; j < classes; j++) printf("%6ld", conf[c * classes + j]);
+        printf("\n");
+    }
+    rc = EXIT_OK;
+done:
+    free(x);
+    free(out);
+    free(y);
+    free(idx);
+    free(conf);
+    vd_net_destroy(net);
+    vd_dataset_destroy(test);
+    vd_context_destroy(ctx);
+    return rc;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    const char *device = NULL;
+    long batch = 64;
+    const flag flags[] = {{"--device", FLAG_STR, &device, 0, 0},
+                          {"--batch", FLAG_INT, &batch, 1, 65536},
+                          {NULL, 0, NULL, 0, 0}};
+    const char *pos[1];
+    int npos, help;
+    int rc = cli_parse("plan", argc, argv, flags, pos, 1, &npos, &help);
+    if (rc || help) return help ? (fputs(USAGE_PLAN, stdout), EXIT_OK) : rc;
+    if (npos == 0) {
+        fprintf(stderr, "verdant plan: missing MODEL.cfg (see 'verdant plan --help')\n");
+        return EXIT_USAGE;
+    }
+    vd_context *ctx = NULL;
+    vd_net *net = NULL;
+    rc = EXIT_FAIL;
+    if (open_context(device, &ctx) != VD_OK) {
+        fail("plan", NULL);
+        goto done;
+    }
+    vd_context_stats before, after;
+    vd_context_stats_get(ctx, &before);
+    if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK || vd_net_build(net, (int32_t)batch) != VD_OK) {
+        fail("plan", ctx);
+        goto done;
+    }
+    vd_context_stats_get(ctx, &after);
+    vd_net_summary(net, stdout);
+    printf("device memory at batch %ld: %.2f MiB (activations, gradients, parameters)\n", batch,
+           (double)(after.pool_bytes_in_use - before.pool_bytes_in_use) / (1024.0 * 1024.0));
+    rc = EXIT_OK;
+done:
+    vd_net_destroy(net);
+    vd_context_destroy(ctx);
+    return rc;
+}
