@@ -273,7 +273,7 @@ VD_API size_t vd_net_output_size(const vd_net *net);
  * void* (stdout when NULL), to keep <stdio.h> out of this header. */
 VD_API vd_status vd_net_summary(const vd_net *net, void *file);
 
-/* Network description files (INI-like; see docs/NETWORK_FORMAT.md):
+/* Network description files (INI-like; see docs/FORMATS.md):
  *     [net]
  *     input = 1, 28, 28
  *     loss = softmax_ce
