@@ -116,7 +116,8 @@ VD_API vd_status vd_devices_list(vd_device_info *out, size_t cap, size_t *count)
 
 typedef struct vd_context_options {
     /* Which device: NULL means the VERDANT_DEVICE environment variable, and when that is
-     * unset too, the best GPU, else the first usable CPU device (PoCL).
+     * unset too, the best GPU, else the best usable CPU device (PoCL); "best" ranks by
+     * type, then compute units x clock.
      * Forms: "gpu", "cpu", "P:D" (platform and device indices), or a case-insensitive
      * substring of "platform name / device name". */
     const char *device;
@@ -368,6 +369,8 @@ typedef struct vd_epoch_stats {
     double seconds;         /* wall time of the epoch */
     double images_per_second;
     int64_t samples;
+    double first_batch_seconds; /* epoch start to the end of its first step (includes any
+                                   kernel compilation that step triggered) */
 } vd_epoch_stats;
 
 /* Train one epoch (epoch is 1-based and selects the shuffle). Host batches are prepared

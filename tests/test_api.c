@@ -38,8 +38,8 @@ static void status_table(void)
 
 static void context_errors(void)
 {
-    expect_err("context_create(NULL out)", NULL, vd_context_create(NULL, NULL),
-               VD_ERR_INVALID_ARG, "NULL");
+    expect_err("context_create(NULL out)", NULL, vd_context_create(NULL, NULL), VD_ERR_INVALID_ARG,
+               "NULL");
     vd_context_options o;
     vd_context_options_init(&o);
     vd_context *ctx = (vd_context *)1;
@@ -83,8 +83,8 @@ static void tensor_errors(vd_context *ctx)
     expect_equal_bytes("tensor round trip", back, host, sizeof(host));
     expect_true("shape accessors", vd_tensor_ndim(t) == 2 && vd_tensor_dim(t, 1) == 5 &&
                                        vd_tensor_dim(t, 2) == 0 && vd_tensor_numel(t) == 15);
-    expect_err("view past the end", ctx, vd_tensor_view(t, 10, 1, (int64_t[]){6}, &v),
-               VD_ERR_SHAPE, "offset 10");
+    expect_err("view past the end", ctx, vd_tensor_view(t, 10, 1, (int64_t[]){6}, &v), VD_ERR_SHAPE,
+               "offset 10");
     if (EXPECT_OK(ctx, vd_tensor_view(t, 10, 1, (int64_t[]){5}, &v))) {
         float part[5];
         EXPECT_OK(ctx, vd_tensor_read(v, part, 5));
@@ -122,22 +122,22 @@ static void net_errors(vd_context *ctx)
     expect_err("build with no layers", ctx, vd_net_build(net, 4), VD_ERR_STATE, "no layers");
     expect_err("unknown type", ctx, vd_net_add(net, "denes", "x", NULL), VD_ERR_INVALID_ARG,
                "unknown layer type 'denes'");
-    expect_err("unknown key", ctx, vd_net_add(net, "dense", "fc1", "untis=3"),
-               VD_ERR_INVALID_ARG, "layer 'fc1' (dense): unknown key 'untis'");
+    expect_err("unknown key", ctx, vd_net_add(net, "dense", "fc1", "untis=3"), VD_ERR_INVALID_ARG,
+               "layer 'fc1' (dense): unknown key 'untis'");
     expect_err("missing key", ctx, vd_net_add(net, "dense", "fc1", NULL), VD_ERR_INVALID_ARG,
                "missing key 'units'");
     expect_err("bad int", ctx, vd_net_add(net, "dense", "fc1", "units=abc"), VD_ERR_INVALID_ARG,
                "'abc' is not an integer");
     expect_err("fraction for int", ctx, vd_net_add(net, "dense", "fc1", "units=2.5"),
                VD_ERR_INVALID_ARG, "not an integer");
-    expect_err("out of range", ctx, vd_net_add(net, "dense", "fc1", "units=0"),
-               VD_ERR_INVALID_ARG, "outside");
-    expect_err("not key=value", ctx, vd_net_add(net, "dense", "fc1", "units"),
-               VD_ERR_INVALID_ARG, "expected key=value");
+    expect_err("out of range", ctx, vd_net_add(net, "dense", "fc1", "units=0"), VD_ERR_INVALID_ARG,
+               "outside");
+    expect_err("not key=value", ctx, vd_net_add(net, "dense", "fc1", "units"), VD_ERR_INVALID_ARG,
+               "expected key=value");
     expect_err("dropout p=1", ctx, vd_net_add(net, "dropout", "d", "p=1"), VD_ERR_INVALID_ARG,
                "outside");
-    expect_err("options on relu", ctx, vd_net_add(net, "relu", "r", "alpha=1"),
-               VD_ERR_INVALID_ARG, "takes no options");
+    expect_err("options on relu", ctx, vd_net_add(net, "relu", "r", "alpha=1"), VD_ERR_INVALID_ARG,
+               "takes no options");
     EXPECT_OK(ctx, vd_net_add(net, "flatten", NULL, NULL));
     EXPECT_OK(ctx, vd_net_add(net, "dense", "fc1", "units=3, bias=0"));
     expect_err("duplicate name", ctx, vd_net_add(net, "dense", "fc1", "units=3"),
@@ -156,7 +156,8 @@ static void net_errors(vd_context *ctx)
     vd_optim_options o;
     vd_optim_options_init(&o, VD_OPTIM_SGD);
     o.lr = -1.0f;
-    expect_err("negative lr", ctx, vd_net_set_optimizer(net, &o), VD_ERR_INVALID_ARG, "learning rate");
+    expect_err("negative lr", ctx, vd_net_set_optimizer(net, &o), VD_ERR_INVALID_ARG,
+               "learning rate");
     o.lr = 0.1f;
     EXPECT_OK(ctx, vd_net_set_optimizer(net, &o));
     expect_err("batch above max", ctx, vd_net_predict(net, x, 3, out), VD_ERR_SHAPE, "1 to 2");

@@ -18,10 +18,10 @@
 #include "check.h"
 
 typedef struct report {
-    int status;         /* vd_status of the whole run */
-    int files;          /* programs requested */
+    int status; /* vd_status of the whole run */
+    int files;  /* programs requested */
     uint64_t built, loaded;
-    double ms;          /* wall time of context creation + all builds */
+    double ms; /* wall time of context creation + all builds */
 } report;
 
 static void child(int fd)
@@ -123,8 +123,8 @@ int main(void)
         }
         report bad = run_child(dir);
         expect_status("corrupt entries are not an error", NULL, (vd_status)bad.status, VD_OK);
-        expect_true("corrupt entries: exactly those two rebuilt", bad.built == 2 &&
-                                                                   bad.loaded == (uint64_t)cold.files - 2);
+        expect_true("corrupt entries: exactly those two rebuilt",
+                    bad.built == 2 && bad.loaded == (uint64_t)cold.files - 2);
         report again = run_child(dir);
         expect_true("rebuilt entries were rewritten", again.built == 0);
         /* An entry whose stored key differs (e.g. another driver wrote it under a colliding
@@ -143,8 +143,8 @@ int main(void)
 
     char off_dir[] = "off";
     report off = run_child(off_dir);
-    expect_true("cache off: everything compiles", off.status == VD_OK &&
-                                                      off.built == (uint64_t)cold.files);
+    expect_true("cache off: everything compiles",
+                off.status == VD_OK && off.built == (uint64_t)cold.files);
 
     report ro = run_child("/proc/verdant-cannot-create-this");
     expect_true("uncreatable cache dir is not an error", ro.status == VD_OK);

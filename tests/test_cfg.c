@@ -7,8 +7,8 @@
 
 #include "check.h"
 
-static void expect_cfg_error(vd_context *ctx, const char *what, const char *text,
-                             vd_status want, const char *needle)
+static void expect_cfg_error(vd_context *ctx, const char *what, const char *text, vd_status want,
+                             const char *needle)
 {
     vd_net *net = (vd_net *)1;
     vd_status st = vd_net_parse_cfg(ctx, text, "bad.cfg", &net);
@@ -20,31 +20,30 @@ static void expect_cfg_error(vd_context *ctx, const char *what, const char *text
     expect_true("failed parse returns NULL", net == NULL);
 }
 
-static const char *good =
-    "# a residual MLP\n"
-    "[net]\n"
-    "input = 1, 4, 4   # C, H, W\n"
-    "loss = softmax_ce\n"
-    "seed = 7\n"
-    "\n"
-    "[flatten]\n"
-    "[dense]\n"
-    "name = fc1\n"
-    "units = 8\n"
-    "[relu]\n"
-    "name = r1\n"
-    "[dense]\n"
-    "name = fc2\n"
-    "units = 8\n"
-    "bias = 0\n"
-    "[add]\n"
-    "name = res\n"
-    "input = r1 + fc2\n"
-    "[dropout]\n"
-    "p = 0.25\n"
-    "[dense]\n"
-    "name = out\n"
-    "units = 3\n";
+static const char *good = "# a residual MLP\n"
+                          "[net]\n"
+                          "input = 1, 4, 4   # C, H, W\n"
+                          "loss = softmax_ce\n"
+                          "seed = 7\n"
+                          "\n"
+                          "[flatten]\n"
+                          "[dense]\n"
+                          "name = fc1\n"
+                          "units = 8\n"
+                          "[relu]\n"
+                          "name = r1\n"
+                          "[dense]\n"
+                          "name = fc2\n"
+                          "units = 8\n"
+                          "bias = 0\n"
+                          "[add]\n"
+                          "name = res\n"
+                          "input = r1 + fc2\n"
+                          "[dropout]\n"
+                          "p = 0.25\n"
+                          "[dense]\n"
+                          "name = out\n"
+                          "units = 3\n";
 
 static void good_file(vd_context *ctx)
 {
@@ -79,8 +78,8 @@ static void bad_files(vd_context *ctx)
 {
     const char *net = "[net]\ninput = 1, 4, 4\n";
     char buf[512];
-#define BAD(what, body, want, needle)                          \
-    snprintf(buf, sizeof(buf), "%s%s", net, body);             \
+#define BAD(what, body, want, needle)              \
+    snprintf(buf, sizeof(buf), "%s%s", net, body); \
     expect_cfg_error(ctx, what, buf, want, needle)
     BAD("unknown key", "[dense]\nname = fc\nfliters = 3\n", VD_ERR_INVALID_ARG,
         "bad.cfg:5: layer 'fc' (dense): unknown key 'fliters'");

@@ -98,7 +98,8 @@ static void resume_exact(vd_context *ctx, const vd_dataset *ds, const char *path
     b = NULL;
     vd_train_state r;
     if (EXPECT_OK(ctx, vd_net_load(ctx, path, 16, &c, &r))) {
-        expect_true("state restored", r.epoch == 1 && r.shuffle_seed == 3 && r.best_accuracy == 0.5);
+        expect_true("state restored",
+                    r.epoch == 1 && r.shuffle_seed == 3 && r.best_accuracy == 0.5);
         train(ctx, c, ds, r.epoch + 1, 3);
         EXPECT_OK(ctx, vd_net_params_read(c, pc, np));
         expect_equal_bytes("resumed training gives bit-identical weights", pc, pa, np * 4);
@@ -229,7 +230,8 @@ static void failed_save_keeps_old(vd_context *ctx, const vd_dataset *ds, const c
     snprintf(blocked, sizeof(blocked), "%s/sub", good);
     expect_status("save under a file", ctx, vd_net_save(net, blocked, NULL), VD_ERR_IO);
     unsigned char *after = slurp(good, &n1);
-    expect_true("old checkpoint untouched", n0 == n1 && before && after && !memcmp(before, after, n0));
+    expect_true("old checkpoint untouched",
+                n0 == n1 && before && after && !memcmp(before, after, n0));
     /* A successful save replaces it and leaves no temporary file behind. */
     train(ctx, net, ds, 1, 1);
     EXPECT_OK(ctx, vd_net_save(net, good, NULL));

@@ -31,14 +31,16 @@ static double ref_step(mlp_ref *r, vd_act act, vd_loss loss, const vd_optim_opti
 {
     size_t in = r->in, h = r->h, out = r->out;
     float *hid = test_malloc(n * h * 4), *a = test_malloc(n * h * 4), *z = test_malloc(n * out * 4);
-    float *dz = test_malloc(n * out * 4), *da = test_malloc(n * h * 4), *dh = test_malloc(n * h * 4);
+    float *dz = test_malloc(n * out * 4), *da = test_malloc(n * h * 4),
+          *dh = test_malloc(n * h * 4);
     float *rl = test_malloc(n * 4), *g = test_malloc(r->np * 4);
     memset(g, 0, r->np * 4);
     float *gw1 = g, *gb1 = gw1 + h * in, *gw2 = gb1 + h, *gb2 = gw2 + out * h;
     ref_dense_fwd(n, in, h, x, r->w1, r->b1, hid);
     ref_act_fwd(act, n * h, hid, a);
     ref_dense_fwd(n, h, out, a, r->w2, r->b2, z);
-    if (loss == VD_LOSS_SOFTMAX_CE) ref_softmax_ce(n, out, z, labels, 1.0f / (float)n, dz, rl, NULL);
+    if (loss == VD_LOSS_SOFTMAX_CE)
+        ref_softmax_ce(n, out, z, labels, 1.0f / (float)n, dz, rl, NULL);
     else ref_mse(n, out, z, targets, 1.0f / (float)n, dz, rl);
     double sum = 0;
     for (size_t i = 0; i < n; i++) sum += rl[i];
@@ -48,11 +50,19 @@ static double ref_step(mlp_ref *r, vd_act act, vd_loss loss, const vd_optim_opti
     if (o->kind == VD_OPTIM_SGD) {
         ref_sgd(r->np, r->p, g, r->m, o->lr, o->momentum, o->weight_decay, o->nesterov);
     } else {
-        float bc1 = (float)(1.0 - pow(o->beta1, (double)t)), bc2 = (float)(1.0 - pow(o->beta2, (double)t));
+        float bc1 = (float)(1.0 - pow(o->beta1, (double)t)),
+              bc2 = (float)(1.0 - pow(o->beta2, (double)t));
         ref_adam(r->np, r->p, g, r->m, r->v, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
                  o->kind == VD_OPTIM_ADAMW, bc1, bc2);
     }
-    free(hid); free(a); free(z); free(dz); free(da); free(dh); free(rl); free(g);
+    free(hid);
+    free(a);
+    free(z);
+    free(dz);
+    free(da);
+    free(dh);
+    free(rl);
+    free(g);
     return sum / (double)n;
 }
 
@@ -131,7 +141,8 @@ static void run_case(vd_context *ctx, const char *act_name, vd_act act, vd_loss 
 
     /* Inference: predict == reference forward. */
     size_t n = (size_t)max_batch;
-    float *y = test_malloc(n * out * 4), *yr = test_malloc(n * out * 4), *hid = test_malloc(n * h * 4);
+    float *y = test_malloc(n * out * 4), *yr = test_malloc(n * out * 4),
+          *hid = test_malloc(n * h * 4);
     EXPECT_OK(ctx, vd_net_params_read(net, r.p, r.np));
     EXPECT_OK(ctx, vd_net_predict(net, x, (int32_t)n, y));
     ref_dense_fwd(n, in, h, x, r.w1, r.b1, hid);
@@ -145,9 +156,16 @@ static void run_case(vd_context *ctx, const char *act_name, vd_act act, vd_loss 
     EXPECT_OK(ctx, vd_net_params_write(net, r.p, r.np));
     EXPECT_OK(ctx, vd_net_params_read(net, got, r.np));
     expect_equal_bytes("params write/read round trip", got, r.p, r.np * 4);
-    free(y); free(yr); free(hid);
-    free(x); free(tg); free(lab); free(got);
-    free(r.p); free(r.m); free(r.v);
+    free(y);
+    free(yr);
+    free(hid);
+    free(x);
+    free(tg);
+    free(lab);
+    free(got);
+    free(r.p);
+    free(r.m);
+    free(r.v);
 done:
     vd_net_destroy(net);
 }

@@ -12,8 +12,8 @@ typedef enum { FLAG_STR, FLAG_INT, FLAG_FLOAT, FLAG_BOOL } flag_type;
 typedef struct flag {
     const char *name; /* "--epochs" */
     flag_type type;
-    void *dst;        /* const char **, long *, double *, int * */
-    double lo, hi;    /* bounds for numbers */
+    void *dst;     /* const char **, long *, double *, int * */
+    double lo, hi; /* bounds for numbers */
 } flag;
 
 /* Parse argv[1..argc) against flags (NULL-name terminated). Arguments that are not flags
@@ -27,39 +27,39 @@ int cmd_eval(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
-#define USAGE_TRAIN \
-    "usage: verdant train MODEL.cfg [options]\n" \
-    "\n" \
+#define USAGE_TRAIN                                                                        \
+    "usage: verdant train MODEL.cfg [options]\n"                                           \
+    "\n"                                                                                   \
     "Train the network described in MODEL.cfg on an IDX dataset (Fashion-MNIST layout).\n" \
-    "\n" \
-    "options:\n" \
-    "  --data DIR         dataset directory (default " DEFAULT_DATA ")\n" \
-    "  --epochs N         epochs to train in total (default 5)\n" \
-    "  --batch N          batch size (default 64)\n" \
-    "  --lr F             base learning rate (default: the optimizer's)\n" \
-    "  --optimizer NAME   sgd, adam or adamw (default adam)\n" \
-    "  --momentum F       SGD momentum (default 0.9)\n" \
-    "  --weight-decay F   weight decay (default 0)\n" \
-    "  --schedule NAME    constant, step or cosine (default constant)\n" \
-    "  --step-size N      epochs between x0.1 steps for --schedule step (default 3)\n" \
-    "  --warmup N         epochs of linear warm-up (default 0)\n" \
-    "  --seed N           weight init, dropout and shuffling seed (default 42)\n" \
-    "  --device STR       gpu, cpu, P:D or a name substring\n" \
-    "  --checkpoint FILE  save a checkpoint after every epoch (written atomically)\n" \
-    "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted)\n" \
-    "  --log FILE.jsonl   append one JSON object per epoch\n" \
-    "  --limit N          use only the first N training images (quick runs)\n" \
+    "\n"                                                                                   \
+    "options:\n"                                                                           \
+    "  --data DIR         dataset directory (default " DEFAULT_DATA ")\n"                  \
+    "  --epochs N         epochs to train in total (default 5)\n"                          \
+    "  --batch N          batch size (default 64)\n"                                       \
+    "  --lr F             base learning rate (default: the optimizer's)\n"                 \
+    "  --optimizer NAME   sgd, adam or adamw (default adam)\n"                             \
+    "  --momentum F       SGD momentum (default 0.9)\n"                                    \
+    "  --weight-decay F   weight decay (default 0)\n"                                      \
+    "  --schedule NAME    constant, step or cosine (default constant)\n"                   \
+    "  --step-size N      epochs between x0.1 steps for --schedule step (default 3)\n"     \
+    "  --warmup N         epochs of linear warm-up (default 0)\n"                          \
+    "  --seed N           weight init, dropout and shuffling seed (default 42)\n"          \
+    "  --device STR       gpu, cpu, P:D or a name substring\n"                             \
+    "  --checkpoint FILE  save a checkpoint after every epoch (written atomically)\n"      \
+    "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted)\n"    \
+    "  --log FILE.jsonl   append one JSON object per epoch\n"                              \
+    "  --limit N          use only the first N training images (quick runs)\n"             \
     "  -h, --help         this text\n"
 
-#define USAGE_EVAL \
-    "usage: verdant eval CHECKPOINT [--data DIR] [--device STR] [--batch N]\n" \
-    "\n" \
+#define USAGE_EVAL                                                                    \
+    "usage: verdant eval CHECKPOINT [--data DIR] [--device STR] [--batch N]\n"        \
+    "\n"                                                                              \
     "Evaluate a checkpoint on the test split: accuracy, per-class accuracy and the\n" \
     "confusion matrix (rows: true class, columns: predicted).\n"
 
-#define USAGE_PLAN \
-    "usage: verdant plan MODEL.cfg [--batch N] [--device STR]\n" \
-    "\n" \
+#define USAGE_PLAN                                                                        \
+    "usage: verdant plan MODEL.cfg [--batch N] [--device STR]\n"                          \
+    "\n"                                                                                  \
     "Print each layer's output shape and parameters, and the device memory the network\n" \
     "uses for training at that batch size.\n"
 

@@ -111,7 +111,8 @@ static float schedule_lr(const char *kind, double base, long epoch, long epochs,
     double lr = base;
     if (!strcmp(kind, "step")) lr = base * pow(0.1, (double)((epoch - 1) / step_size));
     else if (!strcmp(kind, "cosine"))
-        lr = base * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)(epoch - 1) / (double)epochs));
+        lr =
+            base * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)(epoch - 1) / (double)epochs));
     if (warmup > 0 && epoch <= warmup) lr = base * (double)epoch / (double)(warmup + 1);
     return (float)lr;
 }
@@ -137,16 +138,23 @@ int cmd_train(int argc, char **argv)
     const char *opt_name = "adam", *schedule = "constant";
     long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0;
     double lr = 0, momentum = 0.9, wd = 0;
-    const flag flags[] = {
-        {"--data", FLAG_STR, &data, 0, 0},          {"--device", FLAG_STR, &device, 0, 0},
-        {"--checkpoint", FLAG_STR, &ckpt, 0, 0},    {"--resume", FLAG_STR, &resume, 0, 0},
-        {"--log", FLAG_STR, &log, 0, 0},            {"--optimizer", FLAG_STR, &opt_name, 0, 0},
-        {"--schedule", FLAG_STR, &schedule, 0, 0},  {"--epochs", FLAG_INT, &epochs, 1, 100000},
-        {"--batch", FLAG_INT, &batch, 1, 65536},    {"--seed", FLAG_INT, &seed, 0, 4e18},
-        {"--step-size", FLAG_INT, &step_size, 1, 1e6}, {"--warmup", FLAG_INT, &warmup, 0, 1e6},
-        {"--limit", FLAG_INT, &limit, 1, 1e9},      {"--lr", FLAG_FLOAT, &lr, 1e-12, 1e3},
-        {"--momentum", FLAG_FLOAT, &momentum, 0, 0.999999}, {"--weight-decay", FLAG_FLOAT, &wd, 0, 10},
-        {NULL, 0, NULL, 0, 0}};
+    const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
+                          {"--device", FLAG_STR, &device, 0, 0},
+                          {"--checkpoint", FLAG_STR, &ckpt, 0, 0},
+                          {"--resume", FLAG_STR, &resume, 0, 0},
+                          {"--log", FLAG_STR, &log, 0, 0},
+                          {"--optimizer", FLAG_STR, &opt_name, 0, 0},
+                          {"--schedule", FLAG_STR, &schedule, 0, 0},
+                          {"--epochs", FLAG_INT, &epochs, 1, 100000},
+                          {"--batch", FLAG_INT, &batch, 1, 65536},
+                          {"--seed", FLAG_INT, &seed, 0, 4e18},
+                          {"--step-size", FLAG_INT, &step_size, 1, 1e6},
+                          {"--warmup", FLAG_INT, &warmup, 0, 1e6},
+                          {"--limit", FLAG_INT, &limit, 1, 1e9},
+                          {"--lr", FLAG_FLOAT, &lr, 1e-12, 1e3},
+                          {"--momentum", FLAG_FLOAT, &momentum, 0, 0.999999},
+                          {"--weight-decay", FLAG_FLOAT, &wd, 0, 10},
+                          {NULL, 0, NULL, 0, 0}};
     const char *pos[1];
     int npos, help;
     int rc = cli_parse("train", argc, argv, flags, pos, 1, &npos, &help);
@@ -160,7 +168,8 @@ int cmd_train(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(schedule, "constant") && strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
-        fprintf(stderr, "verdant train: --schedule '%s' is not constant, step or cosine\n", schedule);
+        fprintf(stderr, "verdant train: --schedule '%s' is not constant, step or cosine\n",
+                schedule);
         return EXIT_USAGE;
     }
     if (npos == 0 && !resume) {
@@ -197,7 +206,8 @@ int cmd_train(int argc, char **argv)
         }
         printf("resumed from %s after epoch %d\n", resume, (int)state.epoch);
     } else {
-        if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK || vd_net_build(net, (int32_t)batch) != VD_OK) {
+        if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK ||
+            vd_net_build(net, (int32_t)batch) != VD_OK) {
             fail("train", ctx);
             goto done;
         }
@@ -216,7 +226,8 @@ int cmd_train(int argc, char **argv)
     printf("device %d:%d %s (%s)\n", (int)dev.platform_index, (int)dev.device_index, dev.name,
            dev.platform_name);
     printf("%zu train / %zu test images, %zu parameters, optimizer %s, batch %ld\n",
-           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name, batch);
+           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name,
+           batch);
     printf("startup %.0f ms\n", (now_s() - t_start) * 1e3);
     vd_train_options to;
     vd_train_options_init(&to);
@@ -233,8 +244,8 @@ int cmd_train(int argc, char **argv)
             fail("train", ctx);
             goto done;
         }
-        printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s\n", e,
-               epochs, es.loss, 100 * es.train_accuracy, 100 * ev.accuracy, elr, es.seconds,
+        printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s\n",
+               e, epochs, es.loss, 100 * es.train_accuracy, 100 * ev.accuracy, elr, es.seconds,
                es.images_per_second);
         fflush(stdout);
         if (logf) {
@@ -297,7 +308,8 @@ int cmd_eval(int argc, char **argv)
     }
     int64_t sh[3];
     vd_dataset_sample_shape(test, sh);
-    size_t in = (size_t)(sh[0] * sh[1] * sh[2]), k = vd_net_output_size(net), n = vd_dataset_count(test);
+    size_t in = (size_t)(sh[0] * sh[1] * sh[2]), k = vd_net_output_size(net),
+           n = vd_dataset_count(test);
     int classes = (int)k;
     x = malloc((size_t)batch * in * sizeof(float));
     out = malloc((size_t)batch * k * sizeof(float));

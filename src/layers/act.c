@@ -31,15 +31,15 @@ static vd_status act_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y,
 {
     if (!dx.mem) return VD_OK;
     size_t n = (size_t)s->n * vd_shape_numel(&l->in);
-    return vd_op_act_bwd(s->ctx, act_kind(l), n, x.mem, x.off, y.mem, y.off, dy.mem, dy.off,
-                         beta, dx.mem, dx.off);
+    return vd_op_act_bwd(s->ctx, act_kind(l), n, x.mem, x.off, y.mem, y.off, dy.mem, dy.off, beta,
+                         dx.mem, dx.off);
 }
 
-#define ACT_FAMILY(ident, tname)                                                       \
-    const vd_layer_ops ident = {.type = tname,                                         \
-                                .size = sizeof(vd_layer),                              \
-                                .reshape = act_reshape,                                \
-                                .forward = act_forward,                                \
+#define ACT_FAMILY(ident, tname)                          \
+    const vd_layer_ops ident = {.type = tname,            \
+                                .size = sizeof(vd_layer), \
+                                .reshape = act_reshape,   \
+                                .forward = act_forward,   \
                                 .backward = act_backward}
 
 ACT_FAMILY(vd_layer_relu, "relu");

@@ -38,8 +38,8 @@ static vd_status dropout_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_bu
 {
     if (!dx.mem) return VD_OK;
     size_t n = (size_t)s->n * vd_shape_numel(&l->in);
-    return vd_op_dropout_bwd(s->ctx, n, ((dropout *)l)->p, s->seed, stream_of(l, s), dy.mem,
-                             dy.off, beta, dx.mem, dx.off);
+    return vd_op_dropout_bwd(s->ctx, n, ((dropout *)l)->p, s->seed, stream_of(l, s), dy.mem, dy.off,
+                             beta, dx.mem, dx.off);
 }
 
 const vd_layer_ops vd_layer_dropout = {

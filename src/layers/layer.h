@@ -51,12 +51,12 @@ typedef struct vd_param {
 /* What a forward/backward call needs besides the tensors. */
 typedef struct vd_step {
     vd_context *ctx;
-    int32_t n;        /* samples in this batch (<= max_batch) */
-    bool train;       /* training mode (dropout active) */
-    uint64_t seed;    /* net seed */
-    uint64_t step;    /* optimisation step counter (RNG streams) */
-    vd_buf params;    /* parameter arena; a layer's parameter p is at params.off + p.offset */
-    vd_buf grads;     /* gradient arena, same layout */
+    int32_t n;     /* samples in this batch (<= max_batch) */
+    bool train;    /* training mode (dropout active) */
+    uint64_t seed; /* net seed */
+    uint64_t step; /* optimisation step counter (RNG streams) */
+    vd_buf params; /* parameter arena; a layer's parameter p is at params.off + p.offset */
+    vd_buf grads;  /* gradient arena, same layout */
 } vd_step;
 
 typedef struct vd_layer vd_layer;
@@ -75,9 +75,9 @@ typedef struct vd_key {
 } vd_key;
 
 typedef struct vd_layer_ops {
-    const char *type;      /* registry name */
-    size_t size;           /* sizeof the family's struct (which begins with vd_layer) */
-    const vd_key *keys;    /* NULL-name terminated; may be NULL */
+    const char *type;   /* registry name */
+    size_t size;        /* sizeof the family's struct (which begins with vd_layer) */
+    const vd_key *keys; /* NULL-name terminated; may be NULL */
     /* true: the output is the input's memory (flatten/reshape): no forward/backward
      * work, the gradient buffer is shared too. */
     bool alias;
@@ -90,8 +90,8 @@ typedef struct vd_layer_ops {
     vd_status (*forward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y);
     /* dx = beta * dx + dL/dx (skip when dx.mem is NULL); parameter gradients are always
      * accumulated into s->grads. */
-    vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
-                          vd_buf dx, float beta);
+    vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy, vd_buf dx,
+                          float beta);
     void (*destroy)(vd_layer *l); /* may be NULL */
     /* Layers of several inputs (add, concat) set max_inputs > 1 and implement these
      * instead of forward/backward: xs[i] is input i (of shape l->ins[i]); dxs[i].mem is

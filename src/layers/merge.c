@@ -7,17 +7,17 @@
 
 static vd_status add_reshape(vd_layer *l)
 {
-    if (l->n_inputs < 2)
-        return vd_error_set(NULL, VD_ERR_SHAPE, "add needs at least 2 inputs");
+    if (l->n_inputs < 2) return vd_error_set(NULL, VD_ERR_SHAPE, "add needs at least 2 inputs");
     for (int32_t k = 1; k < l->n_inputs; k++) {
         bool same = l->ins[k].ndim == l->ins[0].ndim;
-        for (int32_t d = 0; same && d < l->ins[0].ndim; d++) same = l->ins[k].d[d] == l->ins[0].d[d];
+        for (int32_t d = 0; same && d < l->ins[0].ndim; d++)
+            same = l->ins[k].d[d] == l->ins[0].d[d];
         if (!same) {
             char a[64], b[64];
             vd_shape_format(&l->ins[0], a, sizeof(a));
             vd_shape_format(&l->ins[k], b, sizeof(b));
-            return vd_error_set(NULL, VD_ERR_SHAPE, "input %d has shape %s, input 0 has %s",
-                                (int)k, b, a);
+            return vd_error_set(NULL, VD_ERR_SHAPE, "input %d has shape %s, input 0 has %s", (int)k,
+                                b, a);
         }
     }
     l->out = l->ins[0];
@@ -33,8 +33,8 @@ static vd_status add_forward(vd_layer *l, const vd_step *s, const vd_buf *xs, vd
     return st;
 }
 
-static vd_status add_backward(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y,
-                              vd_buf dy, const vd_buf *dxs, const float *betas)
+static vd_status add_backward(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y, vd_buf dy,
+                              const vd_buf *dxs, const float *betas)
 {
     size_t n = (size_t)s->n * vd_shape_numel(&l->out);
     vd_status st = VD_OK;
@@ -66,14 +66,16 @@ static vd_status concat_reshape(vd_layer *l)
     int64_t channels = 0;
     for (int32_t k = 0; k < l->n_inputs; k++) {
         bool same = l->ins[k].ndim == l->ins[0].ndim;
-        for (int32_t d = 1; same && d < l->ins[0].ndim; d++) same = l->ins[k].d[d] == l->ins[0].d[d];
+        for (int32_t d = 1; same && d < l->ins[0].ndim; d++)
+            same = l->ins[k].d[d] == l->ins[0].d[d];
         if (!same) {
             char a[64], b[64];
             vd_shape_format(&l->ins[0], a, sizeof(a));
             vd_shape_format(&l->ins[k], b, sizeof(b));
             return vd_error_set(NULL, VD_ERR_SHAPE,
                                 "input %d has shape %s, input 0 has %s: only the channel "
-                                "dimension may differ", (int)k, b, a);
+                                "dimension may differ",
+                                (int)k, b, a);
         }
         channels += l->ins[k].d[0];
     }

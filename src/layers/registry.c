@@ -9,9 +9,8 @@
 #include "layer.h"
 
 static const vd_layer_ops *const registry[] = {
-    &vd_layer_dense, &vd_layer_relu,    &vd_layer_sigmoid, &vd_layer_tanh,
-    &vd_layer_gelu,  &vd_layer_dropout, &vd_layer_flatten, &vd_layer_add,
-    &vd_layer_concat,
+    &vd_layer_dense,   &vd_layer_relu,    &vd_layer_sigmoid, &vd_layer_tanh, &vd_layer_gelu,
+    &vd_layer_dropout, &vd_layer_flatten, &vd_layer_add,     &vd_layer_concat,
 };
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
 
@@ -41,8 +40,8 @@ void vd_shape_format(const vd_shape *s, char *dst, size_t cap)
 {
     size_t used = (size_t)snprintf(dst, cap, "(");
     for (int32_t i = 0; i < s->ndim && used < cap; i++)
-        used += (size_t)snprintf(dst + used, cap - used, "%s%lld", i ? ", " : "",
-                                 (long long)s->d[i]);
+        used +=
+            (size_t)snprintf(dst + used, cap - used, "%s%lld", i ? ", " : "", (long long)s->d[i]);
     if (used < cap) snprintf(dst + used, cap - used, ")");
 }
 
@@ -83,11 +82,11 @@ vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, con
         char known[256] = "";
         size_t used = 0;
         for (const vd_key *q = l->ops->keys; q && q->name && used < sizeof(known); q++)
-            used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
-                                     used ? ", " : "", q->name);
+            used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
+                                     q->name);
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): unknown key '%s'%s%s%s",
-                            l->name, l->ops->type, key, used ? " (known: " : " (it takes no options",
-                            known, ")");
+                            l->name, l->ops->type, key,
+                            used ? " (known: " : " (it takes no options", known, ")");
     }
     char *end = NULL;
     errno = 0;
@@ -101,7 +100,7 @@ vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, con
     if (bad)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): key '%s': '%s' is not %s",
                             l->name, l->ops->type, key, value,
-                            k->type == VD_KEY_FLOAT  ? "a number"
+                            k->type == VD_KEY_FLOAT ? "a number"
                             : k->type == VD_KEY_INT ? "an integer"
                                                     : "a boolean (0/1)");
     if (v < k->lo || v > k->hi)
@@ -184,8 +183,8 @@ size_t vd_layer_options_text(const vd_layer *l, char *dst, size_t cap)
             used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %.9g\n",
                                      k->name, (double)*(const float *)field);
         else
-            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %d\n",
-                                     k->name, (int)*(const int32_t *)field);
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %d\n", k->name,
+                                     (int)*(const int32_t *)field);
     }
     return used;
 }

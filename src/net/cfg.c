@@ -58,8 +58,10 @@ static vd_status parse_shape(vd_context *ctx, const char *src, int32_t line, con
         errno = 0;
         long long v = strtoll(t, &end, 10);
         if (*end || errno || v < 1 || v > (1 << 24) || out->ndim == 3)
-            return fail(ctx, src, line, "[net] input: '%s' is not a shape of 1 to 3 positive "
-                                        "integers (e.g. 1, 28, 28)%s", value, "");
+            return fail(ctx, src, line,
+                        "[net] input: '%s' is not a shape of 1 to 3 positive "
+                        "integers (e.g. 1, 28, 28)%s",
+                        value, "");
         out->d[out->ndim++] = v;
     }
     if (out->ndim == 0) return fail(ctx, src, line, "[net] input: empty shape%s%s", "", "");
@@ -98,8 +100,8 @@ static vd_status net_key(vd_net *net, const char *src, int32_t line, const char 
 static vd_status flush(vd_net *net, const char *src, section *sec)
 {
     if (!sec->type[0]) return VD_OK;
-    vd_status st = vd_net_add_kv(net, sec->type, sec->name, sec->inputs, sec->kv, sec->n, src,
-                                 sec->line);
+    vd_status st =
+        vd_net_add_kv(net, sec->type, sec->name, sec->inputs, sec->kv, sec->n, src, sec->line);
     sec->type[0] = '\0';
     return st;
 }
@@ -151,7 +153,8 @@ vd_status vd_net_parse_cfg(vd_context *ctx, const char *text, const char *src, v
             in_net = !strcmp(type, "net");
             if (in_net) {
                 if (seen_net || seen_layer) {
-                    st = fail(ctx, src, line, "[net] must come once, before the layers%s%s", "", "");
+                    st =
+                        fail(ctx, src, line, "[net] must come once, before the layers%s%s", "", "");
                     goto done;
                 }
                 seen_net = true;
@@ -162,8 +165,10 @@ vd_status vd_net_parse_cfg(vd_context *ctx, const char *text, const char *src, v
                 goto done;
             }
             if (!has_input) {
-                st = fail(ctx, src, line, "layer [%s] before the input shape: start with [net] "
-                                          "and 'input = C, H, W'%s", type, "");
+                st = fail(ctx, src, line,
+                          "layer [%s] before the input shape: start with [net] "
+                          "and 'input = C, H, W'%s",
+                          type, "");
                 goto done;
             }
             seen_layer = true;
@@ -265,7 +270,8 @@ vd_status vd_net_to_cfg(const vd_net *net, char **out)
     size_t u = 0;
 #define PUT(...) u += (size_t)snprintf(buf + u, u < cap ? cap - u : 0, __VA_ARGS__)
     PUT("[net]\ninput = ");
-    for (int32_t d = 0; d < net->input.ndim; d++) PUT("%s%lld", d ? ", " : "", (long long)net->input.d[d]);
+    for (int32_t d = 0; d < net->input.ndim; d++)
+        PUT("%s%lld", d ? ", " : "", (long long)net->input.d[d]);
     PUT("\nloss = %s\nseed = %llu\n", net->loss == VD_LOSS_MSE ? "mse" : "softmax_ce",
         (unsigned long long)net->seed);
     for (int32_t i = 0; i < net->n_layers; i++) {

@@ -139,9 +139,9 @@ vd_status vd_net_add_kv(vd_net *net, const char *type, const char *name, const c
     }
     int32_t max_in = l->ops->max_inputs > 1 ? l->ops->max_inputs : 1;
     if (st == VD_OK && l->n_inputs > max_in)
-        st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s) takes %d input%s, got %d",
-                          name, l->ops->type, (int)max_in, max_in == 1 ? "" : "s",
-                          (int)l->n_inputs);
+        st =
+            vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s) takes %d input%s, got %d",
+                         name, l->ops->type, (int)max_in, max_in == 1 ? "" : "s", (int)l->n_inputs);
     if (st != VD_OK) {
         vd_layer_destroy(l);
         goto located;
@@ -240,9 +240,8 @@ static vd_status infer_shapes(vd_net *net)
             vd_shape_format(&l->in, buf, sizeof(buf));
             const char *why = vd_last_error(NULL);
             return vd_error_set(net->ctx, st == VD_ERR_INTERNAL ? st : VD_ERR_SHAPE,
-                                "layer '%s' (%s) cannot take input %s%s%s%s", l->name,
-                                l->ops->type, buf, l->n_inputs > 1 ? " and others" : "",
-                                why[0] ? ": " : "", why);
+                                "layer '%s' (%s) cannot take input %s%s%s%s", l->name, l->ops->type,
+                                buf, l->n_inputs > 1 ? " and others" : "", why[0] ? ": " : "", why);
         }
     }
     for (int32_t i = 0; i + 1 < net->n_layers; i++) {
@@ -253,7 +252,8 @@ static vd_status infer_shapes(vd_net *net)
         if (!used)
             return vd_error_set(net->ctx, VD_ERR_SHAPE,
                                 "layer '%s' output is not used by any later layer (the last "
-                                "layer is the net's output)", net->layers[i]->name);
+                                "layer is the net's output)",
+                                net->layers[i]->name);
     }
     return VD_OK;
 }
@@ -443,8 +443,7 @@ static vd_status backward(vd_net *net, int32_t n)
         }
         if (l->ops->backward_multi)
             st = l->ops->backward_multi(l, &s, xs, net->act[i], net->grad[i], dxs, betas);
-        else
-            st = l->ops->backward(l, &s, xs[0], net->act[i], net->grad[i], dxs[0], betas[0]);
+        else st = l->ops->backward(l, &s, xs[0], net->act[i], net->grad[i], dxs[0], betas[0]);
         if (st != VD_OK) break;
         for (int32_t k = 0; k < l->n_inputs; k++) {
             bool seen = false;
@@ -492,8 +491,8 @@ vd_status vd_net_acc_zero(vd_net *net)
 vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct)
 {
     float v[2];
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->acc, CL_TRUE, 0, sizeof(v), v, 0, NULL,
-                                     NULL);
+    cl_int err =
+        clEnqueueReadBuffer(net->ctx->queue, net->acc, CL_TRUE, 0, sizeof(v), v, 0, NULL, NULL);
     if (err != CL_SUCCESS) return vd_error_cl(net->ctx, "clEnqueueReadBuffer(loss)", err);
     *loss_sum = v[0];
     *correct = v[1];
@@ -506,8 +505,10 @@ static vd_status check_batch(vd_net *net, const float *x, int32_t n, const char 
     if (st != VD_OK) return st;
     if (!x) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: x is NULL", fn);
     if (n < 1 || n > net->max_batch)
-        return vd_error_set(net->ctx, VD_ERR_SHAPE, "%s: batch of %d samples; the net was built "
-                            "for 1 to %d", fn, (int)n, (int)net->max_batch);
+        return vd_error_set(net->ctx, VD_ERR_SHAPE,
+                            "%s: batch of %d samples; the net was built "
+                            "for 1 to %d",
+                            fn, (int)n, (int)net->max_batch);
     return VD_OK;
 }
 

@@ -22,24 +22,24 @@ struct vd_net {
     /* Planned by vd_net_build */
     bool built;
     int32_t max_batch;
-    vd_buf in;            /* (max_batch, input) */
-    vd_buf *act;          /* act[i]: output of layer i, (max_batch, out_i) */
-    vd_buf *grad;         /* grad[i]: dL/d act[i]; mem NULL where no gradient is needed */
-    cl_mem labels;        /* int32 (max_batch) */
-    cl_mem targets;       /* float (max_batch, output) for MSE */
+    vd_buf in;                    /* (max_batch, input) */
+    vd_buf *act;                  /* act[i]: output of layer i, (max_batch, out_i) */
+    vd_buf *grad;                 /* grad[i]: dL/d act[i]; mem NULL where no gradient is needed */
+    cl_mem labels;                /* int32 (max_batch) */
+    cl_mem targets;               /* float (max_batch, output) for MSE */
     cl_mem row_loss, row_correct; /* float (max_batch) */
-    cl_mem acc;           /* float[2]: running loss sum, correct count */
-    size_t arena;         /* elements in each arena */
-    cl_mem params, grads; /* parameter values and gradients */
+    cl_mem acc;                   /* float[2]: running loss sum, correct count */
+    size_t arena;                 /* elements in each arena */
+    cl_mem params, grads;         /* parameter values and gradients */
     vd_owned_buf *owned;
     size_t n_owned, cap_owned;
 
     /* Optimizer */
     bool has_optim;
     vd_optim_options optim;
-    cl_mem m, v;          /* optimizer state arenas (NULL when unused) */
-    int64_t t;            /* optimizer steps taken */
-    uint64_t step;        /* training steps enqueued (RNG streams) */
+    cl_mem m, v;   /* optimizer state arenas (NULL when unused) */
+    int64_t t;     /* optimizer steps taken */
+    uint64_t step; /* training steps enqueued (RNG streams) */
 };
 
 /* Append a layer from parsed options (vd_net_add and the network file reader). inputs:

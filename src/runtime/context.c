@@ -73,8 +73,7 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
     const char *spec = opt->device ? opt->device : getenv("VERDANT_DEVICE");
     VD_TRY(vd_device_select(spec, &ctx->platform, &ctx->device, &ctx->info));
 
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
-                                      0};
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
     if (!ctx->cl) {
         st = vd_error_cl(NULL, "clCreateContext", err);
@@ -85,8 +84,8 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
         st = vd_error_cl(NULL, "clCreateCommandQueue", err);
         goto done;
     }
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(ctx->max_wg),
-                    &ctx->max_wg, NULL);
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(ctx->max_wg), &ctx->max_wg,
+                    NULL);
     if (ctx->max_wg == 0) ctx->max_wg = 1;
     cl_uint align_bits = 0;
     clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits), &align_bits,
@@ -96,9 +95,9 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
     char pver[256] = "";
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof(pver), pver, NULL);
     pver[sizeof(pver) - 1] = '\0';
-    snprintf(ctx->device_key, sizeof(ctx->device_key), "%s|%s|%s|%s|%s|%s",
-             ctx->info.platform_name, pver, ctx->info.name, ctx->info.device_version,
-             ctx->info.driver_version, ctx->info.vendor);
+    snprintf(ctx->device_key, sizeof(ctx->device_key), "%s|%s|%s|%s|%s|%s", ctx->info.platform_name,
+             pver, ctx->info.name, ctx->info.device_version, ctx->info.driver_version,
+             ctx->info.vendor);
     resolve_cache_dir(ctx, opt->cache_dir);
     vd_log(ctx, 1, "device %d:%d %s (%s), kernel cache %s", ctx->info.platform_index,
            ctx->info.device_index, ctx->info.name, ctx->info.platform_name,
@@ -127,7 +126,8 @@ void vd_context_destroy(vd_context *ctx)
 
 vd_status vd_context_device(const vd_context *ctx, vd_device_info *out)
 {
-    if (!ctx || !out) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_context_device: NULL argument");
+    if (!ctx || !out)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_context_device: NULL argument");
     *out = ctx->info;
     return VD_OK;
 }

@@ -46,15 +46,13 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, vd_devic
     memset(out, 0, sizeof(*out));
     out->platform_index = pi;
     out->device_index = di;
-    clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof(out->platform_name), out->platform_name,
-                      NULL);
+    clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof(out->platform_name), out->platform_name, NULL);
     out->platform_name[sizeof(out->platform_name) - 1] = '\0';
     info_str(d, CL_DEVICE_NAME, out->name, sizeof(out->name));
     info_str(d, CL_DEVICE_VENDOR, out->vendor, sizeof(out->vendor));
     info_str(d, CL_DEVICE_VERSION, out->device_version, sizeof(out->device_version));
     info_str(d, CL_DRIVER_VERSION, out->driver_version, sizeof(out->driver_version));
-    info_str(d, CL_DEVICE_OPENCL_C_VERSION, out->opencl_c_version,
-             sizeof(out->opencl_c_version));
+    info_str(d, CL_DEVICE_OPENCL_C_VERSION, out->opencl_c_version, sizeof(out->opencl_c_version));
     cl_device_type t = 0;
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(t), &t, NULL);
     out->type = (t & CL_DEVICE_TYPE_GPU)           ? VD_DEVICE_GPU
@@ -75,8 +73,7 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, vd_devic
 
 /* Walk every device; calls fn until it returns nonzero. Returns VD_ERR_NO_DEVICE with a
  * message when there is no platform at all. */
-typedef int (*device_fn)(void *user, cl_platform_id p, cl_device_id d,
-                         const vd_device_info *info);
+typedef int (*device_fn)(void *user, cl_platform_id p, cl_device_id d, const vd_device_info *info);
 
 static vd_status for_each_device(device_fn fn, void *user)
 {
@@ -92,8 +89,7 @@ static vd_status for_each_device(device_fn fn, void *user)
     for (cl_uint pi = 0; pi < np; pi++) {
         cl_device_id devs[VD_MAX_DEVICES];
         cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, VD_MAX_DEVICES, devs, &nd) !=
-            CL_SUCCESS)
+        if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, VD_MAX_DEVICES, devs, &nd) != CL_SUCCESS)
             continue; /* a platform with no devices is not an error */
         if (nd > VD_MAX_DEVICES) nd = VD_MAX_DEVICES;
         for (cl_uint di = 0; di < nd; di++) {
@@ -148,7 +144,8 @@ static int ci_contains(const char *hay, const char *needle)
     size_t n = strlen(needle);
     for (; *hay; hay++) {
         size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+        while (i < n && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
             i++;
         if (i == n) return 1;
     }
@@ -206,8 +203,8 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
         else if (!strcasecmp(spec, "best") || !strcasecmp(spec, "default")) s.kind = SEL_BEST;
         else if (sscanf(spec, "%d:%d%c", &s.pi, &s.di, &tail) == 2) {
             if (s.pi < 0 || s.di < 0)
-                return vd_error_set(NULL, VD_ERR_INVALID_ARG,
-                                    "device '%s': indices must be >= 0", spec);
+                return vd_error_set(NULL, VD_ERR_INVALID_ARG, "device '%s': indices must be >= 0",
+                                    spec);
             s.kind = SEL_INDEX;
         } else {
             s.kind = SEL_NAME;
@@ -222,17 +219,16 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
                                                : "no usable OpenCL device";
         if (spec && *spec)
             return vd_error_set(NULL, VD_ERR_NO_DEVICE,
-                                "%s matches '%s' (list them with 'verdant devices')", what,
-                                spec);
+                                "%s matches '%s' (list them with 'verdant devices')", what, spec);
         return vd_error_set(NULL, VD_ERR_NO_DEVICE,
                             "%s found (install a GPU driver's OpenCL ICD, or pocl-opencl-icd "
-                            "for the CPU)", what);
+                            "for the CPU)",
+                            what);
     }
     if (!s.info.usable)
-        return vd_error_set(NULL, VD_ERR_UNSUPPORTED,
-                            "device %d:%d '%s' supports '%s'; Verdant needs OpenCL C 1.2",
-                            s.info.platform_index, s.info.device_index, s.info.name,
-                            s.info.opencl_c_version);
+        return vd_error_set(
+            NULL, VD_ERR_UNSUPPORTED, "device %d:%d '%s' supports '%s'; Verdant needs OpenCL C 1.2",
+            s.info.platform_index, s.info.device_index, s.info.name, s.info.opencl_c_version);
     *platform = s.platform;
     *device = s.device;
     *info = s.info;

@@ -40,8 +40,8 @@ static vd_status load_file(vd_context *ctx, const char *file, char **text)
         snprintf(path, sizeof(path), "%s/%s.cl", dir, file);
         FILE *f = fopen(path, "rb");
         if (!f)
-            return vd_error_set(ctx, VD_ERR_IO, "VERDANT_KERNEL_DIR: cannot open '%s': %s",
-                                path, strerror(errno));
+            return vd_error_set(ctx, VD_ERR_IO, "VERDANT_KERNEL_DIR: cannot open '%s': %s", path,
+                                strerror(errno));
         fseek(f, 0, SEEK_END);
         long n = ftell(f);
         fseek(f, 0, SEEK_SET);
@@ -87,8 +87,8 @@ static vd_status assemble(vd_context *ctx, const char *file, char **out)
         st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
         goto done;
     }
-    snprintf(src, n, "%s#line 1 \"common.cl\"\n%s\n#line 1 \"%s.cl\"\n%s\n", header, common,
-             file, body ? body : "");
+    snprintf(src, n, "%s#line 1 \"common.cl\"\n%s\n#line 1 \"%s.cl\"\n%s\n", header, common, file,
+             body ? body : "");
     *out = src;
 done:
     free(common);
@@ -147,9 +147,8 @@ static cl_program cache_load(vd_context *ctx, const char *key, const char *optio
     uint64_t key_len = 0, bin_len = 0, sum = 0;
     char *stored_key = NULL;
     unsigned char *bin = NULL;
-    if (read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8) ||
-        read_exact(f, &format, 4) || format != CACHE_FORMAT || read_exact(f, &key_len, 8) ||
-        key_len != strlen(key))
+    if (read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8) || read_exact(f, &format, 4) ||
+        format != CACHE_FORMAT || read_exact(f, &key_len, 8) || key_len != strlen(key))
         goto miss;
     stored_key = malloc(key_len);
     if (!stored_key || read_exact(f, stored_key, key_len) || memcmp(stored_key, key, key_len))
@@ -236,9 +235,9 @@ static vd_status build_from_source(vd_context *ctx, const char *file, const char
             clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, log_len, log, NULL);
             log[log_len] = '\0';
         }
-        vd_status st = vd_error_set(ctx, VD_ERR_BUILD, "clBuildProgram(%s.cl, '%s') -> %d (%s):\n%s",
-                                    file, options, (int)err, vd_cl_error_name(err),
-                                    log ? log : "(no build log)");
+        vd_status st =
+            vd_error_set(ctx, VD_ERR_BUILD, "clBuildProgram(%s.cl, '%s') -> %d (%s):\n%s", file,
+                         options, (int)err, vd_cl_error_name(err), log ? log : "(no build log)");
         free(log);
         clReleaseProgram(prog);
         return st;
@@ -258,8 +257,7 @@ static int grow(void **items, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-vd_status vd_program_get(vd_context *ctx, const char *file, const char *options,
-                         cl_program *out)
+vd_status vd_program_get(vd_context *ctx, const char *file, const char *options, cl_program *out)
 {
     if (!ctx || !file || !out) return VD_INTERNAL(ctx, "vd_program_get: NULL argument");
     char opts[128];

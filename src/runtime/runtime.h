@@ -29,9 +29,9 @@ const char *vd_cl_error_name(cl_int err);
 #define VD_INTERNAL(ctx, msg) \
     vd_error_set((ctx), VD_ERR_INTERNAL, "internal error at %s:%d: %s", __FILE__, __LINE__, (msg))
 /* Evaluate a vd_status expression; on failure jump to done with st set. */
-#define VD_TRY(expr)             \
-    do {                         \
-        st = (expr);             \
+#define VD_TRY(expr)                \
+    do {                            \
+        st = (expr);                \
         if (st != VD_OK) goto done; \
     } while (0)
 
@@ -72,17 +72,17 @@ struct vd_context {
     cl_command_queue queue;
     vd_device_info info;
     int32_t verbose;
-    size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
-    size_t mem_align;        /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
-    char cache_dir[1024];    /* "" when the disk cache is off */
-    char device_key[1024];   /* platform/device/driver names and versions for cache keys */
+    size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t mem_align;      /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    char cache_dir[1024];  /* "" when the disk cache is off */
+    char device_key[1024]; /* platform/device/driver names and versions for cache keys */
 
     vd_program_entry *programs;
     size_t n_programs, cap_programs;
     vd_kernel_entry *kernels;
     size_t n_kernels, cap_kernels;
 
-    vd_pool_block *pool;     /* free blocks kept for reuse */
+    vd_pool_block *pool; /* free blocks kept for reuse */
     size_t n_pool, cap_pool;
     vd_context_stats stats;
 
@@ -103,8 +103,7 @@ void vd_log(const vd_context *ctx, int level, const char *fmt, ...)
  * context's table, then the disk cache, then compiles the embedded (or
  * VERDANT_KERNEL_DIR) source. Cache problems are silent misses; only a failed compile is
  * an error (VD_ERR_BUILD with the build log). */
-vd_status vd_program_get(vd_context *ctx, const char *file, const char *options,
-                         cl_program *out);
+vd_status vd_program_get(vd_context *ctx, const char *file, const char *options, cl_program *out);
 /* The kernel `name` from cl/<file>.cl (built with no extra options), cached per context. */
 vd_status vd_kernel_get(vd_context *ctx, const char *file, const char *name, cl_kernel *out);
 
@@ -128,8 +127,8 @@ typedef struct vd_karg {
 vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_uint dim,
                         const size_t *global, const size_t *local, size_t nargs,
                         const vd_karg *args);
-#define VD_RUN(ctx, file, name, dim, global, local, ...)                                \
-    vd_kernel_run((ctx), (file), (name), (dim), (global), (local),                     \
+#define VD_RUN(ctx, file, name, dim, global, local, ...)           \
+    vd_kernel_run((ctx), (file), (name), (dim), (global), (local), \
                   sizeof((vd_karg[]){__VA_ARGS__}) / sizeof(vd_karg), (vd_karg[]){__VA_ARGS__})
 /* 1-D launch over n items with the default local size. */
 #define VD_RUN1(ctx, file, name, n, ...) \
@@ -148,11 +147,11 @@ void vd_pool_trim(vd_context *ctx);
 struct vd_tensor {
     vd_context *ctx;
     cl_mem mem;
-    size_t offset;   /* in elements */
+    size_t offset; /* in elements */
     int32_t ndim;
     int64_t shape[VD_MAX_DIMS];
     size_t numel;
-    size_t bytes;    /* allocation size (0 for views: they do not own mem) */
+    size_t bytes; /* allocation size (0 for views: they do not own mem) */
     bool owns;
 };
 
@@ -161,10 +160,9 @@ struct vd_tensor {
 /* Row-major C = alpha * op(A) * op(B) + beta * C through CLBlast, non-blocking.
  * Offsets and leading dimensions in elements. CLBlast errors become VD_ERR_BLAS with the
  * raw code and the shape in the message. */
-vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, size_t n,
-                        size_t k, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
-                        size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
-                        size_t ldc);
+vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                        float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                        size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
 
 /* ------------------------------------------------------------------ RNG (rng.c) */
 

@@ -39,7 +39,8 @@ vd_status vd_buffer_alloc(vd_context *ctx, size_t bytes, cl_mem *out)
             return VD_OK;
         }
     }
-    if (cls > ctx->info.max_alloc_bytes || ctx->stats.pool_bytes_in_use + cls > ctx->info.global_mem_bytes)
+    if (cls > ctx->info.max_alloc_bytes ||
+        ctx->stats.pool_bytes_in_use + cls > ctx->info.global_mem_bytes)
         return vd_error_set(ctx, VD_ERR_NO_MEMORY,
                             "device out of memory: %zu bytes requested, %llu in use, device has "
                             "%llu (largest single buffer %llu)",
@@ -107,8 +108,7 @@ static vd_status check_shape(const vd_context *ctx, int32_t ndim, const int64_t 
     return VD_OK;
 }
 
-static vd_status tensor_new(vd_context *ctx, int32_t ndim, const int64_t *shape,
-                            vd_tensor **out)
+static vd_status tensor_new(vd_context *ctx, int32_t ndim, const int64_t *shape, vd_tensor **out)
 {
     size_t numel = 0;
     vd_status st = check_shape(ctx, ndim, shape, &numel);
@@ -154,7 +154,8 @@ vd_status vd_tensor_view(vd_tensor *base, size_t offset, int32_t ndim, const int
     if (offset > base->numel || t->numel > base->numel - offset) {
         st = vd_error_set(base->ctx, VD_ERR_SHAPE,
                           "vd_tensor_view: %zu elements at offset %zu do not fit in a tensor of "
-                          "%zu", t->numel, offset, base->numel);
+                          "%zu",
+                          t->numel, offset, base->numel);
         free(t);
         return st;
     }
@@ -192,8 +193,9 @@ static vd_status copy_check(const vd_tensor *t, const void *host, size_t count, 
     if (!t) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "%s: tensor is NULL", fn);
     if (!host) return vd_error_set(t->ctx, VD_ERR_INVALID_ARG, "%s: host pointer is NULL", fn);
     if (count != t->numel)
-        return vd_error_set(t->ctx, VD_ERR_SHAPE, "%s: host buffer holds %zu floats, tensor has %zu",
-                            fn, count, t->numel);
+        return vd_error_set(t->ctx, VD_ERR_SHAPE,
+                            "%s: host buffer holds %zu floats, tensor has %zu", fn, count,
+                            t->numel);
     return VD_OK;
 }
 
@@ -218,8 +220,8 @@ vd_status vd_tensor_read(const vd_tensor *t, float *dst, size_t count)
 vd_status vd_tensor_fill(vd_tensor *t, float value)
 {
     if (!t) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_tensor_fill: tensor is NULL");
-    cl_int err = clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof(value),
-                                     t->offset * sizeof(float), t->numel * sizeof(float), 0, NULL,
-                                     NULL);
+    cl_int err =
+        clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof(value), t->offset * sizeof(float),
+                            t->numel * sizeof(float), 0, NULL, NULL);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueFillBuffer", err);
 }

@@ -98,10 +98,11 @@ static vd_status arena_read(const vd_net *net, cl_mem mem, float *host)
     for (int32_t i = 0; i < net->n_layers; i++)
         for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
             const vd_param *pa = &net->layers[i]->params[p];
-            cl_int err = clEnqueueReadBuffer(net->ctx->queue, mem, CL_TRUE,
-                                             pa->offset * sizeof(float), pa->numel * sizeof(float),
-                                             host + pos, 0, NULL, NULL);
-            if (err != CL_SUCCESS) return vd_error_cl(net->ctx, "clEnqueueReadBuffer(checkpoint)", err);
+            cl_int err =
+                clEnqueueReadBuffer(net->ctx->queue, mem, CL_TRUE, pa->offset * sizeof(float),
+                                    pa->numel * sizeof(float), host + pos, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                return vd_error_cl(net->ctx, "clEnqueueReadBuffer(checkpoint)", err);
             pos += pa->numel;
         }
     return VD_OK;
@@ -113,10 +114,11 @@ static vd_status arena_write(vd_net *net, cl_mem mem, const float *host)
     for (int32_t i = 0; i < net->n_layers; i++)
         for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
             const vd_param *pa = &net->layers[i]->params[p];
-            cl_int err = clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE,
-                                              pa->offset * sizeof(float), pa->numel * sizeof(float),
-                                              host + pos, 0, NULL, NULL);
-            if (err != CL_SUCCESS) return vd_error_cl(net->ctx, "clEnqueueWriteBuffer(checkpoint)", err);
+            cl_int err =
+                clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, pa->offset * sizeof(float),
+                                     pa->numel * sizeof(float), host + pos, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                return vd_error_cl(net->ctx, "clEnqueueWriteBuffer(checkpoint)", err);
             pos += pa->numel;
         }
     return VD_OK;
@@ -126,7 +128,8 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
 {
     vd_net *net = (vd_net *)net_c; /* reads only; the queue is used for the copies */
     if (!net || !path)
-        return vd_error_set(net ? net->ctx : NULL, VD_ERR_INVALID_ARG, "vd_net_save: NULL argument");
+        return vd_error_set(net ? net->ctx : NULL, VD_ERR_INVALID_ARG,
+                            "vd_net_save: NULL argument");
     vd_context *ctx = net->ctx;
     if (!net->built) return vd_error_set(ctx, VD_ERR_STATE, "vd_net_save: build the net first");
     vd_status st = VD_OK;
@@ -160,8 +163,9 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     optim_header oh = {0};
     if (net->has_optim) {
         const vd_optim_options *o = &net->optim;
-        oh = (optim_header){(int32_t)o->kind, o->nesterov, net->m != NULL, net->v != NULL, o->lr,
-                            o->momentum, o->beta1, o->beta2, o->eps, o->weight_decay, net->t};
+        oh = (optim_header){
+            (int32_t)o->kind, o->nesterov, net->m != NULL, net->v != NULL,  o->lr, o->momentum,
+            o->beta1,         o->beta2,    o->eps,         o->weight_decay, net->t};
     } else {
         oh.kind = -1;
     }
@@ -182,8 +186,8 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     vd_train_state def;
     vd_train_state_init(&def);
     if (!state) state = &def;
-    train_section ts = {state->epoch, 0, state->shuffle_seed, state->lr, 0, state->best_accuracy,
-                        net->step};
+    train_section ts = {state->epoch,         0,        state->shuffle_seed, state->lr, 0,
+                        state->best_accuracy, net->step};
     section(&w, "TRAIN", &ts, sizeof(ts));
     uint32_t total = (uint32_t)w.crc;
     put(&w, &total, 4);
@@ -191,8 +195,10 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     int cerr = fclose(f);
     f = NULL;
     if (!ok || cerr != 0) {
-        st = vd_error_set(ctx, VD_ERR_IO, "cannot write '%s': %s (the previous checkpoint, if any, "
-                          "is untouched)", tmp, strerror(errno));
+        st = vd_error_set(ctx, VD_ERR_IO,
+                          "cannot write '%s': %s (the previous checkpoint, if any, "
+                          "is untouched)",
+                          tmp, strerror(errno));
         goto done;
     }
     if (rename(tmp, path) != 0) {
@@ -237,7 +243,9 @@ static vd_status read_file(vd_context *ctx, const char *path, unsigned char **da
 {
     *data = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return vd_error_set(ctx, VD_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    if (!f)
+        return vd_error_set(ctx, VD_ERR_IO, "cannot open checkpoint '%s': %s", path,
+                            strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return vd_error_set(ctx, VD_ERR_IO, "cannot seek in '%s'", path);

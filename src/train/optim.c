@@ -77,6 +77,6 @@ vd_status vd_optim_update(vd_net *net)
     float bc1 = (float)(1.0 - pow((double)o->beta1, (double)net->t));
     float bc2 = (float)(1.0 - pow((double)o->beta2, (double)net->t));
     return vd_op_adam(net->ctx, net->arena, net->params, 0, net->grads, 0, net->m, 0, net->v, 0,
-                      o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
-                      o->kind == VD_OPTIM_ADAMW, bc1, bc2);
+                      o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->kind == VD_OPTIM_ADAMW,
+                      bc1, bc2);
 }

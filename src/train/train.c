@@ -26,14 +26,13 @@ static double now_s(void)
 }
 
 typedef struct loop_result {
-    double loss_sum, correct, seconds;
+    double loss_sum, correct, seconds, first_batch;
     int64_t samples;
 } loop_result;
 
 /* Run every batch of ds in the order of idx through the net (training or evaluation). */
 static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx, int32_t batch,
-                          bool train, int32_t epoch, const vd_train_options *opt,
-                          loop_result *res)
+                          bool train, int32_t epoch, const vd_train_options *opt, loop_result *res)
 {
     vd_context *ctx = net->ctx;
     size_t count = vd_dataset_count(ds);
@@ -74,13 +73,21 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         VD_TRY(vd_net_upload(net, xs[slot], ys[slot], NULL, nb, &ev[slot]));
         VD_TRY(vd_net_step_enqueue(net, nb, train));
         clFlush(ctx->queue);
+        if (b == 0) { /* one wait per epoch: the latency to the first finished step */
+            cl_int err = clFinish(ctx->queue);
+            if (err != CL_SUCCESS) {
+                st = vd_error_cl(ctx, "clFinish(first batch)", err);
+                goto done;
+            }
+            res->first_batch = now_s() - t0;
+        }
         res->samples += nb;
         bool last = b + 1 == batches;
         if (opt && opt->progress && opt->progress_every > 0 &&
             ((b + 1) % opt->progress_every == 0 || last)) {
             double sum, correct;
             VD_TRY(vd_net_acc_read(net, &sum, &correct));
-            vd_progress p = {epoch, b + 1, batches, res->samples, sum / (double)res->samples,
+            vd_progress p = {epoch,       b + 1, batches, res->samples, sum / (double)res->samples,
                              now_s() - t0};
             opt->progress(opt->user, &p);
         }
@@ -114,8 +121,9 @@ static vd_status check_dataset(vd_net *net, const vd_dataset *ds, const char *fn
     if (numel != vd_shape_numel(&net->input))
         return vd_error_set(net->ctx, VD_ERR_SHAPE,
                             "%s: dataset samples are (%lld, %lld, %lld) = %zu values, the net "
-                            "takes %zu", fn, (long long)shape[0], (long long)shape[1],
-                            (long long)shape[2], numel, vd_shape_numel(&net->input));
+                            "takes %zu",
+                            fn, (long long)shape[0], (long long)shape[1], (long long)shape[2],
+                            numel, vd_shape_numel(&net->input));
     if ((size_t)vd_dataset_classes(ds) > vd_net_output_size(net))
         return vd_error_set(net->ctx, VD_ERR_SHAPE,
                             "%s: the dataset has %d classes, the net outputs %zu", fn,
@@ -157,6 +165,7 @@ vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch
         out->seconds = r.seconds;
         out->images_per_second = r.seconds > 0 ? (double)r.samples / r.seconds : 0.0;
         out->samples = r.samples;
+        out->first_batch_seconds = r.first_batch;
     }
     return VD_OK;
 }
