@@ -164,6 +164,7 @@ def verdant(name):
         "test_loss": last.get("test_loss"),
         "loss": last.get("loss"),
         "startup_ms": lines[0].get("startup_ms"),
+        "first_batch_ms": lines[0].get("first_batch_ms"),
         "wall_ms": wall,
         "device": last.get("device", "") or device_from_log(name),
         "epochs": len(lines),
@@ -198,7 +199,7 @@ print(title)
 dev = (ref or {}).get("device") or device_env or "default (best GPU, else PoCL)"
 print(f"Verdant device: {dev}")
 print()
-hdr = f"{'run':<40} {'images/s':>10} {'Verdant/this':>12} {'test acc':>9} {'startup ms':>11} {'wall s':>8}"
+hdr = f"{'run':<40} {'images/s':>10} {'Verdant/this':>12} {'test acc':>9} {'startup ms':>11} {'1st step ms':>11} {'wall s':>8}"
 print(hdr)
 print("-" * len(hdr))
 for label, kind, d in rows:
@@ -207,12 +208,15 @@ for label, kind, d in rows:
     wall = d.get("wall_ms")
     print(f"{label:<40} {fmt(ips, '10.0f')} {(fmt(ratio, '11.2f') + 'x') if ratio else '-':>12} "
           f"{fmt(d.get('test_acc'), '9.4f')} {fmt(d.get('startup_ms'), '11.0f')} "
+          f"{fmt(d.get('first_batch_ms'), '11.0f')} "
           f"{fmt(wall / 1e3 if wall else None, '8.1f')}")
 print()
 print("images/s: median over epochs of training images / epoch time (data files already read).")
 print("Verdant/this: Verdant warm-start images/s divided by that row's.")
 print("startup ms: program start to the first training step: PyTorch = import torch, model,")
 print("            reading the data; Verdant = context, kernel programs, reading the data, net build.")
+print("1st step ms: Verdant, program start to the end of the first training step (kernel")
+print("            compilation it triggers included).")
 print("wall s: the whole process (startup, reading the data, training, test).")
 print("cold start: empty VERDANT_CACHE_DIR and POCL_CACHE_DIR; kernels the sample builds lazily")
 print("            are compiled inside its first epoch, which lowers that epoch's images/s.")
