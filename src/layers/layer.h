@@ -147,5 +147,8 @@ extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_lay
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
+extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d;                         /* conv.c */
+extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
+extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
 
 #endif /* VD_LAYER_H */

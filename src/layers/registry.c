@@ -9,8 +9,11 @@
 #include "layer.h"
 
 static const vd_layer_ops *const registry[] = {
-    &vd_layer_dense,   &vd_layer_relu,    &vd_layer_sigmoid, &vd_layer_tanh, &vd_layer_gelu,
-    &vd_layer_dropout, &vd_layer_flatten, &vd_layer_add,     &vd_layer_concat,
+    &vd_layer_dense,   &vd_layer_relu,          &vd_layer_sigmoid,   &vd_layer_tanh,
+    &vd_layer_gelu,    &vd_layer_dropout,       &vd_layer_flatten,   &vd_layer_add,
+    &vd_layer_concat,  &vd_layer_conv2d,        &vd_layer_deconv2d,  &vd_layer_maxpool,
+    &vd_layer_avgpool, &vd_layer_globalavgpool, &vd_layer_batchnorm, &vd_layer_layernorm,
+    &vd_layer_softmax,
 };
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
 

@@ -1,0 +1,255 @@
+/* norm.cl - batch normalisation, layer normalisation and softmax over channels, forward
+ * and backward.
+ *
+ * -D switches: none. Every shape is an argument.
+ *
+ * Work-group reductions (bn_stats, bn_bwd_reduce, ln_fwd, ln_bwd_data): the local size is
+ * a power of two chosen by the launcher (64 or the device maximum, vd_cnn_reduce_local),
+ * the global size is (number of groups) * local, with no partial groups, so every
+ * work-item reaches every barrier. Lane l sums elements l, l + lsz, ... in order, then a
+ * tree in local memory combines the lanes: the summation order depends only on the local
+ * size, so results are deterministic (no atomics).
+ *
+ * Batch norm: x is (n, C, HW); channel c has M = n*HW values. `st` holds 6*C floats:
+ *   [0, C) running mean, [C, 2C) running variance, [2C, 3C) mean of the last forward,
+ *   [3C, 4C) 1/sqrt(var + eps) of the last forward, [4C, 6C) sum(dy), sum(dy*xhat).
+ * bn_stats:      one group per channel: two-pass mean and biased variance, then the
+ *                running statistics: r = (1 - m) r + m * batch (variance unbiased:
+ *                var * M / (M - 1)).
+ * bn_eval_stats: global C, one work-item per channel: the forward uses the running ones.
+ * bn_apply:      global n*C*HW, one work-item per element: y = gamma xhat + beta.
+ * bn_bwd_reduce: one group per channel: sum(dy), sum(dy*xhat) into st, and
+ *                dgamma[c] += sum(dy*xhat), dbeta[c] += sum(dy).
+ * bn_bwd_data:   global n*C*HW: dx = beta dx + gamma/std (dy - s1/M - xhat s2/M) in
+ *                training mode, gamma/std dy in evaluation mode.
+ *
+ * Layer norm: x is (n, D); stats (2n floats) holds the mean and 1/std of each sample.
+ * ln_fwd:        one group per sample: two-pass mean and biased variance, then
+ *                y = gamma xhat + beta for the sample's D elements.
+ * ln_bwd_data:   one group per sample: g = gamma dy; dx = beta dx +
+ *                (1/std) (g - mean(g) - xhat mean(g xhat)).
+ * ln_bwd_param:  global D, one work-item per feature j: dgamma[j] += sum_i dy xhat,
+ *                dbeta[j] += sum_i dy, in sample order.
+ *
+ * Softmax: x is (n, C, inner), normalised over C for each (i, j).
+ * softmax_fwd:   global n*inner, one work-item per (i, j): max, then sum of exp(x - max).
+ * softmax_bwd:   global n*inner: dx = beta dx + y (dy - sum_c y dy).
+ * With beta == 0, dx is never read. */
+
+/* Sum of v over the work-group (see above); every work-item gets the result. */
+inline float vd_group_sum(local float *buf, float v)
+{
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int step = lsz / 2; step > 0; step >>= 1) {
+        if (l < step)
+            buf[l] += buf[l + step];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* buf is reused by the next call */
+    return r;
+}
+
+/* Element j of channel c's M = n*HW values. */
+#define VD_BN_AT(j) ((((j) / HW) * C + c) * HW + (j) % HW)
+
+kernel void bn_stats(ulong n, int C, ulong HW, float momentum, float eps,
+                     global const float *x, ulong x_off, global float *st, ulong st_off,
+                     local float *buf)
+{
+    int c = (int)get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    ulong M = n * HW;
+    float s = 0.0f;
+    for (ulong j = (ulong)l; j < M; j += (ulong)lsz)
+        s += x[x_off + VD_BN_AT(j)];
+    float mean = vd_group_sum(buf, s) / (float)M;
+    s = 0.0f;
+    for (ulong j = (ulong)l; j < M; j += (ulong)lsz) {
+        float d = x[x_off + VD_BN_AT(j)] - mean;
+        s += d * d;
+    }
+    float var = vd_group_sum(buf, s) / (float)M;
+    if (l == 0) {
+        global float *t = st + st_off;
+        t[2 * C + c] = mean;
+        t[3 * C + c] = 1.0f / sqrt(var + eps);
+        float unbiased = M > 1 ? var * ((float)M / (float)(M - 1)) : var;
+        t[c] = (1.0f - momentum) * t[c] + momentum * mean;
+        t[C + c] = (1.0f - momentum) * t[C + c] + momentum * unbiased;
+    }
+}
+
+kernel void bn_eval_stats(int C, float eps, global float *st, ulong st_off)
+{
+    int c = (int)get_global_id(0);
+    if (c >= C)
+        return;
+    global float *t = st + st_off;
+    t[2 * C + c] = t[c];
+    t[3 * C + c] = 1.0f / sqrt(t[C + c] + eps);
+}
+
+kernel void bn_apply(ulong n, int C, ulong HW, global const float *x, ulong x_off,
+                     global const float *st, ulong st_off, global const float *gamma,
+                     ulong g_off, global const float *bt, ulong b_off, global float *y,
+                     ulong y_off)
+{
+    ulong i = get_global_id(0);
+    if (i >= n * C * HW)
+        return;
+    int c = (int)((i / HW) % C);
+    float xhat = (x[x_off + i] - st[st_off + 2 * C + c]) * st[st_off + 3 * C + c];
+    y[y_off + i] = gamma[g_off + c] * xhat + bt[b_off + c];
+}
+
+kernel void bn_bwd_reduce(ulong n, int C, ulong HW, global const float *x, ulong x_off,
+                          global const float *dy, ulong dy_off, global float *st, ulong st_off,
+                          global float *dgamma, ulong dg_off, global float *dbeta,
+                          ulong db_off, local float *buf)
+{
+    int c = (int)get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    ulong M = n * HW;
+    float mean = st[st_off + 2 * C + c], inv = st[st_off + 3 * C + c];
+    float s1 = 0.0f, s2 = 0.0f;
+    for (ulong j = (ulong)l; j < M; j += (ulong)lsz) {
+        ulong e = VD_BN_AT(j);
+        float g = dy[dy_off + e];
+        s1 += g;
+        s2 += g * (x[x_off + e] - mean) * inv;
+    }
+    s1 = vd_group_sum(buf, s1);
+    s2 = vd_group_sum(buf, s2);
+    if (l == 0) {
+        st[st_off + 4 * C + c] = s1;
+        st[st_off + 5 * C + c] = s2;
+        dgamma[dg_off + c] += s2;
+        dbeta[db_off + c] += s1;
+    }
+}
+
+kernel void bn_bwd_data(ulong n, int C, ulong HW, int train, global const float *x,
+                        ulong x_off, global const float *dy, ulong dy_off,
+                        global const float *st, ulong st_off, global const float *gamma,
+                        ulong g_off, float beta, global float *dx, ulong dx_off)
+{
+    ulong i = get_global_id(0);
+    if (i >= n * C * HW)
+        return;
+    int c = (int)((i / HW) % C);
+    float inv = st[st_off + 3 * C + c];
+    float g = dy[dy_off + i];
+    if (train) {
+        float M = (float)(n * HW);
+        float xhat = (x[x_off + i] - st[st_off + 2 * C + c]) * inv;
+        g = g - st[st_off + 4 * C + c] / M - xhat * (st[st_off + 5 * C + c] / M);
+    }
+    g *= gamma[g_off + c] * inv;
+    dx[dx_off + i] = beta == 0.0f ? g : beta * dx[dx_off + i] + g;
+}
+
+kernel void ln_fwd(ulong D, float eps, global const float *x, ulong x_off,
+                   global const float *gamma, ulong g_off, global const float *bt,
+                   ulong b_off, global float *y, ulong y_off, global float *stats,
+                   ulong s_off, local float *buf)
+{
+    ulong i = get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    global const float *xi = x + x_off + i * D;
+    float s = 0.0f;
+    for (ulong j = (ulong)l; j < D; j += (ulong)lsz)
+        s += xi[j];
+    float mean = vd_group_sum(buf, s) / (float)D;
+    s = 0.0f;
+    for (ulong j = (ulong)l; j < D; j += (ulong)lsz) {
+        float d = xi[j] - mean;
+        s += d * d;
+    }
+    float inv = 1.0f / sqrt(vd_group_sum(buf, s) / (float)D + eps);
+    for (ulong j = (ulong)l; j < D; j += (ulong)lsz)
+        y[y_off + i * D + j] = gamma[g_off + j] * ((xi[j] - mean) * inv) + bt[b_off + j];
+    if (l == 0) {
+        stats[s_off + 2 * i] = mean;
+        stats[s_off + 2 * i + 1] = inv;
+    }
+}
+
+kernel void ln_bwd_data(ulong D, global const float *x, ulong x_off, global const float *dy,
+                        ulong dy_off, global const float *stats, ulong s_off,
+                        global const float *gamma, ulong g_off, float beta, global float *dx,
+                        ulong dx_off, local float *buf)
+{
+    ulong i = get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    float mean = stats[s_off + 2 * i], inv = stats[s_off + 2 * i + 1];
+    float a = 0.0f, b = 0.0f;
+    for (ulong j = (ulong)l; j < D; j += (ulong)lsz) {
+        float g = gamma[g_off + j] * dy[dy_off + i * D + j];
+        a += g;
+        b += g * (x[x_off + i * D + j] - mean) * inv;
+    }
+    a = vd_group_sum(buf, a) / (float)D;
+    b = vd_group_sum(buf, b) / (float)D;
+    for (ulong j = (ulong)l; j < D; j += (ulong)lsz) {
+        ulong e = i * D + j;
+        float xhat = (x[x_off + e] - mean) * inv;
+        float v = inv * (gamma[g_off + j] * dy[dy_off + e] - a - xhat * b);
+        dx[dx_off + e] = beta == 0.0f ? v : beta * dx[dx_off + e] + v;
+    }
+}
+
+kernel void ln_bwd_param(ulong n, ulong D, global const float *x, ulong x_off,
+                         global const float *dy, ulong dy_off, global const float *stats,
+                         ulong s_off, global float *dgamma, ulong dg_off, global float *dbeta,
+                         ulong db_off)
+{
+    ulong j = get_global_id(0);
+    if (j >= D)
+        return;
+    float sg = 0.0f, sb = 0.0f;
+    for (ulong i = 0; i < n; i++) {
+        float g = dy[dy_off + i * D + j];
+        sg += g * (x[x_off + i * D + j] - stats[s_off + 2 * i]) * stats[s_off + 2 * i + 1];
+        sb += g;
+    }
+    dgamma[dg_off + j] += sg;
+    dbeta[db_off + j] += sb;
+}
+
+kernel void softmax_fwd(ulong rows, int C, ulong inner, global const float *x, ulong x_off,
+                        global float *y, ulong y_off)
+{
+    ulong r = get_global_id(0);
+    if (r >= rows)
+        return;
+    ulong base = (r / inner) * C * inner + r % inner;
+    float m = -INFINITY;
+    for (int c = 0; c < C; c++)
+        m = fmax(m, x[x_off + base + c * inner]);
+    float s = 0.0f;
+    for (int c = 0; c < C; c++)
+        s += exp(x[x_off + base + c * inner] - m);
+    for (int c = 0; c < C; c++)
+        y[y_off + base + c * inner] = exp(x[x_off + base + c * inner] - m) / s;
+}
+
+kernel void softmax_bwd(ulong rows, int C, ulong inner, global const float *y, ulong y_off,
+                        global const float *dy, ulong dy_off, float beta, global float *dx,
+                        ulong dx_off)
+{
+    ulong r = get_global_id(0);
+    if (r >= rows)
+        return;
+    ulong base = (r / inner) * C * inner + r % inner;
+    float dot = 0.0f;
+    for (int c = 0; c < C; c++)
+        dot += y[y_off + base + c * inner] * dy[dy_off + base + c * inner];
+    for (int c = 0; c < C; c++) {
+        ulong e = base + c * inner;
+        float v = y[y_off + e] * (dy[dy_off + e] - dot);
+        dx[dx_off + e] = beta == 0.0f ? v : beta * dx[dx_off + e] + v;
+    }
+}

@@ -1,0 +1,238 @@
+/* norm.c - batch normalisation, layer normalisation and softmax as a layer
+ * (src/ops/norm_ops.c, cl/norm.cl).
+ *
+ * batchnorm: per channel over (N, H, W) for (C, H, W) inputs, over N for (C) inputs
+ *   (after a dense layer); generally channel = first dimension of the sample. Training
+ *   normalises with the batch mean and biased variance and moves the running statistics
+ *   by momentum (PyTorch: running = (1 - momentum) running + momentum batch, unbiased
+ *   variance); evaluation uses the running statistics. gamma (ones) and beta (zeros) are
+ *   trainable parameters. The running mean/variance are NOT parameters: they live in a
+ *   layer-owned device buffer (mean 0, variance 1 when first allocated, on the first
+ *   forward) and are not yet exposed, so checkpoints do not hold them yet.
+ * layernorm: per sample over all of its features, with elementwise gamma/beta of the
+ *   sample's shape (PyTorch's LayerNorm(normalized_shape = sample shape)).
+ * softmax: over the first dimension of the sample (the classes of a (C) input, the
+ *   channels at each pixel of a (C, H, W) one). Backward is exact. */
+#include <stddef.h>
+
+#include "../ops/ops_cnn.h"
+#include "layer.h"
+
+/* Grow a layer-owned buffer to at least bytes; *fresh tells whether it was (re)made. */
+static vd_status owned_buffer(vd_context *ctx, vd_context **owner, cl_mem *mem, size_t *have,
+                              size_t bytes, bool *fresh)
+{
+    *fresh = false;
+    if (*mem && *have >= bytes) return VD_OK;
+    if (*mem) vd_buffer_release(*owner, *mem, *have);
+    *mem = NULL;
+    *have = 0;
+    vd_status st = vd_buffer_alloc(ctx, bytes, mem);
+    if (st != VD_OK) {
+        *mem = NULL;
+        return st;
+    }
+    *owner = ctx;
+    *have = bytes;
+    *fresh = true;
+    return VD_OK;
+}
+
+/* ------------------------------------------------------------------ batchnorm */
+
+typedef struct batchnorm {
+    vd_layer base;
+    float momentum, eps;
+    size_t C, HW;
+    bool last_train; /* mode of the last forward: the backward follows it */
+    vd_context *ctx;
+    cl_mem state; /* 6*C floats, layout in ops_cnn.h (running mean, running var, ...) */
+    size_t state_bytes;
+} batchnorm;
+
+static const vd_key bn_keys[] = {
+    {"momentum", VD_KEY_FLOAT, offsetof(batchnorm, momentum), 0.1, 0.0, 1.0, false,
+     "running statistics: r = (1 - momentum) r + momentum batch"},
+    {"eps", VD_KEY_FLOAT, offsetof(batchnorm, eps), 1e-5, 1e-12, 1.0, false,
+     "added to the variance"},
+    {NULL, 0, 0, 0, 0, 0, false, NULL},
+};
+
+static vd_status bn_reshape(vd_layer *l)
+{
+    batchnorm *b = (batchnorm *)l;
+    b->C = (size_t)l->in.d[0];
+    b->HW = vd_shape_numel(&l->in) / b->C;
+    l->out = l->in;
+    l->n_params = 0;
+    int64_t shape[1] = {(int64_t)b->C};
+    vd_status st = vd_layer_param(l, NULL, "gamma", 1, shape, VD_INIT_ONE, b->C, b->C);
+    if (st == VD_OK) st = vd_layer_param(l, NULL, "beta", 1, shape, VD_INIT_ZERO, b->C, b->C);
+    return st;
+}
+
+static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
+{
+    batchnorm *b = (batchnorm *)l;
+    size_t n = (size_t)s->n, C = b->C;
+    bool fresh;
+    vd_status st =
+        owned_buffer(s->ctx, &b->ctx, &b->state, &b->state_bytes, 6 * C * sizeof(float), &fresh);
+    if (st != VD_OK) return st;
+    if (fresh) {
+        st = vd_op_fill(s->ctx, C, 0.0f, b->state, 0);
+        if (st == VD_OK) st = vd_op_fill(s->ctx, C, 1.0f, b->state, C);
+        if (st != VD_OK) return st;
+    }
+    if (s->train && n * b->HW < 2)
+        return vd_error_set(s->ctx, VD_ERR_SHAPE,
+                            "batchnorm '%s': training needs more than one value per channel "
+                            "(batch %zu of %zu values each)",
+                            l->name, n, b->HW);
+    st = s->train ? vd_op_batchnorm_stats(s->ctx, n, C, b->HW, b->momentum, b->eps, x.mem, x.off,
+                                          b->state, 0)
+                  : vd_op_batchnorm_eval_stats(s->ctx, C, b->eps, b->state, 0);
+    if (st != VD_OK) return st;
+    b->last_train = s->train;
+    vd_buf g = vd_buf_at(s->params, l->params[0].offset);
+    vd_buf be = vd_buf_at(s->params, l->params[1].offset);
+    return vd_op_batchnorm_apply(s->ctx, n, C, b->HW, x.mem, x.off, b->state, 0, g.mem, g.off,
+                                 be.mem, be.off, y.mem, y.off);
+}
+
+static vd_status bn_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                             vd_buf dx, float beta)
+{
+    batchnorm *b = (batchnorm *)l;
+    if (!b->state)
+        return vd_error_set(s->ctx, VD_ERR_STATE, "batchnorm '%s': backward before forward",
+                            l->name);
+    vd_buf g = vd_buf_at(s->params, l->params[0].offset);
+    vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
+    vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
+    return vd_op_batchnorm_bwd(s->ctx, (size_t)s->n, b->C, b->HW, b->last_train, x.mem, x.off,
+                               dy.mem, dy.off, b->state, 0, g.mem, g.off, dg.mem, dg.off, db.mem,
+                               db.off, beta, dx.mem, dx.off);
+}
+
+static void bn_destroy(vd_layer *l)
+{
+    batchnorm *b = (batchnorm *)l;
+    if (b->state) vd_buffer_release(b->ctx, b->state, b->state_bytes);
+    b->state = NULL;
+}
+
+const vd_layer_ops vd_layer_batchnorm = {
+    .type = "batchnorm",
+    .size = sizeof(batchnorm),
+    .keys = bn_keys,
+    .reshape = bn_reshape,
+    .forward = bn_forward,
+    .backward = bn_backward,
+    .destroy = bn_destroy,
+};
+
+/* ------------------------------------------------------------------ layernorm */
+
+typedef struct layernorm {
+    vd_layer base;
+    float eps;
+    vd_context *ctx;
+    cl_mem stats; /* 2 floats per sample: mean, 1/std */
+    size_t stats_bytes;
+} layernorm;
+
+static const vd_key ln_keys[] = {
+    {"eps", VD_KEY_FLOAT, offsetof(layernorm, eps), 1e-5, 1e-12, 1.0, false,
+     "added to the variance"},
+    {NULL, 0, 0, 0, 0, 0, false, NULL},
+};
+
+static vd_status ln_reshape(vd_layer *l)
+{
+    size_t D = vd_shape_numel(&l->in);
+    l->out = l->in;
+    l->n_params = 0;
+    vd_status st = vd_layer_param(l, NULL, "gamma", l->in.ndim, l->in.d, VD_INIT_ONE, D, D);
+    if (st == VD_OK)
+        st = vd_layer_param(l, NULL, "beta", l->in.ndim, l->in.d, VD_INIT_ZERO, D, D);
+    return st;
+}
+
+static vd_status ln_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
+{
+    layernorm *ln = (layernorm *)l;
+    size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
+    bool fresh;
+    vd_status st = owned_buffer(s->ctx, &ln->ctx, &ln->stats, &ln->stats_bytes,
+                                2 * n * sizeof(float), &fresh);
+    if (st != VD_OK) return st;
+    vd_buf g = vd_buf_at(s->params, l->params[0].offset);
+    vd_buf be = vd_buf_at(s->params, l->params[1].offset);
+    return vd_op_layernorm_fwd(s->ctx, n, D, ln->eps, x.mem, x.off, g.mem, g.off, be.mem, be.off,
+                               y.mem, y.off, ln->stats, 0);
+}
+
+static vd_status ln_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                             vd_buf dx, float beta)
+{
+    layernorm *ln = (layernorm *)l;
+    size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
+    if (!ln->stats || ln->stats_bytes < 2 * n * sizeof(float))
+        return vd_error_set(s->ctx, VD_ERR_STATE, "layernorm '%s': backward before forward",
+                            l->name);
+    vd_buf g = vd_buf_at(s->params, l->params[0].offset);
+    vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
+    vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
+    return vd_op_layernorm_bwd(s->ctx, n, D, x.mem, x.off, dy.mem, dy.off, ln->stats, 0, g.mem,
+                               g.off, dg.mem, dg.off, db.mem, db.off, beta, dx.mem, dx.off);
+}
+
+static void ln_destroy(vd_layer *l)
+{
+    layernorm *ln = (layernorm *)l;
+    if (ln->stats) vd_buffer_release(ln->ctx, ln->stats, ln->stats_bytes);
+    ln->stats = NULL;
+}
+
+const vd_layer_ops vd_layer_layernorm = {
+    .type = "layernorm",
+    .size = sizeof(layernorm),
+    .keys = ln_keys,
+    .reshape = ln_reshape,
+    .forward = ln_forward,
+    .backward = ln_backward,
+    .destroy = ln_destroy,
+};
+
+/* ------------------------------------------------------------------ softmax */
+
+static vd_status softmax_reshape(vd_layer *l)
+{
+    l->out = l->in;
+    return VD_OK;
+}
+
+static vd_status softmax_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
+{
+    size_t C = (size_t)l->in.d[0];
+    return vd_op_softmax_fwd(s->ctx, (size_t)s->n, C, vd_shape_numel(&l->in) / C, x.mem, x.off,
+                             y.mem, y.off);
+}
+
+static vd_status softmax_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                                  vd_buf dx, float beta)
+{
+    if (!dx.mem) return VD_OK;
+    size_t C = (size_t)l->in.d[0];
+    return vd_op_softmax_bwd(s->ctx, (size_t)s->n, C, vd_shape_numel(&l->in) / C, y.mem, y.off,
+                             dy.mem, dy.off, beta, dx.mem, dx.off);
+}
+
+const vd_layer_ops vd_layer_softmax = {
+    .type = "softmax",
+    .size = sizeof(vd_layer),
+    .reshape = softmax_reshape,
+    .forward = softmax_forward,
+    .backward = softmax_backward,
+};

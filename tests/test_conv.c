@@ -1,0 +1,447 @@
+/* test_conv.c - conv2d and deconv2d on the device against tests/ref/conv_ref.c.
+ *
+ * Two levels: the layers through their vtable (reshape, forward, backward twice: beta = 0
+ * on a dx full of NaN, then beta = 1, with dW and db accumulating), on buffers at odd
+ * offsets with guard zones; and the launchers (vd_op_conv2d_fwd/bwd) with an explicit
+ * chunk of 2 images on a batch of 3, so both the one-image path (GEMM straight into NCHW)
+ * and the packed multi-image path run. Shapes: stride 2, padding, dilation 2, groups 2,
+ * depthwise, 1x1, 5x5, non-square kernels, sizes that are not multiples of 64, batch 1
+ * and 3. Also bad options and shapes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "layers/layer.h"
+#include "ref_cnn.h"
+
+/* Dot products of length C/groups*R*S (<= 75 here) and, for dW, n*P*Q (<= ~2000) in
+ * fp32 with inputs in [-1, 1]. The worst error measured is 6e-6 on a dW of -0.0085 (a
+ * sum of 390 terms that cancels); 2e-5 absolute plus 1e-4 relative leaves a margin of
+ * about 3.5 (cf. test_dense.c, 1e-5 for length 129). */
+#define ATOL 2e-5f
+#define RTOL 1e-4f
+
+static uint64_t rng = 77;
+
+static float *rand_array(size_t n, float lo, float hi)
+{
+    float *a = test_malloc(n * sizeof(float) + 4);
+    test_fill_uniform(&rng, a, n, lo, hi);
+    return a;
+}
+
+/* ------------------------------------------------------------------ layer rig
+ * Runs one single-input layer through its vtable on guarded device buffers. */
+
+typedef struct rig {
+    vd_context *ctx;
+    vd_layer *l;
+    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
+    float *hp;                  /* host copy of the parameter arena */
+    test_buf x, y, dy, dx, p, g;
+} rig;
+
+static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                     size_t n)
+{
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->n = n;
+    char buf[256];
+    vd_kv kv[16];
+    size_t nkv = 0;
+    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
+         t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = '\0';
+        kv[nkv++] = (vd_kv){t, eq + 1, 0};
+    }
+    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
+    r->l->in = in;
+    r->l->ins[0] = in;
+    r->l->n_inputs = 1;
+    vd_status st = r->l->ops->reshape(r->l);
+    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
+    /* Parameters 3 floats apart, so none is aligned by accident. */
+    size_t off = 1;
+    for (int32_t i = 0; i < r->l->n_params; i++) {
+        r->l->params[i].offset = off;
+        off += r->l->params[i].numel + 3;
+    }
+    r->arena = off;
+    r->hp = test_malloc(off * sizeof(float));
+    r->nin = n * vd_shape_numel(&r->l->in);
+    r->nout = n * vd_shape_numel(&r->l->out);
+    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
+    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
+    free(zero);
+    return ok;
+}
+
+static void rig_close(rig *r)
+{
+    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
+    vd_layer_destroy(r->l);
+    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
+    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
+    free(r->hp);
+}
+
+static inline float *rig_param(rig *r, int i)
+{
+    return r->hp + r->l->params[i].offset;
+}
+
+static vd_step rig_step(rig *r, bool train)
+{
+    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
+    return s;
+}
+
+static bool rig_forward(rig *r, bool train, const float *x, float *y)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
+           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
+           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                (vd_buf){r->y.mem, r->y.off})) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
+}
+
+/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
+static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
+           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                 (vd_buf){r->y.mem, r->y.off},
+                                                 (vd_buf){r->dy.mem, r->dy.off},
+                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
+}
+
+static void rig_guards(rig *r, const char *what)
+{
+    char w[400];
+    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
+    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
+    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
+    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
+}
+
+/* Same inputs, same device: bit-identical outputs and gradients (fixed-order reductions,
+ * no atomics). */
+static void check_deterministic(vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                                size_t n)
+{
+    rig r;
+    char what[200];
+    snprintf(what, sizeof what, "%s %s: two runs bit-identical", type, opts ? opts : "");
+    if (!rig_open(&r, ctx, type, opts, in, n)) {
+        rig_close(&r);
+        return;
+    }
+    test_fill_uniform(&rng, r.hp, r.arena, 0.5f, 1.5f);
+    float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
+    float *out[2][3];
+    float *zero = test_malloc(r.arena * 4);
+    for (int k = 0; k < 2; k++) {
+        out[k][0] = test_malloc(r.nout * 4), out[k][1] = test_malloc(r.nin * 4);
+        out[k][2] = test_malloc(r.arena * 4);
+        EXPECT_OK(ctx, test_buf_write(&r.g, zero));
+        rig_forward(&r, true, x, out[k][0]);
+        rig_backward(&r, true, dy, 0.0f, out[k][1], out[k][2]);
+    }
+    expect_true(what, !memcmp(out[0][0], out[1][0], r.nout * 4) &&
+                          !memcmp(out[0][1], out[1][1], r.nin * 4) &&
+                          !memcmp(out[0][2], out[1][2], r.arena * 4));
+    for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]), free(out[k][2]);
+    free(zero), free(x), free(dy);
+    rig_close(&r);
+}
+
+/* ------------------------------------------------------------------ layer tests */
+
+static vd_shape shape3(int64_t c, int64_t h, int64_t w)
+{
+    vd_shape s = {3, {c, h, w}};
+    return s;
+}
+
+typedef struct conv_opts {
+    int K, kh, kw, stride, pad, dil, groups, bias, output_pad;
+} conv_opts;
+
+static vd_conv_geom geom(int C, int H, int W, int K, int R, int S, int st, int pad, int dil,
+                         int groups)
+{
+    vd_conv_geom g = {C, H, W, K, 0, 0, R, S, st, st, pad, pad, dil, dil, groups};
+    g.P = vd_conv_out_size(H, R, st, pad, dil);
+    g.Q = vd_conv_out_size(W, S, st, pad, dil);
+    return g;
+}
+
+/* conv2d or deconv2d with options o on (C, H, W) inputs, batch n. The test derives the
+ * geometry from the options itself (PyTorch's formulas), so the layer's shape inference
+ * is checked too. */
+static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H, int W, size_t n)
+{
+    const char *type = deconv ? "deconv2d" : "conv2d";
+    char opts[200];
+    int used = snprintf(opts, sizeof opts,
+                        "filters=%d kernel_h=%d kernel_w=%d stride=%d pad=%d "
+                        "dilation=%d groups=%d bias=%d",
+                        o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups, o.bias);
+    if (deconv) snprintf(opts + used, sizeof opts - (size_t)used, " output_pad=%d", o.output_pad);
+    vd_conv_geom g;
+    if (deconv) { /* the convolution it transposes: C, H, W = the deconv's output */
+        int Ho = (H - 1) * o.stride - 2 * o.pad + o.dil * (o.kh - 1) + o.output_pad + 1;
+        int Wo = (W - 1) * o.stride - 2 * o.pad + o.dil * (o.kw - 1) + o.output_pad + 1;
+        g = (vd_conv_geom){o.K,      Ho,       Wo,    C,     H,     W,     o.kh,    o.kw,
+                           o.stride, o.stride, o.pad, o.pad, o.dil, o.dil, o.groups};
+    } else {
+        g = geom(C, H, W, o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups);
+    }
+    rig r;
+    char what[300];
+    snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu", type, opts, C, H, W, n);
+    if (!rig_open(&r, ctx, type, opts, shape3(C, H, W), n)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    vd_shape want_out = deconv ? shape3(g.C, g.H, g.W) : shape3(g.K, g.P, g.Q);
+    char w0[340];
+    snprintf(w0, sizeof w0, "%s: output shape", what);
+    expect_true(w0, r.l->out.ndim == 3 && !memcmp(r.l->out.d, want_out.d, 3 * sizeof(int64_t)));
+    bool bias = r.l->n_params == 2;
+    size_t nw = r.l->params[0].numel, nb = bias ? r.l->params[1].numel : 0;
+    test_fill_uniform(&rng, r.hp, r.arena, -1, 1);
+    float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
+    float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
+    float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4);
+    float *gr = test_malloc(r.arena * 4), *wdw = test_malloc(nw * 4 + 4),
+          *wdb = test_malloc(nb * 4 + 4);
+    char w2[400];
+
+    if (rig_forward(&r, true, x, y)) {
+        if (deconv)
+            ref_deconv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
+        else ref_conv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
+        snprintf(w2, sizeof w2, "%s: forward", what);
+        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+    }
+    /* dx starts as NaN: beta = 0 must not read it. */
+    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
+    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.0f : 0.0f;
+        if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
+        if (deconv)
+            ref_deconv2d_bwd(&g, n, x, rig_param(&r, 0), dy, beta, wdx, wdw, bias ? wdb : NULL);
+        else ref_conv2d_bwd(&g, n, x, rig_param(&r, 0), dy, beta, wdx, wdw, bias ? wdb : NULL);
+        snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+        snprintf(w2, sizeof w2, "%s: dW pass %d", what, pass);
+        expect_close(w2, gr + r.l->params[0].offset, wdw, nw, ATOL, RTOL);
+        if (bias) {
+            snprintf(w2, sizeof w2, "%s: db pass %d", what, pass);
+            expect_close(w2, gr + r.l->params[1].offset, wdb, nb, ATOL, RTOL);
+        }
+    }
+    rig_guards(&r, what);
+    /* The gaps between parameters in the gradient arena stay zero. */
+    float *g0 = test_malloc(r.arena * 4);
+    memcpy(g0, gr, r.arena * 4);
+    for (int32_t i = 0; i < r.l->n_params; i++)
+        memset(g0 + r.l->params[i].offset, 0, r.l->params[i].numel * 4);
+    float *zero = test_malloc(r.arena * 4);
+    snprintf(w2, sizeof w2, "%s: gradient arena untouched outside the parameters", what);
+    expect_close(w2, g0, zero, r.arena, 0, 0);
+    free(g0), free(zero);
+    free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr), free(wdw), free(wdb);
+    rig_close(&r);
+}
+
+/* ------------------------------------------------------------------ launcher tests */
+
+/* vd_op_conv2d_fwd/bwd with chunks of nb images, beta = 0 then 1. */
+static void check_ops_chunked(vd_context *ctx, vd_conv_geom g, size_t n, size_t nb)
+{
+    size_t nx = n * g.C * g.H * g.W, ny = n * g.K * g.P * g.Q;
+    size_t nw = (size_t)g.K * (g.C / g.groups) * g.R * g.S, nws = vd_conv_workspace(&g, nb);
+    float *x = rand_array(nx, -1, 1), *w = rand_array(nw, -1, 1), *dy = rand_array(ny, -1, 1);
+    float *y0 = rand_array(ny, -1, 1), *y = test_malloc(ny * 4), *want = test_malloc(ny * 4);
+    float *dx = test_malloc(nx * 4), *wdx = rand_array(nx, -1, 1), *dw = test_malloc(nw * 4);
+    float *wdw = test_malloc(nw * 4);
+    char what[200];
+    snprintf(what, sizeof what, "conv ops C%d %dx%d K%d R%dxS%d s%d p%d d%d g%d n=%zu nb=%zu", g.C,
+             g.H, g.W, g.K, g.R, g.S, g.stride_h, g.pad_h, g.dil_h, g.groups, n, nb);
+    test_buf bx, bw, by, bdy, bdx, bdw, bws;
+    memset(&bx, 0, sizeof bx), bw = by = bdy = bdx = bdw = bws = bx;
+    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, nx, 3, x, &bx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nw, 1, w, &bw)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, ny, 2, y0, &by)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, ny, 4, dy, &bdy)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nx, 5, wdx, &bdx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nw, 6, NULL, &bdw)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nws, 9, NULL, &bws));
+    if (!ok) goto done;
+    char w2[240];
+    /* Forward with beta = 1 on random y0: y = y0 + conv(x). */
+    ref_conv2d_fwd(&g, n, x, w, NULL, want);
+    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
+    EXPECT_OK(ctx, vd_op_conv2d_fwd(ctx, &g, n, nb, bx.mem, bx.off, bw.mem, bw.off, 1.0f, by.mem,
+                                    by.off, bws.mem, bws.off));
+    EXPECT_OK(ctx, test_buf_read(&by, y));
+    snprintf(w2, sizeof w2, "%s: forward beta=1", what);
+    expect_close(w2, y, want, ny, ATOL, RTOL);
+    EXPECT_OK(ctx, vd_op_conv2d_fwd(ctx, &g, n, nb, bx.mem, bx.off, bw.mem, bw.off, 0.0f, by.mem,
+                                    by.off, bws.mem, bws.off));
+    EXPECT_OK(ctx, test_buf_read(&by, y));
+    ref_conv2d_fwd(&g, n, x, w, NULL, want);
+    snprintf(w2, sizeof w2, "%s: forward", what);
+    expect_close(w2, y, want, ny, ATOL, RTOL);
+    /* Backward with beta = 1 on random dx, and dW from zero, twice for dW. */
+    EXPECT_OK(ctx, vd_op_fill(ctx, nw, 0.0f, bdw.mem, bdw.off));
+    memset(wdw, 0, nw * 4);
+    for (int pass = 0; pass < 2; pass++) {
+        EXPECT_OK(ctx,
+                  vd_op_conv2d_bwd(ctx, &g, n, nb, bx.mem, bx.off, bdy.mem, bdy.off, bw.mem, bw.off,
+                                   bdw.mem, bdw.off, 1.0f, bdx.mem, bdx.off, bws.mem, bws.off));
+        ref_conv2d_bwd(&g, n, x, w, dy, 1.0f, wdx, wdw, NULL);
+        EXPECT_OK(ctx, test_buf_read(&bdx, dx));
+        EXPECT_OK(ctx, test_buf_read(&bdw, dw));
+        snprintf(w2, sizeof w2, "%s: dx beta=1 pass %d", what, pass);
+        expect_close(w2, dx, wdx, nx, ATOL, RTOL);
+        snprintf(w2, sizeof w2, "%s: dW pass %d", what, pass);
+        expect_close(w2, dw, wdw, nw, ATOL, RTOL);
+    }
+    expect_guards(what, &by), expect_guards(what, &bdx), expect_guards(what, &bdw);
+    expect_guards(what, &bws);
+done:
+    test_buf_destroy(&bx), test_buf_destroy(&bw), test_buf_destroy(&by), test_buf_destroy(&bdy);
+    test_buf_destroy(&bdx), test_buf_destroy(&bdw), test_buf_destroy(&bws);
+    free(x), free(w), free(dy), free(y0), free(y), free(want), free(dx), free(wdx), free(dw);
+    free(wdw);
+}
+
+/* ------------------------------------------------------------------ bad input */
+
+static void expect_reshape_fails(vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                                 const char *what)
+{
+    rig r;
+    memset(&r, 0, sizeof r);
+    char buf[128];
+    vd_kv kv[8];
+    size_t nkv = 0;
+    snprintf(buf, sizeof buf, "%s", opts);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = '\0';
+        kv[nkv++] = (vd_kv){t, eq + 1, 0};
+    }
+    vd_layer *l = NULL;
+    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "bad", kv, nkv, NULL, 0, &l))) return;
+    l->in = l->ins[0] = in;
+    l->n_inputs = 1;
+    expect_status(what, NULL, l->ops->reshape(l), VD_ERR_SHAPE);
+    vd_layer_destroy(l);
+}
+
+static void check_bad(vd_context *ctx)
+{
+    vd_layer *l = NULL;
+    expect_status("conv2d without filters", ctx,
+                  vd_layer_create(ctx, "conv2d", "c", NULL, 0, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv typo[] = {{"filters", "4", 0}, {"strid", "2", 0}};
+    expect_status("conv2d unknown key", ctx,
+                  vd_layer_create(ctx, "conv2d", "c", typo, 2, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv zero[] = {{"filters", "4", 0}, {"stride", "0", 0}};
+    expect_status("conv2d stride 0", ctx, vd_layer_create(ctx, "conv2d", "c", zero, 2, NULL, 0, &l),
+                  VD_ERR_INVALID_ARG);
+    expect_reshape_fails(ctx, "conv2d", "filters=4", (vd_shape){1, {10}}, "conv2d on (10)");
+    expect_reshape_fails(ctx, "conv2d", "filters=4 groups=2", shape3(3, 8, 8),
+                         "conv2d groups not dividing C");
+    expect_reshape_fails(ctx, "conv2d", "filters=3 groups=2", shape3(4, 8, 8),
+                         "conv2d groups not dividing filters");
+    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=5", shape3(1, 4, 4),
+                         "conv2d kernel larger than the input");
+    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=3 dilation=3", shape3(1, 6, 6),
+                         "conv2d dilated kernel larger than the input");
+    expect_reshape_fails(ctx, "deconv2d", "filters=4 stride=2 output_pad=2", shape3(1, 4, 4),
+                         "deconv2d output_pad >= stride and dilation");
+    /* Launcher argument checks. */
+    vd_conv_geom g = geom(2, 4, 4, 2, 3, 3, 1, 1, 1, 1);
+    test_buf t;
+    if (!EXPECT_OK(ctx, test_buf_create(ctx, 64, 0, NULL, &t))) return;
+    expect_status("conv fwd NULL x", ctx,
+                  vd_op_conv2d_fwd(ctx, &g, 1, 1, NULL, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
+                  VD_ERR_INVALID_ARG);
+    expect_status("conv fwd nb 0", ctx,
+                  vd_op_conv2d_fwd(ctx, &g, 1, 0, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
+                  VD_ERR_INVALID_ARG);
+    vd_conv_geom bad = g;
+    bad.groups = 3;
+    expect_status("conv fwd bad groups", ctx,
+                  vd_op_conv2d_fwd(ctx, &bad, 1, 1, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
+                  VD_ERR_INVALID_ARG);
+    expect_status("conv bwd dw without x", ctx,
+                  vd_op_conv2d_bwd(ctx, &g, 1, 1, NULL, 0, t.mem, 0, t.mem, 0, t.mem, 0, 0, NULL, 0,
+                                   t.mem, 0),
+                  VD_ERR_INVALID_ARG);
+    expect_status("conv n = 0 is a no-op", ctx,
+                  vd_op_conv2d_fwd(ctx, &g, 0, 1, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
+                  VD_OK);
+    expect_guards("conv n = 0 writes nothing", &t);
+    test_buf_destroy(&t);
+}
+
+int main(void)
+{
+    vd_context *ctx;
+    if (test_context(&ctx) != 0) return check_summary();
+    if (getenv("VD_TEST_VERBOSE")) printf("device: %s\n", ctx->info.name);
+
+    /* conv2d layer: {K, kh, kw, stride, pad, dilation, groups, bias, output_pad} */
+    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 0, 1, 1, 1, 0}, 3, 7, 6, 3);
+    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 1, 1, 1, 1, 0}, 3, 9, 11, 3);
+    check_layer(ctx, false, (conv_opts){3, 3, 3, 1, 2, 2, 1, 0, 0}, 2, 9, 8, 1);
+    check_layer(ctx, false, (conv_opts){6, 3, 3, 1, 1, 1, 2, 1, 0}, 4, 6, 7, 3);
+    check_layer(ctx, false, (conv_opts){6, 3, 3, 2, 1, 1, 3, 1, 0}, 3, 8, 7, 3); /* depthwise x2 */
+    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 1, 1, 4, 1, 0}, 4, 5, 5, 1); /* depthwise */
+    check_layer(ctx, false, (conv_opts){7, 1, 1, 1, 0, 1, 1, 1, 0}, 5, 4, 3, 3);
+    check_layer(ctx, false, (conv_opts){3, 5, 5, 1, 2, 1, 1, 1, 0}, 2, 13, 11, 3);
+    check_layer(ctx, false, (conv_opts){3, 2, 3, 1, 1, 1, 1, 1, 0}, 2, 7, 8, 1);
+    check_layer(ctx, false, (conv_opts){67, 3, 3, 1, 1, 1, 1, 1, 0}, 3, 10, 13, 3);
+    check_layer(ctx, false, (conv_opts){6, 5, 5, 1, 0, 1, 1, 1, 0}, 1, 28, 28, 3); /* LeNet */
+    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 0, 2, 1, 1, 0}, 3, 12, 9, 3);
+    /* deconv2d layer */
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 2, 1, 1, 1, 1, 1}, 3, 4, 5, 3);
+    check_layer(ctx, true, (conv_opts){3, 4, 4, 2, 1, 1, 1, 1, 0}, 2, 3, 3, 1);
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 1, 0, 2, 2, 0, 0}, 4, 3, 4, 3);
+    check_layer(ctx, true, (conv_opts){5, 1, 1, 1, 0, 1, 1, 1, 0}, 3, 5, 6, 3);
+    check_layer(ctx, true, (conv_opts){6, 3, 3, 2, 0, 1, 3, 1, 1}, 3, 5, 4, 3); /* depthwise */
+    /* launchers with chunks of 2 images over a batch of 3 (and of 1) */
+    check_ops_chunked(ctx, geom(3, 7, 9, 5, 3, 3, 2, 1, 1, 1), 3, 2);
+    check_ops_chunked(ctx, geom(4, 6, 7, 6, 3, 3, 1, 1, 2, 2), 3, 2);
+    check_ops_chunked(ctx, geom(3, 6, 6, 6, 3, 3, 1, 1, 1, 3), 3, 2);
+    check_ops_chunked(ctx, geom(2, 9, 7, 3, 5, 5, 1, 2, 1, 1), 3, 1);
+    check_ops_chunked(ctx, geom(5, 4, 3, 3, 1, 1, 1, 0, 1, 1), 3, 3);
+    check_deterministic(ctx, "conv2d", "filters=8 kernel=3 pad=1 groups=2", shape3(4, 15, 13), 3);
+    check_deterministic(ctx, "deconv2d", "filters=3 kernel=3 stride=2", shape3(4, 6, 5), 3);
+    check_bad(ctx);
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    vd_context_destroy(ctx);
+    return check_summary();
+}

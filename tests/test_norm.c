@@ -1,0 +1,409 @@
+/* test_norm.c - batchnorm, layernorm and softmax on the device against
+ * tests/ref/norm_ref.c, through the layers' vtable on buffers at odd offsets with guard
+ * zones: forward, backward with beta = 0 on a dx full of NaN then beta = 1 (gamma/beta
+ * gradients accumulating), batch norm in training mode over two batches and then in
+ * evaluation mode (which shows the running statistics moved as PyTorch moves them), for
+ * (C) inputs after a dense layer and (C, H, W) inputs; the running statistics read back
+ * from the launcher; and bad shapes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "layers/layer.h"
+#include "ref_cnn.h"
+
+/* Normalised values are O(1) and come from fp32 sums of up to ~1000 terms in a fixed
+ * tree; the backward subtracts means of products (some cancellation). 2e-5 absolute and
+ * 1e-4 relative cover the worst cases measured here (6e-6 off a dgamma of 0.065, a sum
+ * of 600 terms) about 4 times over. */
+#define ATOL 2e-5f
+#define RTOL 1e-4f
+
+static uint64_t rng = 4242;
+
+static float *rand_array(size_t n, float lo, float hi)
+{
+    float *a = test_malloc(n * sizeof(float) + 4);
+    test_fill_uniform(&rng, a, n, lo, hi);
+    return a;
+}
+
+/* ------------------------------------------------------------------ layer rig
+ * Runs one single-input layer through its vtable on guarded device buffers. */
+
+typedef struct rig {
+    vd_context *ctx;
+    vd_layer *l;
+    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
+    float *hp;                  /* host copy of the parameter arena */
+    test_buf x, y, dy, dx, p, g;
+} rig;
+
+static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                     size_t n)
+{
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->n = n;
+    char buf[256];
+    vd_kv kv[16];
+    size_t nkv = 0;
+    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
+         t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = '\0';
+        kv[nkv++] = (vd_kv){t, eq + 1, 0};
+    }
+    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
+    r->l->in = in;
+    r->l->ins[0] = in;
+    r->l->n_inputs = 1;
+    vd_status st = r->l->ops->reshape(r->l);
+    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
+    /* Parameters 3 floats apart, so none is aligned by accident. */
+    size_t off = 1;
+    for (int32_t i = 0; i < r->l->n_params; i++) {
+        r->l->params[i].offset = off;
+        off += r->l->params[i].numel + 3;
+    }
+    r->arena = off;
+    r->hp = test_malloc(off * sizeof(float));
+    r->nin = n * vd_shape_numel(&r->l->in);
+    r->nout = n * vd_shape_numel(&r->l->out);
+    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
+    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
+    free(zero);
+    return ok;
+}
+
+static void rig_close(rig *r)
+{
+    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
+    vd_layer_destroy(r->l);
+    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
+    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
+    free(r->hp);
+}
+
+static inline float *rig_param(rig *r, int i)
+{
+    return r->hp + r->l->params[i].offset;
+}
+
+static vd_step rig_step(rig *r, bool train)
+{
+    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
+    return s;
+}
+
+static bool rig_forward(rig *r, bool train, const float *x, float *y)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
+           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
+           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                (vd_buf){r->y.mem, r->y.off})) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
+}
+
+/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
+static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
+           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                 (vd_buf){r->y.mem, r->y.off},
+                                                 (vd_buf){r->dy.mem, r->dy.off},
+                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
+}
+
+static void rig_guards(rig *r, const char *what)
+{
+    char w[400];
+    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
+    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
+    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
+    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
+}
+
+static vd_shape shape3(int64_t c, int64_t h, int64_t w)
+{
+    vd_shape s = {3, {c, h, w}};
+    return s;
+}
+
+/* Same inputs, same device: bit-identical outputs and gradients (fixed-order reductions,
+ * no atomics). */
+static void check_deterministic(vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                                size_t n)
+{
+    rig r;
+    char what[200];
+    snprintf(what, sizeof what, "%s %s: two runs bit-identical", type, opts ? opts : "");
+    if (!rig_open(&r, ctx, type, opts, in, n)) {
+        rig_close(&r);
+        return;
+    }
+    test_fill_uniform(&rng, r.hp, r.arena, 0.5f, 1.5f);
+    float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
+    float *out[2][3];
+    float *zero = test_malloc(r.arena * 4);
+    for (int k = 0; k < 2; k++) {
+        out[k][0] = test_malloc(r.nout * 4), out[k][1] = test_malloc(r.nin * 4);
+        out[k][2] = test_malloc(r.arena * 4);
+        EXPECT_OK(ctx, test_buf_write(&r.g, zero));
+        rig_forward(&r, true, x, out[k][0]);
+        rig_backward(&r, true, dy, 0.0f, out[k][1], out[k][2]);
+    }
+    expect_true(what, !memcmp(out[0][0], out[1][0], r.nout * 4) &&
+                          !memcmp(out[0][1], out[1][1], r.nin * 4) &&
+                          !memcmp(out[0][2], out[1][2], r.arena * 4));
+    for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]), free(out[k][2]);
+    free(zero), free(x), free(dy);
+    rig_close(&r);
+}
+
+/* Compare the gradient arena's gamma and beta parts with wdg, wdb (np each). */
+static void check_param_grads(rig *r, const char *what, const float *gr, const float *wdg,
+                              const float *wdb, size_t np)
+{
+    char w[400];
+    snprintf(w, sizeof w, "%s: dgamma", what);
+    expect_close(w, gr + r->l->params[0].offset, wdg, np, ATOL, RTOL);
+    snprintf(w, sizeof w, "%s: dbeta", what);
+    expect_close(w, gr + r->l->params[1].offset, wdb, np, ATOL, RTOL);
+}
+
+/* Batch norm on a sample shape `in` (C first), batch n: two training steps, then an
+ * evaluation forward and backward. */
+static void check_batchnorm(vd_context *ctx, vd_shape in, size_t n, const char *opts,
+                            float momentum, float eps)
+{
+    char what[256], w2[320];
+    snprintf(what, sizeof what, "batchnorm %s on %lldx... n=%zu", opts, (long long)in.d[0], n);
+    rig r;
+    if (!rig_open(&r, ctx, "batchnorm", opts, in, n)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    size_t C = (size_t)in.d[0], HW = vd_shape_numel(&in) / C;
+    test_fill_uniform(&rng, rig_param(&r, 0), C, 0.5f, 1.5f);
+    test_fill_uniform(&rng, rig_param(&r, 1), C, -1, 1);
+    float *rm = test_malloc(C * 4), *rv = test_malloc(C * 4);
+    for (size_t c = 0; c < C; c++) rv[c] = 1.0f; /* PyTorch's initial running stats */
+    float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
+    float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
+          *gr = test_malloc(r.arena * 4);
+    float *wdg = test_malloc(C * 4), *wdb = test_malloc(C * 4);
+    for (int step = 0; step < 3; step++) {
+        bool train = step < 2;
+        /* Each batch has its own offset and scale per channel, like real activations. */
+        float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
+        for (size_t i = 0; i < r.nin; i++)
+            x[i] = x[i] * (1.0f + (float)((i / HW) % C)) + 0.5f * (float)step;
+        snprintf(w2, sizeof w2, "%s: %s forward %d", what, train ? "train" : "eval", step);
+        if (!rig_forward(&r, train, x, y)) {
+            free(x), free(dy);
+            break;
+        }
+        float *rm0 = test_malloc(C * 4), *rv0 = test_malloc(C * 4);
+        memcpy(rm0, rm, C * 4), memcpy(rv0, rv, C * 4); /* stats before this forward */
+        ref_batchnorm_fwd(n, C, HW, train, momentum, eps, x, rig_param(&r, 0), rig_param(&r, 1), rm,
+                          rv, want);
+        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+        for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
+        EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+        for (int pass = 0; pass < 2; pass++) {
+            float beta = pass ? 1.0f : 0.0f;
+            if (!rig_backward(&r, train, dy, beta, dx, gr)) break;
+            /* Evaluation mode normalised with the statistics before the forward, which
+             * in evaluation mode are the same as after. */
+            ref_batchnorm_bwd(n, C, HW, train, eps, x, rig_param(&r, 0), rm0, rv0, dy, beta, wdx,
+                              wdg, wdb);
+            snprintf(w2, sizeof w2, "%s: %s dx step %d pass %d", what, train ? "train" : "eval",
+                     step, pass);
+            expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+            check_param_grads(&r, w2, gr, wdg, wdb, C);
+        }
+        free(rm0), free(rv0), free(x), free(dy);
+    }
+    rig_guards(&r, what);
+    free(rm), free(rv), free(y), free(want), free(dx), free(wdx), free(gr), free(wdg), free(wdb);
+    rig_close(&r);
+}
+
+/* The running statistics themselves, read back from the launcher's state buffer. */
+static void check_running_stats(vd_context *ctx, size_t n, size_t C, size_t HW)
+{
+    size_t nx = n * C * HW;
+    float *x = rand_array(nx, -3, 5), *st = rand_array(6 * C, 0.5f, 1.5f);
+    float *rm = test_malloc(C * 4), *rv = test_malloc(C * 4), *y = test_malloc(nx * 4);
+    float *got = test_malloc(6 * C * 4), ones[1] = {1}, zeros[1] = {0};
+    memcpy(rm, st, C * 4), memcpy(rv, st + C, C * 4);
+    float *g = test_malloc(C * 4), *b = test_malloc(C * 4);
+    for (size_t c = 0; c < C; c++) g[c] = ones[0], b[c] = zeros[0];
+    test_buf bx, bs;
+    memset(&bx, 0, sizeof bx), bs = bx;
+    if (EXPECT_OK(ctx, test_buf_create(ctx, nx, 1, x, &bx)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, 6 * C, 2, st, &bs))) {
+        for (int k = 0; k < 2; k++) {
+            EXPECT_OK(ctx, vd_op_batchnorm_stats(ctx, n, C, HW, 0.25f, 1e-3f, bx.mem, bx.off,
+                                                 bs.mem, bs.off));
+            ref_batchnorm_fwd(n, C, HW, true, 0.25f, 1e-3f, x, g, b, rm, rv, y);
+        }
+        EXPECT_OK(ctx, test_buf_read(&bs, got));
+        expect_close("batchnorm running mean after 2 steps (momentum 0.25)", got, rm, C, 1e-6f,
+                     1e-5f);
+        expect_close("batchnorm running var (unbiased) after 2 steps", got + C, rv, C, 1e-6f,
+                     1e-5f);
+        expect_guards("batchnorm state guards", &bs);
+    }
+    test_buf_destroy(&bx), test_buf_destroy(&bs);
+    free(x), free(st), free(rm), free(rv), free(y), free(got), free(g), free(b);
+}
+
+static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
+{
+    char what[256], w2[320];
+    snprintf(what, sizeof what, "layernorm on %lld-dim %lldx.. n=%zu", (long long)in.ndim,
+             (long long)in.d[0], n);
+    rig r;
+    if (!rig_open(&r, ctx, "layernorm", NULL, in, n)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    size_t D = vd_shape_numel(&in);
+    test_fill_uniform(&rng, rig_param(&r, 0), D, 0.5f, 1.5f);
+    test_fill_uniform(&rng, rig_param(&r, 1), D, -1, 1);
+    float *x = rand_array(r.nin, -2, 3), *dy = rand_array(r.nout, -1, 1);
+    float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
+    float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
+          *gr = test_malloc(r.arena * 4);
+    float *wdg = test_malloc(D * 4), *wdb = test_malloc(D * 4);
+    if (rig_forward(&r, true, x, y)) {
+        ref_layernorm_fwd(n, D, 1e-5f, x, rig_param(&r, 0), rig_param(&r, 1), want);
+        snprintf(w2, sizeof w2, "%s: forward", what);
+        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+    }
+    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
+    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.0f : 0.0f;
+        if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
+        ref_layernorm_bwd(n, D, 1e-5f, x, rig_param(&r, 0), dy, beta, wdx, wdg, wdb);
+        snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+        check_param_grads(&r, w2, gr, wdg, wdb, D);
+    }
+    rig_guards(&r, what);
+    free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr), free(wdg), free(wdb);
+    rig_close(&r);
+}
+
+static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
+{
+    char what[256], w2[320];
+    snprintf(what, sizeof what, "softmax on %lld-dim %lldx.. n=%zu scale %g", (long long)in.ndim,
+             (long long)in.d[0], n, scale);
+    rig r;
+    if (!rig_open(&r, ctx, "softmax", NULL, in, n)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    size_t C = (size_t)in.d[0], inner = vd_shape_numel(&in) / C;
+    float *x = rand_array(r.nin, -scale, scale), *dy = rand_array(r.nout, -1, 1);
+    float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
+    float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
+          *gr = test_malloc(r.arena * 4);
+    if (rig_forward(&r, true, x, y)) {
+        ref_softmax_fwd(n, C, inner, x, want);
+        snprintf(w2, sizeof w2, "%s: forward", what);
+        expect_close(w2, y, want, r.nout, 1e-6f, 1e-5f);
+    }
+    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
+    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.0f : 0.0f;
+        if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
+        ref_softmax_bwd(n, C, inner, y, dy, beta, wdx);
+        snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        expect_close(w2, dx, wdx, r.nin, 1e-6f, 1e-5f);
+    }
+    rig_guards(&r, what);
+    free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr);
+    rig_close(&r);
+}
+
+static void check_bad(vd_context *ctx)
+{
+    /* Training batch norm needs two values per channel (PyTorch raises too). */
+    rig r;
+    if (rig_open(&r, ctx, "batchnorm", NULL, (vd_shape){1, {4}}, 1)) {
+        vd_step s = rig_step(&r, true);
+        expect_status(
+            "batchnorm train on 1 value per channel", ctx,
+            r.l->ops->forward(r.l, &s, (vd_buf){r.x.mem, r.x.off}, (vd_buf){r.y.mem, r.y.off}),
+            VD_ERR_SHAPE);
+        s.train = false;
+        EXPECT_OK(ctx, r.l->ops->forward(r.l, &s, (vd_buf){r.x.mem, r.x.off},
+                                         (vd_buf){r.y.mem, r.y.off}));
+    }
+    rig_close(&r);
+    vd_layer *l = NULL;
+    vd_kv kv[] = {{"momentum", "1.5", 0}};
+    expect_status("batchnorm momentum 1.5", ctx,
+                  vd_layer_create(ctx, "batchnorm", "b", kv, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv kv2[] = {{"eps", "0", 0}};
+    expect_status("layernorm eps 0", ctx,
+                  vd_layer_create(ctx, "layernorm", "b", kv2, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    if (EXPECT_OK(ctx, vd_layer_create(ctx, "batchnorm", "b", NULL, 0, NULL, 0, &l))) {
+        vd_step s = {ctx, 2, true, 0, 0, {NULL, 0}, {NULL, 0}};
+        l->in = l->ins[0] = (vd_shape){1, {3}};
+        l->n_inputs = 1;
+        EXPECT_OK(ctx, l->ops->reshape(l));
+        expect_status("batchnorm backward before forward", ctx,
+                      l->ops->backward(l, &s, (vd_buf){NULL, 0}, (vd_buf){NULL, 0},
+                                       (vd_buf){NULL, 0}, (vd_buf){NULL, 0}, 0.0f),
+                      VD_ERR_STATE);
+        vd_layer_destroy(l);
+    }
+}
+
+int main(void)
+{
+    vd_context *ctx;
+    if (test_context(&ctx) != 0) return check_summary();
+    check_batchnorm(ctx, shape3(3, 5, 7), 3, NULL, 0.1f, 1e-5f);
+    check_batchnorm(ctx, shape3(67, 4, 3), 2, "momentum=0.3 eps=0.001", 0.3f, 1e-3f);
+    check_batchnorm(ctx, shape3(2, 20, 30), 1, NULL, 0.1f, 1e-5f);
+    check_batchnorm(ctx, (vd_shape){1, {10}}, 5, NULL, 0.1f, 1e-5f); /* after dense */
+    check_batchnorm(ctx, (vd_shape){1, {129}}, 3, "momentum=1", 1.0f, 1e-5f);
+    check_running_stats(ctx, 3, 5, 37);
+    check_running_stats(ctx, 4, 1, 1000);
+    check_layernorm(ctx, shape3(3, 5, 7), 3);
+    check_layernorm(ctx, (vd_shape){1, {10}}, 1);
+    check_layernorm(ctx, (vd_shape){1, {1000}}, 3);
+    check_softmax(ctx, (vd_shape){1, {10}}, 3, 4.0f);
+    check_softmax(ctx, (vd_shape){1, {1}}, 2, 1.0f);
+    check_softmax(ctx, (vd_shape){1, {67}}, 1, 60.0f); /* large logits: max subtraction */
+    check_softmax(ctx, shape3(5, 3, 4), 3, 3.0f);
+    check_deterministic(ctx, "batchnorm", NULL, shape3(5, 31, 29), 3);
+    check_deterministic(ctx, "layernorm", NULL, shape3(5, 31, 29), 3);
+    check_bad(ctx);
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    vd_context_destroy(ctx);
+    return check_summary();
+}

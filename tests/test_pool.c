@@ -1,0 +1,291 @@
+/* test_pool.c - maxpool, avgpool and globalavgpool on the device against
+ * tests/ref/pool_ref.c, through the layers' vtable (forward; backward with beta = 0 on a
+ * dx full of NaN, then beta = 1) on buffers at odd offsets with guard zones, plus the
+ * max-pool indices from the launcher, ties, and bad options and shapes. Shapes: stride
+ * 1 and 2, overlapping windows, padding, ceil mode, odd sizes, batch 1 and 3. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "layers/layer.h"
+#include "ref_cnn.h"
+
+/* Max pooling is exact (a copy); the average of at most 9 values and its backward are
+ * within a few ulps: 1e-6 absolute and relative. */
+#define ATOL 1e-6f
+#define RTOL 1e-6f
+
+static uint64_t rng = 99;
+
+static float *rand_array(size_t n, float lo, float hi)
+{
+    float *a = test_malloc(n * sizeof(float) + 4);
+    test_fill_uniform(&rng, a, n, lo, hi);
+    return a;
+}
+
+/* ------------------------------------------------------------------ layer rig
+ * Runs one single-input layer through its vtable on guarded device buffers. */
+
+typedef struct rig {
+    vd_context *ctx;
+    vd_layer *l;
+    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
+    float *hp;                  /* host copy of the parameter arena */
+    test_buf x, y, dy, dx, p, g;
+} rig;
+
+static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                     size_t n)
+{
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->n = n;
+    char buf[256];
+    vd_kv kv[16];
+    size_t nkv = 0;
+    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
+         t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = '\0';
+        kv[nkv++] = (vd_kv){t, eq + 1, 0};
+    }
+    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
+    r->l->in = in;
+    r->l->ins[0] = in;
+    r->l->n_inputs = 1;
+    vd_status st = r->l->ops->reshape(r->l);
+    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
+    /* Parameters 3 floats apart, so none is aligned by accident. */
+    size_t off = 1;
+    for (int32_t i = 0; i < r->l->n_params; i++) {
+        r->l->params[i].offset = off;
+        off += r->l->params[i].numel + 3;
+    }
+    r->arena = off;
+    r->hp = test_malloc(off * sizeof(float));
+    r->nin = n * vd_shape_numel(&r->l->in);
+    r->nout = n * vd_shape_numel(&r->l->out);
+    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
+    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
+    free(zero);
+    return ok;
+}
+
+static void rig_close(rig *r)
+{
+    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
+    vd_layer_destroy(r->l);
+    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
+    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
+    free(r->hp);
+}
+
+static inline float *rig_param(rig *r, int i)
+{
+    return r->hp + r->l->params[i].offset;
+}
+
+static vd_step rig_step(rig *r, bool train)
+{
+    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
+    return s;
+}
+
+static bool rig_forward(rig *r, bool train, const float *x, float *y)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
+           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
+           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                (vd_buf){r->y.mem, r->y.off})) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
+}
+
+/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
+static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
+{
+    vd_step s = rig_step(r, train);
+    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
+           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
+                                                 (vd_buf){r->y.mem, r->y.off},
+                                                 (vd_buf){r->dy.mem, r->dy.off},
+                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
+           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
+}
+
+static void rig_guards(rig *r, const char *what)
+{
+    char w[400];
+    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
+    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
+    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
+    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
+}
+
+static vd_shape shape3(int64_t c, int64_t h, int64_t w)
+{
+    vd_shape s = {3, {c, h, w}};
+    return s;
+}
+
+/* kind: 0 maxpool, 1 avgpool, 2 globalavgpool. ties: inputs rounded to 1/4 steps so that
+ * windows hold equal values (both sides take the first maximum). */
+static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ceil_mode, int C,
+                        int H, int W, size_t n, bool ties)
+{
+    static const char *types[] = {"maxpool", "avgpool", "globalavgpool"};
+    char opts[128] = "", what[256];
+    if (kind < 2)
+        snprintf(opts, sizeof opts, "kernel=%d stride=%d pad=%d ceil=%d", k, s, pad, ceil_mode);
+    snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu%s", types[kind], opts, C, H, W, n,
+             ties ? " with ties" : "");
+    vd_pool_geom g = {C, H, W, 1, 1, k, k, s ? s : k, s ? s : k, pad, pad};
+    if (kind < 2) {
+        g.P = vd_pool_out_size(H, k, g.sh, pad, ceil_mode);
+        g.Q = vd_pool_out_size(W, k, g.sw, pad, ceil_mode);
+    }
+    rig r;
+    if (!rig_open(&r, ctx, types[kind], opts, shape3(C, H, W), n)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    char w2[300];
+    snprintf(w2, sizeof w2, "%s: output shape", what);
+    expect_true(w2, r.l->out.ndim == 3 && r.l->out.d[0] == C && r.l->out.d[1] == g.P &&
+                        r.l->out.d[2] == g.Q);
+    float *x = rand_array(r.nin, -2, 2), *dy = rand_array(r.nout, -1, 1);
+    if (ties)
+        for (size_t i = 0; i < r.nin; i++) x[i] = roundf(x[i] * 4.0f) / 4.0f;
+    float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
+    float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
+          *gr = test_malloc(r.arena * 4);
+    size_t HW = (size_t)H * W;
+    if (rig_forward(&r, true, x, y)) {
+        if (kind == 0) ref_maxpool_fwd(&g, n, x, want, NULL);
+        else if (kind == 1) ref_avgpool_fwd(&g, n, x, want);
+        else ref_gavg_fwd(n, C, HW, x, want);
+        snprintf(w2, sizeof w2, "%s: forward", what);
+        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+    }
+    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
+    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.0f : 0.0f;
+        if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
+        if (kind == 0) ref_maxpool_bwd(&g, n, x, dy, beta, wdx);
+        else if (kind == 1) ref_avgpool_bwd(&g, n, dy, beta, wdx);
+        else ref_gavg_bwd(n, C, HW, dy, beta, wdx);
+        snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+    }
+    rig_guards(&r, what);
+    free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr);
+    rig_close(&r);
+}
+
+/* The launcher's indices against the reference's (first maximum, h*W + w). */
+static void check_indices(vd_context *ctx, vd_pool_geom g, size_t n)
+{
+    size_t nx = n * g.C * g.H * g.W, ny = n * g.C * g.P * g.Q;
+    float *x = rand_array(nx, -1, 1), *y = test_malloc(ny * 4), *wy = test_malloc(ny * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = roundf(x[i] * 2.0f); /* many ties */
+    int32_t *idx = test_malloc(ny * 4), *widx = test_malloc(ny * 4);
+    test_buf bx, by, bi;
+    memset(&bx, 0, sizeof bx), by = bi = bx;
+    if (EXPECT_OK(ctx, test_buf_create(ctx, nx, 2, x, &bx)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, ny, 3, NULL, &by)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, ny, 4, NULL, &bi))) {
+        EXPECT_OK(ctx,
+                  vd_op_maxpool_fwd(ctx, &g, n, bx.mem, bx.off, by.mem, by.off, bi.mem, bi.off));
+        EXPECT_OK(ctx, test_buf_read(&by, y));
+        EXPECT_OK(ctx, test_buf_read(&bi, (float *)idx));
+        ref_maxpool_fwd(&g, n, x, wy, widx);
+        expect_close("maxpool launcher values", y, wy, ny, 0, 0);
+        expect_equal_bytes("maxpool launcher indices (first maximum)", idx, widx, ny * 4);
+        expect_guards("maxpool indices guards", &bi);
+    }
+    test_buf_destroy(&bx), test_buf_destroy(&by), test_buf_destroy(&bi);
+    free(x), free(y), free(wy), free(idx), free(widx);
+}
+
+static void expect_reshape_fails(vd_context *ctx, const char *type, const char *opts, vd_shape in,
+                                 const char *what)
+{
+    char buf[128];
+    vd_kv kv[8];
+    size_t nkv = 0;
+    snprintf(buf, sizeof buf, "%s", opts);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = '\0';
+        kv[nkv++] = (vd_kv){t, eq + 1, 0};
+    }
+    vd_layer *l = NULL;
+    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "bad", kv, nkv, NULL, 0, &l))) return;
+    l->in = l->ins[0] = in;
+    l->n_inputs = 1;
+    expect_status(what, NULL, l->ops->reshape(l), VD_ERR_SHAPE);
+    vd_layer_destroy(l);
+}
+
+static void check_bad(vd_context *ctx)
+{
+    expect_reshape_fails(ctx, "maxpool", "kernel=2 pad=2", shape3(1, 8, 8), "pad > kernel/2");
+    expect_reshape_fails(ctx, "avgpool", "kernel=3", shape3(1, 2, 8), "window larger than input");
+    expect_reshape_fails(ctx, "maxpool", "kernel=2", (vd_shape){1, {16}}, "maxpool on (16)");
+    expect_reshape_fails(ctx, "globalavgpool", "", (vd_shape){1, {16}}, "globalavgpool on (16)");
+    vd_layer *l = NULL;
+    vd_kv kv[] = {{"kernel", "0", 0}};
+    expect_status("maxpool kernel 0", ctx, vd_layer_create(ctx, "maxpool", "p", kv, 1, NULL, 0, &l),
+                  VD_ERR_INVALID_ARG);
+    vd_kv kv2[] = {{"units", "3", 0}};
+    expect_status("globalavgpool takes no keys", ctx,
+                  vd_layer_create(ctx, "globalavgpool", "p", kv2, 1, NULL, 0, &l),
+                  VD_ERR_INVALID_ARG);
+    test_buf t;
+    if (!EXPECT_OK(ctx, test_buf_create(ctx, 16, 0, NULL, &t))) return;
+    vd_pool_geom g = {1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0};
+    expect_status("maxpool NULL idx", ctx,
+                  vd_op_maxpool_fwd(ctx, &g, 1, t.mem, 0, t.mem, 0, NULL, 0), VD_ERR_INVALID_ARG);
+    vd_pool_geom bad = g;
+    bad.sh = 0;
+    expect_status("avgpool stride 0", ctx, vd_op_avgpool_fwd(ctx, &bad, 1, t.mem, 0, t.mem, 0),
+                  VD_ERR_INVALID_ARG);
+    test_buf_destroy(&t);
+}
+
+int main(void)
+{
+    vd_context *ctx;
+    if (test_context(&ctx) != 0) return check_summary();
+    for (int kind = 0; kind < 2; kind++) {
+        check_layer(ctx, kind, 2, 0, 0, 0, 3, 8, 6, 3, false);    /* the usual 2x2 */
+        check_layer(ctx, kind, 2, 2, 0, 0, 2, 7, 9, 1, false);    /* odd sizes, floor */
+        check_layer(ctx, kind, 2, 2, 0, 1, 2, 7, 9, 3, false);    /* ceil mode */
+        check_layer(ctx, kind, 3, 2, 1, 0, 3, 9, 8, 3, false);    /* overlapping, padded */
+        check_layer(ctx, kind, 3, 2, 1, 1, 3, 10, 7, 3, false);   /* + ceil mode */
+        check_layer(ctx, kind, 2, 2, 1, 1, 2, 5, 5, 3, false);    /* ceil drops a window */
+        check_layer(ctx, kind, 3, 1, 1, 0, 5, 6, 7, 1, false);    /* stride 1 */
+        check_layer(ctx, kind, 4, 3, 2, 1, 67, 11, 13, 3, false); /* many channels */
+        check_layer(ctx, kind, 2, 1, 0, 0, 2, 6, 6, 3, true);     /* ties */
+    }
+    check_layer(ctx, 2, 0, 0, 0, 0, 5, 7, 3, 3, false);
+    check_layer(ctx, 2, 0, 0, 0, 0, 130, 1, 1, 1, false);
+    check_layer(ctx, 2, 0, 0, 0, 0, 3, 28, 28, 3, false);
+    check_indices(ctx, (vd_pool_geom){3, 7, 9, 4, 5, 3, 3, 2, 2, 1, 1}, 3);
+    check_bad(ctx);
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    vd_context_destroy(ctx);
+    return check_summary();
+}
