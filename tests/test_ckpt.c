@@ -55,7 +55,7 @@ static vd_net *make_net(vd_context *ctx)
     vd_net *net = NULL;
     if (vd_net_parse_cfg(ctx,
                          "[net]\ninput = 1, 6, 6\nseed = 11\n[flatten]\n[dense]\nunits = 16\n"
-                         "[relu]\n[dropout]\np = 0.3\n[dense]\nunits = 3\n",
+                         "[batchnorm]\n[relu]\n[dropout]\np = 0.3\n[dense]\nunits = 3\n",
                          "ckpt-test", &net) != VD_OK ||
         vd_net_build(net, 16) != VD_OK) {
         printf("make_net: %s\n", vd_last_error(ctx));
@@ -103,6 +103,13 @@ static void resume_exact(vd_context *ctx, const vd_dataset *ds, const char *path
         train(ctx, c, ds, r.epoch + 1, 3);
         EXPECT_OK(ctx, vd_net_params_read(c, pc, np));
         expect_equal_bytes("resumed training gives bit-identical weights", pc, pa, np * 4);
+        /* Inference uses the batch-norm running statistics: they resumed too. */
+        float x[16 * 36], ya[16 * 3], yc[16 * 3];
+        for (int i = 0; i < 16 * 36; i++) x[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+        EXPECT_OK(ctx, vd_net_predict(a, x, 16, ya));
+        EXPECT_OK(ctx, vd_net_predict(c, x, 16, yc));
+        expect_equal_bytes("resumed running statistics give identical predictions", yc, ya,
+                           sizeof(ya));
     }
     free(pa);
     free(pc);

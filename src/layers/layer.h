@@ -93,6 +93,11 @@ typedef struct vd_layer_ops {
     vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy, vd_buf dx,
                           float beta);
     void (*destroy)(vd_layer *l); /* may be NULL */
+    /* Persistent state that is not a parameter (batch-norm running statistics), saved in
+     * checkpoints: its size in floats, and a blocking copy to (to_host) or from the host.
+     * Both NULL for stateless families. */
+    size_t (*state_size)(const vd_layer *l);
+    vd_status (*state_copy)(vd_layer *l, vd_context *ctx, float *host, bool to_host);
     /* Layers of several inputs (add, concat) set max_inputs > 1 and implement these
      * instead of forward/backward: xs[i] is input i (of shape l->ins[i]); dxs[i].mem is
      * NULL where no gradient is needed, and betas[i] says whether to overwrite (0) or

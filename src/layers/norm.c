@@ -71,19 +71,45 @@ static vd_status bn_reshape(vd_layer *l)
     return st;
 }
 
+/* Allocate the state on first use: running mean 0, running variance 1. */
+static vd_status bn_ensure_state(batchnorm *b, vd_context *ctx)
+{
+    bool fresh;
+    size_t C = b->C;
+    vd_status st = owned_buffer(ctx, &b->ctx, &b->state, &b->state_bytes, 6 * C * sizeof(float),
+                                &fresh);
+    if (st == VD_OK && fresh) {
+        st = vd_op_fill(ctx, C, 0.0f, b->state, 0);
+        if (st == VD_OK) st = vd_op_fill(ctx, C, 1.0f, b->state, C);
+    }
+    return st;
+}
+
+static size_t bn_state_size(const vd_layer *l)
+{
+    return 2 * ((const batchnorm *)l)->C;
+}
+
+/* Running mean then running variance, C floats each. */
+static vd_status bn_state_copy(vd_layer *l, vd_context *ctx, float *host, bool to_host)
+{
+    batchnorm *b = (batchnorm *)l;
+    vd_status st = bn_ensure_state(b, ctx);
+    if (st != VD_OK) return st;
+    size_t bytes = 2 * b->C * sizeof(float);
+    cl_int err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state, CL_TRUE, 0, bytes, host, 0,
+                                               NULL, NULL)
+                         : clEnqueueWriteBuffer(ctx->queue, b->state, CL_TRUE, 0, bytes, host, 0,
+                                                NULL, NULL);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, "batchnorm state copy", err);
+}
+
 static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     batchnorm *b = (batchnorm *)l;
     size_t n = (size_t)s->n, C = b->C;
-    bool fresh;
-    vd_status st =
-        owned_buffer(s->ctx, &b->ctx, &b->state, &b->state_bytes, 6 * C * sizeof(float), &fresh);
+    vd_status st = bn_ensure_state(b, s->ctx);
     if (st != VD_OK) return st;
-    if (fresh) {
-        st = vd_op_fill(s->ctx, C, 0.0f, b->state, 0);
-        if (st == VD_OK) st = vd_op_fill(s->ctx, C, 1.0f, b->state, C);
-        if (st != VD_OK) return st;
-    }
     if (s->train && n * b->HW < 2)
         return vd_error_set(s->ctx, VD_ERR_SHAPE,
                             "batchnorm '%s': training needs more than one value per channel "
@@ -130,6 +156,8 @@ const vd_layer_ops vd_layer_batchnorm = {
     .forward = bn_forward,
     .backward = bn_backward,
     .destroy = bn_destroy,
+    .state_size = bn_state_size,
+    .state_copy = bn_state_copy,
 };
 
 /* ------------------------------------------------------------------ layernorm */

@@ -276,7 +276,9 @@ static vd_status init_params(vd_net *net)
         for (int32_t j = i + 1; j < net->n_layers; j++) {
             const vd_layer *nx = net->layers[j];
             if (nx->inputs[0] != cur) continue; /* first consumer of cur */
-            if (nx->ops->alias || !strcmp(nx->ops->type, "dropout")) {
+            /* Look through layers that keep the scale: reshapes, dropout, normalisation. */
+            if (nx->ops->alias || !strcmp(nx->ops->type, "dropout") ||
+                !strcmp(nx->ops->type, "batchnorm") || !strcmp(nx->ops->type, "layernorm")) {
                 cur = j;
                 continue;
             }

@@ -124,6 +124,28 @@ static vd_status arena_write(vd_net *net, cl_mem mem, const float *host)
     return VD_OK;
 }
 
+/* Layer states (batch-norm running statistics) in layer order. */
+static size_t state_count(const vd_net *net)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < net->n_layers; i++)
+        if (net->layers[i]->ops->state_size) n += net->layers[i]->ops->state_size(net->layers[i]);
+    return n;
+}
+
+static vd_status states_copy(vd_net *net, float *host, bool to_host)
+{
+    size_t pos = 0;
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        if (!l->ops->state_size) continue;
+        vd_status st = l->ops->state_copy(l, net->ctx, host + pos, to_host);
+        if (st != VD_OK) return st;
+        pos += l->ops->state_size(l);
+    }
+    return VD_OK;
+}
+
 vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_state *state)
 {
     vd_net *net = (vd_net *)net_c; /* reads only; the queue is used for the copies */
@@ -152,7 +174,7 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
         goto done;
     }
     writer w = {f, crc32(0L, Z_NULL, 0), true};
-    uint32_t format = CKPT_FORMAT, nsec = 4;
+    uint32_t format = CKPT_FORMAT, nsec = 5;
     put(&w, CKPT_MAGIC, 8);
     put(&w, &format, 4);
     put(&w, &nsec, 4);
@@ -189,6 +211,16 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     train_section ts = {state->epoch,         0,        state->shuffle_seed, state->lr, 0,
                         state->best_accuracy, net->step};
     section(&w, "TRAIN", &ts, sizeof(ts));
+    size_t ns = state_count(net);
+    float *sb = malloc((ns ? ns : 1) * sizeof(float));
+    if (!sb) {
+        st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+        goto done;
+    }
+    st = states_copy(net, sb, true);
+    if (st == VD_OK) section(&w, "LSTATE", sb, ns * sizeof(float));
+    free(sb);
+    if (st != VD_OK) goto done;
     uint32_t total = (uint32_t)w.crc;
     put(&w, &total, 4);
     bool ok = w.ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -307,7 +339,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
         st = bad(ctx, path, "too many sections");
         goto done;
     }
-    sec_view netcfg = {0}, params = {0}, optim = {0}, train = {0};
+    sec_view netcfg = {0}, params = {0}, optim = {0}, train = {0}, lstate = {0};
     size_t pos = 16;
     for (uint32_t i = 0; i < nsec; i++) {
         if (len - 4 - pos < 20) {
@@ -337,6 +369,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
         else if (!strcmp(tag, "PARAMS")) params = v;
         else if (!strcmp(tag, "OPTIM")) optim = v;
         else if (!strcmp(tag, "TRAIN")) train = v;
+        else if (!strcmp(tag, "LSTATE")) lstate = v;
         pos += (size_t)n;
     }
     if (!netcfg.present || !params.present) {
@@ -409,6 +442,24 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
     }
     free(tmp);
     if (st != VD_OK) goto done;
+    if (lstate.present) {
+        size_t ns = state_count(net);
+        if (lstate.n != ns * sizeof(float)) {
+            snprintf(msg, sizeof(msg), "LSTATE holds %llu floats, the network's layers keep %zu",
+                     (unsigned long long)(lstate.n / sizeof(float)), ns);
+            st = bad(ctx, path, msg);
+            goto done;
+        }
+        float *sb = malloc((ns ? ns : 1) * sizeof(float));
+        if (!sb) {
+            st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+            goto done;
+        }
+        memcpy(sb, lstate.p, ns * sizeof(float));
+        st = states_copy(net, sb, false);
+        free(sb);
+        if (st != VD_OK) goto done;
+    }
     if (state) vd_train_state_init(state);
     if (train.present) {
         train_section ts;
