@@ -43,7 +43,13 @@ int main(void)
     vd_train_options_init(&to);
     vd_epoch_stats e1 = {0}, e2 = {0};
     EXPECT_OK(ctx, vd_net_train_epoch(net, train, 1, &to, &e1));
+    vd_context_stats s1, s2;
+    EXPECT_OK(ctx, vd_context_stats_get(ctx, &s1));
     EXPECT_OK(ctx, vd_net_train_epoch(net, train, 2, &to, &e2));
+    EXPECT_OK(ctx, vd_context_stats_get(ctx, &s2));
+    expect_true("training steps allocate no device memory",
+                s2.pool_allocations == s1.pool_allocations &&
+                    s2.pool_bytes_in_use == s1.pool_bytes_in_use);
     EXPECT_OK(ctx, vd_net_evaluate(net, test, &after));
     printf("before: loss %.4f acc %.2f%%\n", before.loss, 100 * before.accuracy);
     printf("epoch 1: loss %.4f train %.2f%% (%.0f img/s)\n", e1.loss, 100 * e1.train_accuracy,
