@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "layers/layer.h"
+#include "layer_rig.h"
 #include "ref_cnn.h"
 
 /* Dot products of length C/groups*R*S (<= 75 here) and, for dW, n*P*Q (<= ~2000) in
@@ -27,155 +27,10 @@ static uint64_t rng = 77;
 
 static float *rand_array(size_t n, float lo, float hi)
 {
-    float *a = test_malloc(n * sizeof(float) + 4);
-    test_fill_uniform(&rng, a, n, lo, hi);
-    return a;
-}
-
-/* ------------------------------------------------------------------ layer rig
- * Runs one single-input layer through its vtable on guarded device buffers. */
-
-typedef struct rig {
-    vd_context *ctx;
-    vd_layer *l;
-    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
-    float *hp;                  /* host copy of the parameter arena */
-    test_buf x, y, dy, dx, p, g;
-} rig;
-
-static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                     size_t n)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = ctx;
-    r->n = n;
-    char buf[256];
-    vd_kv kv[16];
-    size_t nkv = 0;
-    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
-         t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = '\0';
-        kv[nkv++] = (vd_kv){t, eq + 1, 0};
-    }
-    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
-    r->l->in = in;
-    r->l->ins[0] = in;
-    r->l->n_inputs = 1;
-    vd_status st = r->l->ops->reshape(r->l);
-    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
-    /* Parameters 3 floats apart, so none is aligned by accident. */
-    size_t off = 1;
-    for (int32_t i = 0; i < r->l->n_params; i++) {
-        r->l->params[i].offset = off;
-        off += r->l->params[i].numel + 3;
-    }
-    r->arena = off;
-    r->hp = test_malloc(off * sizeof(float));
-    r->nin = n * vd_shape_numel(&r->l->in);
-    r->nout = n * vd_shape_numel(&r->l->out);
-    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
-    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
-    free(zero);
-    return ok;
-}
-
-static void rig_close(rig *r)
-{
-    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
-    vd_layer_destroy(r->l);
-    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
-    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
-    free(r->hp);
-}
-
-static inline float *rig_param(rig *r, int i)
-{
-    return r->hp + r->l->params[i].offset;
-}
-
-static vd_step rig_step(rig *r, bool train)
-{
-    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
-    return s;
-}
-
-static bool rig_forward(rig *r, bool train, const float *x, float *y)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
-           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
-           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                (vd_buf){r->y.mem, r->y.off})) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
-}
-
-/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
-static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
-           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                 (vd_buf){r->y.mem, r->y.off},
-                                                 (vd_buf){r->dy.mem, r->dy.off},
-                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
-}
-
-static void rig_guards(rig *r, const char *what)
-{
-    char w[400];
-    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
-    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
-    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
-    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
-}
-
-/* Same inputs, same device: bit-identical outputs and gradients (fixed-order reductions,
- * no atomics). */
-static void check_deterministic(vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                                size_t n)
-{
-    rig r;
-    char what[200];
-    snprintf(what, sizeof what, "%s %s: two runs bit-identical", type, opts ? opts : "");
-    if (!rig_open(&r, ctx, type, opts, in, n)) {
-        rig_close(&r);
-        return;
-    }
-    test_fill_uniform(&rng, r.hp, r.arena, 0.5f, 1.5f);
-    float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
-    float *out[2][3];
-    float *zero = test_malloc(r.arena * 4);
-    for (int k = 0; k < 2; k++) {
-        out[k][0] = test_malloc(r.nout * 4), out[k][1] = test_malloc(r.nin * 4);
-        out[k][2] = test_malloc(r.arena * 4);
-        EXPECT_OK(ctx, test_buf_write(&r.g, zero));
-        rig_forward(&r, true, x, out[k][0]);
-        rig_backward(&r, true, dy, 0.0f, out[k][1], out[k][2]);
-    }
-    expect_true(what, !memcmp(out[0][0], out[1][0], r.nout * 4) &&
-                          !memcmp(out[0][1], out[1][1], r.nin * 4) &&
-                          !memcmp(out[0][2], out[1][2], r.arena * 4));
-    for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]), free(out[k][2]);
-    free(zero), free(x), free(dy);
-    rig_close(&r);
+    return rig_rand_array(&rng, n, lo, hi);
 }
 
 /* ------------------------------------------------------------------ layer tests */
-
-static vd_shape shape3(int64_t c, int64_t h, int64_t w)
-{
-    vd_shape s = {3, {c, h, w}};
-    return s;
-}
 
 typedef struct conv_opts {
     int K, kh, kw, stride, pad, dil, groups, bias, output_pad;
@@ -214,12 +69,12 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     rig r;
     char what[300];
     snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu", type, opts, C, H, W, n);
-    if (!rig_open(&r, ctx, type, opts, shape3(C, H, W), n)) {
+    if (!rig_open(&r, ctx, type, opts, rig_shape3(C, H, W), n)) {
         printf("FAIL %s: setup\n", what);
         rig_close(&r);
         return;
     }
-    vd_shape want_out = deconv ? shape3(g.C, g.H, g.W) : shape3(g.K, g.P, g.Q);
+    vd_shape want_out = deconv ? rig_shape3(g.C, g.H, g.W) : rig_shape3(g.K, g.P, g.Q);
     char w0[340];
     snprintf(w0, sizeof w0, "%s: output shape", what);
     expect_true(w0, r.l->out.ndim == 3 && !memcmp(r.l->out.d, want_out.d, 3 * sizeof(int64_t)));
@@ -241,8 +96,7 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
     }
     /* dx starts as NaN: beta = 0 must not read it. */
-    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
-    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
@@ -337,28 +191,6 @@ done:
 
 /* ------------------------------------------------------------------ bad input */
 
-static void expect_reshape_fails(vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                                 const char *what)
-{
-    rig r;
-    memset(&r, 0, sizeof r);
-    char buf[128];
-    vd_kv kv[8];
-    size_t nkv = 0;
-    snprintf(buf, sizeof buf, "%s", opts);
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = '\0';
-        kv[nkv++] = (vd_kv){t, eq + 1, 0};
-    }
-    vd_layer *l = NULL;
-    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "bad", kv, nkv, NULL, 0, &l))) return;
-    l->in = l->ins[0] = in;
-    l->n_inputs = 1;
-    expect_status(what, NULL, l->ops->reshape(l), VD_ERR_SHAPE);
-    vd_layer_destroy(l);
-}
-
 static void check_bad(vd_context *ctx)
 {
     vd_layer *l = NULL;
@@ -371,15 +203,15 @@ static void check_bad(vd_context *ctx)
     expect_status("conv2d stride 0", ctx, vd_layer_create(ctx, "conv2d", "c", zero, 2, NULL, 0, &l),
                   VD_ERR_INVALID_ARG);
     expect_reshape_fails(ctx, "conv2d", "filters=4", (vd_shape){1, {10}}, "conv2d on (10)");
-    expect_reshape_fails(ctx, "conv2d", "filters=4 groups=2", shape3(3, 8, 8),
+    expect_reshape_fails(ctx, "conv2d", "filters=4 groups=2", rig_shape3(3, 8, 8),
                          "conv2d groups not dividing C");
-    expect_reshape_fails(ctx, "conv2d", "filters=3 groups=2", shape3(4, 8, 8),
+    expect_reshape_fails(ctx, "conv2d", "filters=3 groups=2", rig_shape3(4, 8, 8),
                          "conv2d groups not dividing filters");
-    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=5", shape3(1, 4, 4),
+    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=5", rig_shape3(1, 4, 4),
                          "conv2d kernel larger than the input");
-    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=3 dilation=3", shape3(1, 6, 6),
+    expect_reshape_fails(ctx, "conv2d", "filters=4 kernel=3 dilation=3", rig_shape3(1, 6, 6),
                          "conv2d dilated kernel larger than the input");
-    expect_reshape_fails(ctx, "deconv2d", "filters=4 stride=2 output_pad=2", shape3(1, 4, 4),
+    expect_reshape_fails(ctx, "deconv2d", "filters=4 stride=2 output_pad=2", rig_shape3(1, 4, 4),
                          "deconv2d output_pad >= stride and dilation");
     /* Launcher argument checks. */
     vd_conv_geom g = geom(2, 4, 4, 2, 3, 3, 1, 1, 1, 1);
@@ -438,8 +270,10 @@ int main(void)
     check_ops_chunked(ctx, geom(3, 6, 6, 6, 3, 3, 1, 1, 1, 3), 3, 2);
     check_ops_chunked(ctx, geom(2, 9, 7, 3, 5, 5, 1, 2, 1, 1), 3, 1);
     check_ops_chunked(ctx, geom(5, 4, 3, 3, 1, 1, 1, 0, 1, 1), 3, 3);
-    check_deterministic(ctx, "conv2d", "filters=8 kernel=3 pad=1 groups=2", shape3(4, 15, 13), 3);
-    check_deterministic(ctx, "deconv2d", "filters=3 kernel=3 stride=2", shape3(4, 6, 5), 3);
+    check_deterministic(ctx, &rng, "conv2d", "filters=8 kernel=3 pad=1 groups=2",
+                        rig_shape3(4, 15, 13), 3);
+    check_deterministic(ctx, &rng, "deconv2d", "filters=3 kernel=3 stride=2", rig_shape3(4, 6, 5),
+                        3);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

@@ -13,90 +13,16 @@
 #include <string.h>
 
 #include "check.h"
+#include "gradcheck.h"
 #include "ref.h"
 
-#define GC_TOL 1e-2
-#define GC_MAX_CHECKS 256
-
 static uint64_t rng = 20240601;
-
-/* Forward of the function under test: reads its inputs through u (one of which is the
- * tensor being perturbed) and writes ny outputs to y. */
-typedef void (*fwd_fn)(void *u, float *y);
-
-static double dot_d(const float *a, const float *b, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
-/* Compare ana (dL/dparam from the reference backward) with central differences of
- * L = sum(f(param) .* r). */
-static void gradcheck(const char *name, fwd_fn f, void *u, float *param, size_t np, size_t ny,
-                      const float *r, const float *ana)
-{
-    float *y = test_malloc(ny * sizeof(float));
-    size_t checks = np < GC_MAX_CHECKS ? np : GC_MAX_CHECKS, bad = 0, worst = 0;
-    double worst_rel = -1.0, worst_num = 0.0;
-    for (size_t k = 0; k < checks; k++) {
-        size_t i = np <= GC_MAX_CHECKS ? k : (size_t)test_rand_int(&rng, 0, (int64_t)np - 1);
-        float keep = param[i];
-        double h = 1e-3 * fmax(1.0, fabs(keep));
-        /* Divide by the step actually taken after rounding to float. */
-        float xp = (float)(keep + h), xm = (float)(keep - h);
-        param[i] = xp;
-        f(u, y);
-        double lp = dot_d(y, r, ny);
-        param[i] = xm;
-        f(u, y);
-        double lm = dot_d(y, r, ny);
-        param[i] = keep;
-        double num = (lp - lm) / ((double)xp - (double)xm);
-        double rel = fabs(num - ana[i]) / fmax(1.0, fabs(num) + fabs(ana[i]));
-        if (rel > GC_TOL)
-            bad++;
-        if (rel > worst_rel) {
-            worst_rel = rel;
-            worst = i;
-            worst_num = num;
-        }
-    }
-    if (bad)
-        printf("FAIL gradcheck %s: %zu of %zu off; worst [%zu]: numeric %.6g analytic %.6g "
-               "(rel %.3g)\n",
-               name, bad, checks, worst, worst_num, ana[worst], worst_rel);
-    expect_true(name, bad == 0);
-    free(y);
-}
 
 static float *rand_array(size_t n, float lo, float hi)
 {
     float *a = test_malloc(n * sizeof(float));
     test_fill_uniform(&rng, a, n, lo, hi);
     return a;
-}
-
-/* Run backward into dx twice with beta = 1 from zero and once with beta = 0 on a dx full
- * of NaN (beta = 0 must not read dx): expect 2x and 1x. */
-typedef void (*bwd_fn)(void *u, float beta, float *dx);
-
-static void accumulate_check(const char *name, bwd_fn b, void *u, size_t n)
-{
-    float *once = test_malloc(n * sizeof(float)), *twice = test_malloc(n * sizeof(float));
-    char what[128];
-    for (size_t i = 0; i < n; i++)
-        once[i] = NAN;
-    b(u, 0.0f, once);
-    b(u, 1.0f, twice); /* twice starts at zero (calloc) */
-    b(u, 1.0f, twice);
-    for (size_t i = 0; i < n; i++)
-        once[i] *= 2.0f;
-    snprintf(what, sizeof what, "%s: beta=1 twice is 2x, beta=0 ignores old dx", name);
-    expect_close(what, twice, once, n, 1e-6f, 1e-6f);
-    free(once);
-    free(twice);
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -131,7 +57,7 @@ static void check_act(void)
         ref_act_bwd(c.act, c.n, c.x, NULL, c.dy, 0.0f, dx);
         char what[64];
         snprintf(what, sizeof what, "act %s dx", names[a]);
-        gradcheck(what, act_fwd, &c, c.x, c.n, c.n, c.dy, dx);
+        gradcheck(&rng, what, act_fwd, &c, c.x, c.n, c.n, c.dy, dx);
         snprintf(what, sizeof what, "act %s", names[a]);
         accumulate_check(what, act_bwd, &c, c.n);
         free(dx);
@@ -189,11 +115,11 @@ static void check_dense(size_t N, size_t in, size_t out)
     ref_dense_bwd(N, in, out, c.x, c.W, c.dy, 0.0f, dx, dW, db);
     char what[96];
     snprintf(what, sizeof what, "dense %zux%zu->%zu dx", N, in, out);
-    gradcheck(what, dense_fwd, &c, c.x, N * in, N * out, c.dy, dx);
+    gradcheck(&rng, what, dense_fwd, &c, c.x, N * in, N * out, c.dy, dx);
     snprintf(what, sizeof what, "dense %zux%zu->%zu dW", N, in, out);
-    gradcheck(what, dense_fwd, &c, c.W, out * in, N * out, c.dy, dW);
+    gradcheck(&rng, what, dense_fwd, &c, c.W, out * in, N * out, c.dy, dW);
     snprintf(what, sizeof what, "dense %zux%zu->%zu db", N, in, out);
-    gradcheck(what, dense_fwd, &c, c.b, out, N * out, c.dy, db);
+    gradcheck(&rng, what, dense_fwd, &c, c.b, out, N * out, c.dy, db);
     snprintf(what, sizeof what, "dense %zux%zu->%zu dx", N, in, out);
     accumulate_check(what, dense_bwd_dx, &c, N * in);
     snprintf(what, sizeof what, "dense %zux%zu->%zu dW", N, in, out);
@@ -263,7 +189,7 @@ static void check_dropout(void)
     dropout_case c = {1000, 0.3f, rand_array(1000, -2, 2), rand_array(1000, -1, 1)};
     float *dx = test_malloc(c.n * sizeof(float));
     ref_dropout_bwd(c.n, c.p, 7, 3, c.dy, 0.0f, dx);
-    gradcheck("dropout dx", dropout_fwd, &c, c.x, c.n, c.n, c.dy, dx);
+    gradcheck(&rng, "dropout dx", dropout_fwd, &c, c.x, c.n, c.n, c.dy, dx);
     accumulate_check("dropout", dropout_bwd, &c, c.n);
     free(dx), free(c.x), free(c.dy);
 }
@@ -303,10 +229,10 @@ static void check_losses(size_t rows, size_t cols)
     char what[64];
     ref_softmax_ce(rows, cols, c.z, c.labels, scale, dz, rl, NULL);
     snprintf(what, sizeof what, "softmax_ce %zux%zu dz", rows, cols);
-    gradcheck(what, ce_fwd, &c, c.z, rows * cols, rows, r, dz);
+    gradcheck(&rng, what, ce_fwd, &c, c.z, rows * cols, rows, r, dz);
     ref_mse(rows, cols, c.z, c.t, scale, dz, rl);
     snprintf(what, sizeof what, "mse %zux%zu dp", rows, cols);
-    gradcheck(what, mse_fwd, &c, c.z, rows * cols, rows, r, dz);
+    gradcheck(&rng, what, mse_fwd, &c, c.z, rows * cols, rows, r, dz);
     free(r), free(rl), free(dz), free(c.z), free(c.t), free(c.labels);
 }
 

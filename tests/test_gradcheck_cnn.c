@@ -1,5 +1,5 @@
 /* test_gradcheck_cnn.c - checks every reference backward in tests/ref/ref_cnn.h against
- * central finite differences (the method of test_gradcheck.c: L = sum(y .* r), steps
+ * central finite differences (gradcheck.h, as in test_gradcheck.c: L = sum(y .* r), steps
  * 1e-3 * max(1, |x|), error |num - ana| / max(1, |num| + |ana|) <= 1e-2, at most 256
  * sampled indices per tensor), plus beta = 1 accumulation, a few hand-computed values,
  * the conv/deconv adjoint identity and the pooling output-size rule. Needs no OpenCL.
@@ -11,76 +11,10 @@
 #include <string.h>
 
 #include "check.h"
+#include "gradcheck.h"
 #include "ref_cnn.h"
 
-#define GC_TOL 1e-2
-#define GC_MAX_CHECKS 256
-
 static uint64_t rng = 20240917;
-
-typedef void (*fwd_fn)(void *u, float *y);
-typedef void (*bwd_fn)(void *u, float beta, float *dx);
-
-static double dot_d(const float *a, const float *b, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
-static void gradcheck(const char *name, fwd_fn f, void *u, float *param, size_t np, size_t ny,
-                      const float *r, const float *ana)
-{
-    float *y = test_malloc(ny * sizeof(float));
-    size_t checks = np < GC_MAX_CHECKS ? np : GC_MAX_CHECKS, bad = 0, worst = 0;
-    double worst_rel = -1.0, worst_num = 0.0;
-    for (size_t k = 0; k < checks; k++) {
-        size_t i = np <= GC_MAX_CHECKS ? k : (size_t)test_rand_int(&rng, 0, (int64_t)np - 1);
-        float keep = param[i];
-        double h = 1e-3 * fmax(1.0, fabs(keep));
-        float xp = (float)(keep + h), xm = (float)(keep - h);
-        param[i] = xp;
-        f(u, y);
-        double lp = dot_d(y, r, ny);
-        param[i] = xm;
-        f(u, y);
-        double lm = dot_d(y, r, ny);
-        param[i] = keep;
-        double num = (lp - lm) / ((double)xp - (double)xm);
-        double rel = fabs(num - ana[i]) / fmax(1.0, fabs(num) + fabs(ana[i]));
-        if (rel > GC_TOL)
-            bad++;
-        if (rel > worst_rel) {
-            worst_rel = rel;
-            worst = i;
-            worst_num = num;
-        }
-    }
-    if (bad)
-        printf("FAIL gradcheck %s: %zu of %zu off; worst [%zu]: numeric %.6g analytic %.6g "
-               "(rel %.3g)\n",
-               name, bad, checks, worst, worst_num, ana[worst], worst_rel);
-    expect_true(name, bad == 0);
-    free(y);
-}
-
-static void accumulate_check(const char *name, bwd_fn b, void *u, size_t n)
-{
-    float *once = test_malloc(n * sizeof(float)), *twice = test_malloc(n * sizeof(float));
-    char what[160];
-    for (size_t i = 0; i < n; i++)
-        once[i] = NAN;
-    b(u, 0.0f, once);
-    b(u, 1.0f, twice);
-    b(u, 1.0f, twice);
-    for (size_t i = 0; i < n; i++)
-        once[i] *= 2.0f;
-    snprintf(what, sizeof what, "%s: beta=1 twice is 2x, beta=0 ignores old dx", name);
-    expect_close(what, twice, once, n, 1e-6f, 1e-6f);
-    free(once);
-    free(twice);
-}
 
 static float *rand_array(size_t n, float lo, float hi)
 {
@@ -194,12 +128,12 @@ static void check_conv(const char *label, vd_conv_geom g, size_t n, bool deconv,
     char what[160];
     const char *kind = deconv ? "deconv2d" : "conv2d";
     snprintf(what, sizeof what, "%s %s dx", kind, label);
-    gradcheck(what, conv_fwd, &c, c.x, cx(&c), cy(&c), c.dy, dx);
+    gradcheck(&rng, what, conv_fwd, &c, c.x, cx(&c), cy(&c), c.dy, dx);
     snprintf(what, sizeof what, "%s %s dw", kind, label);
-    gradcheck(what, conv_fwd, &c, c.w, cw(&c), cy(&c), c.dy, dw);
+    gradcheck(&rng, what, conv_fwd, &c, c.w, cw(&c), cy(&c), c.dy, dw);
     if (bias) {
         snprintf(what, sizeof what, "%s %s db", kind, label);
-        gradcheck(what, conv_fwd, &c, c.b, cb(&c), cy(&c), c.dy, db);
+        gradcheck(&rng, what, conv_fwd, &c, c.b, cb(&c), cy(&c), c.dy, db);
         accumulate_check(what, conv_bwd_db, &c, cb(&c));
     }
     snprintf(what, sizeof what, "%s %s dx", kind, label);
@@ -336,7 +270,7 @@ static void check_pool(const char *label, int kind, vd_pool_geom g, size_t n)
     static const char *names[] = {"maxpool", "avgpool", "globalavgpool"};
     char what[160];
     snprintf(what, sizeof what, "%s %s dx", names[kind], label);
-    gradcheck(what, pool_fwd, &c, c.x, px(&c), py(&c), c.dy, dx);
+    gradcheck(&rng, what, pool_fwd, &c, c.x, px(&c), py(&c), c.dy, dx);
     accumulate_check(what, pool_bwd, &c, px(&c));
     free(dx), free(c.x), free(c.dy);
 }
@@ -442,14 +376,14 @@ static void check_norm(const char *label, int kind, size_t n, size_t C, size_t H
     static const char *names[] = {"batchnorm train", "batchnorm eval", "layernorm", "softmax"};
     char what[160];
     snprintf(what, sizeof what, "%s %s dx", names[kind], label);
-    gradcheck(what, norm_fwd, &c, c.x, nx, nx, c.dy, dx);
+    gradcheck(&rng, what, norm_fwd, &c, c.x, nx, nx, c.dy, dx);
     accumulate_check(what, norm_bwd_dx, &c, nx);
     if (kind != 3) {
         snprintf(what, sizeof what, "%s %s dgamma", names[kind], label);
-        gradcheck(what, norm_fwd, &c, c.gamma, np, nx, c.dy, dg);
+        gradcheck(&rng, what, norm_fwd, &c, c.gamma, np, nx, c.dy, dg);
         accumulate_check(what, norm_bwd_dg, &c, np);
         snprintf(what, sizeof what, "%s %s dbeta", names[kind], label);
-        gradcheck(what, norm_fwd, &c, c.beta, np, nx, c.dy, db);
+        gradcheck(&rng, what, norm_fwd, &c, c.beta, np, nx, c.dy, db);
     }
     free(dx), free(dg), free(db);
     free(c.x), free(c.gamma), free(c.beta), free(c.rm), free(c.rv), free(c.dy);

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "layers/layer.h"
+#include "layer_rig.h"
 #include "ref_cnn.h"
 
 /* Normalised values are O(1) and come from fp32 sums of up to ~1000 terms in a fixed
@@ -25,152 +25,7 @@ static uint64_t rng = 4242;
 
 static float *rand_array(size_t n, float lo, float hi)
 {
-    float *a = test_malloc(n * sizeof(float) + 4);
-    test_fill_uniform(&rng, a, n, lo, hi);
-    return a;
-}
-
-/* ------------------------------------------------------------------ layer rig
- * Runs one single-input layer through its vtable on guarded device buffers. */
-
-typedef struct rig {
-    vd_context *ctx;
-    vd_layer *l;
-    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
-    float *hp;                  /* host copy of the parameter arena */
-    test_buf x, y, dy, dx, p, g;
-} rig;
-
-static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                     size_t n)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = ctx;
-    r->n = n;
-    char buf[256];
-    vd_kv kv[16];
-    size_t nkv = 0;
-    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
-         t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = '\0';
-        kv[nkv++] = (vd_kv){t, eq + 1, 0};
-    }
-    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
-    r->l->in = in;
-    r->l->ins[0] = in;
-    r->l->n_inputs = 1;
-    vd_status st = r->l->ops->reshape(r->l);
-    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
-    /* Parameters 3 floats apart, so none is aligned by accident. */
-    size_t off = 1;
-    for (int32_t i = 0; i < r->l->n_params; i++) {
-        r->l->params[i].offset = off;
-        off += r->l->params[i].numel + 3;
-    }
-    r->arena = off;
-    r->hp = test_malloc(off * sizeof(float));
-    r->nin = n * vd_shape_numel(&r->l->in);
-    r->nout = n * vd_shape_numel(&r->l->out);
-    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
-    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
-    free(zero);
-    return ok;
-}
-
-static void rig_close(rig *r)
-{
-    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
-    vd_layer_destroy(r->l);
-    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
-    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
-    free(r->hp);
-}
-
-static inline float *rig_param(rig *r, int i)
-{
-    return r->hp + r->l->params[i].offset;
-}
-
-static vd_step rig_step(rig *r, bool train)
-{
-    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
-    return s;
-}
-
-static bool rig_forward(rig *r, bool train, const float *x, float *y)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
-           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
-           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                (vd_buf){r->y.mem, r->y.off})) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
-}
-
-/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
-static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
-           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                 (vd_buf){r->y.mem, r->y.off},
-                                                 (vd_buf){r->dy.mem, r->dy.off},
-                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
-}
-
-static void rig_guards(rig *r, const char *what)
-{
-    char w[400];
-    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
-    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
-    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
-    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
-}
-
-static vd_shape shape3(int64_t c, int64_t h, int64_t w)
-{
-    vd_shape s = {3, {c, h, w}};
-    return s;
-}
-
-/* Same inputs, same device: bit-identical outputs and gradients (fixed-order reductions,
- * no atomics). */
-static void check_deterministic(vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                                size_t n)
-{
-    rig r;
-    char what[200];
-    snprintf(what, sizeof what, "%s %s: two runs bit-identical", type, opts ? opts : "");
-    if (!rig_open(&r, ctx, type, opts, in, n)) {
-        rig_close(&r);
-        return;
-    }
-    test_fill_uniform(&rng, r.hp, r.arena, 0.5f, 1.5f);
-    float *x = rand_array(r.nin, -1, 1), *dy = rand_array(r.nout, -1, 1);
-    float *out[2][3];
-    float *zero = test_malloc(r.arena * 4);
-    for (int k = 0; k < 2; k++) {
-        out[k][0] = test_malloc(r.nout * 4), out[k][1] = test_malloc(r.nin * 4);
-        out[k][2] = test_malloc(r.arena * 4);
-        EXPECT_OK(ctx, test_buf_write(&r.g, zero));
-        rig_forward(&r, true, x, out[k][0]);
-        rig_backward(&r, true, dy, 0.0f, out[k][1], out[k][2]);
-    }
-    expect_true(what, !memcmp(out[0][0], out[1][0], r.nout * 4) &&
-                          !memcmp(out[0][1], out[1][1], r.nin * 4) &&
-                          !memcmp(out[0][2], out[1][2], r.arena * 4));
-    for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]), free(out[k][2]);
-    free(zero), free(x), free(dy);
-    rig_close(&r);
+    return rig_rand_array(&rng, n, lo, hi);
 }
 
 /* Compare the gradient arena's gamma and beta parts with wdg, wdb (np each). */
@@ -222,8 +77,7 @@ static void check_batchnorm(vd_context *ctx, vd_shape in, size_t n, const char *
         ref_batchnorm_fwd(n, C, HW, train, momentum, eps, x, rig_param(&r, 0), rig_param(&r, 1), rm,
                           rv, want);
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
-        for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
-        EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+        rig_nan_dx(&r, dx);
         for (int pass = 0; pass < 2; pass++) {
             float beta = pass ? 1.0f : 0.0f;
             if (!rig_backward(&r, train, dy, beta, dx, gr)) break;
@@ -297,8 +151,7 @@ static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
     }
-    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
-    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
@@ -333,8 +186,7 @@ static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, 1e-6f, 1e-5f);
     }
-    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
-    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
@@ -386,22 +238,22 @@ int main(void)
 {
     vd_context *ctx;
     if (test_context(&ctx) != 0) return check_summary();
-    check_batchnorm(ctx, shape3(3, 5, 7), 3, NULL, 0.1f, 1e-5f);
-    check_batchnorm(ctx, shape3(67, 4, 3), 2, "momentum=0.3 eps=0.001", 0.3f, 1e-3f);
-    check_batchnorm(ctx, shape3(2, 20, 30), 1, NULL, 0.1f, 1e-5f);
+    check_batchnorm(ctx, rig_shape3(3, 5, 7), 3, NULL, 0.1f, 1e-5f);
+    check_batchnorm(ctx, rig_shape3(67, 4, 3), 2, "momentum=0.3 eps=0.001", 0.3f, 1e-3f);
+    check_batchnorm(ctx, rig_shape3(2, 20, 30), 1, NULL, 0.1f, 1e-5f);
     check_batchnorm(ctx, (vd_shape){1, {10}}, 5, NULL, 0.1f, 1e-5f); /* after dense */
     check_batchnorm(ctx, (vd_shape){1, {129}}, 3, "momentum=1", 1.0f, 1e-5f);
     check_running_stats(ctx, 3, 5, 37);
     check_running_stats(ctx, 4, 1, 1000);
-    check_layernorm(ctx, shape3(3, 5, 7), 3);
+    check_layernorm(ctx, rig_shape3(3, 5, 7), 3);
     check_layernorm(ctx, (vd_shape){1, {10}}, 1);
     check_layernorm(ctx, (vd_shape){1, {1000}}, 3);
     check_softmax(ctx, (vd_shape){1, {10}}, 3, 4.0f);
     check_softmax(ctx, (vd_shape){1, {1}}, 2, 1.0f);
     check_softmax(ctx, (vd_shape){1, {67}}, 1, 60.0f); /* large logits: max subtraction */
-    check_softmax(ctx, shape3(5, 3, 4), 3, 3.0f);
-    check_deterministic(ctx, "batchnorm", NULL, shape3(5, 31, 29), 3);
-    check_deterministic(ctx, "layernorm", NULL, shape3(5, 31, 29), 3);
+    check_softmax(ctx, rig_shape3(5, 3, 4), 3, 3.0f);
+    check_deterministic(ctx, &rng, "batchnorm", NULL, rig_shape3(5, 31, 29), 3);
+    check_deterministic(ctx, &rng, "layernorm", NULL, rig_shape3(5, 31, 29), 3);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

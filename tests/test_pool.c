@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "layers/layer.h"
+#include "layer_rig.h"
 #include "ref_cnn.h"
 
 /* Max pooling is exact (a copy); the average of at most 9 values and its backward are
@@ -21,121 +21,7 @@ static uint64_t rng = 99;
 
 static float *rand_array(size_t n, float lo, float hi)
 {
-    float *a = test_malloc(n * sizeof(float) + 4);
-    test_fill_uniform(&rng, a, n, lo, hi);
-    return a;
-}
-
-/* ------------------------------------------------------------------ layer rig
- * Runs one single-input layer through its vtable on guarded device buffers. */
-
-typedef struct rig {
-    vd_context *ctx;
-    vd_layer *l;
-    size_t n, nin, nout, arena; /* batch; elements of x, y; parameter arena */
-    float *hp;                  /* host copy of the parameter arena */
-    test_buf x, y, dy, dx, p, g;
-} rig;
-
-static bool rig_open(rig *r, vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                     size_t n)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = ctx;
-    r->n = n;
-    char buf[256];
-    vd_kv kv[16];
-    size_t nkv = 0;
-    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && nkv < 16;
-         t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = '\0';
-        kv[nkv++] = (vd_kv){t, eq + 1, 0};
-    }
-    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "t", kv, nkv, NULL, 0, &r->l))) return false;
-    r->l->in = in;
-    r->l->ins[0] = in;
-    r->l->n_inputs = 1;
-    vd_status st = r->l->ops->reshape(r->l);
-    if (!expect_status("reshape", NULL, st, VD_OK)) return false;
-    /* Parameters 3 floats apart, so none is aligned by accident. */
-    size_t off = 1;
-    for (int32_t i = 0; i < r->l->n_params; i++) {
-        r->l->params[i].offset = off;
-        off += r->l->params[i].numel + 3;
-    }
-    r->arena = off;
-    r->hp = test_malloc(off * sizeof(float));
-    r->nin = n * vd_shape_numel(&r->l->in);
-    r->nout = n * vd_shape_numel(&r->l->out);
-    float *zero = test_malloc((off > r->nin ? off : r->nin) * sizeof(float));
-    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 7, NULL, &r->x)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 11, NULL, &r->y)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nout, 3, NULL, &r->dy)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, r->nin, 13, NULL, &r->dx)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 5, zero, &r->p)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, off, 9, zero, &r->g));
-    free(zero);
-    return ok;
-}
-
-static void rig_close(rig *r)
-{
-    EXPECT_OK(r->ctx, vd_context_finish(r->ctx));
-    vd_layer_destroy(r->l);
-    test_buf_destroy(&r->x), test_buf_destroy(&r->y), test_buf_destroy(&r->dy);
-    test_buf_destroy(&r->dx), test_buf_destroy(&r->p), test_buf_destroy(&r->g);
-    free(r->hp);
-}
-
-static inline float *rig_param(rig *r, int i)
-{
-    return r->hp + r->l->params[i].offset;
-}
-
-static vd_step rig_step(rig *r, bool train)
-{
-    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
-    return s;
-}
-
-static bool rig_forward(rig *r, bool train, const float *x, float *y)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->p, r->hp)) &&
-           EXPECT_OK(r->ctx, test_buf_write(&r->x, x)) &&
-           EXPECT_OK(r->ctx, r->l->ops->forward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                (vd_buf){r->y.mem, r->y.off})) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->y, y));
-}
-
-/* Backward into dx (beta) and the gradient arena (accumulating); reads both back. */
-static bool rig_backward(rig *r, bool train, const float *dy, float beta, float *dx, float *g)
-{
-    vd_step s = rig_step(r, train);
-    return EXPECT_OK(r->ctx, test_buf_write(&r->dy, dy)) &&
-           EXPECT_OK(r->ctx, r->l->ops->backward(r->l, &s, (vd_buf){r->x.mem, r->x.off},
-                                                 (vd_buf){r->y.mem, r->y.off},
-                                                 (vd_buf){r->dy.mem, r->dy.off},
-                                                 (vd_buf){r->dx.mem, r->dx.off}, beta)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->dx, dx)) &&
-           EXPECT_OK(r->ctx, test_buf_read(&r->g, g));
-}
-
-static void rig_guards(rig *r, const char *what)
-{
-    char w[400];
-    snprintf(w, sizeof w, "%s: guards y", what), expect_guards(w, &r->y);
-    snprintf(w, sizeof w, "%s: guards dx", what), expect_guards(w, &r->dx);
-    snprintf(w, sizeof w, "%s: guards grads", what), expect_guards(w, &r->g);
-    snprintf(w, sizeof w, "%s: guards params", what), expect_guards(w, &r->p);
-}
-
-static vd_shape shape3(int64_t c, int64_t h, int64_t w)
-{
-    vd_shape s = {3, {c, h, w}};
-    return s;
+    return rig_rand_array(&rng, n, lo, hi);
 }
 
 /* kind: 0 maxpool, 1 avgpool, 2 globalavgpool. ties: inputs rounded to 1/4 steps so that
@@ -155,7 +41,7 @@ static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ce
         g.Q = vd_pool_out_size(W, k, g.sw, pad, ceil_mode);
     }
     rig r;
-    if (!rig_open(&r, ctx, types[kind], opts, shape3(C, H, W), n)) {
+    if (!rig_open(&r, ctx, types[kind], opts, rig_shape3(C, H, W), n)) {
         printf("FAIL %s: setup\n", what);
         rig_close(&r);
         return;
@@ -178,8 +64,7 @@ static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ce
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
     }
-    for (size_t i = 0; i < r.nin; i++) dx[i] = NAN;
-    EXPECT_OK(ctx, test_buf_write(&r.dx, dx));
+    rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
@@ -219,30 +104,11 @@ static void check_indices(vd_context *ctx, vd_pool_geom g, size_t n)
     free(x), free(y), free(wy), free(idx), free(widx);
 }
 
-static void expect_reshape_fails(vd_context *ctx, const char *type, const char *opts, vd_shape in,
-                                 const char *what)
-{
-    char buf[128];
-    vd_kv kv[8];
-    size_t nkv = 0;
-    snprintf(buf, sizeof buf, "%s", opts);
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = '\0';
-        kv[nkv++] = (vd_kv){t, eq + 1, 0};
-    }
-    vd_layer *l = NULL;
-    if (!EXPECT_OK(ctx, vd_layer_create(ctx, type, "bad", kv, nkv, NULL, 0, &l))) return;
-    l->in = l->ins[0] = in;
-    l->n_inputs = 1;
-    expect_status(what, NULL, l->ops->reshape(l), VD_ERR_SHAPE);
-    vd_layer_destroy(l);
-}
-
 static void check_bad(vd_context *ctx)
 {
-    expect_reshape_fails(ctx, "maxpool", "kernel=2 pad=2", shape3(1, 8, 8), "pad > kernel/2");
-    expect_reshape_fails(ctx, "avgpool", "kernel=3", shape3(1, 2, 8), "window larger than input");
+    expect_reshape_fails(ctx, "maxpool", "kernel=2 pad=2", rig_shape3(1, 8, 8), "pad > kernel/2");
+    expect_reshape_fails(ctx, "avgpool", "kernel=3", rig_shape3(1, 2, 8),
+                         "window larger than input");
     expect_reshape_fails(ctx, "maxpool", "kernel=2", (vd_shape){1, {16}}, "maxpool on (16)");
     expect_reshape_fails(ctx, "globalavgpool", "", (vd_shape){1, {16}}, "globalavgpool on (16)");
     vd_layer *l = NULL;

@@ -175,20 +175,39 @@ static vd_status workspace(conv *c, vd_context *ctx, size_t n, size_t *nb)
     return VD_OK;
 }
 
+/* What every pass starts with: the workspace for a batch of s->n (and nb, the images per
+ * chunk) and the weight's place in the parameter arena. */
+static vd_status begin_pass(vd_layer *l, const vd_step *s, size_t *nb, vd_buf *w)
+{
+    *w = vd_buf_at(s->params, l->params[0].offset);
+    return workspace((conv *)l, s->ctx, (size_t)s->n, nb);
+}
+
+/* The bias over the layer's output (n, out channels, out plane), for both families:
+ * forward adds b to t = y, backward accumulates db from t = dy. VD_OK without a bias. */
+static vd_status bias_pass(vd_layer *l, const vd_step *s, bool backward, vd_buf t)
+{
+    if (!((conv *)l)->bias) return VD_OK;
+    size_t n = (size_t)s->n, ch = (size_t)l->out.d[0];
+    size_t plane = (size_t)l->out.d[1] * (size_t)l->out.d[2];
+    if (backward) {
+        vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
+        return vd_op_bias_nchw_bwd(s->ctx, n, ch, plane, t.mem, t.off, db.mem, db.off);
+    }
+    vd_buf b = vd_buf_at(s->params, l->params[1].offset);
+    return vd_op_bias_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, t.mem, t.off);
+}
+
 static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     conv *c = (conv *)l;
-    size_t n = (size_t)s->n, nb;
-    vd_status st = workspace(c, s->ctx, n, &nb);
-    if (st != VD_OK) return st;
-    vd_buf w = vd_buf_at(s->params, l->params[0].offset);
-    st = vd_op_conv2d_fwd(s->ctx, &c->g, n, nb, x.mem, x.off, w.mem, w.off, 0.0f, y.mem, y.off,
-                          c->ws, 0);
-    if (st == VD_OK && c->bias) {
-        vd_buf b = vd_buf_at(s->params, l->params[1].offset);
-        st = vd_op_bias_nchw_fwd(s->ctx, n, (size_t)c->g.K, (size_t)c->g.P * (size_t)c->g.Q,
-                                 b.mem, b.off, y.mem, y.off);
-    }
+    size_t nb;
+    vd_buf w;
+    vd_status st = begin_pass(l, s, &nb, &w);
+    if (st == VD_OK)
+        st = vd_op_conv2d_fwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, w.mem, w.off, 0.0f,
+                              y.mem, y.off, c->ws, 0);
+    if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
 
@@ -196,36 +215,27 @@ static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
                                vd_buf dx, float beta)
 {
     conv *c = (conv *)l;
-    size_t n = (size_t)s->n, nb;
-    vd_status st = workspace(c, s->ctx, n, &nb);
-    if (st != VD_OK) return st;
-    vd_buf w = vd_buf_at(s->params, l->params[0].offset);
-    vd_buf dw = vd_buf_at(s->grads, l->params[0].offset);
-    if (c->bias) {
-        vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-        st = vd_op_bias_nchw_bwd(s->ctx, n, (size_t)c->g.K, (size_t)c->g.P * (size_t)c->g.Q,
-                                 dy.mem, dy.off, db.mem, db.off);
-        if (st != VD_OK) return st;
-    }
-    return vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, x.mem, x.off, dy.mem, dy.off, w.mem, w.off,
-                            dw.mem, dw.off, beta, dx.mem, dx.off, c->ws, 0);
+    size_t nb;
+    vd_buf w, dw = vd_buf_at(s->grads, l->params[0].offset);
+    vd_status st = begin_pass(l, s, &nb, &w);
+    if (st == VD_OK) st = bias_pass(l, s, true, dy);
+    if (st == VD_OK)
+        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, dy.mem, dy.off,
+                              w.mem, w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws, 0);
+    return st;
 }
 
 /* y = convolution backward-data of x, i.e. x plays dY and y plays dX. */
 static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     conv *c = (conv *)l;
-    size_t n = (size_t)s->n, nb;
-    vd_status st = workspace(c, s->ctx, n, &nb);
-    if (st != VD_OK) return st;
-    vd_buf w = vd_buf_at(s->params, l->params[0].offset);
-    st = vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, NULL, 0, x.mem, x.off, w.mem, w.off, NULL, 0,
-                          0.0f, y.mem, y.off, c->ws, 0);
-    if (st == VD_OK && c->bias) {
-        vd_buf b = vd_buf_at(s->params, l->params[1].offset);
-        st = vd_op_bias_nchw_fwd(s->ctx, n, (size_t)c->g.C, (size_t)c->g.H * (size_t)c->g.W,
-                                 b.mem, b.off, y.mem, y.off);
-    }
+    size_t nb;
+    vd_buf w;
+    vd_status st = begin_pass(l, s, &nb, &w);
+    if (st == VD_OK)
+        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, NULL, 0, x.mem, x.off, w.mem,
+                              w.off, NULL, 0, 0.0f, y.mem, y.off, c->ws, 0);
+    if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
 
@@ -236,18 +246,12 @@ static vd_status deconv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
 {
     conv *c = (conv *)l;
     size_t n = (size_t)s->n, nb;
-    vd_status st = workspace(c, s->ctx, n, &nb);
-    if (st != VD_OK) return st;
-    vd_buf w = vd_buf_at(s->params, l->params[0].offset);
-    vd_buf dw = vd_buf_at(s->grads, l->params[0].offset);
-    if (c->bias) {
-        vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-        st = vd_op_bias_nchw_bwd(s->ctx, n, (size_t)c->g.C, (size_t)c->g.H * (size_t)c->g.W,
-                                 dy.mem, dy.off, db.mem, db.off);
-        if (st != VD_OK) return st;
-    }
-    st = vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, x.mem, x.off, w.mem, w.off,
-                          dw.mem, dw.off, 0.0f, NULL, 0, c->ws, 0);
+    vd_buf w, dw = vd_buf_at(s->grads, l->params[0].offset);
+    vd_status st = begin_pass(l, s, &nb, &w);
+    if (st == VD_OK) st = bias_pass(l, s, true, dy);
+    if (st == VD_OK)
+        st = vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, x.mem, x.off, w.mem, w.off,
+                              dw.mem, dw.off, 0.0f, NULL, 0, c->ws, 0);
     if (st == VD_OK && dx.mem)
         st = vd_op_conv2d_fwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, w.mem, w.off, beta, dx.mem,
                               dx.off, c->ws, 0);
