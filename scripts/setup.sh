@@ -34,7 +34,7 @@ fi
 [ -n "${VD_EXTRA_PKGS:-}" ] && pkgs+=(${VD_EXTRA_PKGS})
 
 is_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == *"install ok installed"* ]]
 }
 
 install_packages() {

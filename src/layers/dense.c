@@ -2,6 +2,7 @@
  * The input is flattened: x: (n, in) with in = numel of one input sample. */
 #include <stddef.h>
 
+#include "../ops/gemm.h"
 #include "layer.h"
 
 typedef struct dense {
@@ -36,8 +37,8 @@ static vd_status dense_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
     dense *d = (dense *)l;
     size_t in = vd_shape_numel(&l->in), out = (size_t)d->units;
     vd_buf w = vd_buf_at(s->params, l->params[0].offset);
-    vd_status st = vd_blas_sgemm(s->ctx, false, true, (size_t)s->n, out, in, 1.0f, x.mem, x.off, in,
-                                 w.mem, w.off, in, 0.0f, y.mem, y.off, out);
+    vd_status st = vd_gemm(s->ctx, false, true, (size_t)s->n, out, in, 1.0f, x.mem, x.off, in,
+                           w.mem, w.off, in, 0.0f, y.mem, y.off, out);
     if (st == VD_OK && d->bias) {
         vd_buf b = vd_buf_at(s->params, l->params[1].offset);
         st = vd_op_bias_fwd(s->ctx, (size_t)s->n, out, b.mem, b.off, y.mem, y.off);
@@ -54,16 +55,16 @@ static vd_status dense_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
     vd_buf dw = vd_buf_at(s->grads, l->params[0].offset);
     vd_status st = VD_OK;
     /* dW (out, in) += dy^T (out, n) * x (n, in) */
-    st = vd_blas_sgemm(s->ctx, true, false, out, in, n, 1.0f, dy.mem, dy.off, out, x.mem, x.off, in,
-                       1.0f, dw.mem, dw.off, in);
+    st = vd_gemm(s->ctx, true, false, out, in, n, 1.0f, dy.mem, dy.off, out, x.mem, x.off, in, 1.0f,
+                 dw.mem, dw.off, in);
     if (st == VD_OK && d->bias) {
         vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
         st = vd_op_bias_bwd(s->ctx, n, out, dy.mem, dy.off, db.mem, db.off);
     }
     /* dx (n, in) = beta dx + dy (n, out) * W (out, in) */
     if (st == VD_OK && dx.mem)
-        st = vd_blas_sgemm(s->ctx, false, false, n, in, out, 1.0f, dy.mem, dy.off, out, w.mem,
-                           w.off, in, beta, dx.mem, dx.off, in);
+        st = vd_gemm(s->ctx, false, false, n, in, out, 1.0f, dy.mem, dy.off, out, w.mem, w.off, in,
+                     beta, dx.mem, dx.off, in);
     return st;
 }
 

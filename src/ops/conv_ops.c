@@ -8,6 +8,7 @@
  * already the NCHW layout of one output image and the GEMM writes y directly; for m > 1
  * the product lands in a (K, m*P*Q) scratch and a copy kernel puts it back in NCHW order
  * (and the backward packs dy the other way). */
+#include "gemm.h"
 #include "ops_cnn.h"
 
 size_t vd_cnn_reduce_local(const vd_context *ctx)
@@ -79,7 +80,7 @@ vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, siz
         cl_mem out = m == 1 ? y : ws;
         size_t out_off = m == 1 ? yo + i0 * kpq : t_off;
         for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-            st = vd_blas_sgemm(ctx, false, false, Kg, L, CgRS, 1.0f, w, wo + gi * Kg * CgRS, CgRS,
+            st = vd_gemm(ctx, false, false, Kg, L, CgRS, 1.0f, w, wo + gi * Kg * CgRS, CgRS,
                                ws, wso + gi * CgRS * L, L, m == 1 ? beta : 0.0f, out,
                                out_off + gi * Kg * L, L);
         if (st == VD_OK && m > 1)
@@ -116,14 +117,14 @@ vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, siz
             st = im2col(ctx, g, m, x, xo + i0 * chw, ws, wso);
             /* dW_g (Kg, CgRS) += dY_g (Kg, L) * col_g^T */
             for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-                st = vd_blas_sgemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L,
+                st = vd_gemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L,
                                    ws, wso + gi * CgRS * L, L, 1.0f, dw, dwo + gi * Kg * CgRS,
                                    CgRS);
         }
         if (st == VD_OK && dx) {
             /* col_g (CgRS, L) = W_g^T * dY_g, then gather back into dx. */
             for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-                st = vd_blas_sgemm(ctx, true, false, CgRS, L, Kg, 1.0f, w, wo + gi * Kg * CgRS,
+                st = vd_gemm(ctx, true, false, CgRS, L, Kg, 1.0f, w, wo + gi * Kg * CgRS,
                                    CgRS, t, to + gi * Kg * L, L, 0.0f, ws, wso + gi * CgRS * L,
                                    L);
             if (st == VD_OK)

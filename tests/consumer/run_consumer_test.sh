@@ -63,9 +63,12 @@ step "build consumer" "$cmake_bin" --build "$tmp/build"
 step "run consumer (Verdant::verdant)" "$tmp/build/consumer"
 step "run consumer_static (Verdant::verdant_static)" "$tmp/build/consumer_static"
 if command -v ldd >/dev/null 2>&1; then
-    ldd "$tmp/build/consumer" | grep -q 'libverdant\.so' ||
+    # Capture first: `ldd | grep -q` under pipefail fails when grep exits early (SIGPIPE).
+    deps_shared="$(ldd "$tmp/build/consumer")"
+    deps_static="$(ldd "$tmp/build/consumer_static")"
+    grep -q 'libverdant\.so' <<<"$deps_shared" ||
         fail "consumer is not linked to libverdant.so"
-    if ldd "$tmp/build/consumer_static" | grep -q 'libverdant\.so'; then
+    if grep -q 'libverdant\.so' <<<"$deps_static"; then
         fail "consumer_static depends on libverdant.so"
     fi
 fi

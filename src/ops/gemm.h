@@ -1,0 +1,49 @@
+/* gemm.h - Verdant's SGEMM entry point: its own kernel (cl/gemm.cl) on CPU OpenCL devices,
+ * CLBlast (vd_blas_sgemm) everywhere else. Layers call vd_gemm, never CLBlast directly,
+ * so the choice lives in one place. Not here: convolution-specific GEMMs (im2col panels,
+ * fused epilogues). */
+#ifndef VD_OPS_GEMM_H
+#define VD_OPS_GEMM_H
+
+#include "../runtime/runtime.h"
+
+typedef enum vd_gemm_backend {
+    VD_GEMM_BACKEND_AUTO = 0, /* own kernel on CPU devices, CLBlast elsewhere */
+    VD_GEMM_BACKEND_OWN = 1,  /* cl/gemm.cl, micro-kernel width from the device */
+    VD_GEMM_BACKEND_CLBLAST = 2,
+    VD_GEMM_BACKEND_OWN8 = 3, /* cl/gemm.cl, 6 x 16 tile of float8 (AVX2-sized) */
+    VD_GEMM_BACKEND_OWN16 = 4 /* cl/gemm.cl, 8 x 32 tile of float16 (AVX-512-sized) */
+} vd_gemm_backend;
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C. Non-blocking (enqueues on ctx's queue).
+ *   op(A): (m, k); A is stored (m, k) with leading dimension lda >= k, or (k, m) with
+ *          lda >= m when ta.
+ *   op(B): (k, n); B is stored (k, n) with ldb >= n, or (n, k) with ldb >= k when tb.
+ *   C:     (m, n) with ldc >= n.
+ * Offsets and leading dimensions are in float elements. With beta == 0, C is not read
+ * (NaNs in it do not propagate); k == 0 gives C = beta * C. m == 0 or n == 0 is a no-op.
+ * The backend is the device's default (see vd_gemm_backend) unless the environment
+ * variable VERDANT_GEMM is "own", "clblast", "own8" or "own16" (or "auto"). The default
+ * takes the own kernel only on CPU devices with >= 720 KiB of __local memory per
+ * work-group (PoCL: 2 MiB); forcing it elsewhere fails with VD_ERR_OPENCL. The split-k
+ * path (few output tiles, long k) borrows a scratch block from the buffer pool.
+ * Returns VD_ERR_INVALID_ARG for a NULL ctx or buffer or an unknown VERDANT_GEMM,
+ * VD_ERR_SHAPE for a leading dimension that is too small or a size over 2^31,
+ * VD_ERR_OPENCL / VD_ERR_BUILD / VD_ERR_NO_MEMORY from the kernel path,
+ * VD_ERR_BLAS from CLBlast. */
+vd_status vd_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
+                  cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                  float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* The backend vd_gemm would use on ctx right now (VERDANT_GEMM honoured); never AUTO or
+ * OWN (resolved to OWN8 or OWN16). An unknown VERDANT_GEMM value reads as the device
+ * default here (vd_gemm itself returns VD_ERR_INVALID_ARG for it). */
+vd_gemm_backend vd_gemm_backend_get(const vd_context *ctx);
+
+/* The same GEMM with the backend forced (AUTO: as vd_gemm). For tests and benchmarks. */
+vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool tb, size_t m,
+                       size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                       cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                       size_t ldc);
+
+#endif /* VD_OPS_GEMM_H */
