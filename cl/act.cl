@@ -1,7 +1,8 @@
 /* act.cl - elementwise activations, forward and backward.
  *
  * -D switches: none. The activation is an int argument holding a vd_act value
- * (src/ops/ops.h): 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 gelu (tanh approximation).
+ * (src/ops/ops.h): 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 gelu (tanh approximation),
+ * 5 leaky relu with slope alpha (the float argument; ignored by the others).
  * act_fwd: global n (rounded up to the local size, default 64), one work-item per
  *   element: y = act(x). x and y may be the same memory.
  * act_bwd: global n, one work-item per element: dx = beta * dx + dy * act'(x).
@@ -14,6 +15,7 @@
 #define VD_ACT_SIGMOID 2
 #define VD_ACT_TANH 3
 #define VD_ACT_GELU 4
+#define VD_ACT_LEAKY_RELU 5 /* x > 0 ? x : alpha x (alpha: kernel argument) */
 
 #define VD_GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 #define VD_GELU_A 0.044715f
@@ -24,9 +26,11 @@ inline float vd_gelu_u(float x)
     return VD_GELU_C * (x + VD_GELU_A * x * x * x);
 }
 
-inline float vd_act_fwd1(int act, float x)
+inline float vd_act_fwd1(int act, float alpha, float x)
 {
     switch (act) {
+    case VD_ACT_LEAKY_RELU:
+        return x > 0.0f ? x : alpha * x;
     case VD_ACT_RELU:
         return x > 0.0f ? x : 0.0f;
     case VD_ACT_SIGMOID:
@@ -43,9 +47,11 @@ inline float vd_act_fwd1(int act, float x)
 }
 
 /* Derivative of act at x, given y = act(x). */
-inline float vd_act_grad1(int act, float x, float y)
+inline float vd_act_grad1(int act, float alpha, float x, float y)
 {
     switch (act) {
+    case VD_ACT_LEAKY_RELU:
+        return x > 0.0f ? 1.0f : alpha;
     case VD_ACT_RELU:
         return y > 0.0f ? 1.0f : 0.0f;
     case VD_ACT_SIGMOID:
@@ -71,24 +77,24 @@ inline float vd_act_grad1(int act, float x, float y)
     }
 }
 
-kernel void act_fwd(int act, ulong n, global const float *x, ulong x_off, global float *y,
+kernel void act_fwd(int act, float alpha, ulong n, global const float *x, ulong x_off, global float *y,
                     ulong y_off)
 {
     ulong i = get_global_id(0);
     if (i < n)
-        y[y_off + i] = vd_act_fwd1(act, x[x_off + i]);
+        y[y_off + i] = vd_act_fwd1(act, alpha, x[x_off + i]);
 }
 
-kernel void act_bwd(int act, ulong n, global const float *x, ulong x_off,
+kernel void act_bwd(int act, float alpha, ulong n, global const float *x, ulong x_off,
                     global const float *y, ulong y_off, global const float *dy, ulong dy_off,
                     float beta, global float *dx, ulong dx_off)
 {
     ulong i = get_global_id(0);
     if (i >= n)
         return;
-    float xi = act == VD_ACT_GELU ? x[x_off + i] : 0.0f;
+    float xi = (act == VD_ACT_GELU || act == VD_ACT_LEAKY_RELU) ? x[x_off + i] : 0.0f;
     float yi = (act == VD_ACT_RELU || act == VD_ACT_SIGMOID || act == VD_ACT_TANH)
                    ? y[y_off + i] : 0.0f;
-    float g = dy[dy_off + i] * vd_act_grad1(act, xi, yi);
+    float g = dy[dy_off + i] * vd_act_grad1(act, alpha, xi, yi);
     dx[dx_off + i] = beta == 0.0f ? g : beta * dx[dx_off + i] + g;
 }

@@ -185,6 +185,7 @@ VD_API vd_status vd_tensor_fill(vd_tensor *t, float value);
  * labels IDX1 of unsigned bytes with the same count. Returns VD_ERR_IO for a missing or
  * unreadable file, VD_ERR_FORMAT for a bad magic, dimension or a truncated file, with the
  * path and the field in vd_last_error(NULL). */
+/* labels_path may be NULL: images without labels (all labels 0), e.g. to classify them. */
 VD_API vd_status vd_dataset_load_idx(const char *images_path, const char *labels_path,
                                      vd_dataset **out);
 /* Fashion-MNIST (or MNIST) from a directory holding train-images-idx3-ubyte[.gz] etc.

@@ -14,8 +14,38 @@
 #define ATOL 1e-5f
 #define RTOL 1e-4f
 
-static const char *act_names[] = {"identity", "relu", "sigmoid", "tanh", "gelu"};
+static const char *act_names[] = {"identity", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"};
 static uint64_t rng = 11;
+
+/* Leaky ReLU has its own launchers (it takes a slope); these route every kind to its own. */
+#define LEAKY_ALPHA 0.1f
+
+static vd_status dev_fwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t xo, cl_mem y,
+                         size_t yo)
+{
+    return act == VD_ACT_LEAKY_RELU ? vd_op_leaky_fwd(ctx, LEAKY_ALPHA, n, x, xo, y, yo)
+                                    : vd_op_act_fwd(ctx, act, n, x, xo, y, yo);
+}
+
+static vd_status dev_bwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t xo, cl_mem y,
+                         size_t yo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo)
+{
+    return act == VD_ACT_LEAKY_RELU
+               ? vd_op_leaky_bwd(ctx, LEAKY_ALPHA, n, x, xo, dy, dyo, beta, dx, dxo)
+               : vd_op_act_bwd(ctx, act, n, x, xo, y, yo, dy, dyo, beta, dx, dxo);
+}
+
+static void want_fwd(vd_act act, size_t n, const float *x, float *y)
+{
+    if (act == VD_ACT_LEAKY_RELU) ref_leaky_fwd(LEAKY_ALPHA, n, x, y);
+    else ref_act_fwd(act, n, x, y);
+}
+
+static void want_bwd(vd_act act, size_t n, const float *x, const float *dy, float beta, float *dx)
+{
+    if (act == VD_ACT_LEAKY_RELU) ref_leaky_bwd(LEAKY_ALPHA, n, x, dy, beta, dx);
+    else ref_act_bwd(act, n, x, NULL, dy, beta, dx);
+}
 
 static void check_act(vd_context *ctx, vd_act act, size_t n, size_t off)
 {
@@ -37,36 +67,36 @@ static void check_act(vd_context *ctx, vd_act act, size_t n, size_t off)
         goto done;
 
     snprintf(what, sizeof what, "act_fwd %s n=%zu off=%zu", act_names[act], n, off);
-    EXPECT_OK(ctx, vd_op_act_fwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off));
+    EXPECT_OK(ctx, dev_fwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off));
     EXPECT_OK(ctx, test_buf_read(&by, got));
-    ref_act_fwd(act, n, x, want);
+    want_fwd(act, n, x, want);
     expect_close(what, got, want, n, ATOL, RTOL);
     expect_guards(what, &by);
 
     /* beta = 0 over a dx full of NaN: dx must be overwritten, not read. */
     snprintf(what, sizeof what, "act_bwd %s beta=0 n=%zu off=%zu", act_names[act], n, off);
-    EXPECT_OK(ctx, vd_op_act_bwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off, bdy.mem, bdy.off,
+    EXPECT_OK(ctx, dev_bwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off, bdy.mem, bdy.off,
                                  0.0f, bdx.mem, bdx.off));
     EXPECT_OK(ctx, test_buf_read(&bdx, got));
-    ref_act_bwd(act, n, x, NULL, dy, 0.0f, want);
+    want_bwd(act, n, x, dy, 0.0f, want);
     expect_close(what, got, want, n, ATOL, RTOL);
     expect_guards(what, &bdx);
 
     snprintf(what, sizeof what, "act_bwd %s beta=0.5 n=%zu off=%zu", act_names[act], n, off);
     EXPECT_OK(ctx, test_buf_write(&bdx, dx0));
-    EXPECT_OK(ctx, vd_op_act_bwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off, bdy.mem, bdy.off,
+    EXPECT_OK(ctx, dev_bwd(ctx, act, n, bx.mem, bx.off, by.mem, by.off, bdy.mem, bdy.off,
                                  0.5f, bdx.mem, bdx.off));
     EXPECT_OK(ctx, test_buf_read(&bdx, got));
     for (size_t i = 0; i < n; i++)
         want[i] = dx0[i];
-    ref_act_bwd(act, n, x, NULL, dy, 0.5f, want);
+    want_bwd(act, n, x, dy, 0.5f, want);
     expect_close(what, got, want, n, ATOL, RTOL);
 
     /* In place: x and y the same memory. */
     snprintf(what, sizeof what, "act_fwd %s in place n=%zu off=%zu", act_names[act], n, off);
-    EXPECT_OK(ctx, vd_op_act_fwd(ctx, act, n, bx.mem, bx.off, bx.mem, bx.off));
+    EXPECT_OK(ctx, dev_fwd(ctx, act, n, bx.mem, bx.off, bx.mem, bx.off));
     EXPECT_OK(ctx, test_buf_read(&bx, got));
-    ref_act_fwd(act, n, x, want);
+    want_fwd(act, n, x, want);
     expect_close(what, got, want, n, ATOL, RTOL);
     expect_guards(what, &bx);
 
@@ -148,7 +178,7 @@ int main(void)
     if (test_context(&ctx) != 0)
         return check_summary();
     static const size_t sizes[] = {1, 3, 17, 129, 4097};
-    for (int a = VD_ACT_IDENTITY; a <= VD_ACT_GELU; a++)
+    for (int a = VD_ACT_IDENTITY; a <= VD_ACT_LEAKY_RELU; a++)
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
             check_act(ctx, (vd_act)a, sizes[k], k % 2 ? 0 : 5 + 11 * k);
     check_extremes(ctx);

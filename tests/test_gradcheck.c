@@ -36,25 +36,27 @@ typedef struct act_case {
 static void act_fwd(void *u, float *y)
 {
     act_case *c = u;
-    ref_act_fwd(c->act, c->n, c->x, y);
+    if (c->act == VD_ACT_LEAKY_RELU) ref_leaky_fwd(0.1f, c->n, c->x, y);
+    else ref_act_fwd(c->act, c->n, c->x, y);
 }
 
 static void act_bwd(void *u, float beta, float *dx)
 {
     act_case *c = u;
-    ref_act_bwd(c->act, c->n, c->x, NULL, c->dy, beta, dx);
+    if (c->act == VD_ACT_LEAKY_RELU) ref_leaky_bwd(0.1f, c->n, c->x, c->dy, beta, dx);
+    else ref_act_bwd(c->act, c->n, c->x, NULL, c->dy, beta, dx);
 }
 
 static void check_act(void)
 {
-    static const char *names[] = {"identity", "relu", "sigmoid", "tanh", "gelu"};
-    for (int a = VD_ACT_IDENTITY; a <= VD_ACT_GELU; a++) {
+    static const char *names[] = {"identity", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"};
+    for (int a = VD_ACT_IDENTITY; a <= VD_ACT_LEAKY_RELU; a++) {
         act_case c = {(vd_act)a, 300, rand_array(300, -4.0f, 4.0f), rand_array(300, -1, 1)};
         for (size_t i = 0; i < c.n; i++) /* away from the ReLU kink */
             if (fabsf(c.x[i]) < 0.05f)
                 c.x[i] = c.x[i] < 0 ? -0.1f : 0.1f;
         float *dx = test_malloc(c.n * sizeof(float));
-        ref_act_bwd(c.act, c.n, c.x, NULL, c.dy, 0.0f, dx);
+        act_bwd(&c, 0.0f, dx);
         char what[64];
         snprintf(what, sizeof what, "act %s dx", names[a]);
         gradcheck(&rng, what, act_fwd, &c, c.x, c.n, c.n, c.dy, dx);

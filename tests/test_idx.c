@@ -191,6 +191,17 @@ static void test_good_files(void)
         vd_dataset_destroy(ds);
     }
 
+    /* Images without a label file: every label 0, one class. */
+    {
+        vd_dataset *nl = NULL;
+        CHECK(vd_dataset_load_idx(tpath("img.gz"), NULL, &nl) == VD_OK);
+        int32_t y2[2] = {-1, -1};
+        CHECK(nl && vd_dataset_count(nl) == N_IMG && vd_dataset_classes(nl) == 1 &&
+              vd_dataset_batch(nl, (uint32_t[]){0, 4}, 2, NULL, y2) == VD_OK && y2[0] == 0 &&
+              y2[1] == 0);
+        vd_dataset_destroy(nl);
+    }
+
     /* Subsets copy samples, keep the shape, normalisation and the parent's classes. */
     vd_dataset *ds = NULL, *sub = NULL;
     CHECK(vd_dataset_load_idx(tpath("img.raw"), tpath("lab.raw"), &ds) == VD_OK);
@@ -239,7 +250,7 @@ static void test_null_args(void)
 {
     vd_dataset *ds = NULL;
     CHECK(vd_dataset_load_idx(NULL, "x", &ds) == VD_ERR_INVALID_ARG);
-    CHECK(vd_dataset_load_idx("x", NULL, &ds) == VD_ERR_INVALID_ARG);
+    CHECK(vd_dataset_load_idx("/nonexistent/x", NULL, &ds) == VD_ERR_IO); /* no labels: allowed */
     CHECK(vd_dataset_load_idx("x", "y", NULL) == VD_ERR_INVALID_ARG);
     CHECK(vd_dataset_load_mnist(NULL, NULL, &ds) == VD_ERR_INVALID_ARG);
     CHECK(vd_dataset_load_mnist(NULL, "test", NULL) == VD_ERR_INVALID_ARG);

@@ -25,6 +25,7 @@ int cli_parse(const char *verb, int argc, char **argv, const flag *flags, const 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 #define USAGE_TRAIN                                                                        \
@@ -62,5 +63,20 @@ int cmd_plan(int argc, char **argv);
     "\n"                                                                                  \
     "Print each layer's output shape and parameters, and the device memory the network\n" \
     "uses for training at that batch size.\n"
+
+#define USAGE_PREDICT \
+"usage: verdant predict CHECKPOINT IMAGE... [options]\n" \
+"\n" \
+"Classify images with a trained checkpoint and print the top classes with their softmax\n" \
+"probabilities. IMAGE is a binary PGM file (.pgm, P5) or an IDX image file (gzip or raw;\n" \
+"every image in it, or one with --index). Pixels are scaled to [0, 1] and normalised with\n" \
+"--mean and --std (default: Fashion-MNIST's 0.2860 and 0.3530, as verdant train uses).\n" \
+"\n" \
+"options:\n" \
+"  --top K       classes to show (default 3)\n" \
+"  --index N     only image N of an IDX file\n" \
+"  --mean F      normalisation mean (default 0.2860)\n" \
+"  --std F       normalisation std (default 0.3530)\n" \
+"  --device STR  gpu, cpu, P:D or a name substring\n"
 
 #endif /* VD_CLI_H */

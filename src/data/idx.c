@@ -243,10 +243,9 @@ vd_status vd_dataset_load_idx(const char *images_path, const char *labels_path, 
     idx_file f = {0};
     vd_dataset *ds = NULL;
     if (out) *out = NULL;
-    if (!images_path || !labels_path || !out)
+    if (!images_path || !out)
         return vd_error_set(NULL, VD_ERR_INVALID_ARG,
-                            "vd_dataset_load_idx: images_path, labels_path and out must not "
-                            "be NULL");
+                            "vd_dataset_load_idx: images_path and out must not be NULL");
 
     ds = calloc(1, sizeof(*ds));
     if (!ds) return vd_error_set(NULL, VD_ERR_NO_MEMORY, "cannot allocate a dataset");
@@ -284,7 +283,18 @@ vd_status vd_dataset_load_idx(const char *images_path, const char *labels_path, 
     VD_TRY(idx_payload(&f, (size_t)total, 16, "image data", &ds->pixels));
     idx_close(&f);
 
-    /* Labels: (count). */
+    /* Labels: (count). Without a label file every label is 0 (images to classify). */
+    if (!labels_path) {
+        ds->labels = calloc(ds->count, 1);
+        if (!ds->labels) {
+            st = vd_error_set(NULL, VD_ERR_NO_MEMORY, "cannot allocate %zu labels", ds->count);
+            goto done;
+        }
+        ds->classes = 1;
+        *out = ds;
+        ds = NULL;
+        goto done;
+    }
     VD_TRY(idx_open(&f, labels_path));
     VD_TRY(idx_header(&f, 1, "labels", dims));
     if (dims[0] != ds->count) {

@@ -1,5 +1,6 @@
 /* act.c - elementwise activation layers (relu, sigmoid, tanh, gelu): one family, the kind
  * taken from the registry name. */
+#include <stddef.h>
 #include <string.h>
 
 #include "layer.h"
@@ -46,3 +47,39 @@ ACT_FAMILY(vd_layer_relu, "relu");
 ACT_FAMILY(vd_layer_sigmoid, "sigmoid");
 ACT_FAMILY(vd_layer_tanh, "tanh");
 ACT_FAMILY(vd_layer_gelu, "gelu");
+
+/* Leaky ReLU: its own family because it has an option (the negative slope). */
+typedef struct leaky {
+    vd_layer base;
+    float alpha;
+} leaky;
+
+static const vd_key leaky_keys[] = {
+    {"alpha", VD_KEY_FLOAT, offsetof(leaky, alpha), 0.01, 0.0, 1.0, false,
+     "slope for x <= 0 (PyTorch's negative_slope; darknet's 'leaky' is 0.1)"},
+    {NULL, 0, 0, 0, 0, 0, false, NULL},
+};
+
+static vd_status leaky_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
+{
+    size_t n = (size_t)s->n * vd_shape_numel(&l->in);
+    return vd_op_leaky_fwd(s->ctx, ((leaky *)l)->alpha, n, x.mem, x.off, y.mem, y.off);
+}
+
+static vd_status leaky_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                                vd_buf dx, float beta)
+{
+    if (!dx.mem) return VD_OK;
+    size_t n = (size_t)s->n * vd_shape_numel(&l->in);
+    return vd_op_leaky_bwd(s->ctx, ((leaky *)l)->alpha, n, x.mem, x.off, dy.mem, dy.off, beta,
+                           dx.mem, dx.off);
+}
+
+const vd_layer_ops vd_layer_leaky_relu = {
+    .type = "leaky_relu",
+    .size = sizeof(leaky),
+    .keys = leaky_keys,
+    .reshape = act_reshape,
+    .forward = leaky_forward,
+    .backward = leaky_backward,
+};

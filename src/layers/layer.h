@@ -149,6 +149,7 @@ void vd_layer_destroy(vd_layer *l);
 /* Family ops, defined in src/layers/<family>.c */
 extern const vd_layer_ops vd_layer_dense;
 extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_layer_gelu;
+extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;

@@ -260,7 +260,8 @@ static vd_status infer_shapes(vd_net *net)
 
 static bool is_rectifier(const vd_layer *l)
 {
-    return !strcmp(l->ops->type, "relu") || !strcmp(l->ops->type, "gelu");
+    return !strcmp(l->ops->type, "relu") || !strcmp(l->ops->type, "gelu") ||
+           !strcmp(l->ops->type, "leaky_relu");
 }
 
 static vd_status init_params(vd_net *net)

@@ -1,6 +1,8 @@
 /* ops.c - kernel launchers for cl/util.cl, act.cl, dense.cl, dropout.cl, loss.cl and
  * optim.cl: argument checks, then one vd_kernel_run each. The math lives in the kernels
  * and is documented at the top of each .cl file and in ops.h; nothing here blocks. */
+#include <math.h>
+
 #include "ops.h"
 
 /* Return VD_ERR_INVALID_ARG naming the launcher when cond is false. */
@@ -52,7 +54,7 @@ vd_status vd_op_act_fwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t 
     VD_CHECK(ctx, act_valid(act), "unknown activation");
     if (n == 0)
         return VD_OK;
-    return VD_RUN1(ctx, "act", "act_fwd", n, VD_A_I32(act), VD_A_U64(n), VD_A_MEM(x),
+    return VD_RUN1(ctx, "act", "act_fwd", n, VD_A_I32(act), VD_A_F32(0.0f), VD_A_U64(n), VD_A_MEM(x),
                    VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo));
 }
 
@@ -67,9 +69,33 @@ vd_status vd_op_act_bwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t 
     VD_CHECK(ctx, act == VD_ACT_GELU || act == VD_ACT_IDENTITY || y, "this activation needs y");
     if (n == 0)
         return VD_OK;
-    return VD_RUN1(ctx, "act", "act_bwd", n, VD_A_I32(act), VD_A_U64(n), VD_A_MEM(x),
+    return VD_RUN1(ctx, "act", "act_bwd", n, VD_A_I32(act), VD_A_F32(0.0f), VD_A_U64(n), VD_A_MEM(x),
                    VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy), VD_A_U64(dyo),
                    VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
+}
+
+vd_status vd_op_leaky_fwd(vd_context *ctx, float alpha, size_t n, cl_mem x, size_t xo, cl_mem y,
+                          size_t yo)
+{
+    VD_NEED(ctx, x, y);
+    VD_CHECK(ctx, isfinite(alpha), "leaky relu: alpha must be finite");
+    if (n == 0)
+        return VD_OK;
+    return VD_RUN1(ctx, "act", "act_fwd", n, VD_A_I32(VD_ACT_LEAKY_RELU), VD_A_F32(alpha),
+                   VD_A_U64(n), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo));
+}
+
+vd_status vd_op_leaky_bwd(vd_context *ctx, float alpha, size_t n, cl_mem x, size_t xo, cl_mem dy,
+                          size_t dyo, float beta, cl_mem dx, size_t dxo)
+{
+    VD_NEED(ctx, x, dy, dx);
+    VD_CHECK(ctx, isfinite(alpha), "leaky relu: alpha must be finite");
+    if (n == 0)
+        return VD_OK;
+    /* y is not read for leaky relu; x stands in for it so no argument is NULL. */
+    return VD_RUN1(ctx, "act", "act_bwd", n, VD_A_I32(VD_ACT_LEAKY_RELU), VD_A_F32(alpha),
+                   VD_A_U64(n), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(x), VD_A_U64(xo),
+                   VD_A_MEM(dy), VD_A_U64(dyo), VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
 }
 
 vd_status vd_op_bias_fwd(vd_context *ctx, size_t rows, size_t cols, cl_mem b, size_t bo,

@@ -12,7 +12,8 @@ typedef enum vd_act {
     VD_ACT_RELU = 1,
     VD_ACT_SIGMOID = 2,
     VD_ACT_TANH = 3,
-    VD_ACT_GELU = 4 /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+    VD_ACT_GELU = 4, /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+    VD_ACT_LEAKY_RELU = 5 /* x > 0 ? x : alpha x; only through vd_op_leaky_* */
 } vd_act;
 
 /* x[i] = value for i < n. */
@@ -30,6 +31,13 @@ vd_status vd_op_act_fwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t 
 /* dx = beta * dx + dy * act'(x). Kernels may use x or y (y = act(x)) for the derivative. */
 vd_status vd_op_act_bwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t xo, cl_mem y,
                         size_t yo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
+
+/* Leaky ReLU with slope alpha for x <= 0: y = x > 0 ? x : alpha x;
+ * dx = beta * dx + dy * (x > 0 ? 1 : alpha). Backward reads x. */
+vd_status vd_op_leaky_fwd(vd_context *ctx, float alpha, size_t n, cl_mem x, size_t xo, cl_mem y,
+                          size_t yo);
+vd_status vd_op_leaky_bwd(vd_context *ctx, float alpha, size_t n, cl_mem x, size_t xo, cl_mem dy,
+                          size_t dyo, float beta, cl_mem dx, size_t dxo);
 
 /* y: (rows, cols) row-major; y[r][c] += b[c]. */
 vd_status vd_op_bias_fwd(vd_context *ctx, size_t rows, size_t cols, cl_mem b, size_t bo,

@@ -60,3 +60,16 @@ void ref_act_bwd(vd_act act, size_t n, const float *x, const float *y, const flo
         dx[i] = (float)(beta == 0.0f ? g : (double)beta * dx[i] + g);
     }
 }
+
+void ref_leaky_fwd(float alpha, size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : (float)((double)alpha * x[i]);
+}
+
+void ref_leaky_bwd(float alpha, size_t n, const float *x, const float *dy, float beta, float *dx)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = (double)dy[i] * (x[i] > 0.0f ? 1.0 : (double)alpha);
+        dx[i] = (float)(beta == 0.0f ? g : (double)beta * dx[i] + g);
+    }
+}

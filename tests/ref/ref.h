@@ -19,6 +19,10 @@ void ref_act_fwd(vd_act act, size_t n, const float *x, float *y);
 void ref_act_bwd(vd_act act, size_t n, const float *x, const float *y, const float *dy,
                  float beta, float *dx);
 
+/* Leaky ReLU with slope alpha below zero; dx = beta*dx + dy * (x > 0 ? 1 : alpha). */
+void ref_leaky_fwd(float alpha, size_t n, const float *x, float *y);
+void ref_leaky_bwd(float alpha, size_t n, const float *x, const float *dy, float beta, float *dx);
+
 /* dense_ref.c */
 /* Row-major C (m, n) = alpha * op(A) * op(B) + beta * C, op(A): (m, k), op(B): (k, n).
  * A is stored (m, k) with leading dimension lda, or (k, m) when ta; B likewise.

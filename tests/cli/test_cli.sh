@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_cli.sh - the `verdant` command as a user meets it: help, wrong flags and missing
+# files (one-line errors, exit 2 / 1), plan, a short train with a checkpoint and a log,
+# resume, eval and predict. Usage: test_cli.sh VERDANT_BINARY MODELS_DIR
+# Exits 77 (skip) when the Fashion-MNIST package or an OpenCL device is missing.
+set -u
+V="$1"
+M="$2"
+data=/usr/share/datasets/fashion-mnist
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+# expect RC DESCRIPTION CMD...: run CMD, its exit status must be RC.
+expect() {
+    local want="$1" what="$2"
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ "$rc" -eq "$want" ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL $what: exit $rc, want $want"
+        sed 's/^/  | /' "$tmp/out" "$tmp/err" | tail -20
+    fi
+}
+# contains FILE TEXT DESCRIPTION
+contains() {
+    if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
+        fail=$((fail + 1))
+        echo "FAIL $3: '$2' not in output"
+        sed 's/^/  | /' "$1" | tail -20
+    fi
+}
+
+if [ ! -f "$data/t10k-images-idx3-ubyte.gz" ]; then
+    echo "no Fashion-MNIST (install dataset-fashion-mnist)"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 77
+fi
+if ! "$V" devices >/dev/null 2>&1; then
+    echo "no usable OpenCL device"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 77
+fi
+
+expect 0 "verdant --help" "$V" --help
+contains "$tmp/out" "train" "help lists train"
+expect 2 "no command" "$V"
+expect 2 "unknown command" "$V" frobnicate
+expect 2 "wrong flag" "$V" train "$M/lenet5.cfg" --fliters 3
+contains "$tmp/err" "unknown option '--fliters'" "wrong flag message"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL wrong flag: not one line"; }
+expect 2 "bad number" "$V" train "$M/lenet5.cfg" --epochs two
+expect 1 "missing model file" "$V" train "$tmp/none.cfg"
+contains "$tmp/err" "none.cfg" "missing model names the file"
+expect 1 "missing data dir" "$V" train "$M/mlp.cfg" --data "$tmp/nodata"
+contains "$tmp/err" "dataset-fashion-mnist" "missing data hint"
+printf '[net]\ninput = 1, 28, 28\n[dense]\nname = fc\nfliters = 3\n' >"$tmp/bad.cfg"
+expect 1 "bad model file" "$V" train "$tmp/bad.cfg"
+contains "$tmp/err" "bad.cfg:5: layer 'fc' (dense): unknown key 'fliters'" "bad cfg message"
+
+expect 0 "plan" "$V" plan "$M/lenet5.cfg" --batch 32
+contains "$tmp/out" "total parameters: 61706" "plan counts LeNet-5's parameters"
+
+expect 0 "train" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 640 --checkpoint "$tmp/m.ckpt" \
+    --log "$tmp/log.jsonl" --schedule cosine
+contains "$tmp/out" "epoch 1/1" "train prints the epoch"
+contains "$tmp/log.jsonl" '"epoch": 1' "train writes the log"
+expect 0 "resume" "$V" train --resume "$tmp/m.ckpt" --epochs 2 --limit 640 --log "$tmp/log.jsonl"
+contains "$tmp/out" "resumed from" "resume says so"
+contains "$tmp/log.jsonl" '"epoch": 2' "resume continues at epoch 2"
+expect 0 "eval" "$V" eval "$tmp/m.ckpt"
+contains "$tmp/out" "confusion matrix" "eval prints the confusion matrix"
+expect 0 "predict idx" "$V" predict "$tmp/m.ckpt" "$data/t10k-images-idx3-ubyte.gz" --index 3 --top 2
+contains "$tmp/out" "[3]:" "predict names the image"
+head -c 100 /dev/urandom >"$tmp/m2.ckpt"
+expect 1 "corrupt checkpoint" "$V" eval "$tmp/m2.ckpt"
+contains "$tmp/err" "m2.ckpt" "corrupt checkpoint message names the file"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
