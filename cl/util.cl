@@ -25,3 +25,43 @@ kernel void copy2d(ulong rows, ulong cols, global const float *src, ulong s_off,
     float v = src[s_off + r * s_ld + c];
     dst[d] = beta == 0.0f ? v : beta * dst[d] + v;
 }
+
+/* Gradient clipping by global norm, in three deterministic passes (no atomics):
+ * sumsq_partial: global parts, one work-item per part: out[p] = sum of x[i]^2 over the
+ *   elements i = p*chunk .. min(n, (p+1)*chunk), in index order.
+ * clip_scale: one work-item: norm = sqrt(sum of partial[0..parts) in order);
+ *   scale[0] = norm > max_norm ? max_norm / norm : 1; scale[1] = norm. scale may be the
+ *   partial buffer itself: every partial is read before anything is written.
+ * scale_by: global n, one work-item per element: x[i] *= scale[0]. */
+kernel void sumsq_partial(ulong n, ulong chunk, global const float *x, ulong x_off,
+                          global float *out)
+{
+    ulong p = get_global_id(0);
+    ulong lo = p * chunk, hi = min(n, lo + chunk);
+    float s = 0.0f;
+    for (ulong i = lo; i < hi; i++) {
+        float v = x[x_off + i];
+        s = fma(v, v, s);
+    }
+    out[p] = s;
+}
+
+kernel void clip_scale(ulong parts, global const float *partial, float max_norm,
+                       global float *scale)
+{
+    if (get_global_id(0) != 0)
+        return;
+    float s = 0.0f;
+    for (ulong p = 0; p < parts; p++)
+        s += partial[p];
+    float norm = sqrt(s);
+    scale[0] = norm > max_norm ? max_norm / norm : 1.0f;
+    scale[1] = norm;
+}
+
+kernel void scale_by(ulong n, global float *x, ulong x_off, global const float *scale)
+{
+    ulong i = get_global_id(0);
+    if (i < n)
+        x[x_off + i] *= scale[0];
+}

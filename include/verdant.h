@@ -241,6 +241,8 @@ typedef struct vd_optim_options {
     float beta1, beta2;  /* Adam, default 0.9, 0.999 */
     float eps;           /* Adam, default 1e-8 */
     float weight_decay;  /* default 0 */
+    float clip_norm;     /* > 0: scale the gradients so their global L2 norm is at most
+                            this before each update (on the device); default 0: off */
 } vd_optim_options;
 
 VD_API void vd_optim_options_init(vd_optim_options *opt, vd_optim_kind kind);

@@ -47,6 +47,13 @@ static double ref_step(mlp_ref *r, vd_act act, vd_loss loss, const vd_optim_opti
     ref_dense_bwd(n, h, out, a, r->w2, dz, 0.0f, da, gw2, gb2);
     ref_act_bwd(act, n * h, hid, a, da, 0.0f, dh);
     ref_dense_bwd(n, in, h, x, r->w1, dh, 0.0f, NULL, gw1, gb1);
+    if (o->clip_norm > 0.0f) { /* global L2 norm over every gradient */
+        double ss = 0;
+        for (size_t i = 0; i < r->np; i++) ss += (double)g[i] * g[i];
+        double norm = sqrt(ss);
+        if (norm > o->clip_norm)
+            for (size_t i = 0; i < r->np; i++) g[i] = (float)(g[i] * (o->clip_norm / norm));
+    }
     if (o->kind == VD_OPTIM_SGD) {
         ref_sgd(r->np, r->p, g, r->m, o->lr, o->momentum, o->weight_decay, o->nesterov);
     } else {
@@ -67,7 +74,8 @@ static double ref_step(mlp_ref *r, vd_act act, vd_loss loss, const vd_optim_opti
 }
 
 static void run_case(vd_context *ctx, const char *act_name, vd_act act, vd_loss loss,
-                     vd_optim_kind kind, size_t in, size_t h, size_t out, int32_t max_batch)
+                     vd_optim_kind kind, size_t in, size_t h, size_t out, int32_t max_batch,
+                     float clip)
 {
     char what[160], opts[64];
     uint64_t rng = 1234 + in * 7 + h;
@@ -88,6 +96,7 @@ static void run_case(vd_context *ctx, const char *act_name, vd_act act, vd_loss 
     o.lr = kind == VD_OPTIM_SGD ? 0.1f : 0.01f;
     o.weight_decay = 0.01f;
     o.nesterov = kind == VD_OPTIM_SGD && in % 2;
+    o.clip_norm = clip;
     EXPECT_OK(ctx, vd_net_set_optimizer(net, &o));
 
     r.np = vd_net_param_count(net);
@@ -193,10 +202,13 @@ int main(void)
     vd_context *ctx = NULL;
     int rc = test_context(&ctx);
     if (rc) return check_summary();
-    run_case(ctx, "tanh", VD_ACT_TANH, VD_LOSS_SOFTMAX_CE, VD_OPTIM_SGD, 5, 7, 3, 4);
-    run_case(ctx, "relu", VD_ACT_RELU, VD_LOSS_SOFTMAX_CE, VD_OPTIM_ADAM, 17, 33, 10, 9);
-    run_case(ctx, "gelu", VD_ACT_GELU, VD_LOSS_MSE, VD_OPTIM_ADAMW, 3, 129, 2, 17);
-    run_case(ctx, "sigmoid", VD_ACT_SIGMOID, VD_LOSS_MSE, VD_OPTIM_SGD, 1, 1, 1, 1);
+    run_case(ctx, "tanh", VD_ACT_TANH, VD_LOSS_SOFTMAX_CE, VD_OPTIM_SGD, 5, 7, 3, 4, 0.0f);
+    run_case(ctx, "relu", VD_ACT_RELU, VD_LOSS_SOFTMAX_CE, VD_OPTIM_ADAM, 17, 33, 10, 9, 0.0f);
+    run_case(ctx, "gelu", VD_ACT_GELU, VD_LOSS_MSE, VD_OPTIM_ADAMW, 3, 129, 2, 17, 0.0f);
+    run_case(ctx, "sigmoid", VD_ACT_SIGMOID, VD_LOSS_MSE, VD_OPTIM_SGD, 1, 1, 1, 1, 0.0f);
+    /* Gradient clipping: a norm small enough that every step is clipped. */
+    run_case(ctx, "tanh", VD_ACT_TANH, VD_LOSS_SOFTMAX_CE, VD_OPTIM_SGD, 5, 7, 3, 4, 0.05f);
+    run_case(ctx, "relu", VD_ACT_RELU, VD_LOSS_MSE, VD_OPTIM_ADAM, 130, 65, 3, 8, 0.01f);
     dropout_case(ctx);
     vd_context_destroy(ctx);
     return check_summary();

@@ -137,7 +137,7 @@ int cmd_train(int argc, char **argv)
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
     const char *opt_name = "adam", *schedule = "constant";
     long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0;
-    double lr = 0, momentum = 0.9, wd = 0;
+    double lr = 0, momentum = 0.9, wd = 0, clip = 0;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
                           {"--device", FLAG_STR, &device, 0, 0},
                           {"--checkpoint", FLAG_STR, &ckpt, 0, 0},
@@ -154,6 +154,7 @@ int cmd_train(int argc, char **argv)
                           {"--lr", FLAG_FLOAT, &lr, 1e-12, 1e3},
                           {"--momentum", FLAG_FLOAT, &momentum, 0, 0.999999},
                           {"--weight-decay", FLAG_FLOAT, &wd, 0, 10},
+                          {"--clip-norm", FLAG_FLOAT, &clip, 0, 1e9},
                           {NULL, 0, NULL, 0, 0}};
     const char *pos[1];
     int npos, help;
@@ -214,6 +215,7 @@ int cmd_train(int argc, char **argv)
         if (lr > 0) o.lr = (float)lr;
         o.momentum = (float)momentum;
         o.weight_decay = (float)wd;
+        o.clip_norm = (float)clip;
         if (vd_net_set_optimizer(net, &o) != VD_OK) {
             fail("train", ctx);
             goto done;

@@ -38,6 +38,7 @@ struct vd_net {
     bool has_optim;
     vd_optim_options optim;
     cl_mem m, v;   /* optimizer state arenas (NULL when unused) */
+    cl_mem clip_work; /* VD_CLIP_PARTS floats for gradient clipping (NULL when off) */
     int64_t t;     /* optimizer steps taken */
     uint64_t step; /* training steps enqueued (RNG streams) */
 };

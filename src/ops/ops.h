@@ -25,6 +25,14 @@ vd_status vd_op_fill(vd_context *ctx, size_t n, float value, cl_mem x, size_t xo
 vd_status vd_op_copy2d(vd_context *ctx, size_t rows, size_t cols, cl_mem src, size_t so,
                        size_t s_ld, float beta, cl_mem dst, size_t dso, size_t d_ld);
 
+/* Clip x (n floats) to a global L2 norm of at most max_norm, on the device without a host
+ * round trip: x *= min(1, max_norm / ||x||). work must hold VD_CLIP_PARTS floats; after the
+ * call work[0] is the factor applied and work[1] is ||x|| before clipping. Deterministic
+ * (fixed summation order, no atomics). */
+#define VD_CLIP_PARTS 64
+vd_status vd_op_clip_norm(vd_context *ctx, size_t n, float max_norm, cl_mem x, size_t xo,
+                          cl_mem work);
+
 /* y = act(x), n elements. x and y may be the same memory. */
 vd_status vd_op_act_fwd(vd_context *ctx, vd_act act, size_t n, cl_mem x, size_t xo, cl_mem y,
                         size_t yo);

@@ -78,7 +78,7 @@ static void section(writer *w, const char *tag, const void *p, uint64_t n)
 
 typedef struct optim_header {
     int32_t kind, nesterov, has_m, has_v;
-    float lr, momentum, beta1, beta2, eps, weight_decay;
+    float lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, reserved;
     int64_t t;
 } optim_header;
 
@@ -185,9 +185,18 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     optim_header oh = {0};
     if (net->has_optim) {
         const vd_optim_options *o = &net->optim;
-        oh = (optim_header){
-            (int32_t)o->kind, o->nesterov, net->m != NULL, net->v != NULL,  o->lr, o->momentum,
-            o->beta1,         o->beta2,    o->eps,         o->weight_decay, net->t};
+        oh = (optim_header){.kind = (int32_t)o->kind,
+                            .nesterov = o->nesterov,
+                            .has_m = net->m != NULL,
+                            .has_v = net->v != NULL,
+                            .lr = o->lr,
+                            .momentum = o->momentum,
+                            .beta1 = o->beta1,
+                            .beta2 = o->beta2,
+                            .eps = o->eps,
+                            .weight_decay = o->weight_decay,
+                            .clip_norm = o->clip_norm,
+                            .t = net->t};
     } else {
         oh.kind = -1;
     }
@@ -421,6 +430,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
                 o.beta2 = oh.beta2;
                 o.eps = oh.eps;
                 o.weight_decay = oh.weight_decay;
+                o.clip_norm = oh.clip_norm;
                 st = vd_net_set_optimizer(net, &o);
                 if (st != VD_OK) {
                     snprintf(msg, sizeof(msg), "OPTIM: %s", vd_last_error(ctx));

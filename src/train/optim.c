@@ -41,6 +41,8 @@ vd_status vd_net_set_optimizer(vd_net *net, const vd_optim_options *opt)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG,
                             "optimizer: momentum and betas must be in [0,1), eps > 0, "
                             "weight_decay >= 0");
+    if (!(opt->clip_norm >= 0.0f) || !isfinite(opt->clip_norm))
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "optimizer: clip_norm must be >= 0");
     if (opt->kind == VD_OPTIM_SGD && opt->nesterov && !(opt->momentum > 0.0f))
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "optimizer: Nesterov needs momentum > 0");
     bool need_m = opt->kind != VD_OPTIM_SGD || opt->momentum > 0.0f;
@@ -48,6 +50,8 @@ vd_status vd_net_set_optimizer(vd_net *net, const vd_optim_options *opt)
     size_t bytes = net->arena * sizeof(float);
     if (need_m && !net->m) VD_TRY(vd_net_alloc(net, bytes, &net->m));
     if (need_v && !net->v) VD_TRY(vd_net_alloc(net, bytes, &net->v));
+    if (opt->clip_norm > 0.0f && !net->clip_work)
+        VD_TRY(vd_net_alloc(net, VD_CLIP_PARTS * sizeof(float), &net->clip_work));
     if (net->m) VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->m, 0));
     if (net->v) VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->v, 0));
     net->optim = *opt;
@@ -70,6 +74,11 @@ vd_status vd_net_set_lr(vd_net *net, float lr)
 vd_status vd_optim_update(vd_net *net)
 {
     const vd_optim_options *o = &net->optim;
+    if (o->clip_norm > 0.0f) {
+        vd_status st =
+            vd_op_clip_norm(net->ctx, net->arena, o->clip_norm, net->grads, 0, net->clip_work);
+        if (st != VD_OK) return st;
+    }
     net->t++;
     if (o->kind == VD_OPTIM_SGD)
         return vd_op_sgd(net->ctx, net->arena, net->params, 0, net->grads, 0, net->m, 0, o->lr,
