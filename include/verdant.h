@@ -362,6 +362,10 @@ typedef struct vd_train_options {
     int32_t progress_every; /* call progress every this many batches (default 20; 0 never) */
     vd_progress_fn progress;
     void *user;
+    /* Image augmentation of training batches, seeded from (seed, epoch) so it repeats
+     * exactly on resume: */
+    int32_t crop_pad;       /* > 0: random crop after padding by this many pixels (0..64) */
+    int32_t flip;           /* nonzero: random left-right flip */
 } vd_train_options;
 
 VD_API void vd_train_options_init(vd_train_options *opt);

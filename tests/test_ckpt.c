@@ -75,6 +75,8 @@ static void train(vd_context *ctx, vd_net *net, const vd_dataset *ds, int from, 
     vd_train_options_init(&to_);
     to_.batch = 16;
     to_.seed = 3;
+    to_.crop_pad = 1; /* augmentation must resume exactly too */
+    to_.flip = 1;
     for (int e = from; e <= to; e++) EXPECT_OK(ctx, vd_net_train_epoch(net, ds, e, &to_, NULL));
 }
 

@@ -19,6 +19,7 @@
 #include <verdant.h>
 
 #include "check.h"
+#include "data/data.h"
 
 static char dir[256];
 
@@ -452,6 +453,64 @@ static void remove_tree(const char *d)
     if (rmdir(d) != 0) fprintf(stderr, "warning: could not remove %s\n", d);
 }
 
+/* Augmented batches: every output is the input shifted by (dr, dc) in [-p, p] (black
+ * outside) and possibly mirrored; the same positions give the same batch; flips and shifts
+ * both occur; without options the batch equals the plain one. */
+static void test_augment(void)
+{
+    size_t img_n;
+    unsigned char *img = make_images(N_IMG, ROWS, COLS, &img_n);
+    write_file(tpath("aug.raw"), img, img_n, 0);
+    vd_dataset *ds = NULL;
+    if (!CHECK(vd_dataset_load_idx(tpath("aug.raw"), NULL, &ds) == VD_OK)) goto done;
+    enum { B = 64 };
+    uint32_t idx[B];
+    uint64_t pos[B];
+    for (int i = 0; i < B; i++) idx[i] = (uint32_t)(i % N_IMG), pos[i] = (uint64_t)i;
+    static float x[B * ROWS * COLS], x2[B * ROWS * COLS], plain[B * ROWS * COLS];
+    vd_augment none = {0, 0, 1, 1};
+    CHECK(vd_dataset_batch_augmented(ds, idx, pos, B, x, NULL, &none) == VD_OK);
+    CHECK(vd_dataset_batch(ds, idx, B, plain, NULL) == VD_OK);
+    CHECK(memcmp(x, plain, sizeof(x)) == 0);
+    vd_augment aug = {1, 1, 7, 3};
+    CHECK(vd_dataset_batch_augmented(ds, idx, pos, B, x, NULL, &aug) == VD_OK);
+    CHECK(vd_dataset_batch_augmented(ds, idx, pos, B, x2, NULL, &aug) == VD_OK);
+    CHECK(memcmp(x, x2, sizeof(x)) == 0);
+    int explained = 0, flips = 0, shifts = 0;
+    for (int i = 0; i < B; i++) {
+        const unsigned char *src = img + 16 + idx[i] * ROWS * COLS;
+        int found = 0;
+        for (int f = 0; f < 2 && !found; f++)
+            for (int dr = -1; dr <= 1 && !found; dr++)
+                for (int dc = -1; dc <= 1 && !found; dc++) {
+                    int same = 1;
+                    for (int r = 0; r < ROWS && same; r++)
+                        for (int c = 0; c < COLS && same; c++) {
+                            int sr = r + dr, sc = (f ? COLS - 1 - c : c) + dc;
+                            int v = (sr >= 0 && sr < ROWS && sc >= 0 && sc < COLS)
+                                        ? src[sr * COLS + sc] : 0;
+                            same = fabs(x[(i * ROWS + r) * COLS + c] - v / 255.0) < 1e-6;
+                        }
+                    if (same) {
+                        found = 1;
+                        flips += f;
+                        shifts += dr != 0 || dc != 0;
+                    }
+                }
+        explained += found;
+    }
+    checkf(explained == B, "augment: %d of %d samples are a shift/flip of their input",
+           explained, B);
+    checkf(flips > 8 && flips < 56 && shifts > 20, "augment: %d flips, %d shifts in %d", flips,
+           shifts, B);
+    aug.stream = 4; /* another epoch: another draw */
+    CHECK(vd_dataset_batch_augmented(ds, idx, pos, B, x2, NULL, &aug) == VD_OK);
+    CHECK(memcmp(x, x2, sizeof(x)) != 0);
+done:
+    vd_dataset_destroy(ds);
+    free(img);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -464,6 +523,7 @@ int main(void)
     test_good_files();
     test_bad_files();
     test_fashion_mnist();
+    test_augment();
     remove_tree(dir);
     return check_summary();
 }

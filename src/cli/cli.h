@@ -42,6 +42,8 @@ int cmd_predict(int argc, char **argv);
     "  --momentum F       SGD momentum (default 0.9)\n"                                    \
     "  --weight-decay F   weight decay (default 0)\n"                                      \
     "  --clip-norm F      clip gradients to this global L2 norm (default 0: off)\n"          \
+    "  --crop-pad N       augment: random crop after padding by N pixels (default 0: off)\n" \
+    "  --flip             augment: random left-right flip\n"                                \
     "  --schedule NAME    constant, step or cosine (default constant)\n"                   \
     "  --step-size N      epochs between x0.1 steps for --schedule step (default 3)\n"     \
     "  --warmup N         epochs of linear warm-up (default 0)\n"                          \

@@ -136,7 +136,8 @@ int cmd_train(int argc, char **argv)
 {
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
     const char *opt_name = "adam", *schedule = "constant";
-    long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0;
+    long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0, crop_pad = 0;
+    int flip = 0;
     double lr = 0, momentum = 0.9, wd = 0, clip = 0;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
                           {"--device", FLAG_STR, &device, 0, 0},
@@ -155,6 +156,8 @@ int cmd_train(int argc, char **argv)
                           {"--momentum", FLAG_FLOAT, &momentum, 0, 0.999999},
                           {"--weight-decay", FLAG_FLOAT, &wd, 0, 10},
                           {"--clip-norm", FLAG_FLOAT, &clip, 0, 1e9},
+                          {"--crop-pad", FLAG_INT, &crop_pad, 0, 64},
+                          {"--flip", FLAG_BOOL, &flip, 0, 0},
                           {NULL, 0, NULL, 0, 0}};
     const char *pos[1];
     int npos, help;
@@ -235,6 +238,8 @@ int cmd_train(int argc, char **argv)
     vd_train_options_init(&to);
     to.batch = (int32_t)batch;
     to.seed = state.shuffle_seed;
+    to.crop_pad = (int32_t)crop_pad;
+    to.flip = flip;
     to.progress = isatty(fileno(stderr)) ? progress : NULL;
     for (long e = state.epoch + 1; e <= epochs; e++) {
         float elr = schedule_lr(schedule, state.lr, e, epochs, step_size, warmup);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../runtime/runtime.h"
+#include "data.h"
 
 /* Limits checked before anything is allocated, so a corrupt or hostile header cannot make
  * us ask for gigabytes. Real datasets sit far below them (MNIST train: 60000 x 28 x 28). */
@@ -443,6 +443,46 @@ vd_status vd_dataset_batch(const vd_dataset *ds, const uint32_t *idx, size_t n, 
             for (size_t j = 0; j < sample; j++) dst[j] = ds->lut[src[j]];
         }
         if (y) y[i] = ds->labels[idx[i]];
+    }
+    return VD_OK;
+}
+
+vd_status vd_dataset_batch_augmented(const vd_dataset *ds, const uint32_t *idx, const uint64_t *pos,
+                                     size_t n, float *x, int32_t *y, const vd_augment *aug)
+{
+    if (!ds || (n > 0 && (!idx || !x)))
+        return vd_error_set(NULL, VD_ERR_INVALID_ARG, "augmented batch: NULL argument");
+    /* Every index is checked first, so a bad one leaves x and y untouched. */
+    for (size_t i = 0; i < n; i++)
+        if (idx[i] >= ds->count)
+            return vd_error_set(NULL, VD_ERR_INVALID_ARG,
+                                "augmented batch: idx[%zu] = %u is out of range (%zu samples)", i,
+                                (unsigned)idx[i], ds->count);
+    if (y)
+        for (size_t i = 0; i < n; i++) y[i] = ds->labels[idx[i]];
+    if (!aug || (aug->crop_pad <= 0 && !aug->flip)) return vd_dataset_batch(ds, idx, n, x, NULL);
+    if (!pos) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "augmented batch: pos is NULL");
+    int32_t R = ds->rows, C = ds->cols, p = aug->crop_pad > 0 ? aug->crop_pad : 0;
+    size_t sample = (size_t)R * (size_t)C;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w[4];
+        uint32_t ctr[4] = {(uint32_t)pos[i], (uint32_t)(pos[i] >> 32), (uint32_t)aug->stream,
+                           (uint32_t)(aug->stream >> 32)};
+        uint32_t key[2] = {(uint32_t)aug->seed, (uint32_t)(aug->seed >> 32)};
+        vd_philox4x32(ctr, key, w);
+        /* Offsets in [-p, p]: output pixel (r, c) reads input (r + dr, c + dc), black
+         * outside the image. */
+        int32_t dr = p ? (int32_t)(w[0] % (uint32_t)(2 * p + 1)) - p : 0;
+        int32_t dc = p ? (int32_t)(w[1] % (uint32_t)(2 * p + 1)) - p : 0;
+        bool flip = aug->flip && (w[2] & 1u);
+        const uint8_t *src = ds->pixels + (size_t)idx[i] * sample;
+        float *dst = x + i * sample;
+        for (int32_t r = 0; r < R; r++)
+            for (int32_t c = 0; c < C; c++) {
+                int32_t sr = r + dr, sc = (flip ? C - 1 - c : c) + dc;
+                uint8_t v = (sr >= 0 && sr < R && sc >= 0 && sc < C) ? src[sr * C + sc] : 0;
+                dst[(size_t)r * (size_t)C + (size_t)c] = ds->lut[v];
+            }
     }
     return VD_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../data/data.h"
 #include "../net/net.h"
 
 void vd_train_options_init(vd_train_options *opt)
@@ -42,6 +43,17 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
     int32_t *ys[2] = {NULL, NULL};
     cl_event ev[2] = {NULL, NULL};
     vd_status st = VD_OK;
+    /* Augmentation (training only): its own Philox key, so it does not repeat the shuffle's
+     * stream (seed, epoch). */
+    vd_augment aug = {0};
+    if (train && opt) {
+        aug.crop_pad = opt->crop_pad;
+        aug.flip = opt->flip;
+        aug.seed = opt->seed ^ 0x9E3779B97F4A7C15ull;
+        aug.stream = (uint64_t)epoch;
+    }
+    uint64_t *pos = malloc((size_t)batch * sizeof(uint64_t));
+    if (!pos) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
     for (int s = 0; s < 2; s++) {
         xs[s] = malloc((size_t)batch * in * sizeof(float));
         ys[s] = malloc((size_t)batch * sizeof(int32_t));
@@ -65,7 +77,13 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         }
         size_t first = (size_t)b * (size_t)batch;
         int32_t nb = (int32_t)((count - first) < (size_t)batch ? count - first : (size_t)batch);
-        st = vd_dataset_batch(ds, idx + first, (size_t)nb, xs[slot], ys[slot]);
+        if (aug.crop_pad > 0 || aug.flip) {
+            for (int32_t i = 0; i < nb; i++) pos[i] = first + (uint64_t)i;
+            st = vd_dataset_batch_augmented(ds, idx + first, pos, (size_t)nb, xs[slot], ys[slot],
+                                            &aug);
+        } else {
+            st = vd_dataset_batch(ds, idx + first, (size_t)nb, xs[slot], ys[slot]);
+        }
         if (st != VD_OK) { /* datasets report on the thread slot; move it to the context */
             vd_error_set(ctx, st, "%s", vd_last_error(NULL));
             goto done;
@@ -103,6 +121,7 @@ done:
         free(xs[s]);
         free(ys[s]);
     }
+    free(pos);
     if (st != VD_OK) clFinish(ctx->queue); /* nothing may still read the staging memory */
     return st;
 }
@@ -145,6 +164,9 @@ vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch
     if (st != VD_OK) return st;
     if (!net->has_optim)
         return vd_error_set(net->ctx, VD_ERR_STATE, "vd_net_train_epoch: set an optimizer first");
+    if (opt->crop_pad < 0 || opt->crop_pad > 64)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_train_epoch: crop_pad %d outside [0, 64]", (int)opt->crop_pad);
     if (opt->batch < 1 || opt->batch > net->max_batch)
         return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
                             "vd_net_train_epoch: batch %d; the net was built for 1 to %d",
