@@ -273,7 +273,9 @@ VD_API vd_status vd_net_set_lr(vd_net *net, float lr);
 VD_API size_t vd_net_param_count(const vd_net *net);
 /* Size of one output sample (classes for a classifier). */
 VD_API size_t vd_net_output_size(const vd_net *net);
-/* Print one line per layer (name, type, output shape, parameters) to a FILE* passed as
+/* Forward floating-point operations for one sample (multiply-add = 2), after build. */
+VD_API uint64_t vd_net_flops(const vd_net *net);
+/* Print one line per layer (name, type, output shape, parameters, MFLOP per sample) to a FILE* passed as
  * void* (stdout when NULL), to keep <stdio.h> out of this header. */
 VD_API vd_status vd_net_summary(const vd_net *net, void *file);
 

@@ -55,6 +55,8 @@ static void good_file(vd_context *ctx)
     if (!EXPECT_OK(ctx, vd_net_build(net, 4))) goto done;
     expect_true("params: 16*8+8 + 8*8 + 8*3+3", vd_net_param_count(net) == 136 + 64 + 27);
     expect_true("output size", vd_net_output_size(net) == 3);
+    /* dense: 2 x weights (16*8, 8*8, 8*3); relu, add, leaky_relu, dropout: 8 each. */
+    expect_true("forward FLOPs", vd_net_flops(net) == 2 * (128 + 64 + 24) + 4 * 8);
     EXPECT_OK(ctx, vd_net_to_cfg(net, &text));
     if (!text) goto done;
     expect_true("writer keeps the input list", strstr(text, "input = r1 + fc2") != NULL);

@@ -28,20 +28,28 @@ typedef struct conv {
     size_t ws_bytes;
 } conv;
 
-#define COMMON_KEYS                                                                          \
-    {"filters", VD_KEY_INT, offsetof(conv, filters), 0, 1, 1 << 20, true,                   \
-     "number of output channels"},                                                         \
-        {"kernel", VD_KEY_INT, offsetof(conv, kernel), 3, 1, 1024, false, "kernel size"},   \
-        {"kernel_h", VD_KEY_INT, offsetof(conv, kernel_h), 0, 0, 1024, false,               \
-         "kernel height (0: kernel)"},                                                     \
-        {"kernel_w", VD_KEY_INT, offsetof(conv, kernel_w), 0, 0, 1024, false,               \
-         "kernel width (0: kernel)"},                                                      \
-        {"stride", VD_KEY_INT, offsetof(conv, stride), 1, 1, 1024, false, "stride"},        \
-        {"pad", VD_KEY_INT, offsetof(conv, pad), 0, 0, 1024, false, "zero padding"},        \
-        {"dilation", VD_KEY_INT, offsetof(conv, dilation), 1, 1, 1024, false, "dilation"},  \
-        {"groups", VD_KEY_INT, offsetof(conv, groups), 1, 1, 1 << 20, false,                \
+#define COMMON_KEYS                                                                        \
+    {"filters", VD_KEY_INT, offsetof(conv, filters),    0, 1,                              \
+     1 << 20,   true,       "number of output channels"},                                  \
+        {"kernel", VD_KEY_INT, offsetof(conv, kernel), 3, 1, 1024, false, "kernel size"},  \
+        {"kernel_h", VD_KEY_INT, offsetof(conv, kernel_h),   0, 0,                         \
+         1024,       false,      "kernel height (0: kernel)"},                             \
+        {"kernel_w", VD_KEY_INT, offsetof(conv, kernel_w),  0, 0,                          \
+         1024,       false,      "kernel width (0: kernel)"},                              \
+        {"stride", VD_KEY_INT, offsetof(conv, stride), 1, 1, 1024, false, "stride"},       \
+        {"pad", VD_KEY_INT, offsetof(conv, pad), 0, 0, 1024, false, "zero padding"},       \
+        {"dilation", VD_KEY_INT, offsetof(conv, dilation), 1, 1, 1024, false, "dilation"}, \
+        {"groups",                                                                         \
+         VD_KEY_INT,                                                                       \
+         offsetof(conv, groups),                                                           \
+         1,                                                                                \
+         1,                                                                                \
+         1 << 20,                                                                          \
+         false,                                                                            \
          "channel groups (in channels for depthwise)"},                                    \
-        {"bias", VD_KEY_BOOL, offsetof(conv, bias), 1, 0, 1, false, "add a learned bias"}
+    {                                                                                      \
+        "bias", VD_KEY_BOOL, offsetof(conv, bias), 1, 0, 1, false, "add a learned bias"    \
+    }
 
 static const vd_key conv_keys[] = {
     COMMON_KEYS,
@@ -84,9 +92,21 @@ static vd_status conv_reshape(vd_layer *l)
     conv *c = (conv *)l;
     vd_status st = check_common(l, l->in.d[0]);
     if (st != VD_OK) return st;
-    vd_conv_geom g = {(int32_t)l->in.d[0], (int32_t)l->in.d[1], (int32_t)l->in.d[2],
-                      c->filters, 0, 0, kh_of(c), kw_of(c), c->stride, c->stride, c->pad, c->pad,
-                      c->dilation, c->dilation, c->groups};
+    vd_conv_geom g = {(int32_t)l->in.d[0],
+                      (int32_t)l->in.d[1],
+                      (int32_t)l->in.d[2],
+                      c->filters,
+                      0,
+                      0,
+                      kh_of(c),
+                      kw_of(c),
+                      c->stride,
+                      c->stride,
+                      c->pad,
+                      c->pad,
+                      c->dilation,
+                      c->dilation,
+                      c->groups};
     g.P = vd_conv_out_size(g.H, g.R, g.stride_h, g.pad_h, g.dil_h);
     g.Q = vd_conv_out_size(g.W, g.S, g.stride_w, g.pad_w, g.dil_w);
     if (g.P < 1 || g.Q < 1)
@@ -101,8 +121,8 @@ static vd_status conv_reshape(vd_layer *l)
     l->out.d[2] = g.Q;
     l->n_params = 0;
     size_t rs = (size_t)g.R * (size_t)g.S, cg = (size_t)(g.C / g.groups);
-    st = vd_layer_param(l, NULL, "weight", 4, (int64_t[]){g.K, (int64_t)cg, g.R, g.S},
-                        VD_INIT_AUTO, cg * rs, (size_t)g.K / (size_t)g.groups * rs);
+    st = vd_layer_param(l, NULL, "weight", 4, (int64_t[]){g.K, (int64_t)cg, g.R, g.S}, VD_INIT_AUTO,
+                        cg * rs, (size_t)g.K / (size_t)g.groups * rs);
     if (st == VD_OK && c->bias)
         st = vd_layer_param(l, NULL, "bias", 1, (int64_t[]){g.K}, VD_INIT_ZERO, cg * rs,
                             (size_t)g.K / (size_t)g.groups * rs);
@@ -131,8 +151,8 @@ static vd_status deconv_reshape(vd_layer *l)
         return vd_error_set(NULL, VD_ERR_SHAPE, "output would be %lldx%lld", (long long)Ho,
                             (long long)Wo);
     vd_conv_geom g = {c->filters, (int32_t)Ho, (int32_t)Wo, (int32_t)l->in.d[0], (int32_t)H,
-                      (int32_t)W, R, S, c->stride, c->stride, c->pad, c->pad, c->dilation,
-                      c->dilation, c->groups};
+                      (int32_t)W, R,           S,           c->stride,           c->stride,
+                      c->pad,     c->pad,      c->dilation, c->dilation,         c->groups};
     c->g = g;
     l->out.ndim = 3;
     l->out.d[0] = c->filters;
@@ -143,8 +163,8 @@ static vd_status deconv_reshape(vd_layer *l)
      * with stride > 1); fan_out counts the outputs one input reaches. */
     size_t rs = (size_t)R * (size_t)S, kin = (size_t)(g.K / g.groups);
     size_t kout = (size_t)(g.C / g.groups);
-    st = vd_layer_param(l, NULL, "weight", 4, (int64_t[]){g.K, (int64_t)kout, R, S},
-                        VD_INIT_AUTO, kin * rs, kout * rs);
+    st = vd_layer_param(l, NULL, "weight", 4, (int64_t[]){g.K, (int64_t)kout, R, S}, VD_INIT_AUTO,
+                        kin * rs, kout * rs);
     if (st == VD_OK && c->bias)
         st = vd_layer_param(l, NULL, "bias", 1, (int64_t[]){c->filters}, VD_INIT_ZERO, kin * rs,
                             kout * rs);
@@ -220,8 +240,8 @@ static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
     vd_status st = begin_pass(l, s, &nb, &w);
     if (st == VD_OK) st = bias_pass(l, s, true, dy);
     if (st == VD_OK)
-        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, dy.mem, dy.off,
-                              w.mem, w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws, 0);
+        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, dy.mem, dy.off, w.mem,
+                              w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws, 0);
     return st;
 }
 
@@ -233,8 +253,8 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
     vd_buf w;
     vd_status st = begin_pass(l, s, &nb, &w);
     if (st == VD_OK)
-        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, NULL, 0, x.mem, x.off, w.mem,
-                              w.off, NULL, 0, 0.0f, y.mem, y.off, c->ws, 0);
+        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, NULL, 0, x.mem, x.off, w.mem, w.off,
+                              NULL, 0, 0.0f, y.mem, y.off, c->ws, 0);
     if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
@@ -265,6 +285,17 @@ static void conv_destroy(vd_layer *l)
     c->ws = NULL;
 }
 
+/* Each weight is used once per output pixel (conv2d) or input pixel (deconv2d). */
+static uint64_t conv_flops(const vd_layer *l)
+{
+    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->out.d[1] * l->out.d[2]);
+}
+
+static uint64_t deconv_flops(const vd_layer *l)
+{
+    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->in.d[1] * l->in.d[2]);
+}
+
 const vd_layer_ops vd_layer_conv2d = {
     .type = "conv2d",
     .size = sizeof(conv),
@@ -273,6 +304,7 @@ const vd_layer_ops vd_layer_conv2d = {
     .forward = conv_forward,
     .backward = conv_backward,
     .destroy = conv_destroy,
+    .flops = conv_flops,
 };
 
 const vd_layer_ops vd_layer_deconv2d = {
@@ -283,4 +315,5 @@ const vd_layer_ops vd_layer_deconv2d = {
     .forward = deconv_forward,
     .backward = deconv_backward,
     .destroy = conv_destroy,
+    .flops = deconv_flops,
 };

@@ -68,6 +68,11 @@ static vd_status dense_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
     return st;
 }
 
+static uint64_t dense_flops(const vd_layer *l)
+{
+    return 2 * (uint64_t)l->params[0].numel;
+}
+
 const vd_layer_ops vd_layer_dense = {
     .type = "dense",
     .size = sizeof(dense),
@@ -75,4 +80,5 @@ const vd_layer_ops vd_layer_dense = {
     .reshape = dense_reshape,
     .forward = dense_forward,
     .backward = dense_backward,
+    .flops = dense_flops,
 };

@@ -97,6 +97,9 @@ typedef struct vd_layer_ops {
      * checkpoints: its size in floats, and a blocking copy to (to_host) or from the host.
      * Both NULL for stateless families. */
     size_t (*state_size)(const vd_layer *l);
+    /* Forward floating-point operations for one sample (multiply-adds count 2), for plans
+     * and GFLOP/s figures. NULL: one per output element. */
+    uint64_t (*flops)(const vd_layer *l);
     vd_status (*state_copy)(vd_layer *l, vd_context *ctx, float *host, bool to_host);
     /* Layers of several inputs (add, concat) set max_inputs > 1 and implement these
      * instead of forward/backward: xs[i] is input i (of shape l->ins[i]); dxs[i].mem is

@@ -599,22 +599,40 @@ vd_status vd_net_params_write(vd_net *net, const float *src, size_t count)
     return params_copy(net, (float *)src, count, false, "vd_net_params_write");
 }
 
+static uint64_t layer_flops(const vd_layer *l)
+{
+    if (l->ops->alias) return 0;
+    return l->ops->flops ? l->ops->flops(l) : (uint64_t)vd_shape_numel(&l->out);
+}
+
+uint64_t vd_net_flops(const vd_net *net)
+{
+    uint64_t f = 0;
+    for (int32_t i = 0; net && i < net->n_layers; i++) f += layer_flops(net->layers[i]);
+    return f;
+}
+
 vd_status vd_net_summary(const vd_net *net, void *file)
 {
     if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_summary: net is NULL");
     FILE *f = file ? (FILE *)file : stdout;
     char shape[64];
     vd_shape_format(&net->input, shape, sizeof(shape));
-    fprintf(f, "%-16s %-10s %-18s %12s\n", "layer", "type", "output", "parameters");
-    fprintf(f, "%-16s %-10s %-18s %12s\n", "input", "-", shape, "0");
+    fprintf(f, "%-16s %-13s %-18s %12s %14s\n", "layer", "type", "output", "parameters",
+            "MFLOP/sample");
+    fprintf(f, "%-16s %-13s %-18s %12s %14s\n", "input", "-", shape, "0", "-");
     for (int32_t i = 0; i < net->n_layers; i++) {
         const vd_layer *l = net->layers[i];
         size_t np = 0;
         for (int32_t p = 0; p < l->n_params; p++) np += l->params[p].numel;
         if (net->built) vd_shape_format(&l->out, shape, sizeof(shape));
         else snprintf(shape, sizeof(shape), "?");
-        fprintf(f, "%-16s %-10s %-18s %12zu\n", l->name, l->ops->type, shape, np);
+        fprintf(f, "%-16s %-13s %-18s %12zu %14.3f\n", l->name, l->ops->type, shape, np,
+                net->built ? (double)layer_flops(l) * 1e-6 : 0.0);
     }
     fprintf(f, "total parameters: %zu\n", vd_net_param_count(net));
+    if (net->built)
+        fprintf(f, "forward: %.2f MFLOP per sample (training: about 3x that)\n",
+                (double)vd_net_flops(net) * 1e-6);
     return VD_OK;
 }

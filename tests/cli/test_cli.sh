@@ -63,6 +63,7 @@ contains "$tmp/err" "bad.cfg:5: layer 'fc' (dense): unknown key 'fliters'" "bad 
 
 expect 0 "plan" "$V" plan "$M/lenet5.cfg" --batch 32
 contains "$tmp/out" "total parameters: 61706" "plan counts LeNet-5's parameters"
+contains "$tmp/out" "forward: 0.84 MFLOP per sample" "plan counts LeNet-5's FLOPs"
 
 expect 0 "train" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 640 --checkpoint "$tmp/m.ckpt" \
     --log "$tmp/log.jsonl" --schedule cosine
