@@ -53,3 +53,21 @@ inline float vd_uniform_at(ulong i, ulong seed, ulong stream)
     uint k = (uint)(i % 4);
     return vd_uniform(k == 0 ? r.x : k == 1 ? r.y : k == 2 ? r.z : r.w);
 }
+
+/* Sum of v over the work-group, a fixed binary tree over buf (one float per work-item;
+ * the local size must be a power of two): the same order on every run, no atomics. Every
+ * work-item gets the result. Used by conv.cl and norm.cl. */
+inline float vd_group_sum(local float *buf, float v)
+{
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int step = lsz / 2; step > 0; step >>= 1) {
+        if (l < step)
+            buf[l] += buf[l + step];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* buf is reused by the next call */
+    return r;
+}

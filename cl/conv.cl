@@ -118,13 +118,7 @@ kernel void bias_nchw_bwd(ulong n, int C, ulong HW, global const float *dy, ulon
     float s = 0.0f;
     for (ulong j = (ulong)l; j < M; j += (ulong)lsz)
         s += dy[dy_off + ((j / HW) * C + c) * HW + j % HW];
-    buf[l] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int step = lsz / 2; step > 0; step >>= 1) {
-        if (l < step)
-            buf[l] += buf[l + step];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    float sum = vd_group_sum(buf, s);
     if (l == 0)
-        db[db_off + c] += buf[0];
+        db[db_off + c] += sum;
 }

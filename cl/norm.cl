@@ -36,22 +36,6 @@
  * softmax_bwd:   global n*inner: dx = beta dx + y (dy - sum_c y dy).
  * With beta == 0, dx is never read. */
 
-/* Sum of v over the work-group (see above); every work-item gets the result. */
-inline float vd_group_sum(local float *buf, float v)
-{
-    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int step = lsz / 2; step > 0; step >>= 1) {
-        if (l < step)
-            buf[l] += buf[l + step];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE); /* buf is reused by the next call */
-    return r;
-}
-
 /* Element j of channel c's M = n*HW values. */
 #define VD_BN_AT(j) ((((j) / HW) * C + c) * HW + (j) % HW)
 

@@ -23,9 +23,7 @@ typedef struct conv {
     /* conv2d: its own geometry. deconv2d: the convolution it transposes, i.e. C, H, W
      * are the deconv's output and K, P, Q its input. */
     vd_conv_geom g;
-    vd_context *ctx; /* the context the workspace came from */
-    cl_mem ws;
-    size_t ws_bytes;
+    vd_layer_buf ws; /* im2col columns and scratch */
 } conv;
 
 #define COMMON_KEYS                                                                        \
@@ -178,21 +176,7 @@ static vd_status workspace(conv *c, vd_context *ctx, size_t n, size_t *nb)
     size_t fit = VD_CONV_WS_CAP / sizeof(float) / (per ? per : 1);
     *nb = fit < 1 ? 1 : fit > n ? n : fit;
     if (*nb < 1) *nb = 1;
-    size_t bytes = vd_conv_workspace(&c->g, *nb) * sizeof(float);
-    if (c->ws && c->ws_bytes >= bytes) return VD_OK;
-    if (c->ws) {
-        vd_buffer_release(c->ctx, c->ws, c->ws_bytes);
-        c->ws = NULL;
-        c->ws_bytes = 0;
-    }
-    vd_status st = vd_buffer_alloc(ctx, bytes, &c->ws);
-    if (st != VD_OK) {
-        c->ws = NULL;
-        return st;
-    }
-    c->ctx = ctx;
-    c->ws_bytes = bytes;
-    return VD_OK;
+    return vd_layer_buf_reserve(&c->ws, ctx, vd_conv_workspace(&c->g, *nb) * sizeof(float), NULL);
 }
 
 /* What every pass starts with: the workspace for a batch of s->n (and nb, the images per
@@ -226,7 +210,7 @@ static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
     vd_status st = begin_pass(l, s, &nb, &w);
     if (st == VD_OK)
         st = vd_op_conv2d_fwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, w.mem, w.off, 0.0f,
-                              y.mem, y.off, c->ws, 0);
+                              y.mem, y.off, c->ws.mem, 0);
     if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
@@ -241,7 +225,7 @@ static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
     if (st == VD_OK) st = bias_pass(l, s, true, dy);
     if (st == VD_OK)
         st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, dy.mem, dy.off, w.mem,
-                              w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws, 0);
+                              w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws.mem, 0);
     return st;
 }
 
@@ -254,7 +238,7 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
     vd_status st = begin_pass(l, s, &nb, &w);
     if (st == VD_OK)
         st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, NULL, 0, x.mem, x.off, w.mem, w.off,
-                              NULL, 0, 0.0f, y.mem, y.off, c->ws, 0);
+                              NULL, 0, 0.0f, y.mem, y.off, c->ws.mem, 0);
     if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
@@ -271,18 +255,17 @@ static vd_status deconv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
     if (st == VD_OK) st = bias_pass(l, s, true, dy);
     if (st == VD_OK)
         st = vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, x.mem, x.off, w.mem, w.off,
-                              dw.mem, dw.off, 0.0f, NULL, 0, c->ws, 0);
+                              dw.mem, dw.off, 0.0f, NULL, 0, c->ws.mem, 0);
     if (st == VD_OK && dx.mem)
         st = vd_op_conv2d_fwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, w.mem, w.off, beta, dx.mem,
-                              dx.off, c->ws, 0);
+                              dx.off, c->ws.mem, 0);
     return st;
 }
 
 static void conv_destroy(vd_layer *l)
 {
     conv *c = (conv *)l;
-    if (c->ws) vd_buffer_release(c->ctx, c->ws, c->ws_bytes);
-    c->ws = NULL;
+    vd_layer_buf_release(&c->ws);
 }
 
 /* Each weight is used once per output pixel (conv2d) or input pixel (deconv2d). */

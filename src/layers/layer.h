@@ -126,6 +126,20 @@ struct vd_layer {
     bool followed_by_rectifier; /* set by the net before init of weights */
 };
 
+/* A device buffer a layer keeps for itself (conv workspace, max-pool positions, norm
+ * statistics), taken from the context's pool and grown on demand. */
+typedef struct vd_layer_buf {
+    vd_context *ctx; /* the context mem came from (NULL while empty) */
+    cl_mem mem;
+    size_t bytes;
+} vd_layer_buf;
+
+/* Make b hold at least bytes; *fresh (may be NULL) says whether it was (re)allocated, in
+ * which case its contents are undefined. On failure b is empty. */
+vd_status vd_layer_buf_reserve(vd_layer_buf *b, vd_context *ctx, size_t bytes, bool *fresh);
+/* Give the memory back to its context's pool; b is empty afterwards. */
+void vd_layer_buf_release(vd_layer_buf *b);
+
 /* Declare a parameter during reshape. */
 vd_status vd_layer_param(vd_layer *l, vd_context *ctx, const char *name, int32_t ndim,
                          const int64_t *shape, vd_init init, size_t fan_in, size_t fan_out);

@@ -18,36 +18,14 @@
 #include "../ops/ops_cnn.h"
 #include "layer.h"
 
-/* Grow a layer-owned buffer to at least bytes; *fresh tells whether it was (re)made. */
-static vd_status owned_buffer(vd_context *ctx, vd_context **owner, cl_mem *mem, size_t *have,
-                              size_t bytes, bool *fresh)
-{
-    *fresh = false;
-    if (*mem && *have >= bytes) return VD_OK;
-    if (*mem) vd_buffer_release(*owner, *mem, *have);
-    *mem = NULL;
-    *have = 0;
-    vd_status st = vd_buffer_alloc(ctx, bytes, mem);
-    if (st != VD_OK) {
-        *mem = NULL;
-        return st;
-    }
-    *owner = ctx;
-    *have = bytes;
-    *fresh = true;
-    return VD_OK;
-}
-
 /* ------------------------------------------------------------------ batchnorm */
 
 typedef struct batchnorm {
     vd_layer base;
     float momentum, eps;
     size_t C, HW;
-    bool last_train; /* mode of the last forward: the backward follows it */
-    vd_context *ctx;
-    cl_mem state; /* 6*C floats, layout in ops_cnn.h (running mean, running var, ...) */
-    size_t state_bytes;
+    bool last_train;    /* mode of the last forward: the backward follows it */
+    vd_layer_buf state; /* 6*C floats, layout in ops_cnn.h (running mean, running var, ...) */
 } batchnorm;
 
 static const vd_key bn_keys[] = {
@@ -76,11 +54,10 @@ static vd_status bn_ensure_state(batchnorm *b, vd_context *ctx)
 {
     bool fresh;
     size_t C = b->C;
-    vd_status st = owned_buffer(ctx, &b->ctx, &b->state, &b->state_bytes, 6 * C * sizeof(float),
-                                &fresh);
+    vd_status st = vd_layer_buf_reserve(&b->state, ctx, 6 * C * sizeof(float), &fresh);
     if (st == VD_OK && fresh) {
-        st = vd_op_fill(ctx, C, 0.0f, b->state, 0);
-        if (st == VD_OK) st = vd_op_fill(ctx, C, 1.0f, b->state, C);
+        st = vd_op_fill(ctx, C, 0.0f, b->state.mem, 0);
+        if (st == VD_OK) st = vd_op_fill(ctx, C, 1.0f, b->state.mem, C);
     }
     return st;
 }
@@ -97,10 +74,10 @@ static vd_status bn_state_copy(vd_layer *l, vd_context *ctx, float *host, bool t
     vd_status st = bn_ensure_state(b, ctx);
     if (st != VD_OK) return st;
     size_t bytes = 2 * b->C * sizeof(float);
-    cl_int err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state, CL_TRUE, 0, bytes, host, 0,
+    cl_int err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
                                                NULL, NULL)
-                         : clEnqueueWriteBuffer(ctx->queue, b->state, CL_TRUE, 0, bytes, host, 0,
-                                                NULL, NULL);
+                         : clEnqueueWriteBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host,
+                                                0, NULL, NULL);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, "batchnorm state copy", err);
 }
 
@@ -116,13 +93,13 @@ static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
                             "(batch %zu of %zu values each)",
                             l->name, n, b->HW);
     st = s->train ? vd_op_batchnorm_stats(s->ctx, n, C, b->HW, b->momentum, b->eps, x.mem, x.off,
-                                          b->state, 0)
-                  : vd_op_batchnorm_eval_stats(s->ctx, C, b->eps, b->state, 0);
+                                          b->state.mem, 0)
+                  : vd_op_batchnorm_eval_stats(s->ctx, C, b->eps, b->state.mem, 0);
     if (st != VD_OK) return st;
     b->last_train = s->train;
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf be = vd_buf_at(s->params, l->params[1].offset);
-    return vd_op_batchnorm_apply(s->ctx, n, C, b->HW, x.mem, x.off, b->state, 0, g.mem, g.off,
+    return vd_op_batchnorm_apply(s->ctx, n, C, b->HW, x.mem, x.off, b->state.mem, 0, g.mem, g.off,
                                  be.mem, be.off, y.mem, y.off);
 }
 
@@ -130,22 +107,21 @@ static vd_status bn_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, 
                              vd_buf dx, float beta)
 {
     batchnorm *b = (batchnorm *)l;
-    if (!b->state)
+    if (!b->state.mem)
         return vd_error_set(s->ctx, VD_ERR_STATE, "batchnorm '%s': backward before forward",
                             l->name);
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
     vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
     return vd_op_batchnorm_bwd(s->ctx, (size_t)s->n, b->C, b->HW, b->last_train, x.mem, x.off,
-                               dy.mem, dy.off, b->state, 0, g.mem, g.off, dg.mem, dg.off, db.mem,
-                               db.off, beta, dx.mem, dx.off);
+                               dy.mem, dy.off, b->state.mem, 0, g.mem, g.off, dg.mem, dg.off,
+                               db.mem, db.off, beta, dx.mem, dx.off);
 }
 
 static void bn_destroy(vd_layer *l)
 {
     batchnorm *b = (batchnorm *)l;
-    if (b->state) vd_buffer_release(b->ctx, b->state, b->state_bytes);
-    b->state = NULL;
+    vd_layer_buf_release(&b->state);
 }
 
 const vd_layer_ops vd_layer_batchnorm = {
@@ -165,9 +141,7 @@ const vd_layer_ops vd_layer_batchnorm = {
 typedef struct layernorm {
     vd_layer base;
     float eps;
-    vd_context *ctx;
-    cl_mem stats; /* 2 floats per sample: mean, 1/std */
-    size_t stats_bytes;
+    vd_layer_buf stats; /* 2 floats per sample: mean, 1/std */
 } layernorm;
 
 static const vd_key ln_keys[] = {
@@ -182,8 +156,7 @@ static vd_status ln_reshape(vd_layer *l)
     l->out = l->in;
     l->n_params = 0;
     vd_status st = vd_layer_param(l, NULL, "gamma", l->in.ndim, l->in.d, VD_INIT_ONE, D, D);
-    if (st == VD_OK)
-        st = vd_layer_param(l, NULL, "beta", l->in.ndim, l->in.d, VD_INIT_ZERO, D, D);
+    if (st == VD_OK) st = vd_layer_param(l, NULL, "beta", l->in.ndim, l->in.d, VD_INIT_ZERO, D, D);
     return st;
 }
 
@@ -191,14 +164,12 @@ static vd_status ln_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     layernorm *ln = (layernorm *)l;
     size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
-    bool fresh;
-    vd_status st = owned_buffer(s->ctx, &ln->ctx, &ln->stats, &ln->stats_bytes,
-                                2 * n * sizeof(float), &fresh);
+    vd_status st = vd_layer_buf_reserve(&ln->stats, s->ctx, 2 * n * sizeof(float), NULL);
     if (st != VD_OK) return st;
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf be = vd_buf_at(s->params, l->params[1].offset);
     return vd_op_layernorm_fwd(s->ctx, n, D, ln->eps, x.mem, x.off, g.mem, g.off, be.mem, be.off,
-                               y.mem, y.off, ln->stats, 0);
+                               y.mem, y.off, ln->stats.mem, 0);
 }
 
 static vd_status ln_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
@@ -206,21 +177,20 @@ static vd_status ln_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, 
 {
     layernorm *ln = (layernorm *)l;
     size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
-    if (!ln->stats || ln->stats_bytes < 2 * n * sizeof(float))
+    if (!ln->stats.mem || ln->stats.bytes < 2 * n * sizeof(float))
         return vd_error_set(s->ctx, VD_ERR_STATE, "layernorm '%s': backward before forward",
                             l->name);
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
     vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-    return vd_op_layernorm_bwd(s->ctx, n, D, x.mem, x.off, dy.mem, dy.off, ln->stats, 0, g.mem,
+    return vd_op_layernorm_bwd(s->ctx, n, D, x.mem, x.off, dy.mem, dy.off, ln->stats.mem, 0, g.mem,
                                g.off, dg.mem, dg.off, db.mem, db.off, beta, dx.mem, dx.off);
 }
 
 static void ln_destroy(vd_layer *l)
 {
     layernorm *ln = (layernorm *)l;
-    if (ln->stats) vd_buffer_release(ln->ctx, ln->stats, ln->stats_bytes);
-    ln->stats = NULL;
+    vd_layer_buf_release(&ln->stats);
 }
 
 const vd_layer_ops vd_layer_layernorm = {

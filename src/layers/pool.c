@@ -18,9 +18,7 @@ typedef struct pool {
     vd_layer base;
     int32_t kernel, stride, pad, ceil;
     vd_pool_geom g;
-    vd_context *ctx; /* maxpool: the context idx came from */
-    cl_mem idx;
-    size_t idx_bytes;
+    vd_layer_buf idx; /* maxpool: int32 argmax positions of the last forward */
 } pool;
 
 static const vd_key pool_keys[] = {
@@ -40,8 +38,17 @@ static vd_status pool_reshape(vd_layer *l)
     if (p->pad > p->kernel / 2)
         return vd_error_set(NULL, VD_ERR_SHAPE, "pad=%d is more than half the kernel (%d)",
                             (int)p->pad, (int)p->kernel);
-    vd_pool_geom g = {(int32_t)l->in.d[0], (int32_t)l->in.d[1], (int32_t)l->in.d[2], 0, 0,
-                      p->kernel, p->kernel, s, s, p->pad, p->pad};
+    vd_pool_geom g = {(int32_t)l->in.d[0],
+                      (int32_t)l->in.d[1],
+                      (int32_t)l->in.d[2],
+                      0,
+                      0,
+                      p->kernel,
+                      p->kernel,
+                      s,
+                      s,
+                      p->pad,
+                      p->pad};
     g.P = vd_pool_out_size(g.H, g.kh, g.sh, g.ph, p->ceil != 0);
     g.Q = vd_pool_out_size(g.W, g.kw, g.sw, g.pw, p->ceil != 0);
     if (g.P < 1 || g.Q < 1)
@@ -59,19 +66,10 @@ static vd_status maxpool_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
 {
     pool *p = (pool *)l;
     size_t bytes = (size_t)s->n * vd_shape_numel(&l->out) * sizeof(cl_int);
-    if (!p->idx || p->idx_bytes < bytes) {
-        if (p->idx) vd_buffer_release(p->ctx, p->idx, p->idx_bytes);
-        p->idx = NULL;
-        p->idx_bytes = 0;
-        vd_status st = vd_buffer_alloc(s->ctx, bytes, &p->idx);
-        if (st != VD_OK) {
-            p->idx = NULL;
-            return st;
-        }
-        p->ctx = s->ctx;
-        p->idx_bytes = bytes;
-    }
-    return vd_op_maxpool_fwd(s->ctx, &p->g, (size_t)s->n, x.mem, x.off, y.mem, y.off, p->idx, 0);
+    vd_status st = vd_layer_buf_reserve(&p->idx, s->ctx, bytes, NULL);
+    if (st != VD_OK) return st;
+    return vd_op_maxpool_fwd(s->ctx, &p->g, (size_t)s->n, x.mem, x.off, y.mem, y.off, p->idx.mem,
+                             0);
 }
 
 /* Uses the positions of the last forward, which the net runs on the same batch. */
@@ -80,18 +78,16 @@ static vd_status maxpool_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_bu
 {
     pool *p = (pool *)l;
     if (!dx.mem) return VD_OK;
-    if (!p->idx || p->idx_bytes < (size_t)s->n * vd_shape_numel(&l->out) * sizeof(cl_int))
-        return vd_error_set(s->ctx, VD_ERR_STATE, "maxpool '%s': backward before forward",
-                            l->name);
-    return vd_op_maxpool_bwd(s->ctx, &p->g, (size_t)s->n, p->idx, 0, dy.mem, dy.off, beta,
+    if (!p->idx.mem || p->idx.bytes < (size_t)s->n * vd_shape_numel(&l->out) * sizeof(cl_int))
+        return vd_error_set(s->ctx, VD_ERR_STATE, "maxpool '%s': backward before forward", l->name);
+    return vd_op_maxpool_bwd(s->ctx, &p->g, (size_t)s->n, p->idx.mem, 0, dy.mem, dy.off, beta,
                              dx.mem, dx.off);
 }
 
 static void maxpool_destroy(vd_layer *l)
 {
     pool *p = (pool *)l;
-    if (p->idx) vd_buffer_release(p->ctx, p->idx, p->idx_bytes);
-    p->idx = NULL;
+    vd_layer_buf_release(&p->idx);
 }
 
 static vd_status avgpool_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
@@ -130,8 +126,8 @@ static vd_status gavg_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
 {
     if (!dx.mem) return VD_OK;
     return vd_op_globalavgpool_bwd(s->ctx, (size_t)s->n, (size_t)l->in.d[0],
-                                   (size_t)(l->in.d[1] * l->in.d[2]), dy.mem, dy.off, beta,
-                                   dx.mem, dx.off);
+                                   (size_t)(l->in.d[1] * l->in.d[2]), dy.mem, dy.off, beta, dx.mem,
+                                   dx.off);
 }
 
 const vd_layer_ops vd_layer_maxpool = {

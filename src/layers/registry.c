@@ -64,6 +64,28 @@ vd_status vd_layer_param(vd_layer *l, vd_context *ctx, const char *name, int32_t
     return VD_OK;
 }
 
+vd_status vd_layer_buf_reserve(vd_layer_buf *b, vd_context *ctx, size_t bytes, bool *fresh)
+{
+    if (fresh) *fresh = false;
+    if (b->mem && b->bytes >= bytes) return VD_OK;
+    vd_layer_buf_release(b);
+    vd_status st = vd_buffer_alloc(ctx, bytes, &b->mem);
+    if (st != VD_OK) {
+        b->mem = NULL;
+        return st;
+    }
+    b->ctx = ctx;
+    b->bytes = bytes;
+    if (fresh) *fresh = true;
+    return VD_OK;
+}
+
+void vd_layer_buf_release(vd_layer_buf *b)
+{
+    if (b->mem) vd_buffer_release(b->ctx, b->mem, b->bytes);
+    *b = (vd_layer_buf){NULL, NULL, 0};
+}
+
 static const vd_key *find_key(const vd_layer_ops *ops, const char *key)
 {
     for (const vd_key *k = ops->keys; k && k->name; k++)

@@ -574,19 +574,24 @@ static vd_status params_copy(vd_net *net, float *host, size_t count, bool to_hos
     if (count != vd_net_param_count(net))
         return vd_error_set(net->ctx, VD_ERR_SHAPE, "%s: %zu floats given, the net has %zu", fn,
                             count, vd_net_param_count(net));
+    return vd_net_arena_copy(net, net->params, host, to_host, fn);
+}
+
+vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host, const char *what)
+{
     cl_int err = CL_SUCCESS;
     size_t pos = 0;
     for (int32_t i = 0; i < net->n_layers && err == CL_SUCCESS; i++)
         for (int32_t p = 0; p < net->layers[i]->n_params && err == CL_SUCCESS; p++) {
             const vd_param *pa = &net->layers[i]->params[p];
             size_t bytes = pa->numel * sizeof(float), off = pa->offset * sizeof(float);
-            err = to_host ? clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, off, bytes,
+            err = to_host ? clEnqueueReadBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
                                                 host + pos, 0, NULL, NULL)
-                          : clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, off, bytes,
+                          : clEnqueueWriteBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
                                                  host + pos, 0, NULL, NULL);
             pos += pa->numel;
         }
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, fn, err);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, what, err);
 }
 
 vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count)

@@ -63,6 +63,11 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train);
 vd_status vd_net_acc_zero(vd_net *net);
 vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct);
 
+/* Blocking copy between an arena laid out like the parameters (values, gradients,
+ * optimizer moments) and vd_net_param_count() host floats in parameter-list order. */
+vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host,
+                            const char *what);
+
 /* optim.c: enqueue one update of every parameter from its gradient. */
 vd_status vd_optim_update(vd_net *net);
 

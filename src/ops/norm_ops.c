@@ -9,8 +9,8 @@
 vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, float momentum,
                                 float eps, cl_mem x, size_t xo, cl_mem state, size_t so)
 {
-    VD_CNN_NEED(ctx, x, state);
-    VD_CNN_CHECK(ctx, n * HW >= 2, "batch statistics need at least 2 values per channel");
+    VD_NEED(ctx, x, state);
+    VD_CHECK(ctx, n * HW >= 2, "batch statistics need at least 2 values per channel");
     if (C == 0) return VD_OK;
     size_t lsz = vd_cnn_reduce_local(ctx);
     return VD_RUN(ctx, "norm", "bn_stats", 1, (size_t[]){C * lsz}, (size_t[]){lsz}, VD_A_U64(n),
@@ -20,7 +20,7 @@ vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, 
 
 vd_status vd_op_batchnorm_eval_stats(vd_context *ctx, size_t C, float eps, cl_mem state, size_t so)
 {
-    VD_CNN_NEED(ctx, state);
+    VD_NEED(ctx, state);
     if (C == 0) return VD_OK;
     return VD_RUN1(ctx, "norm", "bn_eval_stats", C, VD_A_I32(C), VD_A_F32(eps), VD_A_MEM(state),
                    VD_A_U64(so));
@@ -30,7 +30,7 @@ vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, 
                                 cl_mem state, size_t so, cl_mem gamma, size_t go, cl_mem beta_p,
                                 size_t bo, cl_mem y, size_t yo)
 {
-    VD_CNN_NEED(ctx, x, state, gamma, beta_p, y);
+    VD_NEED(ctx, x, state, gamma, beta_p, y);
     if (n == 0 || C == 0 || HW == 0) return VD_OK;
     return VD_RUN1(ctx, "norm", "bn_apply", n * C * HW, VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW),
                    VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(gamma),
@@ -42,7 +42,7 @@ vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bo
                               cl_mem gamma, size_t go, cl_mem dgamma, size_t dgo, cl_mem dbeta,
                               size_t dbo, float beta, cl_mem dx, size_t dxo)
 {
-    VD_CNN_NEED(ctx, x, dy, state, gamma, dgamma, dbeta);
+    VD_NEED(ctx, x, dy, state, gamma, dgamma, dbeta);
     if (n == 0 || C == 0 || HW == 0) return VD_OK;
     size_t lsz = vd_cnn_reduce_local(ctx);
     vd_status st =
@@ -61,8 +61,8 @@ vd_status vd_op_layernorm_fwd(vd_context *ctx, size_t n, size_t D, float eps, cl
                               cl_mem gamma, size_t go, cl_mem beta_p, size_t bo, cl_mem y,
                               size_t yo, cl_mem stats, size_t sto)
 {
-    VD_CNN_NEED(ctx, x, gamma, beta_p, y, stats);
-    VD_CNN_CHECK(ctx, D > 0, "no features");
+    VD_NEED(ctx, x, gamma, beta_p, y, stats);
+    VD_CHECK(ctx, D > 0, "no features");
     if (n == 0) return VD_OK;
     size_t lsz = vd_cnn_reduce_local(ctx);
     return VD_RUN(ctx, "norm", "ln_fwd", 1, (size_t[]){n * lsz}, (size_t[]){lsz}, VD_A_U64(D),
@@ -76,8 +76,8 @@ vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, siz
                               cl_mem dgamma, size_t dgo, cl_mem dbeta, size_t dbo, float beta,
                               cl_mem dx, size_t dxo)
 {
-    VD_CNN_NEED(ctx, x, dy, stats, gamma, dgamma, dbeta);
-    VD_CNN_CHECK(ctx, D > 0, "no features");
+    VD_NEED(ctx, x, dy, stats, gamma, dgamma, dbeta);
+    VD_CHECK(ctx, D > 0, "no features");
     if (n == 0) return VD_OK;
     vd_status st =
         VD_RUN1(ctx, "norm", "ln_bwd_param", D, VD_A_U64(n), VD_A_U64(D), VD_A_MEM(x), VD_A_U64(xo),
@@ -94,8 +94,8 @@ vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, siz
 vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x, size_t xo,
                             cl_mem y, size_t yo)
 {
-    VD_CNN_NEED(ctx, x, y);
-    VD_CNN_CHECK(ctx, C > 0, "no channels");
+    VD_NEED(ctx, x, y);
+    VD_CHECK(ctx, C > 0, "no channels");
     if (n == 0 || inner == 0) return VD_OK;
     return VD_RUN1(ctx, "norm", "softmax_fwd", n * inner, VD_A_U64(n * inner), VD_A_I32(C),
                    VD_A_U64(inner), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo));
@@ -104,8 +104,8 @@ vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, c
 vd_status vd_op_softmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y, size_t yo,
                             cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo)
 {
-    VD_CNN_NEED(ctx, y, dy, dx);
-    VD_CNN_CHECK(ctx, C > 0, "no channels");
+    VD_NEED(ctx, y, dy, dx);
+    VD_CHECK(ctx, C > 0, "no channels");
     if (n == 0 || inner == 0) return VD_OK;
     return VD_RUN1(ctx, "norm", "softmax_bwd", n * inner, VD_A_U64(n * inner), VD_A_I32(C),
                    VD_A_U64(inner), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy), VD_A_U64(dyo),

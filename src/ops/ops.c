@@ -5,20 +5,6 @@
 
 #include "ops.h"
 
-/* Return VD_ERR_INVALID_ARG naming the launcher when cond is false. */
-#define VD_CHECK(ctx, cond, what)                                                                \
-    do {                                                                                         \
-        if (!(cond)) return vd_error_set((ctx), VD_ERR_INVALID_ARG, "%s: %s", __func__, (what)); \
-    } while (0)
-/* The context and each listed buffer must be non-NULL. */
-#define VD_NEED(ctx, ...)                                                \
-    do {                                                                 \
-        VD_CHECK(NULL, (ctx) != NULL, "NULL context");                   \
-        cl_mem need_[] = {__VA_ARGS__};                                  \
-        for (size_t k_ = 0; k_ < sizeof(need_) / sizeof(need_[0]); k_++) \
-            VD_CHECK((ctx), need_[k_] != NULL, "NULL buffer");           \
-    } while (0)
-
 vd_status vd_op_fill(vd_context *ctx, size_t n, float value, cl_mem x, size_t xo)
 {
     VD_NEED(ctx, x);

@@ -7,12 +7,26 @@
 
 #include "../runtime/runtime.h"
 
+/* Argument checks for launchers: VD_ERR_INVALID_ARG naming the launcher when cond is false;
+ * the context and every listed buffer must be non-NULL. */
+#define VD_CHECK(ctx, cond, what)                                                                \
+    do {                                                                                         \
+        if (!(cond)) return vd_error_set((ctx), VD_ERR_INVALID_ARG, "%s: %s", __func__, (what)); \
+    } while (0)
+#define VD_NEED(ctx, ...)                                                \
+    do {                                                                 \
+        VD_CHECK(NULL, (ctx) != NULL, "NULL context");                   \
+        cl_mem need_[] = {__VA_ARGS__};                                  \
+        for (size_t k_ = 0; k_ < sizeof(need_) / sizeof(need_[0]); k_++) \
+            VD_CHECK((ctx), need_[k_] != NULL, "NULL buffer");           \
+    } while (0)
+
 typedef enum vd_act {
     VD_ACT_IDENTITY = 0,
     VD_ACT_RELU = 1,
     VD_ACT_SIGMOID = 2,
     VD_ACT_TANH = 3,
-    VD_ACT_GELU = 4, /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+    VD_ACT_GELU = 4,      /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
     VD_ACT_LEAKY_RELU = 5 /* x > 0 ? x : alpha x; only through vd_op_leaky_* */
 } vd_act;
 
@@ -48,8 +62,8 @@ vd_status vd_op_leaky_bwd(vd_context *ctx, float alpha, size_t n, cl_mem x, size
                           size_t dyo, float beta, cl_mem dx, size_t dxo);
 
 /* y: (rows, cols) row-major; y[r][c] += b[c]. */
-vd_status vd_op_bias_fwd(vd_context *ctx, size_t rows, size_t cols, cl_mem b, size_t bo,
-                         cl_mem y, size_t yo);
+vd_status vd_op_bias_fwd(vd_context *ctx, size_t rows, size_t cols, cl_mem b, size_t bo, cl_mem y,
+                         size_t yo);
 /* db[c] += sum over r of dy[r][c], summed in row order (deterministic). */
 vd_status vd_op_bias_bwd(vd_context *ctx, size_t rows, size_t cols, cl_mem dy, size_t dyo,
                          cl_mem db, size_t dbo);
@@ -77,21 +91,21 @@ vd_status vd_op_mse(vd_context *ctx, size_t rows, size_t cols, cl_mem p, size_t 
                     size_t to, float grad_scale, cl_mem dp, size_t dpo, cl_mem row_loss);
 /* acc[0] += sum row_loss[0..rows), acc[1] += sum row_correct[0..rows) (row_correct may be
  * NULL), summed in order by one work-item (deterministic). */
-vd_status vd_op_loss_accumulate(vd_context *ctx, size_t rows, cl_mem row_loss,
-                                cl_mem row_correct, cl_mem acc);
+vd_status vd_op_loss_accumulate(vd_context *ctx, size_t rows, cl_mem row_loss, cl_mem row_correct,
+                                cl_mem acc);
 
 /* SGD, PyTorch semantics: g' = g + wd*w; m = momentum*m + g';
  * w -= lr * (nesterov ? g' + momentum*m : m). With momentum 0, m is not touched (may be
  * NULL). */
-vd_status vd_op_sgd(vd_context *ctx, size_t n, cl_mem w, size_t wo, cl_mem g, size_t go,
-                    cl_mem m, size_t mo, float lr, float momentum, float wd, int nesterov);
+vd_status vd_op_sgd(vd_context *ctx, size_t n, cl_mem w, size_t wo, cl_mem g, size_t go, cl_mem m,
+                    size_t mo, float lr, float momentum, float wd, int nesterov);
 /* Adam / AdamW, PyTorch semantics. decoupled=0 (Adam): g' = g + wd*w.
  * decoupled=1 (AdamW): w *= 1 - lr*wd first, g' = g.
  * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
  * w -= lr * (m / bc1) / (sqrt(v / bc2) + eps) with bc1 = 1 - b1^t, bc2 = 1 - b2^t
  * computed by the caller. */
-vd_status vd_op_adam(vd_context *ctx, size_t n, cl_mem w, size_t wo, cl_mem g, size_t go,
-                     cl_mem m, size_t mo, cl_mem v, size_t vo, float lr, float b1, float b2,
-                     float eps, float wd, int decoupled, float bc1, float bc2);
+vd_status vd_op_adam(vd_context *ctx, size_t n, cl_mem w, size_t wo, cl_mem g, size_t go, cl_mem m,
+                     size_t mo, cl_mem v, size_t vo, float lr, float b1, float b2, float eps,
+                     float wd, int decoupled, float bc1, float bc2);
 
 #endif /* VD_OPS_H */

@@ -17,21 +17,6 @@
  * two <= min(64, device maximum). Fixed per device, so reduction order is too. */
 size_t vd_cnn_reduce_local(const vd_context *ctx);
 
-/* Argument checks shared by the three launcher files: VD_ERR_INVALID_ARG naming the
- * launcher when cond is false; every listed buffer must be non-NULL. */
-#define VD_CNN_CHECK(ctx, cond, what)                                                      \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            return vd_error_set((ctx), VD_ERR_INVALID_ARG, "%s: %s", __func__, (what));   \
-    } while (0)
-#define VD_CNN_NEED(ctx, ...)                                                              \
-    do {                                                                                   \
-        VD_CNN_CHECK(NULL, (ctx) != NULL, "NULL context");                                 \
-        cl_mem need_[] = {__VA_ARGS__};                                                    \
-        for (size_t k_ = 0; k_ < sizeof(need_) / sizeof(need_[0]); k_++)                   \
-            VD_CNN_CHECK((ctx), need_[k_] != NULL, "NULL buffer");                         \
-    } while (0)
-
 /* ------------------------------------------------------------------ convolution */
 
 /* One image's convolution geometry. Output pixel (p, q) with tap (r, s) reads input
@@ -56,25 +41,24 @@ size_t vd_conv_workspace(const vd_conv_geom *g, size_t nb);
 /* y = beta * y + conv(x, w), nb images at a time (im2col, then one GEMM per group).
  *   x: (n, C, H, W)   w: (K, C/groups, R, S)   y: (n, K, P, Q)
  *   ws: vd_conv_workspace(g, nb) floats, overwritten. No bias (vd_op_bias_nchw_fwd). */
-vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb,
-                           cl_mem x, size_t xo, cl_mem w, size_t wo, float beta, cl_mem y,
-                           size_t yo, cl_mem ws, size_t wso);
+vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
+                           size_t xo, cl_mem w, size_t wo, float beta, cl_mem y, size_t yo,
+                           cl_mem ws, size_t wso);
 /* Convolution backward, nb images at a time:
  *   dw += dL/dw = sum over images of dY_g col(x)_g^T  (skipped when dw is NULL; x is then
  *         not read and may be NULL)
  *   dx = beta * dx + col2im(W_g^T dY_g)                (skipped when dx is NULL)
  *   dy: (n, K, P, Q)   the rest as for the forward. The bias gradient is separate
  *   (vd_op_bias_nchw_bwd). */
-vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb,
-                           cl_mem x, size_t xo, cl_mem dy, size_t dyo, cl_mem w, size_t wo,
-                           cl_mem dw, size_t dwo, float beta, cl_mem dx, size_t dxo, cl_mem ws,
-                           size_t wso);
+vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
+                           size_t xo, cl_mem dy, size_t dyo, cl_mem w, size_t wo, cl_mem dw,
+                           size_t dwo, float beta, cl_mem dx, size_t dxo, cl_mem ws, size_t wso);
 /* y: (n, C, HW): y[i][c][j] += b[c]. */
-vd_status vd_op_bias_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b,
-                              size_t bo, cl_mem y, size_t yo);
+vd_status vd_op_bias_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b, size_t bo,
+                              cl_mem y, size_t yo);
 /* db[c] += sum over i, j of dy[i][c][j] (fixed-order work-group reduction). */
-vd_status vd_op_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem dy,
-                              size_t dyo, cl_mem db, size_t dbo);
+vd_status vd_op_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem dy, size_t dyo,
+                              cl_mem db, size_t dbo);
 
 /* ------------------------------------------------------------------ pooling */
 
@@ -93,19 +77,18 @@ int32_t vd_pool_out_size(int32_t in, int32_t k, int32_t stride, int32_t pad, boo
 /* y = max over each window (padding never wins: it is -inf, as in PyTorch); idx (int32,
  * same shape as y) receives the winner's position h*W + w in its input plane, first
  * maximum in row-major window order. x: (n, C, H, W), y, idx: (n, C, P, Q). */
-vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x,
-                            size_t xo, cl_mem y, size_t yo, cl_mem idx, size_t idxo);
+vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
+                            cl_mem y, size_t yo, cl_mem idx, size_t idxo);
 /* dx = beta * dx + dy routed to the positions in idx (gathered per input pixel). */
 vd_status vd_op_maxpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
-                            size_t idxo, cl_mem dy, size_t dyo, float beta, cl_mem dx,
-                            size_t dxo);
+                            size_t idxo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
 /* Average with PyTorch's default count_include_pad=True: the divisor is the window
  * clipped to the padded input [-pad, in + pad), so padding counts as zeros but the part
  * of a ceil-mode window beyond the right padding does not. */
-vd_status vd_op_avgpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x,
-                            size_t xo, cl_mem y, size_t yo);
-vd_status vd_op_avgpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem dy,
-                            size_t dyo, float beta, cl_mem dx, size_t dxo);
+vd_status vd_op_avgpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
+                            cl_mem y, size_t yo);
+vd_status vd_op_avgpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem dy, size_t dyo,
+                            float beta, cl_mem dx, size_t dxo);
 /* x: (n, C, HW) -> y: (n, C): the mean of each plane, summed in order. */
 vd_status vd_op_globalavgpool_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem x,
                                   size_t xo, cl_mem y, size_t yo);
@@ -125,41 +108,40 @@ vd_status vd_op_globalavgpool_bwd(vd_context *ctx, size_t n, size_t C, size_t HW
 vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, float momentum,
                                 float eps, cl_mem x, size_t xo, cl_mem state, size_t so);
 /* Evaluation: the forward's mean and 1/std come from the running statistics. */
-vd_status vd_op_batchnorm_eval_stats(vd_context *ctx, size_t C, float eps, cl_mem state,
-                                     size_t so);
+vd_status vd_op_batchnorm_eval_stats(vd_context *ctx, size_t C, float eps, cl_mem state, size_t so);
 /* y = gamma * (x - mean) / std + beta with the stored mean and 1/std. gamma, beta: (C). */
-vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem x,
-                                size_t xo, cl_mem state, size_t so, cl_mem gamma, size_t go,
-                                cl_mem beta_p, size_t bo, cl_mem y, size_t yo);
+vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem x, size_t xo,
+                                cl_mem state, size_t so, cl_mem gamma, size_t go, cl_mem beta_p,
+                                size_t bo, cl_mem y, size_t yo);
 /* dgamma += sum dy * xhat, dbeta += sum dy (per channel, fixed order), and
  *   train:  dx = beta dx + gamma/std * (dy - mean(dy) - xhat * mean(dy * xhat))
  *   !train: dx = beta dx + gamma/std * dy   (statistics were constants)
  * dx may be NULL (skipped). */
-vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bool train,
-                              cl_mem x, size_t xo, cl_mem dy, size_t dyo, cl_mem state,
-                              size_t so, cl_mem gamma, size_t go, cl_mem dgamma, size_t dgo,
-                              cl_mem dbeta, size_t dbo, float beta, cl_mem dx, size_t dxo);
+vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bool train, cl_mem x,
+                              size_t xo, cl_mem dy, size_t dyo, cl_mem state, size_t so,
+                              cl_mem gamma, size_t go, cl_mem dgamma, size_t dgo, cl_mem dbeta,
+                              size_t dbo, float beta, cl_mem dx, size_t dxo);
 
 /* Layer normalisation over the D features of each of n samples (biased variance), with
  * elementwise gamma, beta: (D). stats: 2*n floats (mean, 1/std per sample), written by
  * the forward and read by the backward. */
-vd_status vd_op_layernorm_fwd(vd_context *ctx, size_t n, size_t D, float eps, cl_mem x,
-                              size_t xo, cl_mem gamma, size_t go, cl_mem beta_p, size_t bo,
-                              cl_mem y, size_t yo, cl_mem stats, size_t sto);
+vd_status vd_op_layernorm_fwd(vd_context *ctx, size_t n, size_t D, float eps, cl_mem x, size_t xo,
+                              cl_mem gamma, size_t go, cl_mem beta_p, size_t bo, cl_mem y,
+                              size_t yo, cl_mem stats, size_t sto);
 /* dgamma[j] += sum_i dy xhat, dbeta[j] += sum_i dy (in sample order);
  * dx = beta dx + (1/std) (g - mean(g) - xhat mean(g xhat)), g = gamma * dy. dx may be
  * NULL (skipped). */
-vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, size_t xo,
-                              cl_mem dy, size_t dyo, cl_mem stats, size_t sto, cl_mem gamma,
-                              size_t go, cl_mem dgamma, size_t dgo, cl_mem dbeta, size_t dbo,
-                              float beta, cl_mem dx, size_t dxo);
+vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, size_t xo, cl_mem dy,
+                              size_t dyo, cl_mem stats, size_t sto, cl_mem gamma, size_t go,
+                              cl_mem dgamma, size_t dgo, cl_mem dbeta, size_t dbo, float beta,
+                              cl_mem dx, size_t dxo);
 
 /* Softmax over dimension 1 of x: (n, C, inner): for each (i, j),
  * y[i][:][j] = exp(x - max) / sum exp(x - max). */
-vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x,
-                            size_t xo, cl_mem y, size_t yo);
+vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x, size_t xo,
+                            cl_mem y, size_t yo);
 /* dx = beta dx + y * (dy - sum_c y dy). */
-vd_status vd_op_softmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y,
-                            size_t yo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
+vd_status vd_op_softmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y, size_t yo,
+                            cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
 
 #endif /* VD_OPS_CNN_H */

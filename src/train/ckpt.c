@@ -91,39 +91,6 @@ typedef struct train_section {
     uint64_t net_step;
 } train_section;
 
-/* Read the arena array `mem` in parameter-list order into host (param_count floats). */
-static vd_status arena_read(const vd_net *net, cl_mem mem, float *host)
-{
-    size_t pos = 0;
-    for (int32_t i = 0; i < net->n_layers; i++)
-        for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
-            const vd_param *pa = &net->layers[i]->params[p];
-            cl_int err =
-                clEnqueueReadBuffer(net->ctx->queue, mem, CL_TRUE, pa->offset * sizeof(float),
-                                    pa->numel * sizeof(float), host + pos, 0, NULL, NULL);
-            if (err != CL_SUCCESS)
-                return vd_error_cl(net->ctx, "clEnqueueReadBuffer(checkpoint)", err);
-            pos += pa->numel;
-        }
-    return VD_OK;
-}
-
-static vd_status arena_write(vd_net *net, cl_mem mem, const float *host)
-{
-    size_t pos = 0;
-    for (int32_t i = 0; i < net->n_layers; i++)
-        for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
-            const vd_param *pa = &net->layers[i]->params[p];
-            cl_int err =
-                clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, pa->offset * sizeof(float),
-                                     pa->numel * sizeof(float), host + pos, 0, NULL, NULL);
-            if (err != CL_SUCCESS)
-                return vd_error_cl(net->ctx, "clEnqueueWriteBuffer(checkpoint)", err);
-            pos += pa->numel;
-        }
-    return VD_OK;
-}
-
 /* Layer states (batch-norm running statistics) in layer order. */
 static size_t state_count(const vd_net *net)
 {
@@ -179,7 +146,7 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     put(&w, &format, 4);
     put(&w, &nsec, 4);
     section(&w, "NETCFG", cfg, strlen(cfg));
-    VD_TRY(arena_read(net, net->params, buf));
+    VD_TRY(vd_net_arena_copy(net, net->params, buf, true, "vd_net_save: reading device arrays"));
     section(&w, "PARAMS", buf, np * sizeof(float));
 
     optim_header oh = {0};
@@ -208,8 +175,11 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     }
     memcpy(ob, &oh, sizeof(oh));
     float *mv = (float *)(ob + sizeof(oh));
-    if (oh.has_m) st = arena_read(net, net->m, mv);
-    if (st == VD_OK && oh.has_v) st = arena_read(net, net->v, mv + (oh.has_m ? np : 0));
+    if (oh.has_m)
+        st = vd_net_arena_copy(net, net->m, mv, true, "vd_net_save: reading device arrays");
+    if (st == VD_OK && oh.has_v)
+        st = vd_net_arena_copy(net, net->v, mv + (oh.has_m ? np : 0), true,
+                               "vd_net_save: reading device arrays");
     if (st == VD_OK) section(&w, "OPTIM", ob, obytes);
     free(ob);
     if (st != VD_OK) goto done;
@@ -410,7 +380,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
         goto done;
     }
     memcpy(tmp, params.p, np * sizeof(float));
-    st = arena_write(net, net->params, tmp);
+    st = vd_net_arena_copy(net, net->params, tmp, false, "vd_net_load: writing device arrays");
     if (st == VD_OK && optim.present) {
         optim_header oh;
         if (optim.n < sizeof(oh)) {
@@ -439,12 +409,14 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
                 const unsigned char *mv = optim.p + sizeof(oh);
                 if (st == VD_OK && oh.has_m && net->m) {
                     memcpy(tmp, mv, np * 4);
-                    st = arena_write(net, net->m, tmp);
+                    st = vd_net_arena_copy(net, net->m, tmp, false,
+                                           "vd_net_load: writing device arrays");
                     mv += np * 4;
                 }
                 if (st == VD_OK && oh.has_v && net->v) {
                     memcpy(tmp, mv, np * 4);
-                    st = arena_write(net, net->v, tmp);
+                    st = vd_net_arena_copy(net, net->v, tmp, false,
+                                           "vd_net_load: writing device arrays");
                 }
                 net->t = oh.t;
             }
