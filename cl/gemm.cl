@@ -17,9 +17,11 @@
  *
  * gemm, gemm_w16: local size (1, 1, 1) (reqd_work_group_size), global
  *   (ceil(n / tn), ceil(m / tm), nz). Work-group (x, y, z) computes the macro-tile
- *   C[y*tm, +tm) x [x*tn, +tn) over k range [z*kspan, +kspan) and writes it to
- *   C + z*c_zstride. Without split-k, nz = 1 and kspan = k. With split-k the host points C
- *   at a scratch (nz, m, n) with beta = 0, c_zstride = m*n, and gemm_reduce adds the slabs.
+ *   C[y*tm, +tm) x [x*tn, +tn) over k range [z*kstep, +kspan) of A + z*a_zstride and
+ *   B + z*b_zstride and writes it to C + z*c_zstride. Plain: nz = 1, kspan = k. Split-k:
+ *   kstep = kspan, zero operand strides; the host points C at a scratch (nz, m, n) with
+ *   beta = 0, c_zstride = m*n, and gemm_reduce adds the slabs. Strided batch (nz
+ *   independent products, vd_gemm_batched): kstep = 0, kspan = k.
  *   tm: a multiple of MR (6 or 8), at most 198; tn: a multiple of NR (16 or 32), at most
  *   512. Inside, the BLIS loop nest: k block (<= KC) -> NR-column sliver of B -> MR-row
  *   panel of A -> k. Per k block the work-group copies op(A)'s tm x kc block and op(B)'s
@@ -399,29 +401,33 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
     } while (k0 < ke);
 }
 
-/* Both kernels: see the banner. Work-group z covers k range [z*kspan, +kspan). */
+/* Both kernels: see the banner. Work-group z covers k range [z*kstep, +kspan) of the
+ * operands offset by z*a_zstride, z*b_zstride, and writes C + z*c_zstride: split-k is
+ * kstep = kspan with zero operand strides, a strided batch is kstep = 0 with kspan = k. */
 #define VD_GEMM_BODY(NRW)                                                                      \
     __local float ap[VD_GEMM_TMS * VD_GEMM_KC];                                                \
     __local float bp[VD_GEMM_KC * VD_GEMM_TN_MAX];                                             \
-    uint z = get_group_id(2), kb = z * kspan;                                                  \
-    if (z > 0 && kb >= k) return;                                                              \
-    vd_gemm_macro(m, n, kb, min(kb + kspan, k), tm, tn, alpha, a + a_off, sa_i, sa_k,          \
-                  b + b_off, sb_k, sb_j, beta, c + c_off + (ulong)z * c_zstride, ldc, ap, bp,  \
-                  NRW)
+    uint z = get_group_id(2), kb = z * kstep;                                                  \
+    if (z > 0 && kstep > 0 && kb >= k) return;                                                 \
+    vd_gemm_macro(m, n, kb, min(kb + kspan, k), tm, tn, alpha,                                 \
+                  a + a_off + (ulong)z * a_zstride, sa_i, sa_k,                                \
+                  b + b_off + (ulong)z * b_zstride, sb_k, sb_j, beta,                          \
+                  c + c_off + (ulong)z * c_zstride, ldc, ap, bp, NRW)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
-gemm(uint m, uint n, uint k, uint tm, uint tn, uint kspan, float alpha, __global const float *a,
-     ulong a_off, ulong sa_i, ulong sa_k, __global const float *b, ulong b_off, ulong sb_k,
-     ulong sb_j, float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
+gemm(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alpha,
+     __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, ulong a_zstride,
+     __global const float *b, ulong b_off, ulong sb_k, ulong sb_j, ulong b_zstride, float beta,
+     __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
 {
     VD_GEMM_BODY(16);
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
-gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kspan, float alpha,
-         __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, __global const float *b,
-         ulong b_off, ulong sb_k, ulong sb_j, float beta, __global float *c, ulong c_off,
-         ulong ldc, ulong c_zstride)
+gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alpha,
+         __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, ulong a_zstride,
+         __global const float *b, ulong b_off, ulong sb_k, ulong sb_j, ulong b_zstride,
+         float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
 {
     VD_GEMM_BODY(32);
 }

@@ -1,15 +1,18 @@
-/* conv_ops.c - im2col convolution: launchers for cl/conv.cl and the per-group CLBlast
- * GEMMs that sit between them. Forward, backward-data and backward-filter of conv2d;
- * deconv2d calls the same two functions with the roles swapped. No algorithm choice yet
- * (direct, Winograd and FFT come later behind the same vd_op_conv2d_* interface).
+/* conv_ops.c - im2col convolution, the algorithm that applies to every geometry: the
+ * launchers for cl/conv.cl and the GEMMs between them, for forward, backward-data and
+ * backward-filter of conv2d (deconv2d calls the same passes with the roles swapped), and
+ * its entry in the algorithm table (vd_conv_algo_im2col, see conv_algo.h). Other
+ * algorithms live in conv_<name>.c; the choice between them in conv_select.c.
  *
- * A chunk of m images is handled at once: its column matrix is (C*R*S, m*P*Q), so the
- * GEMM for group g is Y_g (K/G, m*P*Q) = W_g (K/G, C/G*R*S) * col_g. For m == 1 that is
- * already the NCHW layout of one output image and the GEMM writes y directly; for m > 1
- * the product lands in a (K, m*P*Q) scratch and a copy kernel puts it back in NCHW order
- * (and the backward packs dy the other way). */
+ * A chunk of m images is handled at once; its column matrix col is (C*R*S, L = m*P*Q).
+ *   forward:  y_img,g (K/G, PQ) = W_g (K/G, C/G*R*S) * col_g[:, img*PQ, +PQ)
+ *             one strided-batched GEMM per group over the m images, written straight into
+ *             the NCHW output (no repacking pass);
+ *   bwd-data: col_g[:, img] = W_g^T * dy_img,g (batched likewise), then col2im gathers;
+ *   bwd-filter: dW_g += dY_g (K/G, L) * col_g^T, one long-k GEMM (split along k by
+ *             vd_gemm) after packing dy of the chunk into (K, L) order (skipped for m = 1). */
+#include "conv_algo.h"
 #include "gemm.h"
-#include "ops_cnn.h"
 
 size_t vd_cnn_reduce_local(const vd_context *ctx)
 {
@@ -49,6 +52,19 @@ static bool geom_ok(const vd_conv_geom *g)
            g->K % g->groups == 0;
 }
 
+/* Local size for a launch over planes of d1 rows by d0 columns: whole rows in dimension 0
+ * (exact, so the vectorized work-item loop has no idle lanes there), as many rows as fit
+ * in dimension 1. Few, large work-groups: PoCL pays a fixed cost per work-group. */
+static void plane_local(const vd_context *ctx, size_t d0, size_t d1, size_t l[3])
+{
+    size_t cap = ctx->max_wg < 1024 ? ctx->max_wg : 1024;
+    l[0] = d0 <= cap ? d0 : 64 <= cap ? 64 : cap;
+    l[1] = cap / l[0];
+    if (l[1] > d1) l[1] = d1;
+    if (l[1] < 1) l[1] = 1;
+    l[2] = 1;
+}
+
 #define GEOM_ARGS(g, m)                                                                       \
     VD_A_I32((g)->C), VD_A_I32((g)->H), VD_A_I32((g)->W), VD_A_I32((g)->R), VD_A_I32((g)->S), \
         VD_A_I32((g)->stride_h), VD_A_I32((g)->stride_w), VD_A_I32((g)->pad_h),               \
@@ -58,9 +74,113 @@ static bool geom_ok(const vd_conv_geom *g)
 static vd_status im2col(vd_context *ctx, const vd_conv_geom *g, size_t m, cl_mem x, size_t xo,
                         cl_mem col, size_t colo)
 {
-    return VD_RUN1(ctx, "conv", "im2col", crs(g) * m * pq(g), GEOM_ARGS(g, m), VD_A_MEM(x),
-                   VD_A_U64(xo), VD_A_MEM(col), VD_A_U64(colo));
+    size_t l[3], gl[3] = {(size_t)g->Q, (size_t)g->P, m * crs(g)};
+    plane_local(ctx, gl[0], gl[1], l);
+    return VD_RUN(ctx, "conv", "im2col", 3, gl, l, GEOM_ARGS(g, m), VD_A_MEM(x), VD_A_U64(xo),
+                  VD_A_MEM(col), VD_A_U64(colo));
 }
+
+static vd_status col2im(vd_context *ctx, const vd_conv_geom *g, size_t m, cl_mem col, size_t colo,
+                        float beta, cl_mem dx, size_t dxo)
+{
+    size_t l[3], gl[3] = {(size_t)g->W, (size_t)g->H, m * (size_t)g->C};
+    plane_local(ctx, gl[0], gl[1], l);
+    return VD_RUN(ctx, "conv", "col2im", 3, gl, l, GEOM_ARGS(g, m), VD_A_MEM(col), VD_A_U64(colo),
+                  VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
+}
+
+/* One pass over a chunk of m images; ws holds the column matrix, then (bwd-filter, m > 1)
+ * the packed dy. */
+static vd_status fwd_chunk(vd_context *ctx, const vd_conv_geom *g, size_t m, const vd_conv_io *io)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, CgRS = crs(g) / G, PQ = pq(g);
+    size_t L = m * PQ;
+    vd_status st = im2col(ctx, g, m, io->x, io->x_off, io->ws, io->ws_off);
+    for (size_t gi = 0; gi < G && st == VD_OK; gi++)
+        st = vd_gemm_batched(ctx, false, false, Kg, PQ, CgRS, 1.0f, io->w, io->w_off + gi * Kg * CgRS,
+                             CgRS, 0, io->ws, io->ws_off + gi * CgRS * L, L, PQ, io->beta, io->y,
+                             io->y_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, m);
+    return st;
+}
+
+static vd_status bwd_data_chunk(vd_context *ctx, const vd_conv_geom *g, size_t m,
+                                const vd_conv_io *io)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, CgRS = crs(g) / G, PQ = pq(g);
+    size_t L = m * PQ;
+    vd_status st = VD_OK;
+    for (size_t gi = 0; gi < G && st == VD_OK; gi++)
+        st = vd_gemm_batched(ctx, true, false, CgRS, PQ, Kg, 1.0f, io->w, io->w_off + gi * Kg * CgRS,
+                             CgRS, 0, io->dy, io->dy_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, 0.0f,
+                             io->ws, io->ws_off + gi * CgRS * L, L, PQ, m);
+    if (st == VD_OK) st = col2im(ctx, g, m, io->ws, io->ws_off, io->beta, io->dx, io->dx_off);
+    return st;
+}
+
+static vd_status bwd_filter_chunk(vd_context *ctx, const vd_conv_geom *g, size_t m,
+                                  const vd_conv_io *io)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, CgRS = crs(g) / G, PQ = pq(g);
+    size_t L = m * PQ;
+    /* dY of the chunk as (K, m*P*Q): dy itself for one image, else packed after col. */
+    cl_mem t = m == 1 ? io->dy : io->ws;
+    size_t to = m == 1 ? io->dy_off : io->ws_off + crs(g) * L;
+    vd_status st = VD_OK;
+    if (m > 1) {
+        size_t l[3], gl[3] = {PQ, (size_t)g->K, m};
+        plane_local(ctx, PQ, (size_t)g->K, l);
+        st = VD_RUN(ctx, "conv", "nchw_to_knl", 3, gl, l, VD_A_I32(m), VD_A_I32(g->K), VD_A_U64(PQ),
+                    VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->ws), VD_A_U64(to));
+    }
+    if (st == VD_OK) st = im2col(ctx, g, m, io->x, io->x_off, io->ws, io->ws_off);
+    for (size_t gi = 0; gi < G && st == VD_OK; gi++)
+        st = vd_gemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L, io->ws,
+                     io->ws_off + gi * CgRS * L, L, 1.0f, io->dw, io->dw_off + gi * Kg * CgRS, CgRS);
+    return st;
+}
+
+static bool im2col_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+{
+    (void)ctx;
+    (void)pass;
+    return geom_ok(g);
+}
+
+static size_t im2col_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
+                               size_t n)
+{
+    (void)ctx;
+    size_t col = crs(g) * n * pq(g);
+    return pass == VD_CONV_BWD_FILTER && n > 1 ? col + (size_t)g->K * n * pq(g) : col;
+}
+
+static vd_status im2col_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                            const vd_conv_io *io)
+{
+    VD_CHECK(ctx, g && io && geom_ok(g), "bad convolution geometry");
+    VD_NEED(ctx, io->ws);
+    if (n == 0) return VD_OK;
+    switch (pass) {
+    case VD_CONV_FWD:
+        VD_NEED(ctx, io->x, io->w, io->y);
+        return fwd_chunk(ctx, g, n, io);
+    case VD_CONV_BWD_DATA:
+        VD_NEED(ctx, io->dy, io->w, io->dx);
+        return bwd_data_chunk(ctx, g, n, io);
+    case VD_CONV_BWD_FILTER:
+        VD_NEED(ctx, io->x, io->dy, io->dw);
+        return bwd_filter_chunk(ctx, g, n, io);
+    default:
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "convolution pass %d", (int)pass);
+    }
+}
+
+const vd_conv_algo vd_conv_algo_im2col = {
+    .name = "im2col",
+    .applies = im2col_applies,
+    .workspace = im2col_workspace,
+    .run = im2col_run,
+};
 
 vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
                            size_t xo, cl_mem w, size_t wo, float beta, cl_mem y, size_t yo,
@@ -69,24 +189,13 @@ vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, siz
     VD_NEED(ctx, x, w, y, ws);
     VD_CHECK(ctx, g && geom_ok(g), "bad convolution geometry");
     VD_CHECK(ctx, nb >= 1, "chunk of 0 images");
-    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, CgRS = crs(g) / G, PQ = pq(g);
-    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * PQ;
-    size_t t_off = wso + crs(g) * nb * PQ; /* scratch after the column matrix */
+    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * pq(g);
     vd_status st = VD_OK;
     for (size_t i0 = 0; i0 < n && st == VD_OK; i0 += nb) {
-        size_t m = n - i0 < nb ? n - i0 : nb, L = m * PQ;
-        st = im2col(ctx, g, m, x, xo + i0 * chw, ws, wso);
-        /* m == 1: the GEMM writes straight into y (and applies beta there). */
-        cl_mem out = m == 1 ? y : ws;
-        size_t out_off = m == 1 ? yo + i0 * kpq : t_off;
-        for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-            st = vd_gemm(ctx, false, false, Kg, L, CgRS, 1.0f, w, wo + gi * Kg * CgRS, CgRS, ws,
-                         wso + gi * CgRS * L, L, m == 1 ? beta : 0.0f, out, out_off + gi * Kg * L,
-                         L);
-        if (st == VD_OK && m > 1)
-            st = VD_RUN1(ctx, "conv", "knl_to_nchw", (size_t)g->K * L, VD_A_I32(m), VD_A_I32(g->K),
-                         VD_A_U64(PQ), VD_A_MEM(ws), VD_A_U64(t_off), VD_A_F32(beta), VD_A_MEM(y),
-                         VD_A_U64(yo + i0 * kpq));
+        size_t m = n - i0 < nb ? n - i0 : nb;
+        vd_conv_io io = {.x = x, .w = w, .y = y, .ws = ws, .x_off = xo + i0 * chw, .w_off = wo,
+                         .y_off = yo + i0 * kpq, .ws_off = wso, .beta = beta};
+        st = fwd_chunk(ctx, g, m, &io);
     }
     return st;
 }
@@ -99,35 +208,15 @@ vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, siz
     VD_CHECK(ctx, !dw || x, "dw needs x");
     VD_CHECK(ctx, g && geom_ok(g), "bad convolution geometry");
     VD_CHECK(ctx, nb >= 1, "chunk of 0 images");
-    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, CgRS = crs(g) / G, PQ = pq(g);
-    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * PQ;
-    size_t t_off = wso + crs(g) * nb * PQ;
+    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * pq(g);
     vd_status st = VD_OK;
     for (size_t i0 = 0; i0 < n && st == VD_OK; i0 += nb) {
-        size_t m = n - i0 < nb ? n - i0 : nb, L = m * PQ;
-        /* dY of the chunk as (K, m*P*Q): dy itself for one image, else packed. */
-        cl_mem t = m == 1 ? dy : ws;
-        size_t to = m == 1 ? dyo + i0 * kpq : t_off;
-        if (m > 1)
-            st = VD_RUN1(ctx, "conv", "nchw_to_knl", (size_t)g->K * L, VD_A_I32(m), VD_A_I32(g->K),
-                         VD_A_U64(PQ), VD_A_MEM(dy), VD_A_U64(dyo + i0 * kpq), VD_A_MEM(ws),
-                         VD_A_U64(t_off));
-        if (st == VD_OK && dw) {
-            st = im2col(ctx, g, m, x, xo + i0 * chw, ws, wso);
-            /* dW_g (Kg, CgRS) += dY_g (Kg, L) * col_g^T */
-            for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-                st = vd_gemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L, ws,
-                             wso + gi * CgRS * L, L, 1.0f, dw, dwo + gi * Kg * CgRS, CgRS);
-        }
-        if (st == VD_OK && dx) {
-            /* col_g (CgRS, L) = W_g^T * dY_g, then gather back into dx. */
-            for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-                st = vd_gemm(ctx, true, false, CgRS, L, Kg, 1.0f, w, wo + gi * Kg * CgRS, CgRS, t,
-                             to + gi * Kg * L, L, 0.0f, ws, wso + gi * CgRS * L, L);
-            if (st == VD_OK)
-                st = VD_RUN1(ctx, "conv", "col2im", m * chw, GEOM_ARGS(g, m), VD_A_MEM(ws),
-                             VD_A_U64(wso), VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo + i0 * chw));
-        }
+        size_t m = n - i0 < nb ? n - i0 : nb;
+        vd_conv_io io = {.x = x, .w = w, .dy = dy, .dw = dw, .dx = dx, .ws = ws,
+                         .x_off = xo + i0 * chw, .w_off = wo, .dy_off = dyo + i0 * kpq,
+                         .dw_off = dwo, .dx_off = dxo + i0 * chw, .ws_off = wso, .beta = beta};
+        if (dw) st = bwd_filter_chunk(ctx, g, m, &io);
+        if (st == VD_OK && dx) st = bwd_data_chunk(ctx, g, m, &io);
     }
     return st;
 }
@@ -137,8 +226,10 @@ vd_status vd_op_bias_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl
 {
     VD_NEED(ctx, b, y);
     if (n == 0 || C == 0 || HW == 0) return VD_OK;
-    return VD_RUN1(ctx, "conv", "bias_nchw_fwd", n * C * HW, VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW),
-                   VD_A_MEM(b), VD_A_U64(bo), VD_A_MEM(y), VD_A_U64(yo));
+    size_t l[3], gl[3] = {HW, C, n};
+    plane_local(ctx, HW, C, l);
+    return VD_RUN(ctx, "conv", "bias_nchw_fwd", 3, gl, l, VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW),
+                  VD_A_MEM(b), VD_A_U64(bo), VD_A_MEM(y), VD_A_U64(yo));
 }
 
 vd_status vd_op_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem dy, size_t dyo,

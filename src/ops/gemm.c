@@ -77,7 +77,7 @@ typedef struct gemm_plan {
     size_t tm, tn, nbm, nbn, nz, kspan;
 } gemm_plan;
 
-static gemm_plan plan_for(size_t m, size_t n, size_t k, size_t cores, size_t nr)
+static gemm_plan plan_for(size_t m, size_t n, size_t k, size_t cores, size_t nr, size_t batch)
 {
     gemm_plan p;
     size_t mr = nr == 32 ? 8 : GEMM_MR, tm_max = GEMM_TM_MAX / mr * mr;
@@ -86,14 +86,14 @@ static gemm_plan plan_for(size_t m, size_t n, size_t k, size_t cores, size_t nr)
     if (p.nbm < cores && n <= nr && m > mr) p.nbm = cores < div_up(m, mr) ? cores : div_up(m, mr);
     p.tm = round_up(div_up(m, p.nbm), mr);
     p.nbm = div_up(m, p.tm);
-    size_t want = div_up(2 * cores, p.nbm);
+    size_t want = div_up(2 * cores, p.nbm * batch);
     p.tn = round_up(div_up(n, want), nr);
     if (p.tn > GEMM_TN_MAX) p.tn = GEMM_TN_MAX;
     p.nbn = div_up(n, p.tn);
     p.nz = 1;
     p.kspan = k;
     size_t tiles = p.nbm * p.nbn;
-    if (k >= 4 * GEMM_KC && tiles < 4 * cores && k > 4 * (m > n ? m : n)) {
+    if (batch == 1 && k >= 4 * GEMM_KC && tiles < 4 * cores && k > 4 * (m > n ? m : n)) {
         /* Fewer, wider tiles (A block reused over all of n from L2), cut along k. */
         p.tn = round_up(n, nr);
         if (p.tn > GEMM_TN_MAX) p.tn = GEMM_TN_MAX;
@@ -108,23 +108,27 @@ static gemm_plan plan_for(size_t m, size_t n, size_t k, size_t cores, size_t nr)
     return p;
 }
 
+/* The own kernel over `batch` products with operand strides a_zs, b_zs, c_zs (batch 1:
+ * one product, split along k when that pays). */
 static vd_status gemm_own(vd_context *ctx, bool wide, bool ta, bool tb, size_t m, size_t n,
-                          size_t k, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
-                          size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
+                          size_t k, float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_zs,
+                          cl_mem b, size_t b_off, size_t ldb, size_t b_zs, float beta, cl_mem c,
+                          size_t c_off, size_t ldc, size_t c_zs, size_t batch)
 {
     size_t cores = ctx->info.compute_units > 0 ? (size_t)ctx->info.compute_units : 1;
-    gemm_plan p = plan_for(m, n, k, cores, wide ? 32 : 16);
+    gemm_plan p = plan_for(m, n, k, cores, wide ? 32 : 16, batch);
     cl_ulong sa_i = ta ? 1 : lda, sa_k = ta ? lda : 1;
     cl_ulong sb_k = tb ? 1 : ldb, sb_j = tb ? ldb : 1;
     static const size_t one[3] = {1, 1, 1};
     const char *kname = wide ? "gemm_w16" : "gemm";
-    size_t global[3] = {p.nbn, p.nbm, p.nz};
+    size_t global[3] = {p.nbn, p.nbm, batch > 1 ? batch : p.nz};
     if (p.nz == 1)
         return VD_RUN(ctx, "gemm", kname, 3, global, one, VD_A_U32(m), VD_A_U32(n), VD_A_U32(k),
-                      VD_A_U32(p.tm), VD_A_U32(p.tn), VD_A_U32(k), VD_A_F32(alpha), VD_A_MEM(a),
-                      VD_A_U64(a_off), VD_A_U64(sa_i), VD_A_U64(sa_k), VD_A_MEM(b), VD_A_U64(b_off),
-                      VD_A_U64(sb_k), VD_A_U64(sb_j), VD_A_F32(beta), VD_A_MEM(c), VD_A_U64(c_off),
-                      VD_A_U64(ldc), VD_A_U64(0));
+                      VD_A_U32(p.tm), VD_A_U32(p.tn), VD_A_U32(k), VD_A_U32(0), VD_A_F32(alpha),
+                      VD_A_MEM(a), VD_A_U64(a_off), VD_A_U64(sa_i), VD_A_U64(sa_k), VD_A_U64(a_zs),
+                      VD_A_MEM(b), VD_A_U64(b_off), VD_A_U64(sb_k), VD_A_U64(sb_j), VD_A_U64(b_zs),
+                      VD_A_F32(beta), VD_A_MEM(c), VD_A_U64(c_off), VD_A_U64(ldc),
+                      VD_A_U64(c_zs));
     /* Split-k: partial products to a pooled scratch (nz, m, n), then one reduction. The
      * scratch goes back to the pool right after the enqueue: the queue is in order, so a
      * later user of the block runs after the reduction. */
@@ -133,10 +137,11 @@ static vd_status gemm_own(vd_context *ctx, bool wide, bool ta, bool tb, size_t m
     vd_status st = vd_buffer_alloc(ctx, bytes, &w);
     if (st != VD_OK) return st;
     st = VD_RUN(ctx, "gemm", kname, 3, global, one, VD_A_U32(m), VD_A_U32(n), VD_A_U32(k),
-                VD_A_U32(p.tm), VD_A_U32(p.tn), VD_A_U32(p.kspan), VD_A_F32(alpha), VD_A_MEM(a),
-                VD_A_U64(a_off), VD_A_U64(sa_i), VD_A_U64(sa_k), VD_A_MEM(b), VD_A_U64(b_off),
-                VD_A_U64(sb_k), VD_A_U64(sb_j), VD_A_F32(0.0f), VD_A_MEM(w), VD_A_U64(0),
-                VD_A_U64(n), VD_A_U64(m * n));
+                VD_A_U32(p.tm), VD_A_U32(p.tn), VD_A_U32(p.kspan), VD_A_U32(p.kspan),
+                VD_A_F32(alpha), VD_A_MEM(a), VD_A_U64(a_off), VD_A_U64(sa_i), VD_A_U64(sa_k),
+                VD_A_U64(0), VD_A_MEM(b), VD_A_U64(b_off), VD_A_U64(sb_k), VD_A_U64(sb_j),
+                VD_A_U64(0), VD_A_F32(0.0f), VD_A_MEM(w), VD_A_U64(0), VD_A_U64(n),
+                VD_A_U64(m * n));
     if (st == VD_OK) {
         size_t rg[2] = {n, m}, rl[2] = {16, 1};
         st = VD_RUN(ctx, "gemm", "gemm_reduce", 2, rg, rl, VD_A_U32(m), VD_A_U32(n), VD_A_U32(p.nz),
@@ -146,13 +151,14 @@ static vd_status gemm_own(vd_context *ctx, bool wide, bool ta, bool tb, size_t m
     return st;
 }
 
-vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool tb, size_t m,
-                       size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
-                       cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
-                       size_t ldc)
+static vd_status gemm_any(vd_context *ctx, vd_gemm_backend backend, bool ta, bool tb, size_t m,
+                          size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                          size_t a_zs, cl_mem b, size_t b_off, size_t ldb, size_t b_zs,
+                          float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_zs,
+                          size_t batch)
 {
     if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_gemm: context is NULL");
-    if (m == 0 || n == 0) return VD_OK;
+    if (m == 0 || n == 0 || batch == 0) return VD_OK;
     if (!c || (k > 0 && (!a || !b)))
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_gemm: NULL buffer");
     size_t a_cols = ta ? m : k, b_cols = tb ? k : n;
@@ -163,8 +169,9 @@ vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool t
                             ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, lda, ldb, ldc,
                             a_cols ? a_cols : 1, b_cols ? b_cols : 1, n);
     /* The kernel indexes rows, columns and k with 32-bit integers. */
-    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
-        return vd_error_set(ctx, VD_ERR_SHAPE, "vd_gemm: m=%zu n=%zu k=%zu over 2^31", m, n, k);
+    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || batch > 65535)
+        return vd_error_set(ctx, VD_ERR_SHAPE, "vd_gemm: m=%zu n=%zu k=%zu over 2^31 or batch %zu over 65535", m, n, k,
+                            batch);
     if (backend == VD_GEMM_BACKEND_AUTO) {
         int e = backend_from_env();
         if (e < 0)
@@ -174,6 +181,13 @@ vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool t
         backend = (vd_gemm_backend)e;
     }
     backend = resolve(ctx, backend);
+    if (backend == VD_GEMM_BACKEND_CLBLAST && batch > 1) {
+        vd_status st = VD_OK;
+        for (size_t z = 0; z < batch && st == VD_OK; z++)
+            st = gemm_any(ctx, backend, ta, tb, m, n, k, alpha, a, a_off + z * a_zs, lda, 0, b,
+                          b_off + z * b_zs, ldb, 0, beta, c, c_off + z * c_zs, ldc, 0, 1);
+        return st;
+    }
     if (backend == VD_GEMM_BACKEND_CLBLAST && k == 0) {
         /* CLBlast rejects k = 0; BLAS defines it as C = beta * C. Multiply zeros instead:
          * A (m, 1) and B (1, n) from one zero-filled pool block, alpha = 0. */
@@ -191,8 +205,26 @@ vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool t
     if (backend == VD_GEMM_BACKEND_CLBLAST)
         return vd_blas_sgemm(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                              c_off, ldc);
-    return gemm_own(ctx, backend == VD_GEMM_BACKEND_OWN16, ta, tb, m, n, k, alpha, a, a_off, lda, b,
-                    b_off, ldb, beta, c, c_off, ldc);
+    return gemm_own(ctx, backend == VD_GEMM_BACKEND_OWN16, ta, tb, m, n, k, alpha, a, a_off, lda,
+                    a_zs, b, b_off, ldb, b_zs, beta, c, c_off, ldc, c_zs, batch);
+}
+
+vd_status vd_gemm_with(vd_context *ctx, vd_gemm_backend backend, bool ta, bool tb, size_t m,
+                       size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                       cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                       size_t ldc)
+{
+    return gemm_any(ctx, backend, ta, tb, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb, 0, beta,
+                    c, c_off, ldc, 0, 1);
+}
+
+vd_status vd_gemm_batched(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
+                          float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_zs, cl_mem b,
+                          size_t b_off, size_t ldb, size_t b_zs, float beta, cl_mem c,
+                          size_t c_off, size_t ldc, size_t c_zs, size_t batch)
+{
+    return gemm_any(ctx, VD_GEMM_BACKEND_AUTO, ta, tb, m, n, k, alpha, a, a_off, lda, a_zs, b,
+                    b_off, ldb, b_zs, beta, c, c_off, ldc, c_zs, batch);
 }
 
 vd_status vd_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,

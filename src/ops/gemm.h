@@ -35,6 +35,16 @@ vd_status vd_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t 
                   cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                   float beta, cl_mem c, size_t c_off, size_t ldc);
 
+/* batch independent products, z = 0 .. batch-1:
+ *   C + c_off + z*c_zs = alpha * op(A + a_off + z*a_zs) * op(B + b_off + z*b_zs) + beta * C
+ * each as in vd_gemm (a stride may be 0 to share an operand). One launch of the own
+ * kernel (the batch is its third grid dimension, never split along k); a loop of
+ * CLBlast calls on other devices. batch <= 65535. */
+vd_status vd_gemm_batched(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
+                          float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_zs, cl_mem b,
+                          size_t b_off, size_t ldb, size_t b_zs, float beta, cl_mem c,
+                          size_t c_off, size_t ldc, size_t c_zs, size_t batch);
+
 /* The backend vd_gemm would use on ctx right now (VERDANT_GEMM honoured); never AUTO or
  * OWN (resolved to OWN8 or OWN16). An unknown VERDANT_GEMM value reads as the device
  * default here (vd_gemm itself returns VD_ERR_INVALID_ARG for it). */
