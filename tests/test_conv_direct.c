@@ -1,0 +1,223 @@
+/* test_conv_direct.c - the direct convolution algorithm (vd_conv_algo_direct,
+ * cl/conv_direct.cl) forced on its own, all three passes, against tests/ref/conv_ref.c.
+ *
+ * Shapes: LeNet's first layer (C = 1, 5x5, pad 2), RGB-like C = 3 with more than 8
+ * filters (a partial block of output channels), groups with 2 and 4 input channels per
+ * group, depthwise with stride 2, padding and dilation, depthwise with a channel
+ * multiplier, different strides/pads/dilations along h and w, a non-square kernel, rows
+ * longer than one work-group, batch 1 and 3. Every buffer sits at an odd offset inside
+ * guard zones. FWD and BWD_DATA run with beta = 0 over an output full of NaN (it must not
+ * be read) and with beta = 1 over random values; BWD_FILTER accumulates twice into a
+ * random dw and is bit-identical when repeated. Also: applies() for shapes it does not
+ * handle, run() on bad arguments, n = 0. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ops/conv_algo.h"
+#include "ref_cnn.h"
+
+/* Same bound as test_conv.c (dot products of up to 4*8*25 = 800 terms here, dW sums of up
+ * to n*P*Q = 3*784 terms, inputs in [-1, 1]); the worst error seen here is printed with
+ * VD_TEST_VERBOSE=1. */
+#define ATOL 2e-5f
+#define RTOL 1e-4f
+
+static uint64_t rng = 4242;
+static double worst_ratio; /* max over all checks of |got - want| / (ATOL + RTOL |want|) */
+
+static float *rand_array(size_t n, float lo, float hi)
+{
+    float *a = test_malloc(n * sizeof(float) + 4);
+    test_fill_uniform(&rng, a, n, lo, hi);
+    return a;
+}
+
+static void close_and_track(const char *what, const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)got[i] - want[i]) / (ATOL + RTOL * fabs((double)want[i]));
+        if (r > worst_ratio || isnan(r)) worst_ratio = isnan(r) ? INFINITY : r;
+    }
+    expect_close(what, got, want, n, ATOL, RTOL);
+}
+
+typedef struct shape {
+    int C, H, W, K, R, S, sh, sw, ph, pw, dh, dw, G;
+} shape;
+
+static vd_conv_geom geom_of(shape s)
+{
+    vd_conv_geom g = {s.C, s.H, s.W, s.K, 0, 0, s.R, s.S, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.G};
+    g.P = vd_conv_out_size(s.H, s.R, s.sh, s.ph, s.dh);
+    g.Q = vd_conv_out_size(s.W, s.S, s.sw, s.pw, s.dw);
+    return g;
+}
+
+static void check_shape(vd_context *ctx, shape sh, size_t n)
+{
+    const vd_conv_algo *a = &vd_conv_algo_direct;
+    vd_conv_geom g = geom_of(sh);
+    char what[200], w2[300];
+    snprintf(what, sizeof what,
+             "direct C%d %dx%d K%d %dx%d s%d,%d p%d,%d d%d,%d g%d n=%zu", g.C, g.H, g.W, g.K,
+             g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.groups, n);
+    for (int p = 0; p < VD_CONV_N_PASSES; p++) {
+        snprintf(w2, sizeof w2, "%s: applies to pass %d", what, p);
+        expect_true(w2, a->applies(ctx, &g, (vd_conv_pass)p));
+        snprintf(w2, sizeof w2, "%s: no workspace for pass %d", what, p);
+        expect_true(w2, a->workspace(ctx, &g, (vd_conv_pass)p, n) == 0);
+    }
+    size_t nx = n * g.C * g.H * g.W, ny = n * g.K * g.P * g.Q;
+    size_t nw = (size_t)g.K * (g.C / g.groups) * g.R * g.S;
+    float *x = rand_array(nx, -1, 1), *w = rand_array(nw, -1, 1), *dy = rand_array(ny, -1, 1);
+    float *y0 = rand_array(ny, -1, 1), *dx0 = rand_array(nx, -1, 1), *dw0 = rand_array(nw, -1, 1);
+    float *y = test_malloc(ny * 4), *want = test_malloc(ny * 4);
+    float *dx = test_malloc(nx * 4), *wdx = test_malloc(nx * 4);
+    float *dw = test_malloc(nw * 4), *wdw = test_malloc(nw * 4), *dw1 = test_malloc(nw * 4);
+    float *nan_y = test_malloc(ny * 4), *nan_x = test_malloc(nx * 4);
+    for (size_t i = 0; i < ny; i++) nan_y[i] = NAN;
+    for (size_t i = 0; i < nx; i++) nan_x[i] = NAN;
+    test_buf bx, bw, by, bdy, bdx, bdw;
+    memset(&bx, 0, sizeof bx), bw = by = bdy = bdx = bdw = bx;
+    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, nx, 3, x, &bx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nw, 5, w, &bw)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, ny, 7, nan_y, &by)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, ny, 1, dy, &bdy)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nx, 9, nan_x, &bdx)) &
+              EXPECT_OK(ctx, test_buf_create(ctx, nw, 2, dw0, &bdw));
+    if (!ok) goto done;
+    vd_conv_io io = {0};
+    io.x = bx.mem, io.x_off = bx.off, io.w = bw.mem, io.w_off = bw.off;
+    io.y = by.mem, io.y_off = by.off, io.dy = bdy.mem, io.dy_off = bdy.off;
+    io.dx = bdx.mem, io.dx_off = bdx.off, io.dw = bdw.mem, io.dw_off = bdw.off;
+
+    /* FWD, beta = 0 over NaN, then beta = 1 over random y0. */
+    ref_conv2d_fwd(&g, n, x, w, NULL, want);
+    io.beta = 0.0f;
+    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_FWD, n, &io));
+    EXPECT_OK(ctx, test_buf_read(&by, y));
+    snprintf(w2, sizeof w2, "%s: forward beta=0 over NaN", what);
+    close_and_track(w2, y, want, ny);
+    EXPECT_OK(ctx, test_buf_write(&by, y0));
+    io.beta = 1.0f;
+    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_FWD, n, &io));
+    EXPECT_OK(ctx, test_buf_read(&by, y));
+    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
+    snprintf(w2, sizeof w2, "%s: forward beta=1", what);
+    close_and_track(w2, y, want, ny);
+
+    /* BWD_DATA, beta = 0 over NaN, then beta = 1 over random dx0. */
+    io.beta = 0.0f;
+    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_DATA, n, &io));
+    EXPECT_OK(ctx, test_buf_read(&bdx, dx));
+    ref_conv2d_bwd(&g, n, x, w, dy, 0.0f, wdx, NULL, NULL);
+    snprintf(w2, sizeof w2, "%s: dx beta=0 over NaN", what);
+    close_and_track(w2, dx, wdx, nx);
+    EXPECT_OK(ctx, test_buf_write(&bdx, dx0));
+    io.beta = 1.0f;
+    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_DATA, n, &io));
+    EXPECT_OK(ctx, test_buf_read(&bdx, dx));
+    memcpy(wdx, dx0, nx * 4);
+    ref_conv2d_bwd(&g, n, x, w, dy, 1.0f, wdx, NULL, NULL);
+    snprintf(w2, sizeof w2, "%s: dx beta=1", what);
+    close_and_track(w2, dx, wdx, nx);
+
+    /* BWD_FILTER accumulates: twice into dw0. */
+    memcpy(wdw, dw0, nw * 4);
+    for (int pass = 0; pass < 2; pass++) {
+        EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_FILTER, n, &io));
+        EXPECT_OK(ctx, test_buf_read(&bdw, dw));
+        ref_conv2d_bwd(&g, n, x, w, dy, 0.0f, NULL, wdw, NULL);
+        snprintf(w2, sizeof w2, "%s: dw accumulated, pass %d", what, pass);
+        close_and_track(w2, dw, wdw, nw);
+        if (pass == 0) memcpy(dw1, dw, nw * 4);
+    }
+    /* Bit-reproducible: the same accumulation from the same start gives the same bits. */
+    EXPECT_OK(ctx, test_buf_write(&bdw, dw0));
+    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_FILTER, n, &io));
+    EXPECT_OK(ctx, test_buf_read(&bdw, dw));
+    snprintf(w2, sizeof w2, "%s: dw bit-identical when repeated", what);
+    expect_equal_bytes(w2, dw, dw1, nw * 4);
+    expect_guards(what, &bx), expect_guards(what, &bw), expect_guards(what, &by);
+    expect_guards(what, &bdy), expect_guards(what, &bdx), expect_guards(what, &bdw);
+done:
+    test_buf_destroy(&bx), test_buf_destroy(&bw), test_buf_destroy(&by);
+    test_buf_destroy(&bdy), test_buf_destroy(&bdx), test_buf_destroy(&bdw);
+    free(x), free(w), free(dy), free(y0), free(dx0), free(dw0), free(y), free(want), free(dx);
+    free(wdx), free(dw), free(wdw), free(dw1), free(nan_y), free(nan_x);
+}
+
+static void check_bad(vd_context *ctx)
+{
+    const vd_conv_algo *a = &vd_conv_algo_direct;
+    shape s5 = {5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* C/groups = 5: not handled */
+    vd_conv_geom g5 = geom_of(s5);
+    expect_true("direct does not apply to C/groups = 5", !a->applies(ctx, &g5, VD_CONV_FWD));
+    vd_conv_geom bad = g5;
+    bad.groups = 2; /* does not divide C */
+    expect_true("direct does not apply to groups not dividing C",
+                !a->applies(ctx, &bad, VD_CONV_BWD_DATA));
+    expect_true("direct does not apply to an unknown pass",
+                !a->applies(ctx, &g5, VD_CONV_N_PASSES));
+    expect_true("direct does not apply to a NULL geometry", !a->applies(ctx, NULL, VD_CONV_FWD));
+    shape s1 = {2, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    vd_conv_geom g = geom_of(s1);
+    test_buf t;
+    if (!EXPECT_OK(ctx, test_buf_create(ctx, 256, 4, NULL, &t))) return;
+    vd_conv_io io = {0};
+    io.x = io.w = io.y = io.dy = io.dx = io.dw = t.mem;
+    expect_status("direct run on a shape it does not handle", ctx,
+                  a->run(ctx, &g5, VD_CONV_FWD, 1, &io), VD_ERR_INVALID_ARG);
+    expect_status("direct run with a bad geometry", ctx, a->run(ctx, &bad, VD_CONV_FWD, 1, &io),
+                  VD_ERR_INVALID_ARG);
+    expect_status("direct run with NULL io", ctx, a->run(ctx, &g, VD_CONV_FWD, 1, NULL),
+                  VD_ERR_INVALID_ARG);
+    expect_status("direct run with NULL ctx", NULL, a->run(NULL, &g, VD_CONV_FWD, 1, &io),
+                  VD_ERR_INVALID_ARG);
+    vd_conv_io no_x = io;
+    no_x.x = NULL;
+    expect_status("direct fwd with NULL x", ctx, a->run(ctx, &g, VD_CONV_FWD, 1, &no_x),
+                  VD_ERR_INVALID_ARG);
+    vd_conv_io no_dx = io;
+    no_dx.dx = NULL;
+    expect_status("direct bwd data with NULL dx", ctx,
+                  a->run(ctx, &g, VD_CONV_BWD_DATA, 1, &no_dx), VD_ERR_INVALID_ARG);
+    vd_conv_io no_dw = io;
+    no_dw.dw = NULL;
+    expect_status("direct bwd filter with NULL dw", ctx,
+                  a->run(ctx, &g, VD_CONV_BWD_FILTER, 1, &no_dw), VD_ERR_INVALID_ARG);
+    expect_status("direct unknown pass", ctx, a->run(ctx, &g, VD_CONV_N_PASSES, 1, &io),
+                  VD_ERR_INVALID_ARG);
+    expect_status("direct n = 0 is a no-op", ctx, a->run(ctx, &g, VD_CONV_FWD, 0, &io), VD_OK);
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    expect_guards("direct n = 0 writes nothing", &t);
+    test_buf_destroy(&t);
+}
+
+int main(void)
+{
+    vd_context *ctx;
+    if (test_context(&ctx) != 0) return check_summary();
+    const char *verbose = getenv("VD_TEST_VERBOSE");
+
+    /* {C, H, W, K, R, S, sh, sw, ph, pw, dh, dw, G} */
+    check_shape(ctx, (shape){1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1, 1}, 3); /* LeNet conv1 */
+    check_shape(ctx, (shape){3, 11, 9, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 3); /* 10 = 8 + 2 */
+    check_shape(ctx, (shape){4, 7, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2}, 3);   /* Cg 2, Kg 3 */
+    check_shape(ctx, (shape){8, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2}, 1);   /* Cg 4 */
+    check_shape(ctx, (shape){5, 13, 10, 5, 3, 3, 1, 1, 2, 2, 2, 2, 5}, 3); /* depthwise, dil 2 */
+    check_shape(ctx, (shape){6, 9, 12, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6}, 1);  /* depthwise s2 5x5 */
+    check_shape(ctx, (shape){3, 8, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3}, 3);   /* multiplier 2 */
+    check_shape(ctx, (shape){2, 9, 11, 3, 2, 3, 1, 2, 0, 1, 2, 1, 1}, 3);  /* h != w */
+    check_shape(ctx, (shape){1, 5, 70, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 3);  /* rows > 64 */
+    check_shape(ctx, (shape){3, 4, 3, 17, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 3);  /* 1x1, 17 = 8+8+1 */
+    check_bad(ctx);
+    if (verbose)
+        printf("direct: worst |got - want| / (%g + %g |want|) = %.3f\n", ATOL, RTOL, worst_ratio);
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    vd_context_destroy(ctx);
+    return check_summary();
+}
