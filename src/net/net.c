@@ -298,8 +298,9 @@ static vd_status init_params(vd_net *net)
             }
         }
     }
-    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0,
-                                      net->arena * sizeof(float), host, 0, NULL, NULL);
+    cl_int err = vd_fault(net->ctx, "clEnqueueWriteBuffer")
+                     ?: clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0,
+                                             net->arena * sizeof(float), host, 0, NULL, NULL);
     free(host);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, "clEnqueueWriteBuffer(params)", err);
 }
@@ -383,14 +384,16 @@ vd_status vd_net_upload(vd_net *net, const float *x, const int32_t *labels, cons
     vd_context *ctx = net->ctx;
     cl_bool blocking = ev ? CL_FALSE : CL_TRUE;
     size_t in = vd_shape_numel(&net->input), out = vd_net_output_size(net);
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, net->in.mem, blocking, 0,
-                                      (size_t)n * in * sizeof(float), x, 0, NULL, NULL);
+    cl_int err = vd_fault(ctx, "clEnqueueWriteBuffer")
+                     ?: clEnqueueWriteBuffer(ctx->queue, net->in.mem, blocking, 0,
+                                             (size_t)n * in * sizeof(float), x, 0, NULL, NULL);
     if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(input)", err);
     cl_mem dst = labels ? net->labels : net->targets;
     const void *src = labels ? (const void *)labels : (const void *)targets;
     size_t bytes = labels ? (size_t)n * sizeof(cl_int) : (size_t)n * out * sizeof(float);
     if (!src) return VD_OK;
-    err = clEnqueueWriteBuffer(ctx->queue, dst, blocking, 0, bytes, src, 0, NULL, ev);
+    err = vd_fault(ctx, "clEnqueueWriteBuffer")
+              ?: clEnqueueWriteBuffer(ctx->queue, dst, blocking, 0, bytes, src, 0, NULL, ev);
     if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(labels)", err);
     return VD_OK;
 }
@@ -406,19 +409,64 @@ static vd_buf act_of(const vd_net *net, int32_t idx)
     return idx < 0 ? net->in : net->act[idx];
 }
 
+/* VERDANT_CHECK_NUMERICS=1: a blocking scan of count floats at b after a layer ran; the
+ * first non-finite value becomes VD_ERR_NUMERIC naming the step, the layer and what. */
+static vd_status check_numeric(vd_net *net, const vd_step *s, const vd_layer *l, const char *what,
+                               vd_buf b, size_t count)
+{
+    size_t idx;
+    float v;
+    vd_status st = vd_find_nonfinite(net->ctx, b.mem, b.off, count, &idx, &v);
+    if (st != VD_OK || idx == SIZE_MAX) return st;
+    char when[64];
+    if (s->train)
+        snprintf(when, sizeof(when), "training step %llu", (unsigned long long)s->step + 1);
+    else snprintf(when, sizeof(when), "inference");
+    if (!l)
+        return vd_error_set(net->ctx, VD_ERR_NUMERIC, "%s: %s holds %g at element %zu of %zu", when,
+                            what, (double)v, idx, count);
+    return vd_error_set(net->ctx, VD_ERR_NUMERIC,
+                        "%s: layer '%s' (%s) is the first to produce a non-finite value: %s "
+                        "holds %g at element %zu of %zu",
+                        when, l->name, l->ops->type, what, (double)v, idx, count);
+}
+
+/* The parameters (what = "weight") or their gradients of layer l, for check_numeric. */
+static vd_status check_params(vd_net *net, const vd_step *s, const vd_layer *l, cl_mem arena,
+                              const char *prefix)
+{
+    char what[64];
+    for (int32_t p = 0; p < l->n_params; p++) {
+        snprintf(what, sizeof(what), "%s%s", prefix, l->params[p].name);
+        vd_status st =
+            check_numeric(net, s, l, what, (vd_buf){arena, l->params[p].offset}, l->params[p].numel);
+        if (st != VD_OK) return st;
+    }
+    return VD_OK;
+}
+
 static vd_status forward(vd_net *net, int32_t n, bool train)
 {
     vd_step s = make_step(net, n, train);
     vd_buf xs[VD_MAX_INPUTS];
+    bool check = net->ctx->check_numerics;
+    vd_status st = VD_OK;
+    if (check)
+        VD_TRY(check_numeric(net, &s, NULL, "the input batch", net->in,
+                             (size_t)n * vd_shape_numel(&net->input)));
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
         if (l->ops->alias) continue;
         for (int32_t k = 0; k < l->n_inputs; k++) xs[k] = act_of(net, l->inputs[k]);
-        vd_status st = l->ops->forward_multi ? l->ops->forward_multi(l, &s, xs, net->act[i])
-                                             : l->ops->forward(l, &s, xs[0], net->act[i]);
+        st = l->ops->forward_multi ? l->ops->forward_multi(l, &s, xs, net->act[i])
+                                   : l->ops->forward(l, &s, xs[0], net->act[i]);
         if (st != VD_OK) return st;
+        if (check)
+            VD_TRY(check_numeric(net, &s, l, "its output", net->act[i],
+                                 (size_t)n * vd_shape_numel(&l->out)));
     }
-    return VD_OK;
+done:
+    return st;
 }
 
 /* Reverse order. A gradient buffer read by several consumers is overwritten by the first
@@ -447,6 +495,12 @@ static vd_status backward(vd_net *net, int32_t n)
         if (l->ops->backward_multi)
             st = l->ops->backward_multi(l, &s, xs, net->act[i], net->grad[i], dxs, betas);
         else st = l->ops->backward(l, &s, xs[0], net->act[i], net->grad[i], dxs[0], betas[0]);
+        if (st != VD_OK) break;
+        for (int32_t k = 0; k < l->n_inputs && net->ctx->check_numerics && st == VD_OK; k++)
+            st = check_numeric(net, &s, l, "the gradient of its input", dxs[k],
+                               (size_t)n * vd_shape_numel(&l->ins[k]));
+        if (st == VD_OK && net->ctx->check_numerics)
+            st = check_params(net, &s, l, net->grads, "the gradient of its ");
         if (st != VD_OK) break;
         for (int32_t k = 0; k < l->n_inputs; k++) {
             bool seen = false;
@@ -477,9 +531,19 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
                          dy.mem, dy.off, net->row_loss));
         VD_TRY(vd_op_loss_accumulate(ctx, (size_t)n, net->row_loss, NULL, net->acc));
     }
+    if (ctx->check_numerics) { /* debug mode: the loss, then each layer's gradients */
+        vd_step s = make_step(net, n, train);
+        VD_TRY(check_numeric(net, &s, NULL, "the loss", (vd_buf){net->row_loss, 0}, (size_t)n));
+        if (train) VD_TRY(check_numeric(net, &s, NULL, "the loss gradient", dy, (size_t)n * out));
+    }
     if (train) {
         VD_TRY(backward(net, n));
         VD_TRY(vd_optim_update(net));
+        if (ctx->check_numerics) {
+            vd_step s = make_step(net, n, train);
+            for (int32_t i = 0; i < net->n_layers; i++)
+                VD_TRY(check_params(net, &s, net->layers[i], net->params, "after the update, its "));
+        }
         net->step++;
     }
 done:
@@ -494,8 +558,9 @@ vd_status vd_net_acc_zero(vd_net *net)
 vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct)
 {
     float v[2];
-    cl_int err =
-        clEnqueueReadBuffer(net->ctx->queue, net->acc, CL_TRUE, 0, sizeof(v), v, 0, NULL, NULL);
+    cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
+                     ?: clEnqueueReadBuffer(net->ctx->queue, net->acc, CL_TRUE, 0, sizeof(v), v, 0,
+                                            NULL, NULL);
     if (err != CL_SUCCESS) return vd_error_cl(net->ctx, "clEnqueueReadBuffer(loss)", err);
     *loss_sum = v[0];
     *correct = v[1];
@@ -543,6 +608,11 @@ vd_status vd_net_train_step(vd_net *net, const float *x, const int32_t *labels,
         double sum = 0, correct = 0;
         VD_TRY(vd_net_acc_read(net, &sum, &correct));
         *loss = (float)(sum / n);
+        if (!isfinite(*loss))
+            st = vd_error_set(net->ctx, VD_ERR_NUMERIC,
+                              "vd_net_train_step: training step %llu: the loss is %g (not finite); "
+                              "VERDANT_CHECK_NUMERICS=1 names the first layer that produced it",
+                              (unsigned long long)net->step, (double)*loss);
     }
 done:
     return st;
@@ -556,9 +626,10 @@ vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out)
     VD_TRY(vd_net_upload(net, x, NULL, NULL, n, NULL));
     VD_TRY(forward(net, n, false));
     vd_buf y = net->act[net->n_layers - 1];
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE, y.off * sizeof(float),
-                                     (size_t)n * vd_net_output_size(net) * sizeof(float), out, 0,
-                                     NULL, NULL);
+    cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
+                     ?: clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE, y.off * sizeof(float),
+                                            (size_t)n * vd_net_output_size(net) * sizeof(float),
+                                            out, 0, NULL, NULL);
     if (err != CL_SUCCESS) st = vd_error_cl(net->ctx, "clEnqueueReadBuffer(output)", err);
 done:
     return st;
@@ -585,13 +656,19 @@ vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host
         for (int32_t p = 0; p < net->layers[i]->n_params && err == CL_SUCCESS; p++) {
             const vd_param *pa = &net->layers[i]->params[p];
             size_t bytes = pa->numel * sizeof(float), off = pa->offset * sizeof(float);
+            err = vd_fault(net->ctx, to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer");
+            if (err) break;
             err = to_host ? clEnqueueReadBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
                                                 host + pos, 0, NULL, NULL)
                           : clEnqueueWriteBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
                                                  host + pos, 0, NULL, NULL);
             pos += pa->numel;
         }
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, what, err);
+    if (err == CL_SUCCESS) return VD_OK;
+    char call[256];
+    snprintf(call, sizeof(call), "%s: %s", what,
+             to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer");
+    return vd_error_cl(net->ctx, call, err);
 }
 
 vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count)

@@ -10,8 +10,9 @@ vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, s
 {
     if (m == 0 || n == 0) return VD_OK;
     if (!a || !b || !c) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "sgemm: NULL buffer");
-    CLBlastStatusCode s =
-        CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+    CLBlastStatusCode s = (CLBlastStatusCode)vd_fault(ctx, "CLBlastSgemm");
+    if (s == CLBlastSuccess)
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                      trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
                      lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
     if (s == CLBlastSuccess) return VD_OK;

@@ -70,16 +70,24 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
     if (env_verbose && *env_verbose && atoi(env_verbose) > ctx->verbose)
         ctx->verbose = atoi(env_verbose);
 
+    const char *env_det = getenv("VERDANT_DETERMINISTIC"), *env_num = getenv("VERDANT_CHECK_NUMERICS");
+    ctx->deterministic = env_det && *env_det && strcmp(env_det, "0") != 0;
+    ctx->check_numerics = env_num && *env_num && strcmp(env_num, "0") != 0;
+    vd_fault_arm_from_env(ctx);
+
     const char *spec = opt->device ? opt->device : getenv("VERDANT_DEVICE");
     VD_TRY(vd_device_select(spec, &ctx->platform, &ctx->device, &ctx->info));
 
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
-    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    err = vd_fault(ctx, "clCreateContext");
+    ctx->cl = err ? NULL : clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
     if (!ctx->cl) {
         st = vd_error_cl(NULL, "clCreateContext", err);
         goto done;
     }
-    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    err = vd_fault(ctx, "clCreateCommandQueue");
+    ctx->queue = err ? NULL
+                     : clCreateCommandQueue(ctx->cl, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (!ctx->queue) {
         st = vd_error_cl(NULL, "clCreateCommandQueue", err);
         goto done;
@@ -135,7 +143,7 @@ vd_status vd_context_device(const vd_context *ctx, vd_device_info *out)
 vd_status vd_context_finish(vd_context *ctx)
 {
     if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_finish: ctx is NULL");
-    cl_int err = clFinish(ctx->queue);
+    cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, "clFinish", err);
 }
 

@@ -161,9 +161,13 @@ static cl_program cache_load(vd_context *ctx, const char *key, const char *optio
     size_t len = (size_t)bin_len;
     const unsigned char *bins[1] = {bin};
     cl_int bin_status = CL_SUCCESS, err = CL_SUCCESS;
-    prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &len, bins, &bin_status, &err);
+    err = vd_fault(ctx, "clCreateProgramWithBinary");
+    if (!err)
+        prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &len, bins, &bin_status, &err);
     if (!prog || err != CL_SUCCESS || bin_status != CL_SUCCESS) goto miss;
-    if (clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL) != CL_SUCCESS) goto miss;
+    if ((vd_fault(ctx, "clBuildProgram")
+             ?: clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL)) != CL_SUCCESS)
+        goto miss;
     goto done;
 miss:
     vd_log(ctx, 2, "program cache miss for %s", path);
@@ -220,12 +224,13 @@ static void cache_store(vd_context *ctx, const char *key, cl_program prog)
 static vd_status build_from_source(vd_context *ctx, const char *file, const char *source,
                                    const char *options, cl_program *out)
 {
-    cl_int err;
     size_t len = strlen(source);
-    cl_program prog = clCreateProgramWithSource(ctx->cl, 1, &source, &len, &err);
+    cl_int err = vd_fault(ctx, "clCreateProgramWithSource");
+    cl_program prog = err ? NULL : clCreateProgramWithSource(ctx->cl, 1, &source, &len, &err);
     if (!prog) return vd_error_cl(ctx, "clCreateProgramWithSource", err);
     ctx->stats.programs_built_from_source++;
-    err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+    err = vd_fault(ctx, "clBuildProgram")
+              ?: clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t log_len = 0;
         clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len);
@@ -321,8 +326,8 @@ vd_status vd_kernel_get(vd_context *ctx, const char *file, const char *name, cl_
     cl_program prog;
     vd_status st = vd_program_get(ctx, file, NULL, &prog);
     if (st != VD_OK) return st;
-    cl_int err;
-    cl_kernel k = clCreateKernel(prog, name, &err);
+    cl_int err = vd_fault(ctx, "clCreateKernel");
+    cl_kernel k = err ? NULL : clCreateKernel(prog, name, &err);
     if (!k) {
         char what[160];
         snprintf(what, sizeof(what), "clCreateKernel(%s.cl:%s)", file, name);
@@ -351,7 +356,8 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
     if (st != VD_OK) return st;
     char what[160];
     for (size_t i = 0; i < nargs; i++) {
-        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+        cl_int err = vd_fault(ctx, "clSetKernelArg")
+                         ?: clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
         if (err != CL_SUCCESS) {
             snprintf(what, sizeof(what), "clSetKernelArg(%s, %zu)", name, i);
             return vd_error_cl(ctx, what, err);
@@ -364,7 +370,8 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
         if (global[d] == 0) return VD_OK; /* nothing to do */
         gws[d] = (global[d] + lws[d] - 1) / lws[d] * lws[d];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL, NULL);
+    cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")
+                     ?: clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         snprintf(what, sizeof(what), "clEnqueueNDRangeKernel(%s)", name);
         return vd_error_cl(ctx, what, err);

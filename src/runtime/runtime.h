@@ -86,6 +86,20 @@ struct vd_context {
     size_t n_pool, cap_pool;
     vd_context_stats stats;
 
+    /* Reliability switches (fault.c), read from the environment at context creation. */
+    bool deterministic;  /* VERDANT_DETERMINISTIC=1: fixed reduction order, no timing-based
+                            choices (see docs/RELIABILITY.md) */
+    bool check_numerics; /* VERDANT_CHECK_NUMERICS=1: check every layer's output and
+                            gradients for NaN/Inf after it runs (slow; debugging) */
+    struct {
+        uint64_t at;   /* fail the at-th counted call (1-based); 0: disarmed */
+        uint64_t seen; /* calls counted since arming */
+        uint64_t fired;
+        const char *last; /* the call that failed last (a string literal), or NULL */
+        cl_int code;
+        char call[48]; /* count only calls of this name; "" for every call */
+    } fault;
+
     char error[2048];
 };
 
@@ -96,6 +110,26 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
 /* Debug/logging helper honouring ctx->verbose. */
 void vd_log(const vd_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ fault injection (fault.c) */
+
+/* Tests only. Count this OpenCL call and return the armed error code when it is the one
+ * chosen to fail, else CL_SUCCESS. Call sites read
+ *     cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
+ * and report a failure with vd_error_cl as usual, so an injected fault looks exactly like
+ * a driver error. */
+cl_int vd_fault(vd_context *ctx, const char *call);
+/* Arm: the n-th call from now (counting only calls named `call` when it is not NULL or "")
+ * fails with code (0: CL_OUT_OF_RESOURCES). n = 0 disarms. ctx->fault.seen counts the calls
+ * made since, ctx->fault.fired how many faults fired. */
+void vd_fault_arm(vd_context *ctx, uint64_t n, cl_int code, const char *call);
+/* VERDANT_FAULT_INJECT=N[:CODE[:CALL]], read when a context is created. */
+void vd_fault_arm_from_env(vd_context *ctx);
+/* Blocking read of count floats at element off of mem; *index receives the first element
+ * that is NaN or infinite (SIZE_MAX when none) and *value its value. For the
+ * VERDANT_CHECK_NUMERICS debug mode. */
+vd_status vd_find_nonfinite(vd_context *ctx, cl_mem mem, size_t off, size_t count, size_t *index,
+                            float *value);
 
 /* ------------------------------------------------------------------ programs (program.c) */
 

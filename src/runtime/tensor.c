@@ -47,8 +47,8 @@ vd_status vd_buffer_alloc(vd_context *ctx, size_t bytes, cl_mem *out)
                             bytes, (unsigned long long)ctx->stats.pool_bytes_in_use,
                             (unsigned long long)ctx->info.global_mem_bytes,
                             (unsigned long long)ctx->info.max_alloc_bytes);
-    cl_int err;
-    cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, cls, NULL, &err);
+    cl_int err = vd_fault(ctx, "clCreateBuffer");
+    cl_mem m = err ? NULL : clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, cls, NULL, &err);
     if (!m && ctx->n_pool > 0) { /* give cached blocks back and try once more */
         vd_pool_trim(ctx);
         m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, cls, NULL, &err);
@@ -203,8 +203,10 @@ vd_status vd_tensor_write(vd_tensor *t, const float *src, size_t count)
 {
     vd_status st = copy_check(t, src, count, "vd_tensor_write");
     if (st != VD_OK) return st;
-    cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE, t->offset * sizeof(float),
-                                      count * sizeof(float), src, 0, NULL, NULL);
+    cl_int err = vd_fault(t->ctx, "clEnqueueWriteBuffer")
+                     ?: clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE,
+                                             t->offset * sizeof(float), count * sizeof(float), src,
+                                             0, NULL, NULL);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueWriteBuffer", err);
 }
 
@@ -212,16 +214,19 @@ vd_status vd_tensor_read(const vd_tensor *t, float *dst, size_t count)
 {
     vd_status st = copy_check(t, dst, count, "vd_tensor_read");
     if (st != VD_OK) return st;
-    cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE, t->offset * sizeof(float),
-                                     count * sizeof(float), dst, 0, NULL, NULL);
+    cl_int err = vd_fault(t->ctx, "clEnqueueReadBuffer")
+                     ?: clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE,
+                                            t->offset * sizeof(float), count * sizeof(float), dst,
+                                            0, NULL, NULL);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueReadBuffer", err);
 }
 
 vd_status vd_tensor_fill(vd_tensor *t, float value)
 {
     if (!t) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_tensor_fill: tensor is NULL");
-    cl_int err =
-        clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof(value), t->offset * sizeof(float),
-                            t->numel * sizeof(float), 0, NULL, NULL);
+    cl_int err = vd_fault(t->ctx, "clEnqueueFillBuffer")
+                     ?: clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof(value),
+                                            t->offset * sizeof(float), t->numel * sizeof(float),
+                                            0, NULL, NULL);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueFillBuffer", err);
 }

@@ -402,7 +402,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
                 o.weight_decay = oh.weight_decay;
                 o.clip_norm = oh.clip_norm;
                 st = vd_net_set_optimizer(net, &o);
-                if (st != VD_OK) {
+                if (st == VD_ERR_INVALID_ARG) { /* bad values in the file; device errors stay */
                     snprintf(msg, sizeof(msg), "OPTIM: %s", vd_last_error(ctx));
                     st = bad(ctx, path, msg);
                 }

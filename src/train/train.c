@@ -2,6 +2,7 @@
  * and converted on the host into one of two staging buffers while the device runs the
  * previous step (non-blocking writes, in-order queue); the loss is summed on the device
  * and read back only when progress is reported. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,24 @@ typedef struct loop_result {
     int64_t samples;
 } loop_result;
 
+/* The loss sums of batches [*checked, upto) have arrived: the first non-finite one stops
+ * training with VD_ERR_NUMERIC naming its step (the net's step count, 1-based). */
+static vd_status check_loss(vd_context *ctx, float (*sums)[2], int64_t *checked, int64_t upto,
+                            uint64_t step0, int32_t epoch)
+{
+    for (; *checked < upto; (*checked)++) {
+        float v = sums[*checked][0];
+        if (isfinite(v)) continue;
+        return vd_error_set(ctx, VD_ERR_NUMERIC,
+                            "training step %llu (epoch %d, batch %lld): the loss is not finite "
+                            "(running sum %g); training stopped. VERDANT_CHECK_NUMERICS=1 names "
+                            "the first layer that produces a non-finite value",
+                            (unsigned long long)(step0 + (uint64_t)*checked + 1), (int)epoch,
+                            (long long)*checked + 1, (double)v);
+    }
+    return VD_OK;
+}
+
 /* Run every batch of ds in the order of idx through the net (training or evaluation). */
 static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx, int32_t batch,
                           bool train, int32_t epoch, const vd_train_options *opt, loop_result *res)
@@ -54,6 +73,16 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
     }
     uint64_t *pos = malloc((size_t)batch * sizeof(uint64_t));
     if (!pos) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    /* Training: the running loss sum after each step, read back without waiting (an
+     * in-order queue finishes these reads before any later command), so a non-finite loss
+     * stops the epoch within a few steps and names the step where it began. */
+    float(*sums)[2] = train ? calloc((size_t)batches, sizeof(*sums)) : NULL;
+    int64_t checked = 0;
+    uint64_t step0 = net->step;
+    if (train && !sums) {
+        free(pos);
+        return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    }
     for (int s = 0; s < 2; s++) {
         xs[s] = malloc((size_t)batch * in * sizeof(float));
         ys[s] = malloc((size_t)batch * sizeof(int32_t));
@@ -67,13 +96,14 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
     for (int64_t b = 0; b < batches; b++) {
         int slot = (int)(b & 1);
         if (ev[slot]) { /* the write that last read this staging buffer must be done */
-            cl_int err = clWaitForEvents(1, &ev[slot]);
+            cl_int err = vd_fault(ctx, "clWaitForEvents") ?: clWaitForEvents(1, &ev[slot]);
             clReleaseEvent(ev[slot]);
             ev[slot] = NULL;
             if (err != CL_SUCCESS) {
                 st = vd_error_cl(ctx, "clWaitForEvents(batch upload)", err);
                 goto done;
             }
+            if (sums) VD_TRY(check_loss(ctx, sums, &checked, b - 2, step0, epoch));
         }
         size_t first = (size_t)b * (size_t)batch;
         int32_t nb = (int32_t)((count - first) < (size_t)batch ? count - first : (size_t)batch);
@@ -90,9 +120,18 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         }
         VD_TRY(vd_net_upload(net, xs[slot], ys[slot], NULL, nb, &ev[slot]));
         VD_TRY(vd_net_step_enqueue(net, nb, train));
+        if (sums) {
+            cl_int err = vd_fault(ctx, "clEnqueueReadBuffer")
+                             ?: clEnqueueReadBuffer(ctx->queue, net->acc, CL_FALSE, 0,
+                                                    sizeof(sums[b]), sums[b], 0, NULL, NULL);
+            if (err != CL_SUCCESS) {
+                st = vd_error_cl(ctx, "clEnqueueReadBuffer(loss)", err);
+                goto done;
+            }
+        }
         clFlush(ctx->queue);
         if (b == 0) { /* one wait per epoch: the latency to the first finished step */
-            cl_int err = clFinish(ctx->queue);
+            cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
             if (err != CL_SUCCESS) {
                 st = vd_error_cl(ctx, "clFinish(first batch)", err);
                 goto done;
@@ -111,6 +150,7 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         }
     }
     VD_TRY(vd_net_acc_read(net, &res->loss_sum, &res->correct));
+    if (sums) VD_TRY(check_loss(ctx, sums, &checked, batches, step0, epoch));
     res->seconds = now_s() - t0;
 done:
     for (int s = 0; s < 2; s++) {
@@ -121,8 +161,9 @@ done:
         free(xs[s]);
         free(ys[s]);
     }
-    free(pos);
     if (st != VD_OK) clFinish(ctx->queue); /* nothing may still read the staging memory */
+    free(pos);
+    free(sums);
     return st;
 }
 
