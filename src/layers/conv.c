@@ -1,17 +1,18 @@
-/* conv.c - 2-D convolution (conv2d) and transposed convolution (deconv2d), NCHW, through
- * im2col + CLBlast GEMM (src/ops/conv_ops.c). deconv2d is conv2d run backwards: its
- * forward is a convolution's backward-data and its backward-data a convolution's
- * forward, with the same (in channels, out channels / groups, R, S) weight layout as
- * PyTorch's ConvTranspose2d.
+/* conv.c - 2-D convolution (conv2d) and transposed convolution (deconv2d), NCHW. Each of
+ * the three passes (forward, backward-data, backward-filter) runs the algorithm that
+ * src/ops/conv_select.c chooses for the layer's geometry on this device (im2col, direct,
+ * Winograd, FFT: src/ops/conv_algo.h), chosen once, on the first batch the layer sees.
+ * deconv2d is conv2d run backwards: its forward is a convolution's backward-data and its
+ * backward-data a convolution's forward, with the same (in channels, out channels /
+ * groups, R, S) weight layout as PyTorch's ConvTranspose2d.
  *
- * Each layer owns a workspace (column matrix + scratch) taken from the context's pool on
- * the first forward and grown when a larger batch arrives; destroy gives it back. The
- * batch is processed in chunks sized so that the workspace stays under
- * VD_CONV_WS_CAP bytes. Not here: other algorithms (direct, Winograd, FFT). */
+ * Each layer owns a workspace taken from the context's pool on the first pass and grown
+ * when a larger batch arrives; destroy gives it back. A pass runs in chunks of images
+ * sized so that its workspace stays under VD_CONV_WS_CAP bytes. */
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../ops/ops_cnn.h"
+#include "../ops/conv_select.h"
 #include "layer.h"
 
 #define VD_CONV_WS_CAP ((size_t)64 << 20)
@@ -23,7 +24,9 @@ typedef struct conv {
     /* conv2d: its own geometry. deconv2d: the convolution it transposes, i.e. C, H, W
      * are the deconv's output and K, P, Q its input. */
     vd_conv_geom g;
-    vd_layer_buf ws; /* im2col columns and scratch */
+    vd_layer_buf ws;                /* the chosen algorithms' scratch */
+    int algo[VD_CONV_N_PASSES];     /* index into vd_conv_algos; -1: not chosen yet */
+    char algo_names[64];            /* "fwd/bwd_data/bwd_filter" names, for profiles */
 } conv;
 
 #define COMMON_KEYS                                                                        \
@@ -113,6 +116,7 @@ static vd_status conv_reshape(vd_layer *l)
                             "padding %d",
                             (int)g.R, (int)g.S, (int)c->dilation, (int)g.H, (int)g.W, (int)c->pad);
     c->g = g;
+    for (int p = 0; p < VD_CONV_N_PASSES; p++) c->algo[p] = -1;
     l->out.ndim = 3;
     l->out.d[0] = g.K;
     l->out.d[1] = g.P;
@@ -152,6 +156,7 @@ static vd_status deconv_reshape(vd_layer *l)
                       (int32_t)W, R,           S,           c->stride,           c->stride,
                       c->pad,     c->pad,      c->dilation, c->dilation,         c->groups};
     c->g = g;
+    for (int p = 0; p < VD_CONV_N_PASSES; p++) c->algo[p] = -1;
     l->out.ndim = 3;
     l->out.d[0] = c->filters;
     l->out.d[1] = Ho;
@@ -169,22 +174,34 @@ static vd_status deconv_reshape(vd_layer *l)
     return st;
 }
 
-/* Images per chunk for a batch of n, and a workspace big enough for it. */
-static vd_status workspace(conv *c, vd_context *ctx, size_t n, size_t *nb)
+/* Run one convolution pass of the layer's geometry over s->n images with the chosen
+ * algorithm (choosing it on first use), in chunks whose workspace fits the cap. */
+static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io)
 {
-    size_t per = vd_conv_workspace(&c->g, 2) / 2; /* column + scratch per image */
-    size_t fit = VD_CONV_WS_CAP / sizeof(float) / (per ? per : 1);
-    *nb = fit < 1 ? 1 : fit > n ? n : fit;
-    if (*nb < 1) *nb = 1;
-    return vd_layer_buf_reserve(&c->ws, ctx, vd_conv_workspace(&c->g, *nb) * sizeof(float), NULL);
+    vd_context *ctx = s->ctx;
+    size_t n = (size_t)s->n, cap = VD_CONV_WS_CAP / sizeof(float);
+    vd_status st = VD_OK;
+    if (c->algo[pass] < 0) {
+        st = vd_conv_select(ctx, &c->g, pass, n, cap, &c->algo[pass]);
+        if (st != VD_OK) return st;
+        const char *nm[VD_CONV_N_PASSES];
+        for (int p = 0; p < VD_CONV_N_PASSES; p++)
+            nm[p] = c->algo[p] >= 0 ? vd_conv_algos[c->algo[p]]->name : "-";
+        snprintf(c->algo_names, sizeof(c->algo_names), "%s/%s/%s", nm[0], nm[1], nm[2]);
+    }
+    int a = c->algo[pass];
+    size_t chunk = vd_conv_chunk(ctx, a, &c->g, pass, n, cap);
+    size_t need = vd_conv_algos[a]->workspace(ctx, &c->g, pass, chunk);
+    st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), NULL);
+    if (st != VD_OK) return st;
+    io.ws = c->ws.mem;
+    io.ws_off = 0;
+    return vd_conv_run_batch(ctx, a, &c->g, pass, n, chunk, &io);
 }
 
-/* What every pass starts with: the workspace for a batch of s->n (and nb, the images per
- * chunk) and the weight's place in the parameter arena. */
-static vd_status begin_pass(vd_layer *l, const vd_step *s, size_t *nb, vd_buf *w)
+static vd_buf weight(vd_layer *l, const vd_step *s)
 {
-    *w = vd_buf_at(s->params, l->params[0].offset);
-    return workspace((conv *)l, s->ctx, (size_t)s->n, nb);
+    return vd_buf_at(s->params, l->params[0].offset);
 }
 
 /* The bias over the layer's output (n, out channels, out plane), for both families:
@@ -204,13 +221,10 @@ static vd_status bias_pass(vd_layer *l, const vd_step *s, bool backward, vd_buf 
 
 static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
-    conv *c = (conv *)l;
-    size_t nb;
-    vd_buf w;
-    vd_status st = begin_pass(l, s, &nb, &w);
-    if (st == VD_OK)
-        st = vd_op_conv2d_fwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, w.mem, w.off, 0.0f,
-                              y.mem, y.off, c->ws.mem, 0);
+    vd_buf w = weight(l, s);
+    vd_status st = conv_pass((conv *)l, s, VD_CONV_FWD,
+                             (vd_conv_io){.x = x.mem, .x_off = x.off, .w = w.mem, .w_off = w.off,
+                                          .y = y.mem, .y_off = y.off, .beta = 0.0f});
     if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
@@ -218,27 +232,27 @@ static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
                                vd_buf dx, float beta)
 {
-    conv *c = (conv *)l;
-    size_t nb;
-    vd_buf w, dw = vd_buf_at(s->grads, l->params[0].offset);
-    vd_status st = begin_pass(l, s, &nb, &w);
-    if (st == VD_OK) st = bias_pass(l, s, true, dy);
+    (void)y;
+    vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
+    vd_status st = bias_pass(l, s, true, dy);
     if (st == VD_OK)
-        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, x.mem, x.off, dy.mem, dy.off, w.mem,
-                              w.off, dw.mem, dw.off, beta, dx.mem, dx.off, c->ws.mem, 0);
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
+                       (vd_conv_io){.x = x.mem, .x_off = x.off, .dy = dy.mem, .dy_off = dy.off,
+                                    .dw = dw.mem, .dw_off = dw.off});
+    if (st == VD_OK && dx.mem)
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA,
+                       (vd_conv_io){.dy = dy.mem, .dy_off = dy.off, .w = w.mem, .w_off = w.off,
+                                    .dx = dx.mem, .dx_off = dx.off, .beta = beta});
     return st;
 }
 
 /* y = convolution backward-data of x, i.e. x plays dY and y plays dX. */
 static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
-    conv *c = (conv *)l;
-    size_t nb;
-    vd_buf w;
-    vd_status st = begin_pass(l, s, &nb, &w);
-    if (st == VD_OK)
-        st = vd_op_conv2d_bwd(s->ctx, &c->g, (size_t)s->n, nb, NULL, 0, x.mem, x.off, w.mem, w.off,
-                              NULL, 0, 0.0f, y.mem, y.off, c->ws.mem, 0);
+    vd_buf w = weight(l, s);
+    vd_status st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA,
+                             (vd_conv_io){.dy = x.mem, .dy_off = x.off, .w = w.mem, .w_off = w.off,
+                                          .dx = y.mem, .dx_off = y.off, .beta = 0.0f});
     if (st == VD_OK) st = bias_pass(l, s, false, y);
     return st;
 }
@@ -248,18 +262,24 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
 static vd_status deconv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
                                  vd_buf dx, float beta)
 {
-    conv *c = (conv *)l;
-    size_t n = (size_t)s->n, nb;
-    vd_buf w, dw = vd_buf_at(s->grads, l->params[0].offset);
-    vd_status st = begin_pass(l, s, &nb, &w);
-    if (st == VD_OK) st = bias_pass(l, s, true, dy);
+    (void)y;
+    vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
+    vd_status st = bias_pass(l, s, true, dy);
     if (st == VD_OK)
-        st = vd_op_conv2d_bwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, x.mem, x.off, w.mem, w.off,
-                              dw.mem, dw.off, 0.0f, NULL, 0, c->ws.mem, 0);
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
+                       (vd_conv_io){.x = dy.mem, .x_off = dy.off, .dy = x.mem, .dy_off = x.off,
+                                    .dw = dw.mem, .dw_off = dw.off});
     if (st == VD_OK && dx.mem)
-        st = vd_op_conv2d_fwd(s->ctx, &c->g, n, nb, dy.mem, dy.off, w.mem, w.off, beta, dx.mem,
-                              dx.off, c->ws.mem, 0);
+        st = conv_pass((conv *)l, s, VD_CONV_FWD,
+                       (vd_conv_io){.x = dy.mem, .x_off = dy.off, .w = w.mem, .w_off = w.off,
+                                    .y = dx.mem, .y_off = dx.off, .beta = beta});
     return st;
+}
+
+static const char *conv_algo(const vd_layer *l)
+{
+    const conv *c = (const conv *)l;
+    return c->algo_names[0] ? c->algo_names : "-";
 }
 
 static void conv_destroy(vd_layer *l)
@@ -288,6 +308,7 @@ const vd_layer_ops vd_layer_conv2d = {
     .backward = conv_backward,
     .destroy = conv_destroy,
     .flops = conv_flops,
+    .algo = conv_algo,
 };
 
 const vd_layer_ops vd_layer_deconv2d = {
@@ -299,4 +320,5 @@ const vd_layer_ops vd_layer_deconv2d = {
     .backward = deconv_backward,
     .destroy = conv_destroy,
     .flops = deconv_flops,
+    .algo = conv_algo,
 };

@@ -1,0 +1,233 @@
+/* conv_select.c - the table of convolution algorithms and the choice between them.
+ *
+ * For a (device, geometry, pass, batch) the choice is, in order:
+ *   1. VERDANT_CONV_ALGO=name forces that algorithm wherever it applies (elsewhere the
+ *      heuristic below decides, with a note at verbose level); an unknown name is an error;
+ *   2. VERDANT_TUNE=off or VERDANT_DETERMINISTIC=1: the heuristic (fixed, so runs repeat);
+ *   3. a record in the tuning cache (src/runtime/tune.h) naming an algorithm that applies;
+ *   4. otherwise every applicable algorithm is measured on scratch buffers of the real
+ *      shape (one warm-up run, then the best of VD_TUNE_REPS timed runs, each ended by
+ *      clFinish), the fastest is kept and recorded as "name@ms". An algorithm that fails
+ *      while being measured (an FFT plan clFFT refuses, say) is skipped with a note.
+ * Scratch for measuring comes from the buffer pool and goes back to it at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../runtime/tune.h"
+#include "conv_algo.h"
+#include "conv_select.h"
+
+#define VD_TUNE_REPS 3
+
+const vd_conv_algo *const vd_conv_algos[] = {
+    &vd_conv_algo_im2col,
+    NULL,
+};
+
+int vd_conv_algo_find(const char *name)
+{
+    for (int i = 0; name && vd_conv_algos[i]; i++)
+        if (strcmp(vd_conv_algos[i]->name, name) == 0) return i;
+    return -1;
+}
+
+static const char *pass_name(vd_conv_pass pass)
+{
+    return pass == VD_CONV_FWD ? "fwd" : pass == VD_CONV_BWD_DATA ? "bwd_data" : "bwd_filter";
+}
+
+void vd_conv_key(const vd_conv_geom *g, vd_conv_pass pass, size_t n, char *key, size_t cap)
+{
+    snprintf(key, cap, "conv:%s:%dx%dx%d:%dx%dx%d:k%dx%d:s%dx%d:p%dx%d:d%dx%d:g%d:n%zu",
+             pass_name(pass), g->C, g->H, g->W, g->K, g->P, g->Q, g->R, g->S, g->stride_h,
+             g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w, g->groups, n);
+}
+
+static bool usable(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass)
+{
+    return a >= 0 && vd_conv_algos[a] && vd_conv_algos[a]->applies(ctx, g, pass);
+}
+
+/* A fixed choice from the shape alone: Winograd for 3x3 stride-1 layers with enough
+ * channels to amortise the transforms, direct for depthwise and few input channels, FFT
+ * never (it only wins on large kernels, and measuring decides that), else im2col. */
+int vd_conv_algo_heuristic(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+{
+    const char *order[4] = {NULL, NULL, NULL, "im2col"};
+    size_t cg = (size_t)(g->C / g->groups);
+    if (g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 &&
+        g->K >= 16)
+        order[0] = "winograd2";
+    if (g->groups == g->C && g->groups == g->K) order[1] = "direct";
+    if (cg <= 4) order[2] = "direct";
+    for (int i = 0; i < 4; i++) {
+        int a = vd_conv_algo_find(order[i]);
+        if (usable(ctx, a, g, pass)) return a;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t vd_conv_chunk(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
+                     size_t n, size_t cap_floats)
+{
+    size_t m = n;
+    while (m > 1 && vd_conv_algos[a]->workspace(ctx, g, pass, m) > cap_floats) m = (m + 1) / 2;
+    return m ? m : 1;
+}
+
+vd_status vd_conv_run_batch(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
+                            size_t n, size_t chunk, const vd_conv_io *io)
+{
+    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t kpq = (size_t)g->K * (size_t)g->P * (size_t)g->Q;
+    vd_status st = VD_OK;
+    for (size_t i0 = 0; i0 < n && st == VD_OK; i0 += chunk) {
+        size_t m = n - i0 < chunk ? n - i0 : chunk;
+        vd_conv_io c = *io;
+        c.x_off += i0 * chw;
+        c.dx_off += i0 * chw;
+        c.y_off += i0 * kpq;
+        c.dy_off += i0 * kpq;
+        st = vd_conv_algos[a]->run(ctx, g, pass, m, &c);
+    }
+    return st;
+}
+
+/* Scratch buffers of the real shape for measuring, released by free_scratch. */
+typedef struct scratch {
+    cl_mem mem[5];
+    size_t bytes[5];
+} scratch;
+
+static void free_scratch(vd_context *ctx, scratch *s)
+{
+    for (int i = 0; i < 5; i++)
+        if (s->mem[i]) vd_buffer_release(ctx, s->mem[i], s->bytes[i]);
+}
+
+static vd_status alloc_scratch(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t ws_floats,
+                               scratch *s, vd_conv_io *io)
+{
+    size_t sizes[5] = {n * (size_t)g->C * (size_t)g->H * (size_t)g->W,
+                       (size_t)g->K * (size_t)(g->C / g->groups) * (size_t)g->R * (size_t)g->S,
+                       n * (size_t)g->K * (size_t)g->P * (size_t)g->Q, ws_floats ? ws_floats : 1,
+                       0};
+    sizes[4] = sizes[1]; /* dw */
+    memset(s, 0, sizeof(*s));
+    vd_status st = VD_OK;
+    for (int i = 0; i < 5 && st == VD_OK; i++) {
+        s->bytes[i] = sizes[i] * sizeof(float);
+        st = vd_buffer_alloc(ctx, s->bytes[i], &s->mem[i]);
+        if (st == VD_OK) st = vd_op_fill(ctx, sizes[i], i == 3 ? 0.0f : 0.01f, s->mem[i], 0);
+    }
+    if (st != VD_OK) {
+        free_scratch(ctx, s);
+        return st;
+    }
+    memset(io, 0, sizeof(*io));
+    io->x = io->dx = s->mem[0];
+    io->w = s->mem[1];
+    io->y = io->dy = s->mem[2];
+    io->ws = s->mem[3];
+    io->dw = s->mem[4];
+    return VD_OK;
+}
+
+vd_status vd_conv_time(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                       size_t cap_floats, int reps, double *ms)
+{
+    if (!usable(ctx, a, g, pass))
+        return vd_error_set(ctx, VD_ERR_UNSUPPORTED, "conv algorithm %d does not apply", a);
+    size_t chunk = vd_conv_chunk(ctx, a, g, pass, n, cap_floats);
+    scratch s;
+    vd_conv_io io;
+    vd_status st =
+        alloc_scratch(ctx, g, n, vd_conv_algos[a]->workspace(ctx, g, pass, chunk), &s, &io);
+    if (st != VD_OK) return st;
+    double best = 1e30;
+    for (int r = 0; r <= reps && st == VD_OK; r++) {
+        cl_int err = clFinish(ctx->queue);
+        if (err != CL_SUCCESS) {
+            st = vd_error_cl(ctx, "clFinish", err);
+            break;
+        }
+        double t0 = now_s();
+        st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io);
+        err = clFinish(ctx->queue);
+        if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+        double t = now_s() - t0;
+        if (r > 0 && t < best) best = t; /* r == 0 warms up (compiles, plans) */
+    }
+    free_scratch(ctx, &s);
+    if (st == VD_OK) *ms = best * 1e3;
+    return st;
+}
+
+vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                         size_t cap_floats, int *algo)
+{
+    const char *forced = getenv("VERDANT_CONV_ALGO");
+    if (forced && *forced) {
+        int a = vd_conv_algo_find(forced);
+        if (a < 0) {
+            char names[256] = "";
+            for (int i = 0; vd_conv_algos[i]; i++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                         i ? ", " : "", vd_conv_algos[i]->name);
+            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                "VERDANT_CONV_ALGO='%s': expected one of %s", forced, names);
+        }
+        if (usable(ctx, a, g, pass)) {
+            *algo = a;
+            return VD_OK;
+        }
+        vd_log(ctx, 1, "VERDANT_CONV_ALGO=%s does not apply to this %s pass; heuristic used",
+               forced, pass_name(pass));
+    }
+    const char *tune = getenv("VERDANT_TUNE");
+    if ((tune && strcmp(tune, "off") == 0) || ctx->deterministic) {
+        *algo = vd_conv_algo_heuristic(ctx, g, pass);
+        return VD_OK;
+    }
+    char key[VD_TUNE_KEY_MAX], val[VD_TUNE_KEY_MAX];
+    vd_conv_key(g, pass, n, key, sizeof(key));
+    if (vd_tune_get(ctx, key, val, sizeof(val))) {
+        char *at = strchr(val, '@');
+        if (at) *at = '\0';
+        int a = vd_conv_algo_find(val);
+        if (usable(ctx, a, g, pass)) {
+            *algo = a;
+            return VD_OK;
+        }
+    }
+    int best = -1;
+    double best_ms = 0;
+    for (int a = 0; vd_conv_algos[a]; a++) {
+        if (!usable(ctx, a, g, pass)) continue;
+        double ms = 0;
+        vd_status st = vd_conv_time(ctx, a, g, pass, n, cap_floats, VD_TUNE_REPS, &ms);
+        if (st != VD_OK) {
+            vd_log(ctx, 1, "%s: %s skipped: %s", key, vd_conv_algos[a]->name, vd_last_error(ctx));
+            continue;
+        }
+        vd_log(ctx, 2, "%s: %s %.3f ms", key, vd_conv_algos[a]->name, ms);
+        if (best < 0 || ms < best_ms) best = a, best_ms = ms;
+    }
+    if (best < 0) {
+        /* Nothing could be measured (out of memory for the scratch, say): the heuristic. */
+        *algo = vd_conv_algo_heuristic(ctx, g, pass);
+        return VD_OK;
+    }
+    snprintf(val, sizeof(val), "%s@%.3f", vd_conv_algos[best]->name, best_ms);
+    *algo = best;
+    return vd_tune_put(ctx, key, val);
+}
