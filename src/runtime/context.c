@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "runtime.h"
+#include "tune.h"
 
 void vd_context_options_init(vd_context_options *opt)
 {
@@ -126,6 +127,7 @@ void vd_context_destroy(vd_context *ctx)
     free(ctx->kernels);
     free(ctx->programs);
     vd_pool_trim(ctx);
+    vd_tune_reset(ctx);
     free(ctx->pool);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl) clReleaseContext(ctx->cl);

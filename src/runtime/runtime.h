@@ -85,6 +85,7 @@ struct vd_context {
     vd_pool_block *pool; /* free blocks kept for reuse */
     size_t n_pool, cap_pool;
     vd_context_stats stats;
+    struct vd_tune_table *tune; /* tuning records, loaded on first use (tune.h) */
 
     /* Reliability switches (fault.c), read from the environment at context creation. */
     bool deterministic;  /* VERDANT_DETERMINISTIC=1: fixed reduction order, no timing-based
