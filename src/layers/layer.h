@@ -109,6 +109,9 @@ typedef struct vd_layer_ops {
     vd_status (*forward_multi)(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y);
     vd_status (*backward_multi)(vd_layer *l, const vd_step *s, const vd_buf *xs, vd_buf y,
                                 vd_buf dy, const vd_buf *dxs, const float *betas);
+    /* The algorithm this layer runs with now ("gemm", "winograd", ...), for the profiling
+     * table; NULL (or a NULL hook) means "-". */
+    const char *(*algo)(const vd_layer *l);
 } vd_layer_ops;
 
 #define VD_MAX_INPUTS 8
