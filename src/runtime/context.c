@@ -122,6 +122,7 @@ void vd_context_destroy(vd_context *ctx)
 {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    vd_conv_fft_release(ctx); /* its plans live in ctx->cl */
     for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (size_t i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
     free(ctx->kernels);

@@ -85,6 +85,7 @@ struct vd_context {
     vd_pool_block *pool; /* free blocks kept for reuse */
     size_t n_pool, cap_pool;
     vd_context_stats stats;
+    void *fft; /* FFT convolution state: clFFT plans per shape (src/ops/conv_fft.c) */
     struct vd_tune_table *tune; /* tuning records, loaded on first use (tune.h) */
 
     /* Reliability switches (fault.c), read from the environment at context creation. */
@@ -111,6 +112,10 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
 /* Debug/logging helper honouring ctx->verbose. */
 void vd_log(const vd_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Destroy ctx's clFFT plans and drop its reference on clFFT's process-wide setup (no-op
+ * when it never used FFT convolution). src/ops/conv_fft.c; called by vd_context_destroy. */
+void vd_conv_fft_release(vd_context *ctx);
 
 /* ------------------------------------------------------------------ fault injection (fault.c) */
 
