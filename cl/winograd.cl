@@ -1,0 +1,409 @@
+/* winograd.cl - the transforms of Winograd convolution F(2x2,3x3) and F(4x4,3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016). The alpha^2
+ * matrix products between them go through vd_gemm (src/ops/conv_winograd.c); this file
+ * holds only the transforms, for 3x3 stride-1 ungrouped convolutions.
+ *
+ * -D switches: none. Every shape is an argument; the tile size m (2 or 4, alpha = m + 2)
+ * is the kernel name's digit (wino2_*, wino4_*), so both variants live in one program and
+ * their kernels come from the context's kernel cache. One body per transform takes m as a
+ * constant, so each kernel compiles to straight-line code with its arrays in registers.
+ *
+ * Tiles. An output plane (P, Q) is cut into TH x TW tiles of m x m (TH = ceil(P/m)); tile
+ * (th, tw) of image img is t = (img*TH + th)*TW + tw, T tiles in all. It reads the
+ * alpha x alpha input patch at rows th*m - ph .. +alpha-1, columns tw*m - pw .. +alpha-1
+ * (zero outside the input). Transformed tensors are alpha^2 matrices (channels, T), one
+ * per element e = i*alpha + j of the transform, es floats apart (es >= channels*T, chosen
+ * by the host so that the alpha^2 streams do not alias in the cache), so that each e is
+ * one matrix for the GEMMs and the work-items of a work-group (consecutive t) write
+ * consecutive addresses.
+ *
+ * Matrices (F(2,3) / F(4,3), Lavin's interpolation points 0, +-1, (+-2), inf):
+ *   input   V = B^T d B        (alpha x alpha from the alpha x alpha patch d)
+ *   weights U = G g G^T        (alpha x alpha from the 3x3 filter g)
+ *   output  y = A^T M A        (m x m from the alpha x alpha product M)
+ * and, for the filter gradient, the adjoints of the last two (the forward tile y is
+ * linear in U, so dL/dU = (A dY A^T) (.) V and dL/dg = G^T (dL/dU) G):
+ *   dy      Z = A dY A^T       (alpha x alpha from the m x m gradient tile dY)
+ *   dw      dg = G^T dU G      (3 x 3 from alpha x alpha)
+ *
+ * Kernels (X = 2 or 4). Global sizes are rounded up to the local size (default: 64 in
+ * dimension 0, 1 in dimension 1); work-items past the end return.
+ *   winoX_weight: global K*C, one work-item per filter i = k*C + c:
+ *       u[e*es + i] = (G g G^T)[e], g = w[i*9 ..] or, with flip != 0, rotated by 180
+ *       degrees (backward data).
+ *   winoX_input:  global rows = n*C*TH, one work-item per row of tiles r = (img*C + c)*TH
+ *       + th of x (n, C, H, W), 8 tiles at a time in float8 lanes (one lane per tile):
+ *       v[e*es + c*T + t] = (B^T d B)[e] for every tile t of the row, stored as float8.
+ *   winoX_output: global rows = n*K*TH, one work-item per row of tiles (img, k, th),
+ *       8 tiles at a time: y[img][k][tile pixels inside (P, Q)] = beta*y + (A^T M A),
+ *       M[e] = m[e*es + k*T + t]; the lanes of each output row are interleaved into
+ *       contiguous float16 stores. y is not read when beta == 0 (NaNs do not propagate).
+ *   winoX_dy:     global (T, K), one work-item per (tile t, channel k) of dy (n, K, P, Q):
+ *       z[e*es + k*T + t] = (A dY A^T)[e], dY zero past P and Q.
+ *   winoX_wgrad:  global K*C, one work-item per filter i = k*C + c:
+ *       dw[i*9 + r*3 + s] += (G^T dU G)[r][s], dU[e] = du[e*es + i].
+ * Only 32-bit divisions, once per tile or row of tiles; addresses are 64-bit. Loads near
+ * the border read a clamped address and select zero, so every tile runs the same
+ * branch-free code. The per-tile kernels (weight, dy, wgrad) are left to PoCL's
+ * vectoriser across work-items; input and output, the two passes over the big tensors,
+ * are written with explicit float8 lanes. */
+
+#define VD_WINO_AMAX 6
+/* PoCL inlines by cost before it builds the work-item loop; a transform left as a call
+ * keeps its arrays on the stack and stops the loop from being vectorised across
+ * work-items, so every helper is forced inline. */
+#define VD_WINO_INLINE inline __attribute__((always_inline))
+
+/* 1-D transforms over strided private arrays: rows with stride 1, columns with stride
+ * alpha (or m, or 3). m is a compile-time constant at every call site. One set for
+ * float (per tile) and one for float8 (8 tiles of a tile row side by side). */
+#define VD_WINO_1D(TYPE, SUF)                                                                      \
+/* o = B^T d: alpha -> alpha. */                                                                   \
+VD_WINO_INLINE void vd_wino_bt##SUF(const int m, const TYPE *d, const int ds,                      \
+                                     TYPE *o, const int os)                                        \
+{                                                                                                  \
+    if (m == 2) {                                                                                  \
+        TYPE d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds];                                \
+        o[0] = d0 - d2;                                                                            \
+        o[os] = d1 + d2;                                                                           \
+        o[2 * os] = d2 - d1;                                                                       \
+        o[3 * os] = d1 - d3;                                                                       \
+    } else {                                                                                       \
+        TYPE d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],                \
+              d5 = d[5 * ds];                                                                      \
+        o[0] = 4.0f * d0 - 5.0f * d2 + d4;                                                         \
+        o[os] = (d3 + d4) - 4.0f * (d1 + d2);                                                      \
+        o[2 * os] = 4.0f * (d1 - d2) + (d4 - d3);                                                  \
+        o[3 * os] = 2.0f * (d3 - d1) + (d4 - d2);                                                  \
+        o[4 * os] = 2.0f * (d1 - d3) + (d4 - d2);                                                  \
+        o[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;                                                    \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* o = G g: 3 -> alpha. */                                                                         \
+VD_WINO_INLINE void vd_wino_g##SUF(const int m, const TYPE *g, const int gs,                       \
+                                     TYPE *o, const int os)                                        \
+{                                                                                                  \
+    TYPE g0 = g[0], g1 = g[gs], g2 = g[2 * gs];                                                    \
+    if (m == 2) {                                                                                  \
+        o[0] = g0;                                                                                 \
+        o[os] = 0.5f * (g0 + g1 + g2);                                                             \
+        o[2 * os] = 0.5f * (g0 - g1 + g2);                                                         \
+        o[3 * os] = g2;                                                                            \
+    } else {                                                                                       \
+        TYPE s = g0 + g2;                                                                          \
+        o[0] = 0.25f * g0;                                                                         \
+        o[os] = (-1.0f / 6.0f) * (s + g1);                                                         \
+        o[2 * os] = (-1.0f / 6.0f) * (s - g1);                                                     \
+        o[3 * os] = (1.0f / 24.0f) * g0 + (1.0f / 12.0f) * g1 + (1.0f / 6.0f) * g2;                \
+        o[4 * os] = (1.0f / 24.0f) * g0 - (1.0f / 12.0f) * g1 + (1.0f / 6.0f) * g2;                \
+        o[5 * os] = g2;                                                                            \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* o = A^T v: alpha -> m. */                                                                       \
+VD_WINO_INLINE void vd_wino_at##SUF(const int m, const TYPE *v, const int vs,                      \
+                                     TYPE *o, const int os)                                        \
+{                                                                                                  \
+    if (m == 2) {                                                                                  \
+        TYPE v0 = v[0], v1 = v[vs], v2 = v[2 * vs], v3 = v[3 * vs];                                \
+        o[0] = v0 + v1 + v2;                                                                       \
+        o[os] = v1 - v2 - v3;                                                                      \
+    } else {                                                                                       \
+        TYPE v0 = v[0], v1 = v[vs], v2 = v[2 * vs], v3 = v[3 * vs], v4 = v[4 * vs],                \
+              v5 = v[5 * vs];                                                                      \
+        TYPE sp = v1 + v2, sm = v1 - v2, tp = v3 + v4, tm = v3 - v4;                               \
+        o[0] = v0 + sp + tp;                                                                       \
+        o[os] = sm + 2.0f * tm;                                                                    \
+        o[2 * os] = sp + 4.0f * tp;                                                                \
+        o[3 * os] = sm + 8.0f * tm + v5;                                                           \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* o = A d: m -> alpha (adjoint of vd_wino_at). */                                                 \
+VD_WINO_INLINE void vd_wino_a##SUF(const int m, const TYPE *d, const int ds,                       \
+                                     TYPE *o, const int os)                                        \
+{                                                                                                  \
+    if (m == 2) {                                                                                  \
+        TYPE d0 = d[0], d1 = d[ds];                                                                \
+        o[0] = d0;                                                                                 \
+        o[os] = d0 + d1;                                                                           \
+        o[2 * os] = d0 - d1;                                                                       \
+        o[3 * os] = -d1;                                                                           \
+    } else {                                                                                       \
+        TYPE d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds];                                \
+        TYPE e = d0 + d2, od = d1 + d3, e4 = d0 + 4.0f * d2, od8 = 2.0f * d1 + 8.0f * d3;          \
+        o[0] = d0;                                                                                 \
+        o[os] = e + od;                                                                            \
+        o[2 * os] = e - od;                                                                        \
+        o[3 * os] = e4 + od8;                                                                      \
+        o[4 * os] = e4 - od8;                                                                      \
+        o[5 * os] = d3;                                                                            \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* o = G^T u: alpha -> 3 (adjoint of vd_wino_g). */                                                \
+VD_WINO_INLINE void vd_wino_gt##SUF(const int m, const TYPE *u, const int us,                      \
+                                     TYPE *o, const int os)                                        \
+{                                                                                                  \
+    if (m == 2) {                                                                                  \
+        TYPE u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us];                                \
+        o[0] = u0 + 0.5f * (u1 + u2);                                                              \
+        o[os] = 0.5f * (u1 - u2);                                                                  \
+        o[2 * os] = 0.5f * (u1 + u2) + u3;                                                         \
+    } else {                                                                                       \
+        TYPE u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us],                \
+              u5 = u[5 * us];                                                                      \
+        TYPE s12 = u1 + u2, d12 = u2 - u1, s34 = u3 + u4, d34 = u3 - u4;                           \
+        o[0] = 0.25f * u0 - (1.0f / 6.0f) * s12 + (1.0f / 24.0f) * s34;                            \
+        o[os] = (1.0f / 6.0f) * d12 + (1.0f / 12.0f) * d34;                                        \
+        o[2 * os] = (1.0f / 6.0f) * (s34 - s12) + u5;                                              \
+    }                                                                                              \
+}
+
+VD_WINO_1D(float, )
+VD_WINO_1D(float8, 8)
+
+/* Tile t -> image, tile row, tile column (32-bit divisions, once per work-item). */
+VD_WINO_INLINE void vd_wino_tile(uint t, int TH, int TW, uint *img, int *th, int *tw)
+{
+    uint tpi = (uint)TH * (uint)TW;
+    uint i = t / tpi, r = t - i * tpi, h = r / (uint)TW;
+    *img = i;
+    *th = (int)h;
+    *tw = (int)(r - h * (uint)TW);
+}
+
+VD_WINO_INLINE void vd_wino_weight(const int m, int K, int C, int flip, global const float *w,
+                           ulong w_off, global float *u, ulong u_off, ulong es)
+{
+    const int a = m + 2;
+    uint i = get_global_id(0);
+    if (i >= (uint)K * (uint)C)
+        return;
+    global const float *wp = w + w_off + (ulong)i * 9;
+    float g[9], tmp[VD_WINO_AMAX * 3], o[VD_WINO_AMAX * VD_WINO_AMAX];
+    for (int r = 0; r < 9; r++)
+        g[r] = wp[flip ? 8 - r : r];
+    for (int s = 0; s < 3; s++) /* columns: G g */
+        vd_wino_g(m, g + s, 3, tmp + s, 3);
+    for (int r = 0; r < a; r++) /* rows: (G g) G^T */
+        vd_wino_g(m, tmp + r * 3, 1, o + r * a, 1);
+    global float *up = u + u_off + i;
+    for (int e = 0; e < a * a; e++)
+        up[e * es] = o[e];
+}
+
+/* Row r = (img*C + c)*TH + th of tiles -> (plane img*C + c, tile row th, first tile t). */
+VD_WINO_INLINE void vd_wino_row(uint r, int C, int TH, int TW, uint *plane, int *th, uint *t0)
+{
+    uint p = r / (uint)TH, h = r - p * (uint)TH, img = p / (uint)C;
+    *plane = p;
+    *th = (int)h;
+    *t0 = (img * (uint)TH + h) * (uint)TW;
+}
+
+VD_WINO_INLINE void vd_wino_input(const int m, uint rows, int C, int H, int W, int ph, int pw,
+                                  int TH, int TW, uint T, global const float *x, ulong x_off,
+                                  global float *v, ulong v_off, ulong es)
+{
+    const int a = m + 2;
+    uint r = get_global_id(0);
+    if (r >= rows)
+        return;
+    uint plane, t0;
+    int th;
+    vd_wino_row(r, C, TH, TW, &plane, &th, &t0);
+    uint c = plane % (uint)C;
+    global const float *xp = x + x_off + (ulong)plane * ((ulong)H * (ulong)W);
+    global float *vp = v + v_off + (ulong)c * T + t0;
+    int h0 = th * m - ph;
+    for (int tw0 = 0; tw0 < TW; tw0 += 8) {
+        /* d[i*a + j], lane l: patch element (i, j) of tile tw0 + l. */
+        float8 d[VD_WINO_AMAX * VD_WINO_AMAX], o[VD_WINO_AMAX * VD_WINO_AMAX];
+        for (int i = 0; i < a; i++) {
+            int ih = h0 + i;
+            bool rin = ih >= 0 && ih < H;
+            global const float *row = xp + clamp(ih, 0, H - 1) * W;
+            for (int j = 0; j < a; j++) {
+                float lane[8];
+                for (int l = 0; l < 8; l++) {
+                    int iw = (tw0 + l) * m - pw + j;
+                    float val = row[clamp(iw, 0, W - 1)];
+                    lane[l] = rin && iw >= 0 && iw < W ? val : 0.0f;
+                }
+                d[i * a + j] = vload8(0, lane);
+            }
+        }
+        for (int j = 0; j < a; j++) /* columns: B^T d */
+            vd_wino_bt8(m, d + j, a, o + j, a);
+        for (int i = 0; i < a; i++) /* rows: (B^T d) B */
+            vd_wino_bt8(m, o + i * a, 1, d + i * a, 1);
+        int nt = min(TW - tw0, 8);
+        if (nt == 8) {
+            for (int e = 0; e < a * a; e++)
+                vstore8(d[e], 0, vp + e * es + tw0);
+        } else {
+            for (int e = 0; e < a * a; e++) {
+                float lane[8];
+                vstore8(d[e], 0, lane);
+                for (int l = 0; l < nt; l++)
+                    vp[e * es + tw0 + l] = lane[l];
+            }
+        }
+    }
+}
+
+/* Row i of an output tile for 8 tiles side by side: o[j] lane l is output (i, j) of tile l.
+ * Stores the m*8 values that land inside the plane at yrow[q0 ..]. */
+VD_WINO_INLINE void vd_wino_store_row(const int m, const float8 *o, int q0, int Q, float beta,
+                                      global float *yrow)
+{
+    float vals[32];
+    if (m == 2) {
+        vstore16(shuffle2(o[0], o[1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7,
+                                                15)),
+                 0, vals);
+    } else {
+        uint16 pairs = (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        float16 ab = shuffle2(o[0], o[1], pairs), cd = shuffle2(o[2], o[3], pairs);
+        vstore16(shuffle2(ab, cd, (uint16)(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23)),
+                 0, vals);
+        vstore16(shuffle2(ab, cd, (uint16)(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15,
+                                           30, 31)),
+                 0, vals + 16);
+    }
+    int n = min(Q - q0, 8 * m);
+    global float *dst = yrow + q0;
+    if (n == 8 * m) {
+        for (int h = 0; h < m / 2; h++) {
+            float16 val = vload16(h, vals);
+            vstore16(beta == 0.0f ? val : beta * vload16(h, dst) + val, h, dst);
+        }
+    } else {
+        for (int q = 0; q < n; q++)
+            dst[q] = beta == 0.0f ? vals[q] : beta * dst[q] + vals[q];
+    }
+}
+
+VD_WINO_INLINE void vd_wino_output(const int m, uint rows, int K, int P, int Q, int TH, int TW,
+                                   uint T, global const float *mm, ulong m_off, ulong es,
+                                   float beta, global float *y, ulong y_off)
+{
+    const int a = m + 2;
+    uint r = get_global_id(0);
+    if (r >= rows)
+        return;
+    uint plane, t0;
+    int th;
+    vd_wino_row(r, K, TH, TW, &plane, &th, &t0);
+    uint k = plane % (uint)K;
+    global const float *mp = mm + m_off + (ulong)k * T + t0;
+    global float *yp = y + y_off + (ulong)plane * ((ulong)P * (ulong)Q);
+    for (int tw0 = 0; tw0 < TW; tw0 += 8) {
+        float8 s[VD_WINO_AMAX * VD_WINO_AMAX], tmp[4 * VD_WINO_AMAX], o[16];
+        int nt = min(TW - tw0, 8);
+        if (nt == 8) {
+            for (int e = 0; e < a * a; e++)
+                s[e] = vload8(0, mp + e * es + tw0);
+        } else {
+            for (int e = 0; e < a * a; e++) {
+                float lane[8];
+                for (int l = 0; l < 8; l++)
+                    lane[l] = l < nt ? mp[e * es + tw0 + min(l, nt - 1)] : 0.0f;
+                s[e] = vload8(0, lane);
+            }
+        }
+        for (int j = 0; j < a; j++) /* columns: A^T M */
+            vd_wino_at8(m, s + j, a, tmp + j, a);
+        for (int i = 0; i < m; i++) /* rows: (A^T M) A */
+            vd_wino_at8(m, tmp + i * a, 1, o + i * m, 1);
+        for (int i = 0; i < m && th * m + i < P; i++)
+            vd_wino_store_row(m, o + i * m, tw0 * m, Q, beta, yp + (th * m + i) * Q);
+    }
+}
+
+VD_WINO_INLINE void vd_wino_dy(const int m, int K, int P, int Q, int TH, int TW, uint T,
+                       global const float *dy, ulong dy_off, global float *z, ulong z_off,
+                       ulong es)
+{
+    const int a = m + 2;
+    uint t = get_global_id(0), k = get_global_id(1);
+    if (t >= T || k >= (uint)K)
+        return;
+    uint img;
+    int th, tw;
+    vd_wino_tile(t, TH, TW, &img, &th, &tw);
+    global const float *dp = dy + dy_off + ((ulong)img * K + k) * ((ulong)P * (ulong)Q);
+    int p0 = th * m, q0 = tw * m;
+    float d[16], tmp[VD_WINO_AMAX * 4], o[VD_WINO_AMAX * VD_WINO_AMAX];
+    for (int i = 0; i < m; i++) {
+        bool rin = p0 + i < P;
+        int row = min(p0 + i, P - 1) * Q;
+        for (int j = 0; j < m; j++) {
+            float val = dp[row + min(q0 + j, Q - 1)];
+            d[i * m + j] = rin && q0 + j < Q ? val : 0.0f;
+        }
+    }
+    for (int j = 0; j < m; j++) /* columns: A dY (alpha x m) */
+        vd_wino_a(m, d + j, m, tmp + j, m);
+    for (int i = 0; i < a; i++) /* rows: (A dY) A^T */
+        vd_wino_a(m, tmp + i * m, 1, o + i * a, 1);
+    global float *zp = z + z_off + (ulong)k * T + t;
+    for (int e = 0; e < a * a; e++)
+        zp[e * es] = o[e];
+}
+
+VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, global const float *du, ulong du_off,
+                          ulong es, global float *dw, ulong dw_off)
+{
+    const int a = m + 2;
+    uint i = get_global_id(0);
+    if (i >= (uint)K * (uint)C)
+        return;
+    global const float *sp = du + du_off + i;
+    float s[VD_WINO_AMAX * VD_WINO_AMAX], tmp[3 * VD_WINO_AMAX], g[9];
+    for (int e = 0; e < a * a; e++)
+        s[e] = sp[e * es];
+    for (int j = 0; j < a; j++) /* columns: G^T dU (3 x alpha) */
+        vd_wino_gt(m, s + j, a, tmp + j, a);
+    for (int r = 0; r < 3; r++) /* rows: (G^T dU) G */
+        vd_wino_gt(m, tmp + r * a, 1, g + r * 3, 1);
+    global float *dp = dw + dw_off + (ulong)i * 9;
+    for (int r = 0; r < 9; r++)
+        dp[r] += g[r];
+}
+
+/* The kernels: one per transform and tile size. */
+#define VD_WINO_KERNELS(M)                                                                     \
+    kernel void wino##M##_weight(int K, int C, int flip, global const float *w, ulong w_off,   \
+                                 global float *u, ulong u_off, ulong es)                       \
+    {                                                                                          \
+        vd_wino_weight(M, K, C, flip, w, w_off, u, u_off, es);                                 \
+    }                                                                                          \
+    kernel void wino##M##_input(uint rows, int C, int H, int W, int ph, int pw, int TH, int TW, \
+                                uint T, global const float *x, ulong x_off, global float *v,   \
+                                ulong v_off, ulong es)                                         \
+    {                                                                                          \
+        vd_wino_input(M, rows, C, H, W, ph, pw, TH, TW, T, x, x_off, v, v_off, es);            \
+    }                                                                                          \
+    kernel void wino##M##_output(uint rows, int K, int P, int Q, int TH, int TW, uint T,       \
+                                 global const float *mm, ulong m_off, ulong es, float beta,    \
+                                 global float *y, ulong y_off)                                 \
+    {                                                                                          \
+        vd_wino_output(M, rows, K, P, Q, TH, TW, T, mm, m_off, es, beta, y, y_off);            \
+    }                                                                                          \
+    kernel void wino##M##_dy(int K, int P, int Q, int TH, int TW, uint T,                      \
+                             global const float *dy, ulong dy_off, global float *z,            \
+                             ulong z_off, ulong es)                                            \
+    {                                                                                          \
+        vd_wino_dy(M, K, P, Q, TH, TW, T, dy, dy_off, z, z_off, es);                           \
+    }                                                                                          \
+    kernel void wino##M##_wgrad(int K, int C, global const float *du, ulong du_off, ulong es,  \
+                                global float *dw, ulong dw_off)                                \
+    {                                                                                          \
+        vd_wino_wgrad(M, K, C, du, du_off, es, dw, dw_off);                                    \
+    }
+
+VD_WINO_KERNELS(2)
+VD_WINO_KERNELS(4)

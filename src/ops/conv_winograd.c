@@ -1,0 +1,210 @@
+/* conv_winograd.c - Winograd convolution F(2x2,3x3) ("winograd2") and F(4x4,3x3)
+ * ("winograd4") for 3x3, stride-1, dilation-1, ungrouped convolutions with padding 0..2:
+ * the forward, the backward-data and the backward-filter pass behind the vd_conv_algo
+ * interface (conv_algo.h). The transforms are cl/winograd.cl (its banner has the math);
+ * the alpha^2 matrix products in between go through vd_gemm. Not here: the choice of
+ * algorithm (conv_select.c), chunking a batch (the layer), the bias.
+ *
+ * Per pass over n images, with T = n * tiles (tiles = ceil(out_h/m) * ceil(out_w/m)):
+ *   FWD:        U = G w G^T (a2, K, C); V = B^T x B (a2, C, T);
+ *               M_e (K, T) = U_e V_e;                  y  = beta y  + A^T M A
+ *   BWD_DATA:   the same with dy as input, the weights rotated by 180 degrees and the
+ *               channels swapped (M_e (C, T) = U_e^T V_e, a GEMM with op(A) transposed),
+ *               padding 2 - pad, tiles over (H, W):  dx = beta dx + A^T M A
+ *   BWD_FILTER: V = B^T x B (a2, C, T); Z = A dy A^T (a2, K, T);
+ *               dU_e (K, C) = Z_e V_e^T (a GEMM with k = T);   dw += G^T dU G
+ * (a2 = alpha^2, alpha = m + 2). The weight transform runs on every call: the weights
+ * change every training step and it costs one pass over them. Workspace, in floats:
+ * [U or dU | V | M or Z], a2 matrices each, about a2 * (K*C + C*T + K*T) (see estride).
+ *
+ * Numerics: F(2x2,3x3)'s transforms have coefficients 0, +-1, +-1/2 and lose almost
+ * nothing; F(4x4,3x3)'s reach 5 and 8 in B and A and 1/24 in G, and the output is a
+ * difference of larger terms, so its error is several times larger (measured in
+ * tests/test_winograd.c). */
+#include <stdio.h>
+
+#include "conv_algo.h"
+#include "gemm.h"
+
+/* The dimensions of one pass: the "input" side (channels ci, plane hi x wi, padding) that
+ * is tiled and transformed, the "output" side (co, ho x wo), and the tile grid. */
+typedef struct wino_plan {
+    int m, alpha, a2;
+    int32_t ci, hi, wi, co, ho, wo, ph, pw;
+    int32_t th, tw; /* tiles per image: th x tw */
+    size_t T;       /* tiles in the chunk */
+    size_t su, sv, sm;                 /* floats from one matrix e to the next in U, V, M */
+    size_t u_off, v_off, m_off, total; /* workspace parts, floats from ws_off */
+} wino_plan;
+
+/* The distance between the alpha^2 matrices of a transformed tensor: the matrix size
+ * rounded up to 4 KiB plus one 64-byte line. The transform kernels write (or read) all
+ * alpha^2 matrices at once, one stream each; with a plain stride that is a multiple of
+ * 4 KiB (C*T often is) the 16 or 36 streams fall into one L1 cache set and evict each
+ * other, which made the transforms several times slower. */
+static size_t estride(size_t n)
+{
+    return ((n + 1023) & ~(size_t)1023) + 16;
+}
+
+/* Geometry this algorithm handles; the same for every pass and tile size. */
+static bool wino_geom_ok(const vd_conv_geom *g)
+{
+    if (!g) return false;
+    if (g->R != 3 || g->S != 3 || g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 ||
+        g->dil_w != 1 || g->groups != 1)
+        return false;
+    if (g->C < 1 || g->K < 1 || g->H < 1 || g->W < 1 || g->pad_h < 0 || g->pad_h > 2 ||
+        g->pad_w < 0 || g->pad_w > 2)
+        return false;
+    /* P and Q are given, not derived: they must be the stride-1 output sizes. */
+    if (g->P != g->H + 2 * g->pad_h - 2 || g->Q != g->W + 2 * g->pad_w - 2 || g->P < 1 ||
+        g->Q < 1)
+        return false;
+    /* Plane offsets in the kernels are 32-bit. */
+    return (int64_t)g->H * g->W < INT32_MAX && (int64_t)g->P * g->Q < INT32_MAX;
+}
+
+static void plan_make(const vd_conv_geom *g, vd_conv_pass pass, size_t n, int m, wino_plan *p)
+{
+    p->m = m, p->alpha = m + 2, p->a2 = p->alpha * p->alpha;
+    if (pass == VD_CONV_BWD_DATA) { /* convolve dy (K, P, Q) into dx (C, H, W) */
+        p->ci = g->K, p->hi = g->P, p->wi = g->Q, p->co = g->C, p->ho = g->H, p->wo = g->W;
+        p->ph = 2 - g->pad_h, p->pw = 2 - g->pad_w;
+    } else {
+        p->ci = g->C, p->hi = g->H, p->wi = g->W, p->co = g->K, p->ho = g->P, p->wo = g->Q;
+        p->ph = g->pad_h, p->pw = g->pad_w;
+    }
+    p->th = (p->ho + m - 1) / m, p->tw = (p->wo + m - 1) / m;
+    p->T = n * (size_t)p->th * (size_t)p->tw;
+    size_t a2 = (size_t)p->a2;
+    p->su = estride((size_t)g->K * (size_t)g->C);
+    p->sv = estride((size_t)p->ci * p->T);
+    p->sm = estride((size_t)p->co * p->T);
+    p->u_off = 0;
+    p->v_off = a2 * p->su;
+    p->m_off = p->v_off + a2 * p->sv;
+    p->total = p->m_off + a2 * p->sm;
+}
+
+static bool wino_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+{
+    return ctx && pass >= VD_CONV_FWD && pass < VD_CONV_N_PASSES && wino_geom_ok(g);
+}
+
+static size_t wino_workspace(const vd_conv_geom *g, vd_conv_pass pass, size_t n, int m)
+{
+    if (!wino_geom_ok(g) || pass < VD_CONV_FWD || pass >= VD_CONV_N_PASSES || n == 0) return 0;
+    wino_plan p;
+    plan_make(g, pass, n, m, &p);
+    return p.total;
+}
+
+static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                          const vd_conv_io *io, int m)
+{
+    const char *name = m == 2 ? "winograd2" : "winograd4";
+    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "%s: NULL context", name);
+    if (!io) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "%s: NULL io", name);
+    if (pass < VD_CONV_FWD || pass >= VD_CONV_N_PASSES)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "%s: unknown pass %d", name, (int)pass);
+    if (!wino_geom_ok(g))
+        return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                            "%s: needs a 3x3 stride-1 dilation-1 ungrouped convolution with "
+                            "padding 0..2 and P = H + 2*pad - 2",
+                            name);
+    bool have = pass == VD_CONV_FWD        ? io->x && io->w && io->y
+                : pass == VD_CONV_BWD_DATA ? io->dy && io->w && io->dx
+                                           : io->x && io->dy && io->dw;
+    if (!have || !io->ws)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "%s: NULL buffer for pass %d", name,
+                            (int)pass);
+    if (n == 0) return VD_OK;
+    wino_plan p;
+    plan_make(g, pass, n, m, &p);
+    /* The kernels index tiles with 32-bit integers and vd_gemm takes sizes below 2^31. */
+    if (p.T * (size_t)(p.ci > p.co ? p.ci : p.co) >= (size_t)INT32_MAX)
+        return vd_error_set(ctx, VD_ERR_SHAPE, "%s: %zu tiles x %d channels is too large a chunk",
+                            name, p.T, p.ci > p.co ? p.ci : p.co);
+    char kn[32];
+    size_t K = (size_t)g->K, C = (size_t)g->C, T = p.T, a2 = (size_t)p.a2;
+    size_t u = io->ws_off + p.u_off, v = io->ws_off + p.v_off, mo = io->ws_off + p.m_off;
+    vd_status st = VD_OK;
+
+    if (pass == VD_CONV_BWD_FILTER) {
+        size_t rows = n * C * (size_t)p.th;
+        snprintf(kn, sizeof kn, "wino%d_input", m);
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, rows, VD_A_U32(rows), VD_A_I32(g->C), VD_A_I32(g->H),
+                       VD_A_I32(g->W), VD_A_I32(g->pad_h), VD_A_I32(g->pad_w), VD_A_I32(p.th),
+                       VD_A_I32(p.tw), VD_A_U32(T), VD_A_MEM(io->x), VD_A_U64(io->x_off),
+                       VD_A_MEM(io->ws), VD_A_U64(v), VD_A_U64(p.sv)));
+        snprintf(kn, sizeof kn, "wino%d_dy", m);
+        VD_TRY(VD_RUN(ctx, "winograd", kn, 2, ((size_t[]){T, K}), NULL, VD_A_I32(g->K),
+                      VD_A_I32(g->P), VD_A_I32(g->Q), VD_A_I32(p.th), VD_A_I32(p.tw),
+                      VD_A_U32(T), VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->ws),
+                      VD_A_U64(mo), VD_A_U64(p.sm)));
+        /* dU_e (K, C) = Z_e (K, T) * V_e^T */
+        for (size_t e = 0; e < a2; e++)
+            VD_TRY(vd_gemm(ctx, false, true, K, C, T, 1.0f, io->ws, mo + e * p.sm, T, io->ws,
+                           v + e * p.sv, T, 0.0f, io->ws, u + e * p.su, C));
+        snprintf(kn, sizeof kn, "wino%d_wgrad", m);
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
+                       VD_A_MEM(io->ws), VD_A_U64(u), VD_A_U64(p.su), VD_A_MEM(io->dw),
+                       VD_A_U64(io->dw_off)));
+        return VD_OK;
+    }
+
+    bool fwd = pass == VD_CONV_FWD;
+    cl_mem in = fwd ? io->x : io->dy, out = fwd ? io->y : io->dx;
+    size_t in_off = fwd ? io->x_off : io->dy_off, out_off = fwd ? io->y_off : io->dx_off;
+    size_t ci = (size_t)p.ci, co = (size_t)p.co;
+    snprintf(kn, sizeof kn, "wino%d_weight", m);
+    VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C), VD_A_I32(!fwd),
+                   VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws), VD_A_U64(u),
+                   VD_A_U64(p.su)));
+    snprintf(kn, sizeof kn, "wino%d_input", m);
+    VD_TRY(VD_RUN1(ctx, "winograd", kn, n * ci * (size_t)p.th, VD_A_U32(n * ci * (size_t)p.th),
+                   VD_A_I32(p.ci), VD_A_I32(p.hi), VD_A_I32(p.wi), VD_A_I32(p.ph), VD_A_I32(p.pw),
+                   VD_A_I32(p.th), VD_A_I32(p.tw), VD_A_U32(T), VD_A_MEM(in), VD_A_U64(in_off),
+                   VD_A_MEM(io->ws), VD_A_U64(v), VD_A_U64(p.sv)));
+    /* FWD: M_e (K, T) = U_e (K, C) V_e (C, T); BWD_DATA: M_e (C, T) = U_e^T V_e (K, T). */
+    for (size_t e = 0; e < a2; e++)
+        VD_TRY(vd_gemm(ctx, !fwd, false, co, T, ci, 1.0f, io->ws, u + e * p.su, C, io->ws,
+                       v + e * p.sv, T, 0.0f, io->ws, mo + e * p.sm, T));
+    snprintf(kn, sizeof kn, "wino%d_output", m);
+    VD_TRY(VD_RUN1(ctx, "winograd", kn, n * co * (size_t)p.th, VD_A_U32(n * co * (size_t)p.th),
+                   VD_A_I32(p.co), VD_A_I32(p.ho), VD_A_I32(p.wo), VD_A_I32(p.th), VD_A_I32(p.tw),
+                   VD_A_U32(T), VD_A_MEM(io->ws), VD_A_U64(mo), VD_A_U64(p.sm), VD_A_F32(io->beta),
+                   VD_A_MEM(out), VD_A_U64(out_off)));
+done:
+    return st;
+}
+
+static size_t wino2_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
+                              size_t n)
+{
+    return wino_workspace(g, pass, n, 2);
+}
+
+static size_t wino4_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
+                              size_t n)
+{
+    return wino_workspace(g, pass, n, 4);
+}
+
+static vd_status wino2_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                           const vd_conv_io *io)
+{
+    return wino_run(ctx, g, pass, n, io, 2);
+}
+
+static vd_status wino4_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                           const vd_conv_io *io)
+{
+    return wino_run(ctx, g, pass, n, io, 4);
+}
+
+const vd_conv_algo vd_conv_algo_winograd2 = {"winograd2", wino_applies, wino2_workspace,
+                                             wino2_run};
+const vd_conv_algo vd_conv_algo_winograd4 = {"winograd4", wino_applies, wino4_workspace,
+                                             wino4_run};
