@@ -216,6 +216,42 @@ inline void vd_gemm_pack_b(__local float *bp, __global const float *b, ulong sb_
     }
 }
 
+/* Implicit im2col for the convolution kernels (conv_gemm, conv_gemm_w16): op(B) is the
+ * column matrix of one image, never stored. Row kk = (c, r, s) of the reduction, column
+ * J = oh * Q + ow of the output plane: B[kk][J] = x[c][oh*sh - ph + r*dh][ow*sw - pw + s*dw],
+ * 0 outside the input. The column part (oh*sh - ph, ow*sw - pw) is tabulated once per
+ * k block in cix (columns past nc get a row far outside, so they read as 0); each row then
+ * fills its slivers with a masked gather (AVX-512 vgatherdps on PoCL). */
+typedef struct vd_cgeo {
+    int H, W, S, RS, sh, sw, ph, pw, dh, dw, Q;
+} vd_cgeo;
+
+inline void vd_gemm_pack_b_conv(__local float *bp, __local int *cix, __global const float *x,
+                                const vd_cgeo *g, uint k0, uint kc, uint j0, uint nc, uint nr_w)
+{
+    uint ns = (nc + nr_w - 1) / nr_w, ncp = ns * nr_w;
+    __local int *ih0 = cix, *iw0 = cix + VD_GEMM_TN_MAX;
+    for (uint j = 0; j < ncp; j++) {
+        int J = (int)(j0 + j), oh = J / g->Q, ow = J - oh * g->Q;
+        ih0[j] = j < nc ? oh * g->sh - g->ph : -(1 << 28);
+        iw0[j] = ow * g->sw - g->pw;
+    }
+    for (uint p = 0; p < kc; p++) {
+        int kk = (int)(k0 + p), c = kk / g->RS, rs = kk - c * g->RS, r = rs / g->S;
+        int dr = r * g->dh, ds = (rs - r * g->S) * g->dw;
+        __global const float *xc = x + (ulong)c * g->H * g->W;
+        for (uint sv = 0; sv < ns; sv++) {
+            __local float *dst = bp + (sv * kc + p) * nr_w;
+            __local const int *hh = ih0 + sv * nr_w, *ww = iw0 + sv * nr_w;
+            for (uint l = 0; l < nr_w; l++) {
+                int ih = hh[l] + dr, iw = ww[l] + ds;
+                bool ok = (uint)ih < (uint)g->H && (uint)iw < (uint)g->W;
+                dst[l] = ok ? xc[ih * g->W + iw] : 0.0f;
+            }
+        }
+    }
+}
+
 /* Store a tile held in t (row r: t[r*NR .. +NR)) to C, rows < rows,
  * columns < nr: the edge path, element by element. */
 inline void vd_gemm_store_edge(__global float *c, ulong ldc, __private const float *t, uint nrw,
@@ -363,7 +399,7 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
                           __global const float *a, ulong sa_i, ulong sa_k,
                           __global const float *b, ulong sb_k, ulong sb_j, float beta,
                           __global float *c, ulong ldc, __local float *ap, __local float *bp,
-                          const uint nr_w)
+                          const uint nr_w, const vd_cgeo *cg, __local int *cix)
 {
     uint i_blk = get_group_id(1) * tm, j_blk = get_group_id(0) * tn;
     if (i_blk >= m || j_blk >= n) return;
@@ -382,7 +418,10 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
             vd_gemm_pack_a(ap, a, sa_i, sa_k, m, i_blk, tm_used, k0, kc);
         else
             vd_gemm_pack_a8(ap, a, sa_i, sa_k, m, i_blk, tm_used, k0, kc);
-        vd_gemm_pack_b(bp, b, sb_k, sb_j, k0, kc, j_blk, j_end - j_blk, nr_w);
+        if (cg)
+            vd_gemm_pack_b_conv(bp, cix, b, cg, k0, kc, j_blk, j_end - j_blk, nr_w);
+        else
+            vd_gemm_pack_b(bp, b, sb_k, sb_j, k0, kc, j_blk, j_end - j_blk, nr_w);
         for (uint j0 = j_blk; j0 < j_end; j0 += nr_w) {
             uint nr = min(nr_w, j_end - j0);
             __local const float *bps = bp + (j0 - j_blk) * kc;
@@ -412,7 +451,7 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
     vd_gemm_macro(m, n, kb, min(kb + kspan, k), tm, tn, alpha,                                 \
                   a + a_off + (ulong)z * a_zstride, sa_i, sa_k,                                \
                   b + b_off + (ulong)z * b_zstride, sb_k, sb_j, beta,                          \
-                  c + c_off + (ulong)z * c_zstride, ldc, ap, bp, NRW)
+                  c + c_off + (ulong)z * c_zstride, ldc, ap, bp, NRW, 0, 0)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 gemm(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alpha,
@@ -430,6 +469,36 @@ gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float
          float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
 {
     VD_GEMM_BODY(32);
+}
+
+/* Convolution forward as one implicit GEMM per image (group z of the grid = image z):
+ * Y_z (m = K/G, n = P*Q) = W (m, k = C/G*R*S, row stride lda) * col(x_z), x_z = x + x_off +
+ * z*x_zs, Y_z = c + c_off + z*c_zs with row stride ldc; see vd_gemm_pack_b_conv. */
+#define VD_CONV_GEMM_BODY(NRW)                                                                 \
+    __local float ap[VD_GEMM_TMS * VD_GEMM_KC];                                                \
+    __local float bp[VD_GEMM_KC * VD_GEMM_TN_MAX];                                             \
+    __local int cix[2 * VD_GEMM_TN_MAX];                                                       \
+    uint z = get_group_id(2);                                                                  \
+    vd_cgeo g = {H, W, S, RS, sh, sw, ph, pw, dh, dw, Q};                                      \
+    vd_gemm_macro(m, n, 0, k, tm, tn, alpha, a + a_off, lda, 1, x + x_off + (ulong)z * x_zs,  \
+                  0, 1, beta, c + c_off + (ulong)z * c_zs, ldc, ap, bp, NRW, &g, cix)
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+conv_gemm(uint m, uint n, uint k, uint tm, uint tn, float alpha, __global const float *a,
+          ulong a_off, ulong lda, __global const float *x, ulong x_off, ulong x_zs, int H, int W,
+          int S, int RS, int sh, int sw, int ph, int pw, int dh, int dw, int Q, float beta,
+          __global float *c, ulong c_off, ulong ldc, ulong c_zs)
+{
+    VD_CONV_GEMM_BODY(16);
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+conv_gemm_w16(uint m, uint n, uint k, uint tm, uint tn, float alpha, __global const float *a,
+              ulong a_off, ulong lda, __global const float *x, ulong x_off, ulong x_zs, int H,
+              int W, int S, int RS, int sh, int sw, int ph, int pw, int dh, int dw, int Q,
+              float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zs)
+{
+    VD_CONV_GEMM_BODY(32);
 }
 
 __kernel __attribute__((reqd_work_group_size(16, 1, 1))) void

@@ -60,6 +60,7 @@ int vd_conv_algo_find(const char *name);
 
 /* Algorithm entries, one per source file (src/ops/conv_<name>.c). */
 extern const vd_conv_algo vd_conv_algo_im2col;
+extern const vd_conv_algo vd_conv_algo_implicit;
 extern const vd_conv_algo vd_conv_algo_direct;
 extern const vd_conv_algo vd_conv_algo_winograd2;
 extern const vd_conv_algo vd_conv_algo_winograd4;

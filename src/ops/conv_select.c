@@ -23,6 +23,7 @@
 
 const vd_conv_algo *const vd_conv_algos[] = {
     &vd_conv_algo_im2col,
+    &vd_conv_algo_implicit,
     NULL,
 };
 
@@ -55,14 +56,14 @@ static bool usable(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_
  * never (it only wins on large kernels, and measuring decides that), else im2col. */
 int vd_conv_algo_heuristic(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
-    const char *order[4] = {NULL, NULL, NULL, "im2col"};
+    const char *order[5] = {NULL, NULL, NULL, "implicit", "im2col"};
     size_t cg = (size_t)(g->C / g->groups);
     if (g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 &&
         g->K >= 16)
         order[0] = "winograd2";
     if (g->groups == g->C && g->groups == g->K) order[1] = "direct";
     if (cg <= 4) order[2] = "direct";
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         int a = vd_conv_algo_find(order[i]);
         if (usable(ctx, a, g, pass)) return a;
     }

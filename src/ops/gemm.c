@@ -234,3 +234,33 @@ vd_status vd_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t 
     return vd_gemm_with(ctx, VD_GEMM_BACKEND_AUTO, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off,
                         ldb, beta, c, c_off, ldc);
 }
+
+vd_status vd_gemm_conv(vd_context *ctx, const vd_gemm_conv_geom *g, size_t m, size_t n, size_t k,
+                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem x, size_t x_off,
+                       size_t x_zs, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_zs,
+                       size_t batch)
+{
+    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_gemm_conv: context is NULL");
+    if (!g || !a || !x || !c)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_gemm_conv: NULL argument");
+    if (m == 0 || n == 0 || batch == 0) return VD_OK;
+    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || lda < k || ldc < n)
+        return vd_error_set(ctx, VD_ERR_SHAPE, "vd_gemm_conv: m=%zu n=%zu k=%zu lda=%zu ldc=%zu", m,
+                            n, k, lda, ldc);
+    vd_gemm_backend be = vd_gemm_backend_get(ctx);
+    if (be != VD_GEMM_BACKEND_OWN8 && be != VD_GEMM_BACKEND_OWN16)
+        return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                            "vd_gemm_conv: needs Verdant's own GEMM kernel (CPU devices)");
+    bool wide = be == VD_GEMM_BACKEND_OWN16;
+    size_t cores = ctx->info.compute_units > 0 ? (size_t)ctx->info.compute_units : 1;
+    gemm_plan p = plan_for(m, n, k, cores, wide ? 32 : 16, batch);
+    static const size_t one[3] = {1, 1, 1};
+    size_t global[3] = {p.nbn, p.nbm, batch};
+    return VD_RUN(ctx, "gemm", wide ? "conv_gemm_w16" : "conv_gemm", 3, global, one, VD_A_U32(m),
+                  VD_A_U32(n), VD_A_U32(k), VD_A_U32(p.tm), VD_A_U32(p.tn), VD_A_F32(alpha),
+                  VD_A_MEM(a), VD_A_U64(a_off), VD_A_U64(lda), VD_A_MEM(x), VD_A_U64(x_off),
+                  VD_A_U64(x_zs), VD_A_I32(g->H), VD_A_I32(g->W), VD_A_I32(g->S), VD_A_I32(g->RS),
+                  VD_A_I32(g->sh), VD_A_I32(g->sw), VD_A_I32(g->ph), VD_A_I32(g->pw),
+                  VD_A_I32(g->dh), VD_A_I32(g->dw), VD_A_I32(g->Q), VD_A_F32(beta), VD_A_MEM(c),
+                  VD_A_U64(c_off), VD_A_U64(ldc), VD_A_U64(c_zs));
+}

@@ -45,6 +45,24 @@ vd_status vd_gemm_batched(vd_context *ctx, bool ta, bool tb, size_t m, size_t n,
                           size_t b_off, size_t ldb, size_t b_zs, float beta, cl_mem c,
                           size_t c_off, size_t ldc, size_t c_zs, size_t batch);
 
+/* Geometry of the implicit column matrix of vd_gemm_conv (see cl/gemm.cl,
+ * vd_gemm_pack_b_conv): input planes H x W, kernel taps RS = R*S in rows of S, strides,
+ * paddings, dilations, and Q output columns per output row. */
+typedef struct vd_gemm_conv_geom {
+    int32_t H, W, S, RS, sh, sw, ph, pw, dh, dw, Q;
+} vd_gemm_conv_geom;
+
+/* Convolution forward as implicit GEMMs, one per image z < batch, on the own kernel only:
+ *   C + c_off + z*c_zs (m, n) = alpha * A (m, k; row stride lda) * col(x + x_off + z*x_zs)
+ *                               + beta * C
+ * where col is the (k = C*R*S, n = P*Q) column matrix of the image, built in __local
+ * memory by the kernel and never stored. VD_ERR_UNSUPPORTED when the own kernel is not
+ * the device's GEMM (vd_gemm_backend_get is CLBlast). */
+vd_status vd_gemm_conv(vd_context *ctx, const vd_gemm_conv_geom *g, size_t m, size_t n, size_t k,
+                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem x, size_t x_off,
+                       size_t x_zs, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_zs,
+                       size_t batch);
+
 /* The backend vd_gemm would use on ctx right now (VERDANT_GEMM honoured); never AUTO or
  * OWN (resolved to OWN8 or OWN16). An unknown VERDANT_GEMM value reads as the device
  * default here (vd_gemm itself returns VD_ERR_INVALID_ARG for it). */
