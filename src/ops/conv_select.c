@@ -24,6 +24,10 @@
 const vd_conv_algo *const vd_conv_algos[] = {
     &vd_conv_algo_im2col,
     &vd_conv_algo_implicit,
+    &vd_conv_algo_direct,
+    &vd_conv_algo_winograd2,
+    &vd_conv_algo_winograd4,
+    &vd_conv_algo_fft,
     NULL,
 };
 
