@@ -68,6 +68,21 @@ vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct);
 vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host,
                             const char *what);
 
+/* ckpt.c: a checkpoint image checked in host memory (magic, version, file and section
+ * CRCs, section bounds) and its sections located; no device is used. path names it in
+ * messages; ctx may be NULL. VD_ERR_FORMAT as vd_net_load. The fuzz target
+ * (tests/fuzz/fuzz_ckpt.c). */
+typedef struct vd_ckpt_section {
+    const unsigned char *p; /* inside the image */
+    uint64_t n;
+    bool present;
+} vd_ckpt_section;
+typedef struct vd_ckpt_view {
+    vd_ckpt_section netcfg, params, optim, train, lstate;
+} vd_ckpt_view;
+vd_status vd_ckpt_parse(vd_context *ctx, const char *path, const unsigned char *data, size_t len,
+                        vd_ckpt_view *out);
+
 /* optim.c: enqueue one update of every parameter from its gradient. */
 vd_status vd_optim_update(vd_net *net);
 

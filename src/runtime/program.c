@@ -6,9 +6,10 @@
  *   "VDBIN001" | u32 format | u64 key_len | key text | u64 bin_len | binary | u64 fnv(binary)
  * The key text is the cache format, device key (platform/device/driver names and versions),
  * build options and the full final source, so it is compared whole on load: a hash
- * collision cannot load a wrong program. Writes go to <name>.tmp.<pid> and are renamed.
+ * collision cannot load a wrong program. Writes go to <name>.tmp.<pid>.<n> and are renamed.
  * Any problem reading or using an entry is a miss, never an error. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,38 @@ static int read_exact(FILE *f, void *dst, size_t n)
     return fread(dst, 1, n, f) == n ? 0 : -1;
 }
 
+unsigned char *vd_cache_entry_read(FILE *f, const char *key, size_t *len)
+{
+    char magic[8];
+    uint32_t format = 0;
+    uint64_t key_len = 0, bin_len = 0, sum = 0;
+    char *stored_key = NULL;
+    unsigned char *bin = NULL;
+    long size = -1; /* every length read below is checked against the file's size first */
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) return NULL;
+    if (read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8) || read_exact(f, &format, 4) ||
+        format != CACHE_FORMAT || read_exact(f, &key_len, 8) || key_len != strlen(key))
+        goto miss;
+    stored_key = malloc(key_len);
+    if (!stored_key || read_exact(f, stored_key, key_len) || memcmp(stored_key, key, key_len))
+        goto miss;
+    if (read_exact(f, &bin_len, 8) || bin_len == 0 || bin_len > CACHE_MAX_ENTRY ||
+        bin_len > (uint64_t)size)
+        goto miss;
+    bin = malloc(bin_len);
+    if (!bin || read_exact(f, bin, bin_len) || read_exact(f, &sum, 8) ||
+        sum != fnv1a(bin, bin_len, 0xcbf29ce484222325ull))
+        goto miss;
+    free(stored_key);
+    *len = (size_t)bin_len;
+    return bin;
+miss:
+    free(stored_key);
+    free(bin);
+    return NULL;
+}
+
 /* Try to build the program from a cache entry. Returns NULL on any problem. */
 static cl_program cache_load(vd_context *ctx, const char *key, const char *options)
 {
@@ -142,23 +175,9 @@ static cl_program cache_load(vd_context *ctx, const char *key, const char *optio
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     cl_program prog = NULL;
-    char magic[8];
-    uint32_t format = 0;
-    uint64_t key_len = 0, bin_len = 0, sum = 0;
-    char *stored_key = NULL;
-    unsigned char *bin = NULL;
-    if (read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8) || read_exact(f, &format, 4) ||
-        format != CACHE_FORMAT || read_exact(f, &key_len, 8) || key_len != strlen(key))
-        goto miss;
-    stored_key = malloc(key_len);
-    if (!stored_key || read_exact(f, stored_key, key_len) || memcmp(stored_key, key, key_len))
-        goto miss;
-    if (read_exact(f, &bin_len, 8) || bin_len == 0 || bin_len > CACHE_MAX_ENTRY) goto miss;
-    bin = malloc(bin_len);
-    if (!bin || read_exact(f, bin, bin_len) || read_exact(f, &sum, 8) ||
-        sum != fnv1a(bin, bin_len, 0xcbf29ce484222325ull))
-        goto miss;
-    size_t len = (size_t)bin_len;
+    size_t len = 0;
+    unsigned char *bin = vd_cache_entry_read(f, key, &len);
+    if (!bin) goto miss;
     const unsigned char *bins[1] = {bin};
     cl_int bin_status = CL_SUCCESS, err = CL_SUCCESS;
     err = vd_fault(ctx, "clCreateProgramWithBinary");
@@ -174,7 +193,6 @@ miss:
     if (prog) clReleaseProgram(prog);
     prog = NULL;
 done:
-    free(stored_key);
     free(bin);
     fclose(f);
     return prog;
@@ -197,7 +215,11 @@ static void cache_store(vd_context *ctx, const char *key, cl_program prog)
     }
     char path[1200], tmp[1300];
     entry_path(ctx, key, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* pid and a per-process sequence number: two contexts in two threads of one process
+     * may store the same entry at once. */
+    static atomic_ulong seq;
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%lu", path, (long)getpid(),
+             (unsigned long)atomic_fetch_add(&seq, 1));
     FILE *f = fopen(tmp, "wb");
     int ok = f != NULL;
     if (ok) {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "verdant.h"
 
@@ -144,6 +145,10 @@ vd_status vd_find_nonfinite(vd_context *ctx, cl_mem mem, size_t off, size_t coun
  * VERDANT_KERNEL_DIR) source. Cache problems are silent misses; only a failed compile is
  * an error (VD_ERR_BUILD with the build log). */
 vd_status vd_program_get(vd_context *ctx, const char *file, const char *options, cl_program *out);
+/* Read and check one disk cache entry (see program.c) from f against key: the program
+ * binary (malloc'ed, *len bytes), or NULL on any problem, which callers treat as a miss.
+ * No length read from the file is trusted beyond the file's size. The fuzz target. */
+unsigned char *vd_cache_entry_read(FILE *f, const char *key, size_t *len);
 /* The kernel `name` from cl/<file>.cl (built with no extra options), cached per context. */
 vd_status vd_kernel_get(vd_context *ctx, const char *file, const char *name, cl_kernel *out);
 

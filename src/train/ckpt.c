@@ -238,12 +238,6 @@ done:
 
 /* ---------------------------------------------------------------- reading */
 
-typedef struct sec_view {
-    const unsigned char *p;
-    uint64_t n;
-    bool present;
-} sec_view;
-
 static vd_status bad(vd_context *ctx, const char *path, const char *what)
 {
     return vd_error_set(ctx, VD_ERR_FORMAT, "checkpoint '%s': %s", path, what);
@@ -283,6 +277,57 @@ static vd_status read_file(vd_context *ctx, const char *path, unsigned char **da
     return VD_OK;
 }
 
+vd_status vd_ckpt_parse(vd_context *ctx, const char *path, const unsigned char *data, size_t len,
+                        vd_ckpt_view *out)
+{
+    char msg[256];
+    memset(out, 0, sizeof(*out));
+    if (len < 20 || memcmp(data, CKPT_MAGIC, 6) != 0)
+        return bad(ctx, path, "not a Verdant checkpoint (bad magic)");
+    uint32_t format, nsec, total;
+    memcpy(&format, data + 8, 4);
+    memcpy(&nsec, data + 12, 4);
+    if (memcmp(data, CKPT_MAGIC, 8) != 0 || format != CKPT_FORMAT) {
+        snprintf(msg, sizeof(msg), "format version %u; this build reads version %u", format,
+                 CKPT_FORMAT);
+        return bad(ctx, path, msg);
+    }
+    memcpy(&total, data + len - 4, 4);
+    if ((uint32_t)crc_of(data, len - 4) != total)
+        return bad(ctx, path, "checksum mismatch (the file is truncated or corrupt)");
+    if (nsec > CKPT_MAX_SECTIONS) return bad(ctx, path, "too many sections");
+    size_t pos = 16;
+    for (uint32_t i = 0; i < nsec; i++) {
+        if (len - 4 - pos < 20) return bad(ctx, path, "section header runs past the end");
+        char tag[9] = {0};
+        memcpy(tag, data + pos, 8);
+        uint64_t n;
+        uint32_t crc;
+        memcpy(&n, data + pos + 8, 8);
+        memcpy(&crc, data + pos + 16, 4);
+        pos += 20;
+        if (n > len - 4 - pos) {
+            snprintf(msg, sizeof(msg), "section %s claims %llu bytes, only %zu remain", tag,
+                     (unsigned long long)n, len - 4 - pos);
+            return bad(ctx, path, msg);
+        }
+        if ((uint32_t)crc_of(data + pos, (size_t)n) != crc) {
+            snprintf(msg, sizeof(msg), "section %s checksum mismatch", tag);
+            return bad(ctx, path, msg);
+        }
+        vd_ckpt_section v = {data + pos, n, true};
+        if (!strcmp(tag, "NETCFG")) out->netcfg = v;
+        else if (!strcmp(tag, "PARAMS")) out->params = v;
+        else if (!strcmp(tag, "OPTIM")) out->optim = v;
+        else if (!strcmp(tag, "TRAIN")) out->train = v;
+        else if (!strcmp(tag, "LSTATE")) out->lstate = v;
+        pos += (size_t)n;
+    }
+    if (!out->netcfg.present || !out->params.present)
+        return bad(ctx, path, "missing the NETCFG or PARAMS section");
+    return VD_OK;
+}
+
 vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_net **out,
                       vd_train_state *state)
 {
@@ -296,65 +341,10 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
     char msg[256];
     vd_status st = read_file(ctx, path, &data, &len);
     if (st != VD_OK) return st;
-    if (len < 20 || memcmp(data, CKPT_MAGIC, 6) != 0) {
-        st = bad(ctx, path, "not a Verdant checkpoint (bad magic)");
-        goto done;
-    }
-    uint32_t format, nsec, total;
-    memcpy(&format, data + 8, 4);
-    memcpy(&nsec, data + 12, 4);
-    if (memcmp(data, CKPT_MAGIC, 8) != 0 || format != CKPT_FORMAT) {
-        snprintf(msg, sizeof(msg), "format version %u; this build reads version %u", format,
-                 CKPT_FORMAT);
-        st = bad(ctx, path, msg);
-        goto done;
-    }
-    memcpy(&total, data + len - 4, 4);
-    if ((uint32_t)crc_of(data, len - 4) != total) {
-        st = bad(ctx, path, "checksum mismatch (the file is truncated or corrupt)");
-        goto done;
-    }
-    if (nsec > CKPT_MAX_SECTIONS) {
-        st = bad(ctx, path, "too many sections");
-        goto done;
-    }
-    sec_view netcfg = {0}, params = {0}, optim = {0}, train = {0}, lstate = {0};
-    size_t pos = 16;
-    for (uint32_t i = 0; i < nsec; i++) {
-        if (len - 4 - pos < 20) {
-            st = bad(ctx, path, "section header runs past the end");
-            goto done;
-        }
-        char tag[9] = {0};
-        memcpy(tag, data + pos, 8);
-        uint64_t n;
-        uint32_t crc;
-        memcpy(&n, data + pos + 8, 8);
-        memcpy(&crc, data + pos + 16, 4);
-        pos += 20;
-        if (n > len - 4 - pos) {
-            snprintf(msg, sizeof(msg), "section %s claims %llu bytes, only %zu remain", tag,
-                     (unsigned long long)n, len - 4 - pos);
-            st = bad(ctx, path, msg);
-            goto done;
-        }
-        if ((uint32_t)crc_of(data + pos, (size_t)n) != crc) {
-            snprintf(msg, sizeof(msg), "section %s checksum mismatch", tag);
-            st = bad(ctx, path, msg);
-            goto done;
-        }
-        sec_view v = {data + pos, n, true};
-        if (!strcmp(tag, "NETCFG")) netcfg = v;
-        else if (!strcmp(tag, "PARAMS")) params = v;
-        else if (!strcmp(tag, "OPTIM")) optim = v;
-        else if (!strcmp(tag, "TRAIN")) train = v;
-        else if (!strcmp(tag, "LSTATE")) lstate = v;
-        pos += (size_t)n;
-    }
-    if (!netcfg.present || !params.present) {
-        st = bad(ctx, path, "missing the NETCFG or PARAMS section");
-        goto done;
-    }
+    vd_ckpt_view view;
+    VD_TRY(vd_ckpt_parse(ctx, path, data, len, &view));
+    vd_ckpt_section netcfg = view.netcfg, params = view.params, optim = view.optim,
+                    train = view.train, lstate = view.lstate;
     cfg = malloc((size_t)netcfg.n + 1);
     if (!cfg) {
         st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
