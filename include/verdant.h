@@ -380,6 +380,15 @@ typedef struct vd_epoch_stats {
     int64_t samples;
     double first_batch_seconds; /* epoch start to the end of its first step (includes any
                                    kernel compilation that step triggered) */
+    /* Energy of the epoch from the context's meter (see vd_context_meter), measured, never
+     * estimated. has_energy 0: no meter (or it failed); the other numbers are then 0 and
+     * energy_note says why. */
+    int32_t has_energy;
+    double joules;           /* over the epoch's wall time */
+    double watts;            /* joules / seconds */
+    double images_per_joule; /* samples / joules */
+    char meter[32];          /* "rapl", "nvml", "hwmon"; "" when none */
+    char energy_note[256];   /* what the meter counts, or why there is none */
 } vd_epoch_stats;
 
 /* Train one epoch (epoch is 1-based and selects the shuffle). Host batches are prepared
@@ -396,6 +405,118 @@ typedef struct vd_eval_stats {
 
 /* Evaluate in inference mode in batches of up to the net's max_batch. */
 VD_API vd_status vd_net_evaluate(vd_net *net, const vd_dataset *ds, vd_eval_stats *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Profiling, energy and caches (docs/GREEN.md)
+ *
+ * Profiling records the device time of every kernel from OpenCL event timestamps, per
+ * layer and phase. VERDANT_PROFILE=1 turns it on in every new context, and then
+ * vd_net_train_epoch prints the table to stderr after each epoch by itself; with
+ * vd_context_set_profiling the caller prints it (vd_net_profile_report). Off, it costs
+ * nothing measurable.
+ */
+
+/* Turn the per-kernel recorder of ctx on (nonzero) or off. Off frees what was recorded.
+ * Blocks until the queue is idle when turning off. */
+VD_API vd_status vd_context_set_profiling(vd_context *ctx, int32_t on);
+/* 1 when the recorder is on. */
+VD_API int32_t vd_context_profiling(const vd_context *ctx);
+/* Open a profiling window on net's context, forgetting what was recorded before (blocks
+ * until the queue is idle). vd_net_train_epoch opens one at its start and closes it at its
+ * end by itself. VD_ERR_STATE when profiling is off. */
+VD_API vd_status vd_net_profile_begin(vd_net *net);
+/* Close the window (blocks until the queue is idle; reads every kernel's timestamps). */
+VD_API vd_status vd_net_profile_end(vd_net *net);
+/* Print the table of the last window (closing it first if still open) to a FILE* passed
+ * as void* (stdout when NULL): per layer, its type, convolution algorithm, forward and
+ * backward milliseconds per step, share of the window's wall time, achieved forward and
+ * backward GFLOP/s (layers with a FLOP count), forward GB/s of compulsory traffic (inputs,
+ * parameters, outputs: a lower bound on real traffic), then the loss, optimizer, other
+ * kernels and the host overhead (wall time not covered by kernels), whose shares sum to
+ * 100%. VD_ERR_STATE when profiling is off or nothing was recorded. */
+VD_API vd_status vd_net_profile_report(vd_net *net, void *file);
+
+/* An energy meter: a kind of sensor, whether this machine has one, and what it counts or
+ * why not. */
+typedef struct vd_meter_info {
+    int32_t available;
+    char name[32];    /* "rapl", "nvml", "hwmon" */
+    char detail[256]; /* what it counts when available, else why it is unavailable */
+} vd_meter_info;
+
+/* Probe every kind of meter (RAPL, NVML, hwmon) without a context: writes up to cap
+ * entries and the number of kinds to *count. Reads sysfs and may dlopen NVML; blocks
+ * briefly. */
+VD_API vd_status vd_meters_probe(vd_meter_info *out, size_t cap, size_t *count);
+/* The meter vd_net_train_epoch uses on ctx's device (opened on first use, kept with the
+ * context): NVML for NVIDIA GPUs, hwmon for AMD/Intel GPUs, RAPL for CPU devices;
+ * VERDANT_METER=off|rapl|nvml|hwmon forces a kind. available 0 with the reason when there
+ * is none; that is not an error. */
+VD_API vd_status vd_context_meter(vd_context *ctx, vd_meter_info *out);
+
+/* The kernel cache directory a context created now with default options would use
+ * (VERDANT_CACHE_DIR, else $XDG_CACHE_HOME/verdant, else ~/.cache/verdant), without
+ * creating it; "" when the cache is off. VD_ERR_INVALID_ARG if it does not fit in cap. */
+VD_API vd_status vd_cache_dir(char *dst, size_t cap);
+/* Verdant's files in dir (NULL: vd_cache_dir): program binaries (<hash>.bin), tuning files
+ * (tune-*.txt) and leftovers of interrupted writes; their count and bytes. Other files are
+ * not Verdant's and are neither counted nor removed. A missing directory is empty. */
+VD_API vd_status vd_cache_usage(const char *dir, uint64_t *files, uint64_t *bytes);
+/* Remove those files; *files and *bytes (may be NULL) receive what was removed.
+ * VD_ERR_IO naming the first file that could not be removed. */
+VD_API vd_status vd_cache_clear(const char *dir, uint64_t *files, uint64_t *bytes);
+
+/* ---------------------------------------------------------------------------------------
+ * Benchmarks (`verdant bench`)
+ */
+
+/* Elements of one input sample (1 * 28 * 28 for the sample CNNs); 0 before vd_net_input or
+ * for NULL. Lets a caller make synthetic batches of the right size. */
+VD_API size_t vd_net_input_size(const vd_net *net);
+
+/* Nominal fp32 peak of ctx's device in GFLOP/s: compute units x max clock x native float
+ * vector width x 2 (a fused multiply-add is two operations) x 2 (two FMA pipes per unit).
+ * A paper figure from what the driver reports, not a measurement: PoCL reports vCPUs as
+ * compute units and the base clock, and GPUs have neither "vector width" nor two pipes in
+ * this sense, so compare percentages of it on one device only. *gflops is 0 when the
+ * device reports no clock. VD_ERR_INVALID_ARG for NULL arguments. */
+VD_API vd_status vd_device_peak_gflops(const vd_context *ctx, double *gflops);
+
+/* One measurement of vd_net_bench_conv: one convolution layer, one pass, one algorithm. */
+typedef struct vd_conv_bench_row {
+    int32_t layer;          /* index of the layer in the net */
+    char layer_name[64];
+    char layer_type[16];    /* "conv2d" or "deconv2d" (its convolution is the transposed one) */
+    char pass[16];          /* "fwd", "bwd_data" or "bwd_filter" */
+    char algo[16];          /* "im2col", "implicit", "direct", "winograd2", "winograd4", "fft" */
+    /* Geometry of the convolution: input (C, H, W), output (K, P, Q), kernel (R, S). */
+    int32_t C, H, W, K, P, Q, R, S;
+    int32_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int32_t batch;          /* images per pass */
+    uint64_t flops;         /* 2 * K * C/groups * R * S * P * Q * batch (same for every pass) */
+    double ms;              /* best of reps timed runs after one warm-up; 0 when status != 0 */
+    double gflops;          /* flops / ms */
+    double peak_percent;    /* 100 * gflops / vd_device_peak_gflops (0 when that is 0) */
+    int32_t selected;       /* 1: the algorithm the layer's automatic choice takes for this pass
+                               and batch (VERDANT_CONV_ALGO, the tuning cache, or measuring) */
+    vd_status status;       /* VD_OK, or why this algorithm could not be timed */
+    char error[160];        /* the message when status != VD_OK */
+} vd_conv_bench_row;
+
+/* Time every convolution algorithm that applies, for every pass (fwd, bwd_data,
+ * bwd_filter) of every conv2d/deconv2d layer of a built net, on scratch buffers of the
+ * layer's shape with batch images, and mark the one the automatic choice takes (making
+ * that choice now may itself measure and write the tuning cache). Writes up to cap rows in
+ * layer, pass, algorithm order, and the number of rows there are to *count; with cap 0
+ * (rows may then be NULL) it only counts, measuring nothing. Blocks; takes about
+ * (reps + 1) runs of each pass and algorithm. A failed algorithm is a row with its status
+ * and message, not an error of the call.
+ *   batch: 1 to 65536 images; reps: 1 to 1000 timed runs (the best is kept).
+ * VD_ERR_INVALID_ARG for NULL net or count, rows NULL with cap > 0, or batch/reps out of
+ * range; VD_ERR_STATE when the net is not built; VD_ERR_INVALID_ARG for an unknown
+ * VERDANT_CONV_ALGO. */
+VD_API vd_status vd_net_bench_conv(vd_net *net, int32_t batch, int32_t reps,
+                                   vd_conv_bench_row *rows, size_t cap, size_t *count);
 
 #ifdef __cplusplus
 }

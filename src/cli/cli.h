@@ -26,6 +26,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);  /* cmd_info.c */
+int cmd_cache(int argc, char **argv); /* cmd_info.c */
+int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 #define USAGE_TRAIN                                                                        \
@@ -53,6 +56,8 @@ int cmd_predict(int argc, char **argv);
     "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted)\n"    \
     "  --log FILE.jsonl   append one JSON object per epoch\n"                              \
     "  --limit N          use only the first N training images (quick runs)\n"             \
+    "  --profile          print per-layer kernel times after each epoch (also\n"          \
+    "                     VERDANT_PROFILE=1, which prints to stderr)\n"                   \
     "  -h, --help         this text\n"
 
 #define USAGE_EVAL                                                                    \
@@ -81,5 +86,32 @@ int cmd_predict(int argc, char **argv);
 "  --mean F      normalisation mean (default 0.2860)\n" \
 "  --std F       normalisation std (default 0.3530)\n" \
 "  --device STR  gpu, cpu, P:D or a name substring\n"
+
+#define USAGE_INFO                                                                         \
+    "usage: verdant info [--device STR]\n"                                                \
+    "\n"                                                                                  \
+    "Show the device a context picks and its driver, the energy meters this machine has\n" \
+    "(or why each is unavailable) and the one training would use, and the cache\n"        \
+    "directories (Verdant's kernel and tuning cache, PoCL's kernel cache) with their\n"    \
+    "sizes.\n"
+
+#define USAGE_CACHE                                                                        \
+    "usage: verdant cache clear\n"                                                        \
+    "\n"                                                                                  \
+    "Remove Verdant's compiled kernel programs (*.bin) and tuning files (tune-*.txt) from\n" \
+    "the cache directory (VERDANT_CACHE_DIR, else $XDG_CACHE_HOME/verdant, else\n"         \
+    "~/.cache/verdant). Other files there, and PoCL's own cache, are left alone.\n"
+
+#define USAGE_PLOT                                                                           \
+    "usage: verdant plot LOG.jsonl -o OUT.png|OUT.svg [--title TEXT]\n"                     \
+    "\n"                                                                                    \
+    "Draw the training curves of a `verdant train --log` file: loss and accuracy per\n"     \
+    "epoch (train and test), images/s and, when an energy meter was present, images/J.\n"  \
+    "The format follows the extension (.png through PLplot's pngcairo driver, .svg).\n"     \
+    "When the log holds several runs (epochs start again at 1), the last one is drawn.\n"  \
+    "\n"                                                                                    \
+    "options:\n"                                                                            \
+    "  -o FILE       output file (.png or .svg)\n"                                          \
+    "  --title TEXT  title above the plots (default: the log's file name)\n"
 
 #endif /* VD_CLI_H */

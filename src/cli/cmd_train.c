@@ -83,6 +83,18 @@ static int fail(const char *verb, const vd_context *ctx)
     return EXIT_FAIL;
 }
 
+/* A JSON string literal (device names and meter notes may hold anything). */
+static void log_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
 static vd_status open_context(const char *device, vd_context **ctx)
 {
     vd_context_options o;
@@ -137,7 +149,7 @@ int cmd_train(int argc, char **argv)
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
     const char *opt_name = "adam", *schedule = "constant";
     long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0, crop_pad = 0;
-    int flip = 0;
+    int flip = 0, profile = 0;
     double lr = 0, momentum = 0.9, wd = 0, clip = 0;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
                           {"--device", FLAG_STR, &device, 0, 0},
@@ -158,6 +170,7 @@ int cmd_train(int argc, char **argv)
                           {"--clip-norm", FLAG_FLOAT, &clip, 0, 1e9},
                           {"--crop-pad", FLAG_INT, &crop_pad, 0, 64},
                           {"--flip", FLAG_BOOL, &flip, 0, 0},
+                          {"--profile", FLAG_BOOL, &profile, 0, 0},
                           {NULL, 0, NULL, 0, 0}};
     const char *pos[1];
     int npos, help;
@@ -234,6 +247,14 @@ int cmd_train(int argc, char **argv)
            vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name,
            batch);
     printf("startup %.0f ms\n", (now_s() - t_start) * 1e3);
+    vd_meter_info meter;
+    vd_context_meter(ctx, &meter);
+    if (meter.available) printf("energy: %s meter, %s\n", meter.name, meter.detail);
+    else printf("energy: unavailable (%s)\n", meter.detail);
+    if (profile && vd_context_set_profiling(ctx, 1) != VD_OK) {
+        fail("train", ctx);
+        goto done;
+    }
     vd_train_options to;
     vd_train_options_init(&to);
     to.batch = (int32_t)batch;
@@ -251,17 +272,33 @@ int cmd_train(int argc, char **argv)
             fail("train", ctx);
             goto done;
         }
-        printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s\n",
+        printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s",
                e, epochs, es.loss, 100 * es.train_accuracy, 100 * ev.accuracy, elr, es.seconds,
                es.images_per_second);
+        if (es.has_energy)
+            printf("  %.1f J  %.1f W  %.1f img/J (%s)\n", es.joules, es.watts, es.images_per_joule,
+                   es.meter);
+        else printf("  energy n/a\n");
+        if (profile) vd_net_profile_report(net, stdout);
         fflush(stdout);
         if (logf) {
             fprintf(logf,
                     "{\"epoch\": %ld, \"loss\": %.6f, \"train_acc\": %.6f, \"test_loss\": %.6f, "
                     "\"test_acc\": %.6f, \"lr\": %.6g, \"seconds\": %.3f, \"images_per_s\": %.1f, "
-                    "\"device\": \"%s\"}\n",
+                    "\"device\": ",
                     e, es.loss, es.train_accuracy, ev.loss, ev.accuracy, elr, es.seconds,
-                    es.images_per_second, dev.name);
+                    es.images_per_second);
+            log_str(logf, dev.name);
+            if (es.has_energy)
+                fprintf(logf, ", \"joules\": %.3f, \"watts\": %.3f, \"images_per_joule\": %.4f",
+                        es.joules, es.watts, es.images_per_joule);
+            else fprintf(logf, ", \"joules\": null, \"watts\": null, \"images_per_joule\": null");
+            fprintf(logf, ", \"meter\": ");
+            if (es.has_energy) log_str(logf, es.meter);
+            else fprintf(logf, "null");
+            fprintf(logf, ", \"energy_note\": ");
+            log_str(logf, es.energy_note);
+            fprintf(logf, "}\n");
             fflush(logf);
         }
         state.epoch = (int32_t)e;

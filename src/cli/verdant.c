@@ -46,6 +46,10 @@ static const verb verbs[] = {
      cmd_predict},
     {"plan", "show a network's layers, shapes, parameters and device memory", USAGE_PLAN,
      cmd_plan},
+    {"info", "show the device, energy meters and cache directories", USAGE_INFO, cmd_info},
+    {"cache", "manage the kernel cache ('verdant cache clear')", USAGE_CACHE, cmd_cache},
+    {"plot", "draw loss, accuracy, images/s and images/J from a training log", USAGE_PLOT,
+     cmd_plot},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

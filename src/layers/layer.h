@@ -174,6 +174,10 @@ extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
 extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d;                         /* conv.c */
+/* The convolution geometry of a conv2d or deconv2d layer after reshape (for deconv2d: the
+ * convolution it transposes); false for other layers. conv.c; used by `verdant bench`. */
+struct vd_conv_geom;
+bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
 

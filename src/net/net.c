@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/profile.h"
 #include "net.h"
 
 #define ARENA_ALIGN 16 /* elements: keeps every parameter 64-byte aligned */
@@ -458,6 +459,7 @@ static vd_status forward(vd_net *net, int32_t n, bool train)
         vd_layer *l = net->layers[i];
         if (l->ops->alias) continue;
         for (int32_t k = 0; k < l->n_inputs; k++) xs[k] = act_of(net, l->inputs[k]);
+        vd_profile_scope(net->ctx, i, VD_PROF_FWD);
         st = l->ops->forward_multi ? l->ops->forward_multi(l, &s, xs, net->act[i])
                                    : l->ops->forward(l, &s, xs[0], net->act[i]);
         if (st != VD_OK) return st;
@@ -492,6 +494,7 @@ static vd_status backward(vd_net *net, int32_t n)
             for (size_t w = 0; dxs[k].mem && w < n_written; w++)
                 if (written[w] == dxs[k].mem) betas[k] = 1.0f;
         }
+        vd_profile_scope(net->ctx, i, VD_PROF_BWD);
         if (l->ops->backward_multi)
             st = l->ops->backward_multi(l, &s, xs, net->act[i], net->grad[i], dxs, betas);
         else st = l->ops->backward(l, &s, xs[0], net->act[i], net->grad[i], dxs[0], betas[0]);
@@ -520,8 +523,10 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
     vd_buf y = net->act[last];
     vd_buf dy = train ? net->grad[last] : (vd_buf){NULL, 0};
     vd_status st = VD_OK;
+    vd_profile_scope(ctx, -1, VD_PROF_OTHER);
     if (train) VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
     VD_TRY(forward(net, n, train));
+    vd_profile_scope(ctx, -1, VD_PROF_LOSS);
     if (net->loss == VD_LOSS_SOFTMAX_CE) {
         VD_TRY(vd_op_softmax_ce(ctx, (size_t)n, out, y.mem, y.off, net->labels, 0, 1.0f / (float)n,
                                 dy.mem, dy.off, net->row_loss, net->row_correct));
@@ -538,6 +543,7 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
     }
     if (train) {
         VD_TRY(backward(net, n));
+        vd_profile_scope(ctx, -1, VD_PROF_OPTIM);
         VD_TRY(vd_optim_update(net));
         if (ctx->check_numerics) {
             vd_step s = make_step(net, n, train);
@@ -545,8 +551,10 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
                 VD_TRY(check_params(net, &s, net->layers[i], net->params, "after the update, its "));
         }
         net->step++;
+        vd_profile_step(ctx, n);
     }
 done:
+    vd_profile_scope(ctx, -1, VD_PROF_OTHER);
     return st;
 }
 

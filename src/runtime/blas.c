@@ -4,6 +4,8 @@
 
 #include <clblast_c.h>
 
+#include "profile.h"
+
 vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
                         float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                         size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
@@ -14,7 +16,8 @@ vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, s
     if (s == CLBlastSuccess)
         s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                      trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
-                     lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
+                     lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue,
+                     vd_profile_event(ctx) /* NULL unless profiling */);
     if (s == CLBlastSuccess) return VD_OK;
     vd_status st =
         (s == CLBlastInsufficientMemoryA || s == CLBlastInsufficientMemoryB ||

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../energy/meter.h"
+#include "profile.h"
 #include "runtime.h"
 #include "tune.h"
 
@@ -33,18 +35,9 @@ static int make_dirs(const char *path)
 /* Resolve the cache directory; "" disables the disk cache (never an error). */
 static void resolve_cache_dir(vd_context *ctx, const char *requested)
 {
-    const char *dir = requested ? requested : getenv("VERDANT_CACHE_DIR");
-    char buf[1024];
+    char dir[1024];
     ctx->cache_dir[0] = '\0';
-    if (dir && !strcmp(dir, "off")) return;
-    if (!dir || !*dir) {
-        const char *xdg = getenv("XDG_CACHE_HOME");
-        const char *home = getenv("HOME");
-        if (xdg && *xdg) snprintf(buf, sizeof(buf), "%s/verdant", xdg);
-        else if (home && *home) snprintf(buf, sizeof(buf), "%s/.cache/verdant", home);
-        else return;
-        dir = buf;
-    }
+    if (vd_cache_dir_resolve(requested, dir, sizeof(dir)) != 0 || !dir[0]) return; /* cache.c */
     if (make_dirs(dir) != 0) {
         vd_log(ctx, 1, "kernel cache disabled: cannot create '%s': %s", dir, strerror(errno));
         return;
@@ -108,6 +101,11 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
              pver, ctx->info.name, ctx->info.device_version, ctx->info.driver_version,
              ctx->info.vendor);
     resolve_cache_dir(ctx, opt->cache_dir);
+    const char *env_prof = getenv("VERDANT_PROFILE");
+    if (env_prof && *env_prof && strcmp(env_prof, "0") != 0) {
+        VD_TRY(vd_profile_enable(ctx, true));
+        ctx->profile->auto_print = true; /* vd_net_train_epoch prints the table */
+    }
     vd_log(ctx, 1, "device %d:%d %s (%s), kernel cache %s", ctx->info.platform_index,
            ctx->info.device_index, ctx->info.name, ctx->info.platform_name,
            ctx->cache_dir[0] ? ctx->cache_dir : "off");
@@ -123,6 +121,8 @@ void vd_context_destroy(vd_context *ctx)
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
     vd_conv_fft_release(ctx); /* its plans live in ctx->cl */
+    vd_profile_destroy(ctx->profile);
+    vd_meter_close(ctx->meter);
     for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (size_t i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
     free(ctx->kernels);

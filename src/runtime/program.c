@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "profile.h"
 #include "runtime.h"
 
 #define CACHE_MAGIC "VDBIN001"
@@ -393,7 +394,8 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
         gws[d] = (global[d] + lws[d] - 1) / lws[d] * lws[d];
     }
     cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")
-                     ?: clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL, NULL);
+                     ?: clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL,
+                                               vd_profile_event(ctx) /* NULL unless profiling */);
     if (err != CL_SUCCESS) {
         snprintf(what, sizeof(what), "clEnqueueNDRangeKernel(%s)", name);
         return vd_error_cl(ctx, what, err);

@@ -87,7 +87,12 @@ struct vd_context {
     size_t n_pool, cap_pool;
     vd_context_stats stats;
     void *fft; /* FFT convolution state: clFFT plans per shape (src/ops/conv_fft.c) */
+
     struct vd_tune_table *tune; /* tuning records, loaded on first use (tune.h) */
+    struct vd_profile *profile; /* kernel-time recorder, NULL when profiling is off (profile.h) */
+    struct vd_meter *meter;     /* energy meter, opened on first use (src/energy/meter.h) */
+    bool meter_tried;
+    char meter_why[256]; /* why there is no meter */
 
     /* Reliability switches (fault.c), read from the environment at context creation. */
     bool deterministic;  /* VERDANT_DETERMINISTIC=1: fixed reduction order, no timing-based
@@ -105,6 +110,10 @@ struct vd_context {
 
     char error[2048];
 };
+
+/* The cache directory for a requested path (NULL: VERDANT_CACHE_DIR, else the XDG/HOME
+ * default; "off": "" ), without creating it. -1 when it does not fit in cap. cache.c */
+int vd_cache_dir_resolve(const char *requested, char *dst, size_t cap);
 
 /* Choose a device from a selection string (NULL or "": the best one). device.c */
 vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device_id *device,

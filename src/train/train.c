@@ -3,11 +3,14 @@
  * previous step (non-blocking writes, in-order queue); the loss is summed on the device
  * and read back only when progress is reported. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../data/data.h"
+#include "../energy/meter.h"
+#include "../runtime/profile.h"
 #include "../net/net.h"
 
 void vd_train_options_init(vd_train_options *opt)
@@ -219,7 +222,11 @@ vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch
     else
         for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
     loop_result r = {0};
+    vd_energy_mark mark; /* energy and profiling windows: this epoch's steps */
+    vd_energy_mark_begin(net->ctx, &mark);
+    vd_profile_begin(net->ctx);
     st = run_loop(net, train, idx, opt->batch, true, epoch, opt, &r);
+    if (vd_profile_end(net->ctx) != VD_OK && st == VD_OK) vd_log(net->ctx, 1, "%s", net->ctx->error);
     free(idx);
     if (st != VD_OK) return st;
     if (out) {
@@ -229,7 +236,10 @@ vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch
         out->images_per_second = r.seconds > 0 ? (double)r.samples / r.seconds : 0.0;
         out->samples = r.samples;
         out->first_batch_seconds = r.first_batch;
+        vd_energy_mark_end(&mark, out);
     }
+    if (net->ctx->profile && net->ctx->profile->auto_print) /* VERDANT_PROFILE=1 */
+        vd_net_profile_report(net, stderr);
     return VD_OK;
 }
 

@@ -76,6 +76,42 @@ expect 0 "eval" "$V" eval "$tmp/m.ckpt"
 contains "$tmp/out" "confusion matrix" "eval prints the confusion matrix"
 expect 0 "predict idx" "$V" predict "$tmp/m.ckpt" "$data/t10k-images-idx3-ubyte.gz" --index 3 --top 2
 contains "$tmp/out" "[3]:" "predict names the image"
+
+# Green computing: energy fields in the log, the profiling table, info, plot, cache clear.
+contains "$tmp/log.jsonl" '"images_per_joule": ' "log has the energy fields"
+contains "$tmp/log.jsonl" '"energy_note": ' "log says what the meter counts or why none"
+expect 0 "train --profile" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 128 --profile
+contains "$tmp/out" "[host overhead]" "profile table printed"
+contains "$tmp/out" "fwd GFLOP/s" "profile table has GFLOP/s"
+expect 0 "info" "$V" info
+contains "$tmp/out" "energy meters:" "info lists the meters"
+contains "$tmp/out" "rapl" "info names RAPL"
+contains "$tmp/out" "verdant kernels and tuning" "info shows the cache directory"
+mkdir -p "$tmp/cache"
+touch "$tmp/cache/0123456789abcdef0123456789abcdef.bin" "$tmp/cache/tune-0123abcd.txt" \
+    "$tmp/cache/notes.txt"
+expect 0 "cache clear" env VERDANT_CACHE_DIR="$tmp/cache" "$V" cache clear
+contains "$tmp/out" "removed 2 files" "cache clear counts what it removed"
+[ ! -e "$tmp/cache/tune-0123abcd.txt" ] && [ -e "$tmp/cache/notes.txt" ] &&
+    pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL cache clear removed the wrong files"; }
+expect 2 "cache without action" "$V" cache
+expect 2 "cache unknown action" "$V" cache frob
+expect 2 "plot without -o" "$V" plot "$tmp/log.jsonl"
+expect 2 "plot to .gif" "$V" plot "$tmp/log.jsonl" -o "$tmp/c.gif"
+"$V" plot "$tmp/log.jsonl" -o "$tmp/c.png" >"$tmp/out" 2>"$tmp/err"
+if grep -q "built without PLplot" "$tmp/err"; then
+    expect 1 "plot without PLplot" "$V" plot "$tmp/log.jsonl" -o "$tmp/c.png"
+    contains "$tmp/err" "libplplot-dev" "plot says how to get PLplot"
+else
+    expect 0 "plot png" "$V" plot "$tmp/log.jsonl" -o "$tmp/c.png"
+    [ "$(head -c 8 "$tmp/c.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
+        pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL plot: not a PNG"; }
+    expect 0 "plot svg" "$V" plot "$tmp/log.jsonl" -o "$tmp/c.svg"
+    contains "$tmp/c.svg" "<svg" "plot svg is SVG"
+    expect 1 "plot missing log" "$V" plot "$tmp/none.jsonl" -o "$tmp/c.png"
+    contains "$tmp/err" "none.jsonl" "plot names the missing log"
+fi
+
 head -c 100 /dev/urandom >"$tmp/m2.ckpt"
 expect 1 "corrupt checkpoint" "$V" eval "$tmp/m2.ckpt"
 contains "$tmp/err" "m2.ckpt" "corrupt checkpoint message names the file"

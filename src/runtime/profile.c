@@ -1,0 +1,173 @@
+/* profile.c - the kernel-time recorder (profile.h): event slots for launches, reading the
+ * OpenCL profiling timestamps in batches, and the per-(layer, phase) sums. The table that
+ * names layers is in src/net/net_profile.c; the public switches are here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "profile.h"
+
+/* Events kept before the oldest half is read. An epoch has tens of thousands of launches;
+ * holding all of them would keep as many driver objects alive. The in-order queue runs at
+ * most a couple of steps behind the host, so the oldest half is long done when read. */
+#define PROF_MAX_PENDING 4096
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void drop_pending(vd_profile *p)
+{
+    for (size_t i = 0; i < p->n_pending; i++)
+        if (p->pending[i].ev) clReleaseEvent(p->pending[i].ev);
+    p->n_pending = 0;
+}
+
+static void clear_sums(vd_profile *p)
+{
+    if (p->layers) memset(p->layers, 0, (size_t)p->n_layers * 2 * sizeof(*p->layers));
+    memset(p->phases, 0, sizeof(p->phases));
+    p->steps = p->samples = 0;
+    p->error = VD_OK;
+    p->error_msg[0] = '\0';
+}
+
+static vd_prof_cell *cell_for(vd_profile *p, int32_t layer, int32_t phase)
+{
+    if (layer < 0 || (phase != VD_PROF_FWD && phase != VD_PROF_BWD))
+        return &p->phases[phase >= 0 && phase < VD_PROF_PHASES ? phase : VD_PROF_OTHER];
+    if (layer >= p->n_layers) {
+        int32_t n = layer + 16;
+        vd_prof_cell *c = realloc(p->layers, (size_t)n * 2 * sizeof(*c));
+        if (!c) return &p->phases[VD_PROF_OTHER]; /* still counted, under "other" */
+        memset(c + (size_t)p->n_layers * 2, 0, (size_t)(n - p->n_layers) * 2 * sizeof(*c));
+        p->layers = c;
+        p->n_layers = n;
+    }
+    return &p->layers[(size_t)layer * 2 + (phase == VD_PROF_BWD)];
+}
+
+static void note_error(vd_profile *p, const char *what, cl_int err)
+{
+    if (p->error != VD_OK) return;
+    p->error = VD_ERR_OPENCL;
+    snprintf(p->error_msg, sizeof(p->error_msg), "%s -> %d (%s)", what, (int)err,
+             vd_cl_error_name(err));
+}
+
+/* Read and release the first n pending records (waiting for each), keep the rest. */
+static void harvest(vd_profile *p, size_t n)
+{
+    if (n > p->n_pending) n = p->n_pending;
+    for (size_t i = 0; i < n; i++) {
+        vd_prof_record *r = &p->pending[i];
+        if (!r->ev) continue;
+        cl_ulong t0 = 0, t1 = 0;
+        cl_int err = clWaitForEvents(1, &r->ev);
+        if (err == CL_SUCCESS)
+            err = clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_START, sizeof(t0), &t0, NULL);
+        if (err == CL_SUCCESS)
+            err = clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_END, sizeof(t1), &t1, NULL);
+        if (err == CL_SUCCESS) {
+            vd_prof_cell *c = cell_for(p, r->layer, r->phase);
+            c->ns += t1 > t0 ? (double)(t1 - t0) : 0.0;
+            c->kernels++;
+        } else {
+            note_error(p, "clGetEventProfilingInfo", err);
+        }
+        clReleaseEvent(r->ev);
+    }
+    memmove(p->pending, p->pending + n, (p->n_pending - n) * sizeof(*p->pending));
+    p->n_pending -= n;
+}
+
+cl_event *vd_profile_slot(vd_profile *p)
+{
+    if (p->n_pending == PROF_MAX_PENDING) harvest(p, PROF_MAX_PENDING / 2);
+    if (p->n_pending == p->cap_pending) {
+        size_t cap = p->cap_pending ? p->cap_pending * 2 : 256;
+        vd_prof_record *r = realloc(p->pending, cap * sizeof(*r));
+        if (!r) return NULL; /* this launch goes unrecorded rather than failing */
+        p->pending = r;
+        p->cap_pending = cap;
+    }
+    vd_prof_record *r = &p->pending[p->n_pending++];
+    r->ev = NULL;
+    r->layer = p->layer;
+    r->phase = p->phase;
+    return &r->ev;
+}
+
+vd_status vd_profile_enable(vd_context *ctx, bool on)
+{
+    if (!on) {
+        if (ctx->profile) clFinish(ctx->queue);
+        vd_profile_destroy(ctx->profile);
+        ctx->profile = NULL;
+        return VD_OK;
+    }
+    if (ctx->profile) return VD_OK;
+    vd_profile *p = calloc(1, sizeof(*p));
+    if (!p) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "profiler: out of host memory");
+    p->layer = -1;
+    ctx->profile = p;
+    return VD_OK;
+}
+
+void vd_profile_destroy(vd_profile *p)
+{
+    if (!p) return;
+    drop_pending(p);
+    free(p->pending);
+    free(p->layers);
+    free(p);
+}
+
+void vd_profile_begin(vd_context *ctx)
+{
+    vd_profile *p = ctx->profile;
+    if (!p) return;
+    clFinish(ctx->queue); /* launches from before the window must not land in it */
+    drop_pending(p);
+    clear_sums(p);
+    p->layer = -1;
+    p->phase = VD_PROF_OTHER;
+    p->t_begin = now_s();
+    p->t_end = p->t_begin;
+    p->active = true;
+}
+
+vd_status vd_profile_end(vd_context *ctx)
+{
+    vd_profile *p = ctx->profile;
+    if (!p || !p->active) return VD_OK;
+    cl_int err = clFinish(ctx->queue);
+    p->t_end = now_s();
+    p->active = false;
+    if (err != CL_SUCCESS) note_error(p, "clFinish(profile window)", err);
+    harvest(p, p->n_pending);
+    p->layer = -1;
+    p->phase = VD_PROF_OTHER;
+    if (p->error != VD_OK)
+        return vd_error_set(ctx, p->error, "profiler: %s", p->error_msg);
+    return VD_OK;
+}
+
+/* ---------------------------------------------------------------- public switches */
+
+vd_status vd_context_set_profiling(vd_context *ctx, int32_t on)
+{
+    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_set_profiling: ctx is NULL");
+    vd_status st = vd_profile_enable(ctx, on != 0);
+    if (st == VD_OK && ctx->profile) ctx->profile->auto_print = false; /* the caller prints */
+    return st;
+}
+
+int32_t vd_context_profiling(const vd_context *ctx)
+{
+    return ctx && ctx->profile ? 1 : 0;
+}
