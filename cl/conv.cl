@@ -115,3 +115,18 @@ kernel void bias_nchw_bwd(ulong n, int C, ulong HW, global const float *dy, ulon
     if (l == 0)
         db[db_off + c] += sum;
 }
+
+/* flip_weights: global (R*S, Cg, K) with Cg = C/groups, Kg = K/groups. The weights of the
+ * transposed convolution that computes backward-data as a forward convolution (stride 1):
+ * wt[g][c][k][r][s] = w[g*Kg + k][c][R-1-r][S-1-s], i.e. per group a (Cg, Kg, R, S) tensor,
+ * groups one after another. */
+kernel void flip_weights(int K, int Cg, int RS, int groups, global const float *w, ulong w_off,
+                         global float *wt, ulong wt_off)
+{
+    int rs = (int)get_global_id(0), c = (int)get_global_id(1), k = (int)get_global_id(2);
+    if (rs >= RS || c >= Cg || k >= K)
+        return;
+    int Kg = K / groups, g = k / Kg, kg = k - g * Kg;
+    float v = w[w_off + ((ulong)k * Cg + c) * RS + (RS - 1 - rs)];
+    wt[wt_off + (((ulong)g * Cg + c) * Kg + kg) * RS + rs] = v;
+}
