@@ -12,171 +12,227 @@
  * (p*sh - ph + r*dh, q*sw - pw + s*dw); taps outside the input read 0. Weights
  * (K, Cg, R, S). n images, NCHW.
  *
- * Why this shape of work: PoCL runs a work-group as a loop over its work-items and
- * vectorizes across dimension 0, so dimension 0 is always the fastest-moving image column
- * (q or w): neighbouring work-items read neighbouring floats, and the row index (p or h)
- * and channel are the same for the whole work-group, so the row tests and the weight
- * loads are uniform (scalar loads, branches that do not diverge). Loads outside the input
- * are clamped to a valid address and their value replaced by 0 (a select, not a branch).
- * Indices are 32-bit inside an image; the 64-bit part is one multiply per plane.
+ * Why this shape of work (CPU devices, PoCL): a work-group of one work-item owns whole
+ * planes. It first copies the planes it reads into __local memory with the zero padding
+ * written out (so the inner loops have no bounds tests), then walks the output rows in
+ * blocks of 8 columns held in float8 accumulators: one explicit vector FMA per tap and
+ * output channel, loads from the staged plane (contiguous when the stride is 1). Columns
+ * past the row end are computed on staged zeros and not stored. Many small work-groups
+ * would cost PoCL more in scheduling than the arithmetic they hold; one per plane (or per
+ * plane and block of 8 output channels) keeps their number near n*K. Local memory is
+ * sized by the launcher, which checks it against the device's limit.
  *
- * direct_fwd:   global (Q rounded up to the local size, P, n*G*ceil(Kg/8)); local (l, 1, 1)
- *               with l a multiple of 8, at most 64. A work-item computes output pixel
- *               (p, q) of up to 8 consecutive output channels of one group of one image
- *               (each input load feeds 8 FMAs). y = beta*y + sum; y not read when beta == 0.
- * direct_bwd_data: global (W rounded up, H, n*G); a work-item computes dx at pixel (h, w)
- *               for the Cg <= 4 input channels of one group of one image, gathering over
- *               the Kg output channels of the group and the taps in (k, r, s) order (no
- *               atomics). dx = beta*dx + sum; dx not read when beta == 0.
- * direct_bwd_filter: global (l, Cg*R*S, K), local (l, 1, 1), l a power of two, at most
- *               64: one work-group per weight (k, c, r, s). Lane j sums over columns q = j,
- *               j + l, ... and, for each, over images and output rows in order; then the
- *               fixed tree of vd_group_sum. The order depends only on the shape and l, so
- *               dw is bit-reproducible. dw += sum. */
+ * direct_fwd_k{1,2,4,8}: global n*G*ceil(Kg/KB), local 1. Work-group (img, group, block
+ *     of KB output channels): stages the Cg input planes of the group, padded, as (Hs, Ws)
+ *     planes with the image at (ph, pw), then y = beta*y + sum for each output channel of
+ *     the block (y not read when beta == 0).
+ * direct_bwd_data: global n*G, local 1. Work-group (img, group): for each output channel k
+ *     of the group in order, stages dy[img][k] spread out by the stride into a zeroed
+ *     (Hs, Ws) plane (dy[p][q] at (p*sh + (R-1)*dh - ph, q*sw + (S-1)*dw - pw)), which
+ *     turns the transposed convolution into a stride-1 correlation with the flipped
+ *     kernel; sums into a __local (Cg, H, W8) accumulator; finally dx = beta*dx + acc.
+ * direct_bwd_filter: global K*Cg, local 1. Work-group (k, c): for each image in order,
+ *     stages x[img][group c] padded like direct_fwd and dy[img][k] as a (P, Q8) plane
+ *     with zero columns, and adds each tap's float8 partial sums over the image into a
+ *     __local (R*S, 8) accumulator; at the end each tap's 8 lanes are added in a fixed
+ *     tree and dw += that. Fixed order throughout, no atomics: bit-reproducible. */
 
-#define VD_DIRECT_KB 8 /* output channels per work-item in direct_fwd */
-
-kernel void direct_fwd(int C, int H, int W, int K, int R, int S, int sh, int sw, int ph, int pw,
-                       int dh, int dw, int P, int Q, int G, int n, global const float *x,
-                       ulong x_off, global const float *wt, ulong w_off, float beta,
-                       global float *y, ulong y_off)
+/* n floats of dst = 0. */
+inline void vd_local_zero(local float *dst, int n)
 {
-    int q = (int)get_global_id(0), p = (int)get_global_id(1), z = (int)get_global_id(2);
-    int Cg = C / G, Kg = K / G, nkb = (Kg + VD_DIRECT_KB - 1) / VD_DIRECT_KB;
-    if (p >= P || z >= n * G * nkb)
-        return;
-    int img = z / (G * nkb), rest = z - img * (G * nkb);
-    int g = rest / nkb, kb = rest - g * nkb;
-    int k0 = g * Kg + kb * VD_DIRECT_KB;
-    int kn = min(VD_DIRECT_KB, Kg - kb * VD_DIRECT_KB);
-    bool qin = q < Q;
-    int qc = qin ? q : Q - 1; /* lanes past the row compute a valid pixel, store nothing */
-    float acc[VD_DIRECT_KB];
-    for (int j = 0; j < VD_DIRECT_KB; j++)
-        acc[j] = 0.0f;
-    int RS = R * S, CgRS = Cg * RS;
-    global const float *wk = wt + w_off + (ulong)k0 * CgRS;
-    for (int c = 0; c < Cg; c++) {
-        global const float *xc = x + x_off + ((ulong)img * C + g * Cg + c) * (ulong)H * W;
-        for (int r = 0; r < R; r++) {
-            int ih = p * sh - ph + r * dh;
-            if (ih < 0 || ih >= H)
-                continue;
-            global const float *xr = xc + ih * W;
-            global const float *wr = wk + c * RS + r * S;
-            for (int s = 0; s < S; s++) {
-                int iw = qc * sw - pw + s * dw;
-                bool in = iw >= 0 && iw < W;
-                float v = xr[in ? iw : 0];
-                v = in ? v : 0.0f;
-#pragma unroll
-                for (int j = 0; j < VD_DIRECT_KB; j++)
-                    if (j < kn)
-                        acc[j] = fma(v, wr[j * CgRS + s], acc[j]);
+    for (int i = 0; i < n; i++)
+        dst[i] = 0.0f;
+}
+
+/* Copy an (Hs, Ws) plane into a zeroed (.., Wl) local plane at (oh + i*step_h,
+ * ow + j*step_w), skipping what falls outside rows [0, Hl) and columns [0, Wl). */
+inline void vd_stage_plane(local float *dst, int Hl, int Wl, global const float *src, int Hs,
+                           int Ws, int oh, int ow, int step_h, int step_w)
+{
+    for (int i = 0; i < Hs; i++) {
+        int t = oh + i * step_h;
+        if (t < 0 || t >= Hl)
+            continue;
+        local float *d = dst + t * Wl;
+        global const float *s = src + i * Ws;
+        if (step_w == 1 && ow >= 0 && ow + Ws <= Wl) {
+            for (int j = 0; j < Ws; j++)
+                d[ow + j] = s[j];
+        } else {
+            for (int j = 0; j < Ws; j++) {
+                int u = ow + j * step_w;
+                if (u >= 0 && u < Wl)
+                    d[u] = s[j];
             }
-        }
-    }
-    if (!qin)
-        return;
-    ulong PQ = (ulong)P * Q;
-    global float *yo = y + y_off + ((ulong)img * K + k0) * PQ + p * Q + q;
-#pragma unroll
-    for (int j = 0; j < VD_DIRECT_KB; j++) {
-        if (j < kn) {
-            global float *o = yo + j * PQ;
-            *o = beta == 0.0f ? acc[j] : beta * *o + acc[j];
         }
     }
 }
 
-#define VD_DIRECT_CB 4 /* the most input channels per group direct_bwd_data handles */
+/* Eight staged values p[0], p[st], ..., p[7*st]. */
+inline float8 vd_load8_strided(local const float *p, int st)
+{
+    if (st == 1)
+        return vload8(0, p);
+    return (float8)(p[0], p[st], p[2 * st], p[3 * st], p[4 * st], p[5 * st], p[6 * st],
+                    p[7 * st]);
+}
+
+/* dst[0..m) = beta * dst + v[0..m) for the first m <= 8 lanes (dst not read if beta == 0). */
+inline void vd_store8_beta(global float *dst, float8 v, int m, float beta)
+{
+    if (m >= 8) {
+        vstore8(beta == 0.0f ? v : beta * vload8(0, dst) + v, 0, dst);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (int i = 0; i < m; i++)
+        dst[i] = beta == 0.0f ? t[i] : beta * dst[i] + t[i];
+}
+
+/* direct_fwd_k<KB>: KB output channels per work-group (1, 2, 4 or 8; the launcher takes the
+ * smallest that covers min(Kg, 8)). All KB accumulators are updated on every tap, with a
+ * block past the group's last channel repeating that channel's weights and storing
+ * nothing: fixed-size loops keep the accumulators in registers. */
+#define VD_DIRECT_FWD(KB)                                                                      \
+    kernel void direct_fwd_k##KB(int C, int H, int W, int K, int R, int S, int sh, int sw,     \
+                                 int ph, int pw, int dh, int dw, int P, int Q, int G, int n,   \
+                                 global const float *x, ulong x_off, global const float *wt,   \
+                                 ulong w_off, float beta, global float *y, ulong y_off,        \
+                                 local float *xs, int Hs, int Ws)                              \
+    {                                                                                          \
+        int z = (int)get_global_id(0);                                                         \
+        int Cg = C / G, Kg = K / G, nkb = (Kg + KB - 1) / KB;                                  \
+        if (z >= n * G * nkb)                                                                  \
+            return;                                                                            \
+        int img = z / (G * nkb), rest = z - img * (G * nkb);                                   \
+        int g = rest / nkb, kb = rest - g * nkb;                                               \
+        int k0 = g * Kg + kb * KB;                                                             \
+        int kn = min(KB, Kg - kb * KB);                                                        \
+        int plane = Hs * Ws;                                                                   \
+        ulong HW = (ulong)H * W;                                                               \
+        vd_local_zero(xs, Cg * plane);                                                         \
+        for (int c = 0; c < Cg; c++)                                                           \
+            vd_stage_plane(xs + c * plane, Hs, Ws,                                             \
+                           x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw, 1, 1); \
+        int RS = R * S, CgRS = Cg * RS;                                                        \
+        global const float *wk = wt + w_off + (ulong)k0 * CgRS;                                \
+        int wj[KB];                                                                            \
+        for (int j = 0; j < KB; j++)                                                           \
+            wj[j] = min(j, kn - 1) * CgRS;                                                     \
+        ulong PQ = (ulong)P * Q;                                                               \
+        global float *yk = y + y_off + ((ulong)img * K + k0) * PQ;                             \
+        for (int p = 0; p < P; p++) {                                                          \
+            for (int q0 = 0; q0 < Q; q0 += 8) {                                                \
+                float8 acc[KB];                                                                \
+                _Pragma("unroll") for (int j = 0; j < KB; j++) acc[j] = (float8)(0.0f);        \
+                for (int c = 0; c < Cg; c++) {                                                 \
+                    for (int r = 0; r < R; r++) {                                              \
+                        local const float *xr =                                                \
+                            xs + c * plane + (p * sh + r * dh) * Ws + q0 * sw;                 \
+                        global const float *wr = wk + c * RS + r * S;                          \
+                        for (int s = 0; s < S; s++) {                                          \
+                            float8 xv = vd_load8_strided(xr + s * dw, sw);                     \
+                            _Pragma("unroll") for (int j = 0; j < KB; j++) acc[j] =            \
+                                fma((float8)(wr[wj[j] + s]), xv, acc[j]);                      \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+                int m = min(8, Q - q0);                                                        \
+                _Pragma("unroll") for (int j = 0; j < KB; j++) if (j < kn)                     \
+                    vd_store8_beta(yk + j * PQ + p * Q + q0, acc[j], m, beta);                 \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+VD_DIRECT_FWD(1)
+VD_DIRECT_FWD(2)
+VD_DIRECT_FWD(4)
+VD_DIRECT_FWD(8)
 
 kernel void direct_bwd_data(int C, int H, int W, int K, int R, int S, int sh, int sw, int ph,
                             int pw, int dh, int dw, int P, int Q, int G, int n,
                             global const float *dy, ulong dy_off, global const float *wt,
-                            ulong w_off, float beta, global float *dx, ulong dx_off)
+                            ulong w_off, float beta, global float *dx, ulong dx_off,
+                            local float *ds, local float *acc, int Hs, int Ws, int W8)
 {
-    int w = (int)get_global_id(0), h = (int)get_global_id(1), z = (int)get_global_id(2);
-    if (h >= H || z >= n * G)
+    int z = (int)get_global_id(0);
+    if (z >= n * G)
         return;
     int img = z / G, g = z - img * G;
     int Cg = C / G, Kg = K / G, RS = R * S, CgRS = Cg * RS;
-    bool win = w < W;
-    int wc = win ? w : W - 1;
-    float acc[VD_DIRECT_CB];
-    for (int j = 0; j < VD_DIRECT_CB; j++)
-        acc[j] = 0.0f;
-    ulong PQ = (ulong)P * Q;
+    ulong PQ = (ulong)P * Q, HW = (ulong)H * W;
+    vd_local_zero(acc, Cg * H * W8);
     for (int kk = 0; kk < Kg; kk++) {
         int k = g * Kg + kk;
-        global const float *dyk = dy + dy_off + ((ulong)img * K + k) * PQ;
+        vd_local_zero(ds, Hs * Ws);
+        vd_stage_plane(ds, Hs, Ws, dy + dy_off + ((ulong)img * K + k) * PQ, P, Q,
+                       (R - 1) * dh - ph, (S - 1) * dw - pw, sh, sw);
         global const float *wk = wt + w_off + (ulong)k * CgRS;
-        for (int r = 0; r < R; r++) {
-            int th = h + ph - r * dh;
-            if (th < 0)
-                break; /* th only decreases with r */
-            int p = th / sh;
-            if (p * sh != th || p >= P)
-                continue;
-            global const float *dyr = dyk + p * Q;
-            for (int s = 0; s < S; s++) {
-                int tw = wc + pw - s * dw;
-                int q = sw == 1 ? tw : tw / sw;
-                bool in = tw >= 0 && q * sw == tw && q < Q;
-                float v = dyr[in ? q : 0];
-                v = in ? v : 0.0f;
-#pragma unroll
-                for (int j = 0; j < VD_DIRECT_CB; j++)
-                    if (j < Cg)
-                        acc[j] = fma(v, wk[j * RS + r * S + s], acc[j]);
+        for (int c = 0; c < Cg; c++) {
+            for (int h = 0; h < H; h++) {
+                local float *ar = acc + (c * H + h) * W8;
+                for (int w0 = 0; w0 < W; w0 += 8) {
+                    float8 a = vload8(0, ar + w0);
+                    for (int r = 0; r < R; r++) {
+                        local const float *dr = ds + (h + (R - 1 - r) * dh) * Ws + w0;
+                        global const float *wr = wk + c * RS + r * S;
+                        for (int s = 0; s < S; s++)
+                            a = fma((float8)(wr[s]), vload8(0, dr + (S - 1 - s) * dw), a);
+                    }
+                    vstore8(a, 0, ar + w0);
+                }
             }
         }
     }
-    if (!win)
-        return;
-    ulong HW = (ulong)H * W;
-    global float *o = dx + dx_off + ((ulong)img * C + g * Cg) * HW + h * W + w;
-#pragma unroll
-    for (int j = 0; j < VD_DIRECT_CB; j++) {
-        if (j < Cg) {
-            global float *oj = o + j * HW;
-            *oj = beta == 0.0f ? acc[j] : beta * *oj + acc[j];
-        }
-    }
+    global float *dxg = dx + dx_off + ((ulong)img * C + g * Cg) * HW;
+    for (int c = 0; c < Cg; c++)
+        for (int h = 0; h < H; h++)
+            for (int w0 = 0; w0 < W; w0 += 8)
+                vd_store8_beta(dxg + c * HW + h * W + w0, vload8(0, acc + (c * H + h) * W8 + w0),
+                               min(8, W - w0), beta);
 }
 
 kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, int sw, int ph,
                               int pw, int dh, int dw, int P, int Q, int G, int n,
                               global const float *x, ulong x_off, global const float *dy,
-                              ulong dy_off, global float *dwt, ulong dw_off, local float *buf)
+                              ulong dy_off, global float *dwt, ulong dw_off, local float *xs,
+                              local float *dys, local float *acc, int Hs, int Ws, int Q8)
 {
-    int lane = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    int j = (int)get_group_id(1), k = (int)get_group_id(2);
+    int z = (int)get_global_id(0);
     int Cg = C / G, Kg = K / G, RS = R * S;
-    int c = j / RS, rs = j - c * RS;
-    int r = rs / S, s = rs - r * S;
-    int g = k / Kg;
-    /* Output rows whose tap r lands inside the input: ih = p*sh - ph + r*dh in [0, H). */
-    int p0 = 0, p1 = P;
-    int t0 = ph - r * dh; /* p*sh >= t0 */
-    if (t0 > 0)
-        p0 = (t0 + sh - 1) / sh;
-    int t1 = H + ph - r * dh; /* p*sh < t1 */
-    p1 = t1 <= 0 ? 0 : min(P, (t1 + sh - 1) / sh);
-    ulong HW = (ulong)H * W, PQ = (ulong)P * Q;
-    float acc = 0.0f;
-    for (int q = lane; q < Q; q += lsz) {
-        int iw = q * sw - pw + s * dw;
-        if (iw < 0 || iw >= W)
-            continue;
-        for (int img = 0; img < n; img++) {
-            global const float *xc = x + x_off + ((ulong)img * C + g * Cg + c) * HW + iw;
-            global const float *dyk = dy + dy_off + ((ulong)img * K + k) * PQ + q;
-            for (int p = p0; p < p1; p++)
-                acc = fma(dyk[p * Q], xc[(p * sh - ph + r * dh) * W], acc);
+    if (z >= K * Cg)
+        return;
+    int k = z / Cg, c = z - k * Cg, g = k / Kg;
+    ulong PQ = (ulong)P * Q, HW = (ulong)H * W;
+    vd_local_zero(acc, RS * 8);
+    vd_local_zero(xs, Hs * Ws);
+    vd_local_zero(dys, P * Q8);
+    for (int img = 0; img < n; img++) {
+        /* The padding and the columns past Q stay zero from the first clear: every image
+         * overwrites the same interior positions. */
+        vd_stage_plane(xs, Hs, Ws, x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw,
+                       1, 1);
+        vd_stage_plane(dys, P, Q8, dy + dy_off + ((ulong)img * K + k) * PQ, P, Q, 0, 0, 1, 1);
+        for (int r = 0; r < R; r++) {
+            for (int s = 0; s < S; s++) {
+                float8 a = (float8)(0.0f);
+                for (int p = 0; p < P; p++) {
+                    local const float *xr = xs + (p * sh + r * dh) * Ws + s * dw;
+                    local const float *dr = dys + p * Q8;
+                    for (int q0 = 0; q0 < Q; q0 += 8)
+                        a = fma(vload8(0, dr + q0), vd_load8_strided(xr + q0 * sw, sw), a);
+                }
+                local float *ap = acc + (r * S + s) * 8;
+                vstore8(vload8(0, ap) + a, 0, ap);
+            }
         }
     }
-    float sum = vd_group_sum(buf, acc);
-    if (lane == 0)
-        dwt[dw_off + (ulong)k * Cg * RS + j] += sum;
+    global float *dwk = dwt + dw_off + ((ulong)k * Cg + c) * RS;
+    for (int rs = 0; rs < RS; rs++) {
+        float8 v = vload8(0, acc + rs * 8);
+        float4 h4 = v.lo + v.hi;
+        float2 h2 = h4.lo + h4.hi;
+        dwk[rs] += h2.x + h2.y;
+    }
 }

@@ -8,12 +8,13 @@
  * and groups; no workspace. Not here: 1x1 convolutions (they are a plain GEMM, which
  * im2col already runs without a copy worth removing), the choice between algorithms
  * (conv_select.c). */
+#include <string.h>
+
 #include "conv_algo.h"
 
-/* The most input channels per group the kernels handle (VD_DIRECT_CB in the .cl file). */
+/* The most input channels per group this algorithm takes: the kernels handle any number,
+ * but with more, im2col's GEMM has enough depth to win. */
 #define DIRECT_MAX_CG 4
-/* Output channels per work-item in direct_fwd (VD_DIRECT_KB). */
-#define DIRECT_KB 8
 
 static bool geom_valid(const vd_conv_geom *g)
 {
@@ -23,11 +24,56 @@ static bool geom_valid(const vd_conv_geom *g)
            g->C % g->groups == 0 && g->K % g->groups == 0;
 }
 
+static size_t round_up(size_t v, size_t m)
+{
+    return (v + m - 1) / m * m;
+}
+
+static size_t max2(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The __local planes a pass stages (see cl/conv_direct.cl), in floats. */
+typedef struct direct_dims {
+    size_t Hs, Ws;   /* staged plane: x padded (FWD, BWD_FILTER) or dy spread (BWD_DATA) */
+    size_t Q8, W8;   /* output / input row lengths rounded up to 8 */
+    size_t local[3]; /* floats of each __local argument (0: unused) */
+    size_t total;    /* sum of local[] */
+} direct_dims;
+
+static void dims_of(const vd_conv_geom *g, vd_conv_pass pass, direct_dims *d)
+{
+    size_t H = (size_t)g->H, W = (size_t)g->W, P = (size_t)g->P, Q = (size_t)g->Q;
+    size_t R = (size_t)g->R, S = (size_t)g->S, Cg = (size_t)(g->C / g->groups);
+    size_t sh = (size_t)g->stride_h, sw = (size_t)g->stride_w;
+    size_t dh = (size_t)g->dil_h, dw = (size_t)g->dil_w;
+    memset(d, 0, sizeof(*d));
+    d->Q8 = round_up(Q, 8), d->W8 = round_up(W, 8);
+    if (pass == VD_CONV_BWD_DATA) {
+        d->Hs = H + (R - 1) * dh;
+        d->Ws = d->W8 + (S - 1) * dw;
+        d->local[0] = d->Hs * d->Ws, d->local[1] = Cg * H * d->W8;
+    } else {
+        d->Hs = max2((size_t)g->pad_h + H, (P - 1) * sh + (R - 1) * dh + 1);
+        d->Ws = max2((size_t)g->pad_w + W, (d->Q8 - 1) * sw + (S - 1) * dw + 1);
+        if (pass == VD_CONV_FWD) d->local[0] = Cg * d->Hs * d->Ws;
+        else d->local[0] = d->Hs * d->Ws, d->local[1] = P * d->Q8, d->local[2] = R * S * 8;
+    }
+    d->total = d->local[0] + d->local[1] + d->local[2];
+}
+
 static bool direct_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
-    (void)ctx;
-    if (!geom_valid(g) || (int)pass < 0 || (int)pass >= (int)VD_CONV_N_PASSES) return false;
-    return g->C / g->groups <= DIRECT_MAX_CG;
+    if (!ctx || !geom_valid(g) || (int)pass < 0 || (int)pass >= (int)VD_CONV_N_PASSES)
+        return false;
+    if (g->C / g->groups > DIRECT_MAX_CG) return false;
+    /* Planes and rows are indexed with 32-bit ints in the kernels. */
+    if ((size_t)g->H * (size_t)g->W > INT32_MAX / 2 || (size_t)g->P * (size_t)g->Q > INT32_MAX / 2)
+        return false;
+    direct_dims d;
+    dims_of(g, pass, &d);
+    return d.total * sizeof(float) + 1024 <= ctx->info.local_mem_bytes;
 }
 
 static size_t direct_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
@@ -35,20 +81,6 @@ static size_t direct_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_
 {
     (void)ctx, (void)g, (void)pass, (void)n;
     return 0;
-}
-
-static size_t round_up(size_t v, size_t m)
-{
-    return (v + m - 1) / m * m;
-}
-
-/* Local size along the image row: a multiple of 8 (PoCL's vector width on AVX2 and half of
- * it on AVX-512) covering the row, at most 64 and the device's limit. */
-static size_t row_local(const vd_context *ctx, int32_t len)
-{
-    size_t l = round_up((size_t)len, 8);
-    size_t cap = ctx->max_wg < 64 ? ctx->max_wg : 64;
-    return l < cap ? l : cap;
 }
 
 #define GEOM_ARGS(g, n)                                                                        \
@@ -64,49 +96,52 @@ static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
     VD_CHECK(ctx, io != NULL, "NULL io");
     VD_CHECK(ctx, geom_valid(g), "bad convolution geometry");
     VD_CHECK(ctx, direct_applies(ctx, g, pass),
-             "direct convolution needs C/groups <= 4 and a known pass");
-    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G;
-    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W;
-    size_t kpq = (size_t)g->K * (size_t)g->P * (size_t)g->Q;
-    size_t nkb = (Kg + DIRECT_KB - 1) / DIRECT_KB;
-    /* Grid dimension 2 and the per-image indices are 32-bit in the kernels. */
-    VD_CHECK(ctx, n <= INT32_MAX / (G * nkb) && chw <= INT32_MAX && kpq <= INT32_MAX,
-             "batch or image too large for 32-bit kernel indices");
+             "direct convolution needs C/groups <= 4, a known pass and planes that fit in "
+             "local memory");
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, Cg = (size_t)g->C / G;
+    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg; /* direct_fwd_k<kb> */
+    size_t nkb = (Kg + kb - 1) / kb;
+    /* Work-group counts are 32-bit in the kernels. */
+    VD_CHECK(ctx, n <= INT32_MAX / (G * nkb) && (size_t)g->K * Cg <= INT32_MAX,
+             "batch too large for 32-bit kernel indices");
     if (n == 0) return VD_OK;
     int32_t ni = (int32_t)n;
+    direct_dims d;
+    dims_of(g, pass, &d);
+    size_t one[1] = {1};
     switch (pass) {
     case VD_CONV_FWD: {
         VD_NEED(ctx, io->x, io->w, io->y);
-        size_t l = row_local(ctx, g->Q);
-        size_t global[3] = {round_up((size_t)g->Q, l), (size_t)g->P, n * G * nkb};
-        size_t local[3] = {l, 1, 1};
-        return VD_RUN(ctx, "conv_direct", "direct_fwd", 3, global, local, GEOM_ARGS(g, ni),
+        size_t global[1] = {n * G * nkb};
+        const char *name = kb == 8   ? "direct_fwd_k8"
+                           : kb == 4 ? "direct_fwd_k4"
+                           : kb == 2 ? "direct_fwd_k2"
+                                     : "direct_fwd_k1";
+        return VD_RUN(ctx, "conv_direct", name, 1, global, one, GEOM_ARGS(g, ni),
                       VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->w), VD_A_U64(io->w_off),
-                      VD_A_F32(io->beta), VD_A_MEM(io->y), VD_A_U64(io->y_off));
+                      VD_A_F32(io->beta), VD_A_MEM(io->y), VD_A_U64(io->y_off),
+                      VD_A_LOCAL(d.local[0] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws));
     }
     case VD_CONV_BWD_DATA: {
         VD_NEED(ctx, io->dy, io->w, io->dx);
-        size_t l = row_local(ctx, g->W);
-        size_t global[3] = {round_up((size_t)g->W, l), (size_t)g->H, n * G};
-        size_t local[3] = {l, 1, 1};
-        return VD_RUN(ctx, "conv_direct", "direct_bwd_data", 3, global, local, GEOM_ARGS(g, ni),
+        size_t global[1] = {n * G};
+        return VD_RUN(ctx, "conv_direct", "direct_bwd_data", 1, global, one, GEOM_ARGS(g, ni),
                       VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->w),
                       VD_A_U64(io->w_off), VD_A_F32(io->beta), VD_A_MEM(io->dx),
-                      VD_A_U64(io->dx_off));
+                      VD_A_U64(io->dx_off), VD_A_LOCAL(d.local[0] * sizeof(float)),
+                      VD_A_LOCAL(d.local[1] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws),
+                      VD_A_I32(d.W8));
     }
     case VD_CONV_BWD_FILTER: {
         VD_NEED(ctx, io->x, io->dy, io->dw);
-        /* A power of two covering the row (the tree in vd_group_sum needs one), at most
-         * vd_cnn_reduce_local: fixed per shape and device, so the sum order is too. */
-        size_t cap = vd_cnn_reduce_local(ctx), l = 1;
-        while (l < (size_t)g->Q && l < cap) l *= 2;
-        size_t global[3] = {l, (size_t)(g->C / g->groups) * (size_t)g->R * (size_t)g->S,
-                            (size_t)g->K};
-        size_t local[3] = {l, 1, 1};
-        return VD_RUN(ctx, "conv_direct", "direct_bwd_filter", 3, global, local,
-                      GEOM_ARGS(g, ni), VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->dy),
+        size_t global[1] = {(size_t)g->K * Cg};
+        return VD_RUN(ctx, "conv_direct", "direct_bwd_filter", 1, global, one, GEOM_ARGS(g, ni),
+                      VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->dy),
                       VD_A_U64(io->dy_off), VD_A_MEM(io->dw), VD_A_U64(io->dw_off),
-                      VD_A_LOCAL(l * sizeof(float)));
+                      VD_A_LOCAL(d.local[0] * sizeof(float)),
+                      VD_A_LOCAL(d.local[1] * sizeof(float)),
+                      VD_A_LOCAL(d.local[2] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws),
+                      VD_A_I32(d.Q8));
     }
     default: return VD_INTERNAL(ctx, "unknown convolution pass");
     }
