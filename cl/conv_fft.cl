@@ -9,9 +9,11 @@
  *   real planes: (nplanes, N0, N1) floats
  *   spectra:     (nplanes, N0, N1/2 + 1) complex, interleaved (float2); F = N0*(N1/2 + 1)
  *
- * fft_pack: global (N1 rounded up, N0, nplanes), one work-item per element of the padded
- *           plane: dst[b][u][v] = src[b][u - oh][v - ow] inside the (Hs, Ws) source
- *           plane, 0 elsewhere. Source planes are src_plane floats apart.
+ * fft_pack: global nplanes, local 1: one work-item per padded plane (PoCL pays more for
+ *           scheduling many small work-groups than for these copies):
+ *           dst[b][u][v] = src[b][u - oh][v - ow] inside the (Hs, Ws) source plane, 0
+ *           elsewhere (the launcher guarantees the source fits: oh + Hs <= N0,
+ *           ow + Ws <= N1). Source planes are src_plane floats apart.
  * fft_mac:  global (F rounded up, ceil(nb/4), ceil(na/2)), one work-item per frequency f
  *           and a block of 2 x 4 outputs:
  *               O[a][b][f] = sum over j < nj, in order, of opA(A[a][j][f]) * opB(B[b][j][f])
@@ -22,7 +24,7 @@
  *           DW[k][c] = sum_i conj(DY[i][k]) X[i][c]. Neighbouring work-items read
  *           neighbouring frequencies; the j loop runs in a fixed order (no atomics), so the
  *           result is reproducible on one device.
- * fft_crop: global (Wd rounded up, Hd, nplanes), one work-item per destination element:
+ * fft_crop: global nplanes, local 1: one work-item per destination plane:
  *           dst[b][u][v] = beta * dst[b][u][v] + src[b][u + oh][v + ow]; dst is not read
  *           when beta == 0. clFFT's inverse already divides by N0*N1. */
 
@@ -30,13 +32,27 @@ kernel void fft_pack(int Hs, int Ws, int oh, int ow, int N0, int N1, int nplanes
                      global const float *src, ulong src_off, ulong src_plane, global float *dst,
                      ulong dst_off)
 {
-    int v = (int)get_global_id(0), u = (int)get_global_id(1), b = (int)get_global_id(2);
-    if (v >= N1 || u >= N0 || b >= nplanes)
+    int b = (int)get_global_id(0);
+    if (b >= nplanes)
         return;
-    int sh = u - oh, sw = v - ow;
-    bool in = sh >= 0 && sh < Hs && sw >= 0 && sw < Ws;
-    float val = src[src_off + (ulong)b * src_plane + (in ? sh * Ws + sw : 0)];
-    dst[dst_off + ((ulong)b * N0 + u) * N1 + v] = in ? val : 0.0f;
+    global const float *s = src + src_off + (ulong)b * src_plane;
+    global float *d = dst + dst_off + (ulong)b * N0 * N1;
+    for (int u = 0; u < N0; u++) {
+        int i = u - oh;
+        global float *dr = d + u * N1;
+        if (i < 0 || i >= Hs) {
+            for (int v = 0; v < N1; v++)
+                dr[v] = 0.0f;
+            continue;
+        }
+        global const float *sr = s + i * Ws;
+        for (int v = 0; v < ow; v++)
+            dr[v] = 0.0f;
+        for (int j = 0; j < Ws; j++)
+            dr[ow + j] = sr[j];
+        for (int v = ow + Ws; v < N1; v++)
+            dr[v] = 0.0f;
+    }
 }
 
 /* opA(a) * opB(b) for conjugation signs ca, cb (+1 or -1). */
@@ -103,10 +119,20 @@ kernel void fft_crop(int Hd, int Wd, int oh, int ow, int N0, int N1, int nplanes
                      global const float *src, ulong src_off, float beta, global float *dst,
                      ulong dst_off)
 {
-    int v = (int)get_global_id(0), u = (int)get_global_id(1), b = (int)get_global_id(2);
-    if (v >= Wd || u >= Hd || b >= nplanes)
+    int b = (int)get_global_id(0);
+    if (b >= nplanes)
         return;
-    float val = src[src_off + ((ulong)b * N0 + u + oh) * N1 + v + ow];
-    ulong i = dst_off + ((ulong)b * Hd + u) * Wd + v;
-    dst[i] = beta == 0.0f ? val : beta * dst[i] + val;
+    global const float *s = src + src_off + ((ulong)b * N0 + oh) * N1 + ow;
+    global float *d = dst + dst_off + (ulong)b * Hd * Wd;
+    for (int u = 0; u < Hd; u++) {
+        global const float *sr = s + u * N1;
+        global float *dr = d + u * Wd;
+        if (beta == 0.0f) {
+            for (int v = 0; v < Wd; v++)
+                dr[v] = sr[v];
+        } else {
+            for (int v = 0; v < Wd; v++)
+                dr[v] = beta * dr[v] + sr[v];
+        }
+    }
 }

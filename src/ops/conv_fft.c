@@ -335,20 +335,13 @@ static vd_status transform(vd_context *ctx, const fft_layout *L, size_t batch, b
     return VD_OK;
 }
 
-static size_t row_local(const vd_context *ctx, size_t len)
-{
-    size_t l = round_up(len, 8), cap = ctx->max_wg < 64 ? ctx->max_wg : 64;
-    return l < cap ? l : cap;
-}
-
 /* Zero-padded real planes (region real) from nplanes (Hs, Ws) planes at (oh, ow). */
 static vd_status pack(vd_context *ctx, const fft_layout *L, cl_mem ws, size_t base,
                       size_t nplanes, int32_t Hs, int32_t Ws, int32_t oh, int32_t ow, cl_mem src,
                       size_t src_off)
 {
-    size_t l = row_local(ctx, L->n1);
-    size_t global[3] = {round_up(L->n1, l), L->n0, nplanes}, local[3] = {l, 1, 1};
-    return VD_RUN(ctx, "conv_fft", "fft_pack", 3, global, local, VD_A_I32(Hs), VD_A_I32(Ws),
+    size_t global[1] = {nplanes}, local[1] = {1};
+    return VD_RUN(ctx, "conv_fft", "fft_pack", 1, global, local, VD_A_I32(Hs), VD_A_I32(Ws),
                   VD_A_I32(oh), VD_A_I32(ow), VD_A_I32(L->n0), VD_A_I32(L->n1),
                   VD_A_I32(nplanes), VD_A_MEM(src), VD_A_U64(src_off),
                   VD_A_U64((size_t)Hs * (size_t)Ws), VD_A_MEM(ws), VD_A_U64(base + L->real));
@@ -358,9 +351,8 @@ static vd_status crop(vd_context *ctx, const fft_layout *L, cl_mem ws, size_t ba
                       size_t nplanes, int32_t Hd, int32_t Wd, int32_t oh, int32_t ow, float beta,
                       cl_mem dst, size_t dst_off)
 {
-    size_t l = row_local(ctx, (size_t)Wd);
-    size_t global[3] = {round_up((size_t)Wd, l), (size_t)Hd, nplanes}, local[3] = {l, 1, 1};
-    return VD_RUN(ctx, "conv_fft", "fft_crop", 3, global, local, VD_A_I32(Hd), VD_A_I32(Wd),
+    size_t global[1] = {nplanes}, local[1] = {1};
+    return VD_RUN(ctx, "conv_fft", "fft_crop", 1, global, local, VD_A_I32(Hd), VD_A_I32(Wd),
                   VD_A_I32(oh), VD_A_I32(ow), VD_A_I32(L->n0), VD_A_I32(L->n1),
                   VD_A_I32(nplanes), VD_A_MEM(ws), VD_A_U64(base + L->real), VD_A_F32(beta),
                   VD_A_MEM(dst), VD_A_U64(dst_off));
