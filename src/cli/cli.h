@@ -26,6 +26,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_bench(int argc, char **argv); /* cmd_bench.c */
 int cmd_info(int argc, char **argv);  /* cmd_info.c */
 int cmd_cache(int argc, char **argv); /* cmd_info.c */
 int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
@@ -59,6 +60,29 @@ int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
     "  --profile          print per-layer kernel times after each epoch (also\n"          \
     "                     VERDANT_PROFILE=1, which prints to stderr)\n"                   \
     "  -h, --help         this text\n"
+
+#define USAGE_BENCH                                                                        \
+    "usage: verdant bench [MODEL.cfg...] [--batch B] [--steps N] [--layers] [--json]\n"     \
+    "                     [--device STR]\n"                                              \
+    "\n"                                                                                  \
+    "Measure each model (default: samples/models/lenet5.cfg and vgg_bn.cfg) on synthetic\n" \
+    "batches of its input shape: training images/s (N steps of Adam after the warm-up\n"  \
+    "steps) and inference images/s (N batches). With --layers, also every convolution\n"  \
+    "layer's passes (fwd, bwd_data, bwd_filter) with each algorithm that applies: ms,\n"  \
+    "GFLOP/s (2*K*C/groups*R*S*P*Q*batch per pass), % of the device's peak, and the one\n" \
+    "the layer's automatic choice takes (*). The peak is a nominal figure: compute units\n" \
+    "x clock x native float vector width x 2 (FMA) x 2 (FMA pipes), as the driver\n"     \
+    "reports them, not a measured ceiling.\n"                                            \
+    "\n"                                                                                  \
+    "options:\n"                                                                          \
+    "  --batch B     images per step (default 64)\n"                                     \
+    "  --steps N     timed training steps and inference batches (default 20)\n"         \
+    "  --warmup W    untimed training steps first (default 3)\n"                         \
+    "  --layers      per-layer convolution table\n"                                      \
+    "  --reps R      timed runs per layer, pass and algorithm; the best is kept (default 5)\n" \
+    "  --json        one JSON document on stdout instead of the tables\n"                \
+    "  --device STR  gpu, cpu, P:D or a name substring\n"                                \
+    "  -h, --help    this text\n"
 
 #define USAGE_EVAL                                                                    \
     "usage: verdant eval CHECKPOINT [--data DIR] [--device STR] [--batch N]\n"        \

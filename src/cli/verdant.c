@@ -50,6 +50,8 @@ static const verb verbs[] = {
     {"cache", "manage the kernel cache ('verdant cache clear')", USAGE_CACHE, cmd_cache},
     {"plot", "draw loss, accuracy, images/s and images/J from a training log", USAGE_PLOT,
      cmd_plot},
+    {"bench", "measure images/s per model and each conv layer's algorithms", USAGE_BENCH,
+     cmd_bench},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

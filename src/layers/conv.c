@@ -299,6 +299,13 @@ static uint64_t deconv_flops(const vd_layer *l)
     return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->in.d[1] * l->in.d[2]);
 }
 
+bool vd_layer_conv_geom(const vd_layer *l, vd_conv_geom *g)
+{
+    if (!l || !g || (l->ops != &vd_layer_conv2d && l->ops != &vd_layer_deconv2d)) return false;
+    *g = ((const conv *)l)->g;
+    return true;
+}
+
 const vd_layer_ops vd_layer_conv2d = {
     .type = "conv2d",
     .size = sizeof(conv),

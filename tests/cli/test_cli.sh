@@ -65,6 +65,36 @@ expect 0 "plan" "$V" plan "$M/lenet5.cfg" --batch 32
 contains "$tmp/out" "total parameters: 61706" "plan counts LeNet-5's parameters"
 contains "$tmp/out" "forward: 0.84 MFLOP per sample" "plan counts LeNet-5's FLOPs"
 
+# bench: whole-model images/s, the per-layer table, JSON for machines, wrong flags.
+expect 0 "bench" "$V" bench "$M/lenet5.cfg" --steps 2 --batch 8 --warmup 1
+contains "$tmp/out" "images/s" "bench prints images/s"
+contains "$tmp/out" "train " "bench prints the training row"
+contains "$tmp/out" "inference " "bench prints the inference row"
+expect 0 "bench --layers" "$V" bench "$M/lenet5.cfg" --steps 1 --batch 8 --warmup 1 --layers \
+    --reps 1
+contains "$tmp/out" "bwd_filter" "bench --layers lists the backward-filter pass"
+contains "$tmp/out" "%peak" "bench --layers prints % of peak"
+contains "$tmp/out" "nominal" "bench --layers says the peak is nominal"
+expect 0 "bench --json" "$V" bench "$M/lenet5.cfg" --steps 1 --batch 8 --warmup 1 --layers \
+    --reps 1 --json
+cp "$tmp/out" "$tmp/bench.json"
+expect 0 "bench --json parses" python3 -m json.tool "$tmp/bench.json"
+expect 0 "bench --json fields" python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["models"][0]
+assert m["train_images_per_s"] > 0 and m["infer_images_per_s"] > 0, m
+rows = m["conv"]
+assert {r["pass"] for r in rows} == {"fwd", "bwd_data", "bwd_filter"}, rows
+assert all(r["ms"] > 0 and r["gflops"] > 0 for r in rows), rows
+assert sum(r["selected"] for r in rows) == 6, rows  # 2 conv layers x 3 passes
+assert d["device"]["peak_gflops_nominal"] > 0' "$tmp/bench.json"
+expect 2 "bench wrong flag" "$V" bench "$M/lenet5.cfg" --stpes 2
+contains "$tmp/err" "unknown option '--stpes'" "bench wrong flag message"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL bench wrong flag: not one line"; }
+expect 2 "bench bad batch" "$V" bench "$M/lenet5.cfg" --batch 0
+expect 1 "bench missing model" "$V" bench "$tmp/none.cfg"
+contains "$tmp/err" "none.cfg" "bench names the missing model"
+
 expect 0 "train" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 640 --checkpoint "$tmp/m.ckpt" \
     --log "$tmp/log.jsonl" --schedule cosine
 contains "$tmp/out" "epoch 1/1" "train prints the epoch"
