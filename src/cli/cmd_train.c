@@ -445,6 +445,27 @@ int cmd_plan(int argc, char **argv)
     vd_net_summary(net, stdout);
     printf("device memory at batch %ld: %.2f MiB (activations, gradients, parameters)\n", batch,
            (double)(after.pool_bytes_in_use - before.pool_bytes_in_use) / (1024.0 * 1024.0));
+    /* The rest of the peak appears on the first step: every layer's workspace for the
+     * algorithm chosen for it (choosing may measure them) and the optimizer's state. A dry
+     * step on zeros shows it exactly. */
+    size_t in = vd_net_input_size(net);
+    float *x = calloc((size_t)batch * (in ? in : 1), sizeof(float));
+    int32_t *labels = calloc((size_t)batch, sizeof(int32_t));
+    float loss = 0;
+    vd_optim_options oo;
+    vd_optim_options_init(&oo, VD_OPTIM_ADAM); /* the default of verdant train */
+    if (x && labels && vd_net_set_optimizer(net, &oo) == VD_OK &&
+        vd_net_train_step(net, x, labels, NULL, (int32_t)batch, &loss) == VD_OK) {
+        vd_context_stats_get(ctx, &after);
+        printf("device memory at batch %ld after one training step: %.2f MiB (adds workspaces "
+               "of the chosen convolution algorithms and the optimizer state)\n",
+               batch,
+               (double)(after.pool_bytes_in_use - before.pool_bytes_in_use) / (1024.0 * 1024.0));
+    } else {
+        printf("(no dry training step: %s)\n", x && labels ? vd_last_error(ctx) : "out of memory");
+    }
+    free(x);
+    free(labels);
     rc = EXIT_OK;
 done:
     vd_net_destroy(net);
