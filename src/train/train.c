@@ -156,6 +156,9 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
     if (sums) VD_TRY(check_loss(ctx, sums, &checked, batches, step0, epoch));
     res->seconds = now_s() - t0;
 done:
+    /* After a failure, commands already enqueued (a non-blocking upload without an event,
+     * a loss read-back) may still use the staging memory: drain the queue before freeing. */
+    if (st != VD_OK) clFinish(ctx->queue);
     for (int s = 0; s < 2; s++) {
         if (ev[s]) {
             clWaitForEvents(1, &ev[s]);
@@ -164,7 +167,6 @@ done:
         free(xs[s]);
         free(ys[s]);
     }
-    if (st != VD_OK) clFinish(ctx->queue); /* nothing may still read the staging memory */
     free(pos);
     free(sums);
     return st;
