@@ -55,19 +55,20 @@ static bool usable(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_
     return a >= 0 && vd_conv_algos[a] && vd_conv_algos[a]->applies(ctx, g, pass);
 }
 
-/* A fixed choice from the shape alone: Winograd for 3x3 stride-1 layers with enough
- * channels to amortise the transforms, direct for depthwise and few input channels, FFT
- * never (it only wins on large kernels, and measuring decides that), else im2col. */
+/* A fixed choice from the shape alone, following what measuring picked on the development
+ * VM (docs/CONV.md): depthwise -> direct; forward -> implicit where the own GEMM runs;
+ * 3x3 stride-1 layers with >= 16 channels -> Winograd F(4x4) for the backward passes;
+ * backward-data at stride 1 -> implicit; FFT never (measuring decides that); else im2col. */
 int vd_conv_algo_heuristic(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
-    const char *order[5] = {NULL, NULL, NULL, "implicit", "im2col"};
-    size_t cg = (size_t)(g->C / g->groups);
-    if (g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 &&
-        g->K >= 16)
-        order[0] = "winograd2";
-    if (g->groups == g->C && g->groups == g->K) order[1] = "direct";
-    if (cg <= 4) order[2] = "direct";
-    for (int i = 0; i < 5; i++) {
+    const char *order[4] = {NULL, NULL, NULL, "im2col"};
+    bool wino = g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 &&
+                g->K >= 16;
+    if (g->groups > 1 && g->groups == g->C && g->groups == g->K) order[0] = "direct";
+    if (pass == VD_CONV_FWD) order[1] = "implicit";
+    else if (wino) order[1] = "winograd4";
+    if (pass == VD_CONV_BWD_DATA) order[2] = "implicit";
+    for (int i = 0; i < 4; i++) {
         int a = vd_conv_algo_find(order[i]);
         if (usable(ctx, a, g, pass)) return a;
     }
