@@ -7,6 +7,9 @@
 # Environment:
 #   VD_TEST_TIMEOUT  seconds allowed per test that sets no TIMEOUT of its own (default 900)
 #   VD_TEST_JOBS     parallel tests (default 2)
+#   VD_SANITIZE=1    also run scripts/sanitize.sh (ASan+UBSan+LSan build, all tests); on in CI
+#   VD_FUZZ=1        also run scripts/fuzz.sh (VD_FUZZ_SECONDS per harness, default 60); on in
+#                    CI. Both stages run only when no ctest options were given.
 # Exits non-zero when anything fails; the last line is the verdict.
 set -euo pipefail
 
@@ -23,6 +26,14 @@ cmake_args=()
 if [ "$ci" = true ]; then
     cmake_args+=(-DVD_WARNINGS_AS_ERRORS=ON)
 fi
+run_sanitize=false
+run_fuzz=false
+if [ "$#" -eq 0 ]; then
+    { [ "$ci" = true ] || [ "${VD_SANITIZE:-0}" = 1 ]; } && run_sanitize=true
+    { [ "$ci" = true ] || [ "${VD_FUZZ:-0}" = 1 ]; } && run_fuzz=true
+fi
+# libFuzzer comes with clang's runtime library package.
+"$run_fuzz" && export VD_EXTRA_PKGS="${VD_EXTRA_PKGS:-} clang libclang-rt-14-dev"
 if ! bash "$root/scripts/setup.sh" "${cmake_args[@]}"; then
     verdict "FAILED: setup/build failed"
     exit 1
@@ -54,6 +65,16 @@ if [ "$ci" = true ] && [ "$rc" -eq 0 ] && grep -q '\*\*\*Skipped' "$log"; then
     grep -E 'Skipped|Not Run' "$log" >&2 || true
     rc=1
     reason="$(grep -c '(Skipped)' "$log" || true) test(s) skipped in CI; "
+fi
+
+# Reliability stages (docs/RELIABILITY.md): the sanitizer run, then bounded fuzzing.
+if [ "$rc" -eq 0 ] && "$run_sanitize" && ! bash "$root/scripts/sanitize.sh"; then
+    rc=1
+    reason="${reason}sanitizer stage (scripts/sanitize.sh) failed; "
+fi
+if [ "$rc" -eq 0 ] && "$run_fuzz" && ! bash "$root/scripts/fuzz.sh"; then
+    rc=1
+    reason="${reason}fuzz stage (scripts/fuzz.sh) failed; "
 fi
 
 summary="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
