@@ -244,9 +244,9 @@ int cmd_plot(int argc, char **argv)
     if (s.runs > 0)
         printf("%s holds %d runs; drawing the last (%zu epochs)\n", pos[0], s.runs + 1, s.n);
     const char *base = strrchr(pos[0], '/');
-    char head[300];
-    snprintf(head, sizeof(head), "%s%s%s", title ? title : base ? base + 1 : pos[0],
-             s.device[0] ? " - " : "", s.device);
+    char head[100], sub[160];
+    snprintf(head, sizeof(head), "%.96s", title ? title : base ? base + 1 : pos[0]);
+    snprintf(sub, sizeof(sub), "%s%.140s", s.device[0] ? "device: " : "", s.device);
 
     /* white background, dark ink, colour-blind-safe series colours (Okabe-Ito) */
     PLINT r[7] = {255, 30, 0, 230, 0, 204, 225}, g[7] = {255, 30, 114, 159, 158, 121, 225},
@@ -303,6 +303,8 @@ int cmd_plot(int argc, char **argv)
     plcol0(C_INK);
     plschr(0, 0.85);
     plmtex("t", -1.5, 0.5, 0.5, head);
+    plschr(0, 0.6);
+    if (sub[0]) plmtex("t", -4.2, 0.5, 0.5, sub);
     plend();
     printf("wrote %s (%zu epochs)\n", out, s.n);
     rc = EXIT_OK;

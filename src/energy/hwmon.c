@@ -104,7 +104,9 @@ vd_status vd_meter_open_hwmon(const char *root, const char *driver, vd_meter **o
     struct dirent **list = NULL;
     int n = scandir(dir, &list, hwmon_filter, alphasort);
     if (n < 0) {
-        snprintf(why, cap, "hwmon: no %s (%s)", dir, strerror(errno));
+        int err = errno;
+        if (err == ENOENT) snprintf(why, cap, "hwmon: %s does not exist", dir);
+        else snprintf(why, cap, "hwmon: cannot open %s: %s", dir, strerror(err));
         return VD_ERR_UNSUPPORTED;
     }
     int found = -1, matches = 0;

@@ -95,8 +95,10 @@ vd_status vd_meter_open_rapl(const char *root, vd_meter **out, char *why, size_t
     int n = scandir(dir, &list, zone_filter, alphasort);
     if (n < 0) {
         int err = errno;
-        snprintf(why, cap, "rapl: no %s (%s)%s", dir, strerror(err),
-                 err == ENOENT ? ": no powercap driver; virtual machines usually expose none" : "");
+        if (err == ENOENT)
+            snprintf(why, cap, "rapl: %s does not exist (no powercap driver; virtual machines "
+                               "usually expose none)", dir);
+        else snprintf(why, cap, "rapl: cannot open %s: %s", dir, strerror(err));
         return VD_ERR_UNSUPPORTED;
     }
     rapl_state *s = calloc(1, sizeof(*s));
