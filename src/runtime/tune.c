@@ -91,17 +91,30 @@ static void load_record(void *user, const char *key, const char *value)
     (void)table_set((vd_context *)user, key, value);
 }
 
-/* <cache_dir>/tune-<hash of the device key and format>.txt; false when the cache is off. */
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* <cache_dir>/tune-<hash>.txt; false when the cache is off. The hash covers the device key
+ * (platform, device, driver and their versions), the record format, the library version
+ * and the text of every embedded kernel: records measured with other kernels (an older
+ * build) would name choices that are no longer the fastest, so a new build starts a new
+ * file instead of trusting them. */
 static bool tune_path(const vd_context *ctx, char *path, size_t cap)
 {
     if (!ctx->cache_dir[0]) return false;
+    char ver[32];
+    snprintf(ver, sizeof(ver), "%d.%d.%d", VD_VERSION_MAJOR, VD_VERSION_MINOR, VD_VERSION_PATCH);
     uint64_t h = 0xcbf29ce484222325ull;
-    const char *parts[2] = {ctx->device_key, TUNE_HEADER};
-    for (int p = 0; p < 2; p++)
-        for (const unsigned char *s = (const unsigned char *)parts[p]; *s; s++) {
-            h ^= *s;
-            h *= 0x100000001b3ull;
-        }
+    h = fnv(h, ctx->device_key, strlen(ctx->device_key));
+    h = fnv(h, TUNE_HEADER, strlen(TUNE_HEADER));
+    h = fnv(h, ver, strlen(ver));
+    for (const vd_cl_source *src = vd_cl_sources; src->name; src++) h = fnv(h, src->text, src->size);
     int n = snprintf(path, cap, "%s/tune-%016llx.txt", ctx->cache_dir, (unsigned long long)h);
     return n > 0 && (size_t)n < cap;
 }

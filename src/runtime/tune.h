@@ -1,7 +1,9 @@
 /* tune.h - the per-device tuning cache: small "key value" records (a conv algorithm per
  * layer shape, GEMM parameters per shape class) kept in one text file per device in the
  * context's cache directory, beside the program cache and keyed the same way (a hash of
- * the platform/device/driver names and versions and the record format).
+ * the platform/device/driver names and versions, the record format, the library version
+ * and the text of every kernel, so a rebuilt library with changed kernels re-measures
+ * instead of trusting records taken with the old ones).
  *
  * The file, <cache_dir>/tune-<hash>.txt, is
  *   verdant-tune 1
