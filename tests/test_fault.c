@@ -2,7 +2,8 @@
  * VD_ERR_NO_MEMORY and leave the context usable. Then the fault-injection switch
  * (src/runtime/fault.c) makes the n-th OpenCL call fail, for every n over a training step,
  * a training epoch, a prediction, a checkpoint save and load and a net build: each failure
- * must come back as an error status whose message names the failed call and its raw code
+ * (and a training step of a small CNN) must come back as an error status whose message
+ * names the failed call and its raw code
  * (or be recovered from, where the runtime has a fallback), never crash, and leave the
  * network usable: the next step succeeds with a finite loss.
  * Prints one "sweep" line per operation (calls, faults, errors, recovered) for
@@ -288,10 +289,10 @@ int main(void)
 
     out_of_memory(ctx, &e);
 
-    sweep sw[7];
-    const char *names[7] = {"train_step", "train_epoch", "evaluate", "predict",
-                            "save",       "load",        "build"};
-    for (int i = 0; i < 7; i++) sw[i] = (sweep){names[i], 0, 0, 0, 0};
+    sweep sw[8];
+    const char *names[8] = {"train_step", "train_epoch", "evaluate", "predict",
+                            "save",       "load",        "build",    "cnn_step"};
+    for (int i = 0; i < 8; i++) sw[i] = (sweep){names[i], 0, 0, 0, 0};
     run_sweep(&sw[0], ctx, op_step, &e, op_step, &e);
     run_sweep(&sw[1], ctx, op_epoch, &e, op_step, &e);
     run_sweep(&sw[2], ctx, op_eval, &e, op_step, &e);
@@ -299,6 +300,13 @@ int main(void)
     run_sweep(&sw[4], ctx, op_save, &e, op_load, &e); /* the file on disk must still load */
     run_sweep(&sw[5], ctx, op_load, &e, op_step, &e);
     run_sweep(&sw[6], ctx, op_build, &e, op_build, &e);
+    /* A convolutional net: conv (im2col + GEMM), batch norm, max pooling. */
+    env c = e;
+    if (EXPECT_OK(ctx, rel_cnn(ctx, 3, BATCH, &c.net))) {
+        EXPECT_OK(ctx, op_step(ctx, &c));
+        run_sweep(&sw[7], ctx, op_step, &c, op_step, &c);
+        vd_net_destroy(c.net);
+    }
 
     /* Faults in first use: program loading and kernel creation, context creation. */
     first_use("clCreateContext", false);
