@@ -126,6 +126,9 @@ int main(void)
     vd_net *net = NULL;
     char dir[] = "/tmp/verdant-profile-XXXXXX", img[128], lab[128], table[128];
     unsetenv("VERDANT_PROFILE");
+    /* The heuristic convolution choice: no algorithm measurements (each compiles more
+     * kernels), and the same algorithms in the profiled and unprofiled runs. */
+    setenv("VERDANT_TUNE", "off", 1);
     int rc = test_context(&ctx);
     if (rc) return rc == TEST_SKIP ? check_summary() : 1;
     if (!mkdtemp(dir)) return 1;
