@@ -154,6 +154,15 @@ static void check_selection(vd_context *ctx)
         if (at) *at = '\0';
         expect_true("the record names the chosen algorithm", vd_conv_algo_find(val) == a);
     }
+    /* VERDANT_TUNE_FOR=energy without a meter: chosen by time, under the time key. */
+    setenv("VERDANT_TUNE_FOR", "energy", 1);
+    setenv("VERDANT_METER", "off", 1);
+    EXPECT_OK(ctx, vd_conv_select(ctx, &g, VD_CONV_BWD_FILTER, 2, 1 << 20, &a));
+    vd_conv_key(&g, VD_CONV_BWD_FILTER, 2, key, sizeof key);
+    expect_true("no meter: the choice is recorded by time", vd_tune_get(ctx, key, val, sizeof val) &&
+                                                                 !strchr(val, 'J'));
+    unsetenv("VERDANT_TUNE_FOR");
+    unsetenv("VERDANT_METER");
     setenv("VERDANT_TUNE", "off", 1);
     int h = -1;
     EXPECT_OK(ctx, vd_conv_select(ctx, &g, VD_CONV_FWD, 2, 1 << 20, &h));

@@ -9,17 +9,24 @@
  *      shape (one warm-up run, then the best of VD_TUNE_REPS timed runs, each ended by
  *      clFinish), the fastest is kept and recorded as "name@ms". An algorithm that fails
  *      while being measured (an FFT plan clFFT refuses, say) is skipped with a note.
+ * With VERDANT_TUNE_FOR=energy and an energy meter on the device (src/energy/meter.h),
+ * candidates are compared by joules instead: the timed runs are repeated until they last
+ * at least VD_ENERGY_MIN_S (meters update every 1-100 ms), and the energy per run is kept
+ * under its own key ("...@<J>J"). Without a meter the choice stays on time and says so
+ * once at verbose level.
  * Scratch for measuring comes from the buffer pool and goes back to it at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../energy/meter.h"
 #include "../runtime/tune.h"
 #include "conv_algo.h"
 #include "conv_select.h"
 
 #define VD_TUNE_REPS 3
+#define VD_ENERGY_MIN_S 2.0
 
 const vd_conv_algo *const vd_conv_algos[] = {
     &vd_conv_algo_im2col,
@@ -178,6 +185,35 @@ vd_status vd_conv_time(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pa
     return st;
 }
 
+/* Joules per run of algorithm a (after a warm-up), from the meter m; runs repeat until
+ * VD_ENERGY_MIN_S have passed so the meter's update period does not dominate. */
+static vd_status conv_energy(vd_context *ctx, vd_meter *m, int a, const vd_conv_geom *g,
+                             vd_conv_pass pass, size_t n, size_t cap_floats, double *joules)
+{
+    size_t chunk = vd_conv_chunk(ctx, a, g, pass, n, cap_floats);
+    scratch s;
+    vd_conv_io io;
+    vd_status st =
+        alloc_scratch(ctx, g, n, vd_conv_algos[a]->workspace(ctx, g, pass, chunk), &s, &io);
+    if (st != VD_OK) return st;
+    st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io); /* warm-up */
+    cl_int err = clFinish(ctx->queue);
+    double j0 = 0, j1 = 0, t0 = now_s();
+    long runs = 0;
+    if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+    if (st == VD_OK) st = vd_meter_read(m, &j0);
+    while (st == VD_OK && (runs == 0 || now_s() - t0 < VD_ENERGY_MIN_S)) {
+        st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io);
+        err = clFinish(ctx->queue);
+        if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+        runs++;
+    }
+    if (st == VD_OK) st = vd_meter_read(m, &j1);
+    free_scratch(ctx, &s);
+    if (st == VD_OK) *joules = (j1 - j0) / (double)runs;
+    return st;
+}
+
 vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
                          size_t cap_floats, int *algo)
 {
@@ -217,15 +253,36 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
     }
     int best = -1;
     double best_ms = 0;
+    const char *tune_for = getenv("VERDANT_TUNE_FOR");
+    vd_meter *meter = NULL;
+    if (tune_for && strcmp(tune_for, "energy") == 0) {
+        const char *why = NULL;
+        vd_energy_meter(ctx, &meter, &why);
+        if (!meter)
+            vd_log(ctx, 1, "VERDANT_TUNE_FOR=energy: no energy meter (%s); choosing by time",
+                   why ? why : "unavailable");
+        else
+            strncat(key, ":J", sizeof(key) - strlen(key) - 1);
+        if (meter && vd_tune_get(ctx, key, val, sizeof(val))) {
+            char *at = strchr(val, '@');
+            if (at) *at = '\0';
+            int a = vd_conv_algo_find(val);
+            if (usable(ctx, a, g, pass)) {
+                *algo = a;
+                return VD_OK;
+            }
+        }
+    }
     for (int a = 0; vd_conv_algos[a]; a++) {
         if (!usable(ctx, a, g, pass)) continue;
         double ms = 0;
-        vd_status st = vd_conv_time(ctx, a, g, pass, n, cap_floats, VD_TUNE_REPS, &ms);
+        vd_status st = meter ? conv_energy(ctx, meter, a, g, pass, n, cap_floats, &ms)
+                             : vd_conv_time(ctx, a, g, pass, n, cap_floats, VD_TUNE_REPS, &ms);
         if (st != VD_OK) {
             vd_log(ctx, 1, "%s: %s skipped: %s", key, vd_conv_algos[a]->name, vd_last_error(ctx));
             continue;
         }
-        vd_log(ctx, 2, "%s: %s %.3f ms", key, vd_conv_algos[a]->name, ms);
+        vd_log(ctx, 2, "%s: %s %.3f %s", key, vd_conv_algos[a]->name, ms, meter ? "J" : "ms");
         if (best < 0 || ms < best_ms) best = a, best_ms = ms;
     }
     if (best < 0) {
@@ -233,7 +290,8 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
         *algo = vd_conv_algo_heuristic(ctx, g, pass);
         return VD_OK;
     }
-    snprintf(val, sizeof(val), "%s@%.3f", vd_conv_algos[best]->name, best_ms);
+    snprintf(val, sizeof(val), meter ? "%s@%.6fJ" : "%s@%.3f", vd_conv_algos[best]->name,
+             best_ms);
     *algo = best;
     return vd_tune_put(ctx, key, val);
 }
