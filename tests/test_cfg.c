@@ -97,6 +97,14 @@ static void bad_files(vd_context *ctx)
     BAD("duplicate key", "[dense]\nunits = 3\nunits = 4\n", VD_ERR_FORMAT,
         "bad.cfg:5: key 'units' given twice");
     BAD("bad header", "[dense\nunits = 3\n", VD_ERR_FORMAT, "bad.cfg:3: malformed section");
+    /* fuzz_cfg found names with spaces (and names truncated to 63 bytes) that did not
+     * survive vd_net_to_cfg; both are refused now. */
+    BAD("name with spaces", "[relu]\nname = s0   --- s0\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:3: layer name 's0   --- s0' must be");
+    BAD("name with plus", "[relu]\nname = a+b\n", VD_ERR_INVALID_ARG, "bad.cfg:3: layer name");
+    BAD("name too long", "[relu]\nname = "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+        VD_ERR_INVALID_ARG, "must be 1-63 printable characters");
     BAD("unknown input", "[dense]\nunits = 3\ninput = nowhere\n", VD_ERR_INVALID_ARG,
         "bad.cfg:3: layer 'dense0': input 'nowhere'");
     BAD("duplicate name", "[relu]\nname = a\n[relu]\nname = a\n", VD_ERR_INVALID_ARG,

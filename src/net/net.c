@@ -115,7 +115,21 @@ vd_status vd_net_add_kv(vd_net *net, const char *type, const char *name, const c
         snprintf(auto_name, sizeof(auto_name), "%s%d", type ? type : "layer", (int)net->n_layers);
         name = auto_name;
     }
-    if (!strcmp(name, "input"))
+    /* A name must survive vd_net_to_cfg and an input list ("a + b") unchanged: no
+     * whitespace, control characters, '+', '#', '=' or ',', and short enough not to be
+     * truncated (found by fuzz_cfg: a name with spaces came back trimmed). */
+    size_t nl = strlen(name);
+    bool bad = nl >= sizeof(((vd_layer *)0)->name);
+    for (size_t i = 0; i < nl && !bad; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        bad = ch <= ' ' || ch >= 0x7f || strchr("+#=,", ch) != NULL;
+    }
+    if (bad)
+        st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                          "layer name '%.80s' must be 1-%zu printable characters without "
+                          "spaces, '+', '#', '=' or ','",
+                          name, sizeof(((vd_layer *)0)->name) - 1);
+    else if (!strcmp(name, "input"))
         st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "'input' is reserved for the net input");
     for (int32_t i = 0; i < net->n_layers && st == VD_OK; i++)
         if (!strcmp(net->layers[i]->name, name))
