@@ -34,7 +34,6 @@ import time
 T0 = time.perf_counter()
 
 import argparse  # noqa: E402
-import gzip  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -44,7 +43,9 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-MEAN, STD = 0.2860, 0.3530
+# The Fashion-MNIST reader, the BLAS probe and evaluation are the MLP benchmark's.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_mlp import MEAN, STD, blas_library, evaluate, find, read_idx  # noqa: E402
 
 
 class CfgError(Exception):
@@ -172,32 +173,6 @@ def build_model(path, seed):
     return torch.nn.Sequential(*mods), shape
 
 
-def read_idx(path, magic, ndim):
-    """Read an IDX file (gzip or raw) of unsigned bytes; check magic and size."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated header")
-    got = int.from_bytes(data[0:4], "big")
-    if got != magic:
-        raise ValueError(f"{path}: bad magic 0x{got:08x}, expected 0x{magic:08x}")
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    count = int(np.prod(dims))
-    if len(data) - header < count:
-        raise ValueError(f"{path}: truncated: {len(data) - header} bytes of {count}")
-    return np.frombuffer(data, dtype=np.uint8, count=count, offset=header).reshape(dims)
-
-
-def find(dir_, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(dir_, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError(f"{dir_}: no {stem}[.gz] (apt-get install dataset-fashion-mnist)")
-
-
 def load(dir_, split, shape):
     prefix = "train" if split == "train" else "t10k"
     x = read_idx(find(dir_, f"{prefix}-images-idx3-ubyte"), 0x00000803, 3)
@@ -207,40 +182,6 @@ def load(dir_, split, shape):
     x = (x.astype(np.float32) / 255.0 - MEAN) / STD
     x = x.reshape((x.shape[0],) + tuple(shape))
     return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-
-
-def blas_library():
-    """'openblas', 'reference', 'mkl', 'blis' or a path: the BLAS this process loaded."""
-    torch.ones(64, 64) @ torch.ones(64, 64)
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "/" in line}
-    except OSError:
-        return ""
-    for p in sorted(paths):
-        name, real = os.path.basename(p), os.path.realpath(p)
-        if "openblas" in real:
-            return "openblas"
-        if "mkl" in name:
-            return "mkl"
-        if "blis" in real:
-            return "blis"
-        if name.startswith("libblas.so"):
-            return "reference" if "/blas/" in real else real
-    return ""
-
-
-def evaluate(model, x, y, batch=500):
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch):
-            out = model(x[i:i + batch])
-            loss_sum += torch.nn.functional.cross_entropy(out, y[i:i + batch],
-                                                          reduction="sum").item()
-            correct += (out.argmax(1) == y[i:i + batch]).sum().item()
-    model.train()
-    return loss_sum / x.shape[0], correct / x.shape[0]
 
 
 def train_steps(model, opt, loss_fn, xtr, ytr, batch, steps, gen):
@@ -337,7 +278,7 @@ def main():
                            "train_acc": int(correct) / n, "seconds": seconds,
                            "images_per_s": n / seconds})
         xte, yte = load(args.data, "test", shape)
-        test_loss, test_acc = evaluate(model, xte, yte)
+        test_loss, test_acc = evaluate(model, xte, yte, batch=500)
         ips = [e["images_per_s"] for e in epochs]
         result.update({"epochs": args.epochs, "train_images": n,
                        "epoch_images_per_s": ips,

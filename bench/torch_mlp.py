@@ -57,7 +57,7 @@ def find(dir_, stem):
         p = os.path.join(dir_, name)
         if os.path.exists(p):
             return p
-    raise FileNotFoundError(f"{dir_}: no {stem}[.gz]")
+    raise FileNotFoundError(f"{dir_}: no {stem}[.gz] (apt-get install dataset-fashion-mnist)")
 
 
 def load(dir_, split):
