@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "conv_check.h"
 #include "ops/conv_algo.h"
-#include "ref_cnn.h"
 
 /* Same bound as test_conv.c (dot products of up to 4*8*25 = 800 terms here, dW sums of up
  * to n*P*Q = 3*784 terms, inputs in [-1, 1]); the worst error seen here is printed with
@@ -27,13 +27,6 @@
 
 static uint64_t rng = 4242;
 static double worst_ratio; /* max over all checks of |got - want| / (ATOL + RTOL |want|) */
-
-static float *rand_array(size_t n, float lo, float hi)
-{
-    float *a = test_malloc(n * sizeof(float) + 4);
-    test_fill_uniform(&rng, a, n, lo, hi);
-    return a;
-}
 
 static void close_and_track(const char *what, const float *got, const float *want, size_t n)
 {
@@ -70,84 +63,7 @@ static void check_shape(vd_context *ctx, shape sh, size_t n)
         snprintf(w2, sizeof w2, "%s: no workspace for pass %d", what, p);
         expect_true(w2, a->workspace(ctx, &g, (vd_conv_pass)p, n) == 0);
     }
-    size_t nx = n * g.C * g.H * g.W, ny = n * g.K * g.P * g.Q;
-    size_t nw = (size_t)g.K * (g.C / g.groups) * g.R * g.S;
-    float *x = rand_array(nx, -1, 1), *w = rand_array(nw, -1, 1), *dy = rand_array(ny, -1, 1);
-    float *y0 = rand_array(ny, -1, 1), *dx0 = rand_array(nx, -1, 1), *dw0 = rand_array(nw, -1, 1);
-    float *y = test_malloc(ny * 4), *want = test_malloc(ny * 4);
-    float *dx = test_malloc(nx * 4), *wdx = test_malloc(nx * 4);
-    float *dw = test_malloc(nw * 4), *wdw = test_malloc(nw * 4), *dw1 = test_malloc(nw * 4);
-    float *nan_y = test_malloc(ny * 4), *nan_x = test_malloc(nx * 4);
-    for (size_t i = 0; i < ny; i++) nan_y[i] = NAN;
-    for (size_t i = 0; i < nx; i++) nan_x[i] = NAN;
-    test_buf bx, bw, by, bdy, bdx, bdw;
-    memset(&bx, 0, sizeof bx), bw = by = bdy = bdx = bdw = bx;
-    bool ok = EXPECT_OK(ctx, test_buf_create(ctx, nx, 3, x, &bx)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, nw, 5, w, &bw)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, ny, 7, nan_y, &by)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, ny, 1, dy, &bdy)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, nx, 9, nan_x, &bdx)) &
-              EXPECT_OK(ctx, test_buf_create(ctx, nw, 2, dw0, &bdw));
-    if (!ok) goto done;
-    vd_conv_io io = {0};
-    io.x = bx.mem, io.x_off = bx.off, io.w = bw.mem, io.w_off = bw.off;
-    io.y = by.mem, io.y_off = by.off, io.dy = bdy.mem, io.dy_off = bdy.off;
-    io.dx = bdx.mem, io.dx_off = bdx.off, io.dw = bdw.mem, io.dw_off = bdw.off;
-
-    /* FWD, beta = 0 over NaN, then beta = 1 over random y0. */
-    ref_conv2d_fwd(&g, n, x, w, NULL, want);
-    io.beta = 0.0f;
-    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_FWD, n, &io));
-    EXPECT_OK(ctx, test_buf_read(&by, y));
-    snprintf(w2, sizeof w2, "%s: forward beta=0 over NaN", what);
-    close_and_track(w2, y, want, ny);
-    EXPECT_OK(ctx, test_buf_write(&by, y0));
-    io.beta = 1.0f;
-    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_FWD, n, &io));
-    EXPECT_OK(ctx, test_buf_read(&by, y));
-    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
-    snprintf(w2, sizeof w2, "%s: forward beta=1", what);
-    close_and_track(w2, y, want, ny);
-
-    /* BWD_DATA, beta = 0 over NaN, then beta = 1 over random dx0. */
-    io.beta = 0.0f;
-    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_DATA, n, &io));
-    EXPECT_OK(ctx, test_buf_read(&bdx, dx));
-    ref_conv2d_bwd(&g, n, x, w, dy, 0.0f, wdx, NULL, NULL);
-    snprintf(w2, sizeof w2, "%s: dx beta=0 over NaN", what);
-    close_and_track(w2, dx, wdx, nx);
-    EXPECT_OK(ctx, test_buf_write(&bdx, dx0));
-    io.beta = 1.0f;
-    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_DATA, n, &io));
-    EXPECT_OK(ctx, test_buf_read(&bdx, dx));
-    memcpy(wdx, dx0, nx * 4);
-    ref_conv2d_bwd(&g, n, x, w, dy, 1.0f, wdx, NULL, NULL);
-    snprintf(w2, sizeof w2, "%s: dx beta=1", what);
-    close_and_track(w2, dx, wdx, nx);
-
-    /* BWD_FILTER accumulates: twice into dw0. */
-    memcpy(wdw, dw0, nw * 4);
-    for (int pass = 0; pass < 2; pass++) {
-        EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_FILTER, n, &io));
-        EXPECT_OK(ctx, test_buf_read(&bdw, dw));
-        ref_conv2d_bwd(&g, n, x, w, dy, 0.0f, NULL, wdw, NULL);
-        snprintf(w2, sizeof w2, "%s: dw accumulated, pass %d", what, pass);
-        close_and_track(w2, dw, wdw, nw);
-        if (pass == 0) memcpy(dw1, dw, nw * 4);
-    }
-    /* Bit-reproducible: the same accumulation from the same start gives the same bits. */
-    EXPECT_OK(ctx, test_buf_write(&bdw, dw0));
-    EXPECT_OK(ctx, a->run(ctx, &g, VD_CONV_BWD_FILTER, n, &io));
-    EXPECT_OK(ctx, test_buf_read(&bdw, dw));
-    snprintf(w2, sizeof w2, "%s: dw bit-identical when repeated", what);
-    expect_equal_bytes(w2, dw, dw1, nw * 4);
-    expect_guards(what, &bx), expect_guards(what, &bw), expect_guards(what, &by);
-    expect_guards(what, &bdy), expect_guards(what, &bdx), expect_guards(what, &bdw);
-done:
-    test_buf_destroy(&bx), test_buf_destroy(&bw), test_buf_destroy(&by);
-    test_buf_destroy(&bdy), test_buf_destroy(&bdx), test_buf_destroy(&bdw);
-    free(x), free(w), free(dy), free(y0), free(dx0), free(dw0), free(y), free(want), free(dx);
-    free(wdx), free(dw), free(wdw), free(dw1), free(nan_y), free(nan_x);
+    conv_check_passes(ctx, a, &g, n, what, &rng, close_and_track);
 }
 
 static void check_bad(vd_context *ctx)
