@@ -1,9 +1,10 @@
-/* convalgo_bench.c - the direct and FFT convolution algorithms against im2col + GEMM on
- * the layer shapes they are meant for, side by side in one process: LeNet-5's first layer
- * and a depthwise 3x3 layer (direct), 5x5, 7x7 and 9x9 layers with 16-64 channels at
- * 28x28 and 56x56 (fft). Each algorithm runs through its table entry (conv_algo.h) on the
- * whole batch in one call (im2col with a chunk of n images, as vd_op_conv2d_fwd with
- * nb = n). Prints a Markdown table: ms per pass, effective GFLOP/s (the direct
+/* convalgo_bench.c - the convolution algorithms against im2col + GEMM on the layer shapes
+ * they are meant for, side by side in one process: implicit GEMM and Winograd F(2x2,3x3) /
+ * F(4x4,3x3) on 3x3 stride-1 layers with 32-256 channels at 28x28, 14x14 and 7x7; direct
+ * on LeNet-5's first layer and depthwise 3x3 layers; FFT on 5x5, 7x7 and 9x9 layers with
+ * 16-64 channels at 28x28 and 56x56. Each algorithm runs through its table entry
+ * (conv_algo.h) on the whole batch in one call (im2col with a chunk of n images, as
+ * vd_op_conv2d_fwd with nb = n). Prints a Markdown table: ms per pass, effective GFLOP/s (the direct
  * convolution's 2*K*C/groups*R*S*n*P*Q flops over the time), the speed-up im2col ms /
  * algorithm ms, and max|out - im2col out| / max|im2col out|.
  *
@@ -14,7 +15,9 @@
  * compilation on PoCL with a cold cache; that is not in the figures.
  *
  * Usage: convalgo_bench [--samples N] [--min-time S] [--only SUBSTRING] [--best]
- *                       [--passes fwd,bwd-data,bwd-filter]
+ *                       [--passes fwd,bwd-data,bwd-filter] [--n N]
+ *   --only: cases whose label or one of whose algorithm names contains SUBSTRING
+ *           (e.g. --only winograd); --n: batch size for every case.
  * Not a test: it judges nothing and exits 0 unless setup or a run fails. */
 #include <math.h>
 #include <stdio.h>
@@ -24,27 +27,51 @@
 
 #include "ops/conv_algo.h"
 
+#define NALG 3 /* candidate algorithms per case, beside im2col */
+
 typedef struct bcase {
     const char *label;
-    const vd_conv_algo *algo;
+    const vd_conv_algo *algos[NALG]; /* NULL-padded */
     int C, H, K, R, stride, pad, groups; /* square images and kernels */
     size_t n;
 } bcase;
 
+#define WINO {&vd_conv_algo_implicit, &vd_conv_algo_winograd2, &vd_conv_algo_winograd4}
+#define DIRECT {&vd_conv_algo_direct, NULL, NULL}
+#define FFT {&vd_conv_algo_fft, NULL, NULL}
+
 static const bcase cases[] = {
-    {"lenet conv1 1->6 5x5 p2 @28", &vd_conv_algo_direct, 1, 28, 6, 5, 1, 2, 1, 64},
-    {"depthwise 32 3x3 p1 @28", &vd_conv_algo_direct, 32, 28, 32, 3, 1, 1, 32, 64},
-    {"depthwise 32 3x3 s2 p1 @28", &vd_conv_algo_direct, 32, 28, 32, 3, 2, 1, 32, 64},
-    {"rgb 3->32 3x3 p1 @28", &vd_conv_algo_direct, 3, 28, 32, 3, 1, 1, 1, 64},
-    {"5x5 32->32 p2 @28", &vd_conv_algo_fft, 32, 28, 32, 5, 1, 2, 1, 64},
-    {"5x5 64->64 p2 @28", &vd_conv_algo_fft, 64, 28, 64, 5, 1, 2, 1, 32},
-    {"7x7 32->32 p3 @28", &vd_conv_algo_fft, 32, 28, 32, 7, 1, 3, 1, 32},
-    {"9x9 32->32 p4 @28", &vd_conv_algo_fft, 32, 28, 32, 9, 1, 4, 1, 32},
-    {"5x5 16->16 p2 @56", &vd_conv_algo_fft, 16, 56, 16, 5, 1, 2, 1, 16},
-    {"5x5 32->64 p2 @56", &vd_conv_algo_fft, 32, 56, 64, 5, 1, 2, 1, 16},
-    {"7x7 32->32 p3 @56", &vd_conv_algo_fft, 32, 56, 32, 7, 1, 3, 1, 16},
-    {"9x9 16->16 p4 @56", &vd_conv_algo_fft, 16, 56, 16, 9, 1, 4, 1, 16},
+    {"3x3 32->32 p1 @28", WINO, 32, 28, 32, 3, 1, 1, 1, 64},
+    {"3x3 64->64 p1 @28", WINO, 64, 28, 64, 3, 1, 1, 1, 64},
+    {"3x3 128->128 p1 @28", WINO, 128, 28, 128, 3, 1, 1, 1, 64},
+    {"3x3 64->64 p1 @14", WINO, 64, 14, 64, 3, 1, 1, 1, 64},
+    {"3x3 128->128 p1 @14", WINO, 128, 14, 128, 3, 1, 1, 1, 64},
+    {"3x3 256->256 p1 @14", WINO, 256, 14, 256, 3, 1, 1, 1, 64},
+    {"3x3 128->128 p1 @7", WINO, 128, 7, 128, 3, 1, 1, 1, 64},
+    {"3x3 256->256 p1 @7", WINO, 256, 7, 256, 3, 1, 1, 1, 64},
+    {"3x3 32->64 p1 @28", WINO, 32, 28, 64, 3, 1, 1, 1, 64},
+    {"lenet conv1 1->6 5x5 p2 @28", DIRECT, 1, 28, 6, 5, 1, 2, 1, 64},
+    {"depthwise 32 3x3 p1 @28", DIRECT, 32, 28, 32, 3, 1, 1, 32, 64},
+    {"depthwise 32 3x3 s2 p1 @28", DIRECT, 32, 28, 32, 3, 2, 1, 32, 64},
+    {"rgb 3->32 3x3 p1 @28", DIRECT, 3, 28, 32, 3, 1, 1, 1, 64},
+    {"5x5 32->32 p2 @28", FFT, 32, 28, 32, 5, 1, 2, 1, 64},
+    {"5x5 64->64 p2 @28", FFT, 64, 28, 64, 5, 1, 2, 1, 32},
+    {"7x7 32->32 p3 @28", FFT, 32, 28, 32, 7, 1, 3, 1, 32},
+    {"9x9 32->32 p4 @28", FFT, 32, 28, 32, 9, 1, 4, 1, 32},
+    {"5x5 16->16 p2 @56", FFT, 16, 56, 16, 5, 1, 2, 1, 16},
+    {"5x5 32->64 p2 @56", FFT, 32, 56, 64, 5, 1, 2, 1, 16},
+    {"7x7 32->32 p3 @56", FFT, 32, 56, 32, 7, 1, 3, 1, 16},
+    {"9x9 16->16 p4 @56", FFT, 16, 56, 16, 9, 1, 4, 1, 16},
 };
+
+/* Whether case s is selected by --only (NULL: all). */
+static int selected(const bcase *s, const char *only)
+{
+    if (!only || strstr(s->label, only)) return 1;
+    for (int a = 0; a < NALG; a++)
+        if (s->algos[a] && strstr(s->algos[a]->name, only)) return 1;
+    return 0;
+}
 
 static const char *pass_name[] = {"fwd", "bwd-data", "bwd-filter"};
 
@@ -143,16 +170,18 @@ int main(int argc, char **argv)
     int samples = 3, best = 0;
     double min_time = 0.2;
     const char *only = NULL, *passes = "fwd,bwd-data,bwd-filter";
+    size_t n_all = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--samples") && i + 1 < argc) samples = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--passes") && i + 1 < argc) passes = argv[++i];
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n_all = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--best")) best = 1;
         else {
             fprintf(stderr,
                     "usage: %s [--samples N] [--min-time S] [--only SUBSTRING] [--best] "
-                    "[--passes fwd,bwd-data,bwd-filter]\n",
+                    "[--passes fwd,bwd-data,bwd-filter] [--n N]\n",
                     argv[0]);
             return 2;
         }
@@ -175,22 +204,26 @@ int main(int argc, char **argv)
     int rc = 0;
     for (size_t si = 0; si < sizeof cases / sizeof cases[0] && rc == 0; si++) {
         const bcase *s = &cases[si];
-        if (only && !strstr(s->label, only) && !strstr(s->algo->name, only)) continue;
+        if (!selected(s, only)) continue;
+        size_t n = n_all ? n_all : s->n;
         int P = vd_conv_out_size(s->H, s->R, s->stride, s->pad, 1);
         bench b = {ctx,
                    {s->C, s->H, s->H, s->K, P, P, s->R, s->R, s->stride, s->stride, s->pad,
                     s->pad, 1, 1, s->groups},
-                   s->n,
+                   n,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-        size_t n = s->n, nx = n * s->C * s->H * s->H, ny = n * s->K * (size_t)P * P;
+        /* im2col first, then the case's candidates. */
+        const vd_conv_algo *as[NALG + 1] = {&vd_conv_algo_im2col};
+        int na = 1;
+        for (int a = 0; a < NALG; a++)
+            if (s->algos[a]) as[na++] = s->algos[a];
+        size_t nx = n * s->C * s->H * s->H, ny = n * s->K * (size_t)P * P;
         size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->R, nws = 1;
-        for (int p = 0; p < 3; p++) {
-            const vd_conv_algo *as[2] = {&vd_conv_algo_im2col, s->algo};
-            for (int a = 0; a < 2; a++) {
+        for (int p = 0; p < 3; p++)
+            for (int a = 0; a < na; a++) {
                 size_t need = as[a]->workspace(ctx, &b.g, (vd_conv_pass)p, n);
                 if (need > nws) nws = need;
             }
-        }
         b.x = buffer(ctx, nx, 1), b.w = buffer(ctx, nw, 1), b.dy = buffer(ctx, ny, 1);
         b.y = buffer(ctx, ny, 0), b.dx = buffer(ctx, nx, 0), b.dw = buffer(ctx, nw, 0);
         b.ws = buffer(ctx, nws, 0);
@@ -204,22 +237,19 @@ int main(int argc, char **argv)
         for (int p = 0; p < 3 && rc == 0; p++) {
             if (!strstr(passes, pass_name[p])) continue;
             vd_conv_pass pass = (vd_conv_pass)p;
-            if (!s->algo->applies(ctx, &b.g, pass)) {
-                printf("| %s | %zu | %s | | | %s | does not apply | | | |\n", s->label, n,
-                       pass_name[p], s->algo->name);
-                continue;
-            }
             size_t count = p == 0 ? ny : p == 1 ? nx : nw;
-            const vd_conv_algo *as[2] = {&vd_conv_algo_im2col, s->algo};
-            double t[2] = {0, 0}, diff = 0;
-            for (int a = 0; a < 2 && rc == 0; a++) {
+            double t[NALG + 1] = {0}, diff[NALG + 1] = {0};
+            int ok[NALG + 1] = {0};
+            for (int a = 0; a < na && rc == 0; a++) {
+                if (!as[a]->applies(ctx, &b.g, pass)) continue;
+                ok[a] = 1;
                 /* BWD_FILTER accumulates: zero dw before the call whose result is compared. */
                 if (pass == VD_CONV_BWD_FILTER && vd_op_fill(ctx, nw, 0.0f, b.dw, 0) != VD_OK)
                     rc = 1;
                 if (rc == 0 && (run_once(&b, as[a], pass) != VD_OK ||
                                 read_out(&b, pass, a ? got : ref, count)))
                     rc = 1;
-                if (rc == 0 && a) diff = rel_diff(got, ref, count);
+                if (rc == 0 && a) diff[a] = rel_diff(got, ref, count);
                 if (rc == 0) t[a] = time_algo(&b, as[a], pass, samples, min_time, best);
                 if (rc == 0 && t[a] < 0) rc = 1;
                 if (rc)
@@ -227,9 +257,16 @@ int main(int argc, char **argv)
                             vd_last_error(ctx));
             }
             if (rc) break;
-            printf("| %s | %zu | %s | %.2f | %.1f | %s | %.2f | %.1f | %.2fx | %.1e |\n",
-                   s->label, n, pass_name[p], t[0] * 1e3, flop / t[0] * 1e-9, s->algo->name,
-                   t[1] * 1e3, flop / t[1] * 1e-9, t[0] / t[1], diff);
+            for (int a = 1; a < na; a++) {
+                if (!ok[a]) {
+                    printf("| %s | %zu | %s | | | %s | does not apply | | | |\n", s->label, n,
+                           pass_name[p], as[a]->name);
+                    continue;
+                }
+                printf("| %s | %zu | %s | %.2f | %.1f | %s | %.2f | %.1f | %.2fx | %.1e |\n",
+                       s->label, n, pass_name[p], t[0] * 1e3, flop / t[0] * 1e-9, as[a]->name,
+                       t[a] * 1e3, flop / t[a] * 1e-9, t[0] / t[a], diff[a]);
+            }
             fflush(stdout);
         }
         cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.ws};
