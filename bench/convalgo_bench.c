@@ -3,10 +3,10 @@
  * F(4x4,3x3) on 3x3 stride-1 layers with 32-256 channels at 28x28, 14x14 and 7x7; direct
  * on LeNet-5's first layer and depthwise 3x3 layers; FFT on 5x5, 7x7 and 9x9 layers with
  * 16-64 channels at 28x28 and 56x56. Each algorithm runs through its table entry
- * (conv_algo.h) on the whole batch in one call (im2col with a chunk of n images, as
- * vd_op_conv2d_fwd with nb = n). Prints a Markdown table: ms per pass, effective GFLOP/s (the direct
- * convolution's 2*K*C/groups*R*S*n*P*Q flops over the time), the speed-up im2col ms /
- * algorithm ms, and max|out - im2col out| / max|im2col out|.
+ * (conv_algo.h) on the whole batch in one call (im2col with a chunk of n images).
+ * Prints a Markdown table: ms per pass, effective GFLOP/s (the direct convolution's
+ * 2*K*C/groups*R*S*n*P*Q flops over the time), the speed-up im2col ms / algorithm ms, and
+ * max|out - im2col out| / max|im2col out|.
  *
  * Method: per shape, pass and algorithm a first call (compiles, bakes FFT plans), one
  * warm-up, then --samples samples of back-to-back calls lasting at least --min-time
@@ -31,14 +31,23 @@
 
 typedef struct bcase {
     const char *label;
-    const vd_conv_algo *algos[NALG]; /* NULL-padded */
+    const vd_conv_algo *algos[NALG];     /* NULL-padded */
     int C, H, K, R, stride, pad, groups; /* square images and kernels */
     size_t n;
 } bcase;
 
-#define WINO {&vd_conv_algo_implicit, &vd_conv_algo_winograd2, &vd_conv_algo_winograd4}
-#define DIRECT {&vd_conv_algo_direct, NULL, NULL}
-#define FFT {&vd_conv_algo_fft, NULL, NULL}
+#define WINO                                                                     \
+    {                                                                            \
+        &vd_conv_algo_implicit, &vd_conv_algo_winograd2, &vd_conv_algo_winograd4 \
+    }
+#define DIRECT                           \
+    {                                    \
+        &vd_conv_algo_direct, NULL, NULL \
+    }
+#define FFT                           \
+    {                                 \
+        &vd_conv_algo_fft, NULL, NULL \
+    }
 
 static const bcase cases[] = {
     {"3x3 32->32 p1 @28", WINO, 32, 28, 32, 3, 1, 1, 1, 64},
@@ -104,8 +113,14 @@ typedef struct bench {
 
 static vd_status run_once(bench *b, const vd_conv_algo *a, vd_conv_pass pass)
 {
-    vd_conv_io io = {.x = b->x, .w = b->w, .y = b->y, .dy = b->dy, .dx = b->dx, .dw = b->dw,
-                     .ws = b->ws, .beta = 0.0f};
+    vd_conv_io io = {.x = b->x,
+                     .w = b->w,
+                     .y = b->y,
+                     .dy = b->dy,
+                     .dx = b->dx,
+                     .dw = b->dw,
+                     .ws = b->ws,
+                     .beta = 0.0f};
     return a->run(b->ctx, &b->g, pass, b->n, &io);
 }
 
@@ -208,10 +223,16 @@ int main(int argc, char **argv)
         size_t n = n_all ? n_all : s->n;
         int P = vd_conv_out_size(s->H, s->R, s->stride, s->pad, 1);
         bench b = {ctx,
-                   {s->C, s->H, s->H, s->K, P, P, s->R, s->R, s->stride, s->stride, s->pad,
-                    s->pad, 1, 1, s->groups},
+                   {s->C, s->H, s->H, s->K, P, P, s->R, s->R, s->stride, s->stride, s->pad, s->pad,
+                    1, 1, s->groups},
                    n,
-                   NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL,
+                   NULL};
         /* im2col first, then the case's candidates. */
         const vd_conv_algo *as[NALG + 1] = {&vd_conv_algo_im2col};
         int na = 1;

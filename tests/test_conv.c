@@ -2,7 +2,7 @@
  *
  * Two levels: the layers through their vtable (reshape, forward, backward twice: beta = 0
  * on a dx full of NaN, then beta = 1, with dW and db accumulating), on buffers at odd
- * offsets with guard zones; and the launchers (vd_op_conv2d_fwd/bwd) with an explicit
+ * offsets with guard zones; and the im2col algorithm (vd_conv_run_batch) with an explicit
  * chunk of 2 images on a batch of 3, so both the one-image path (GEMM straight into NCHW)
  * and the packed multi-image path run. Shapes: stride 2, padding, dilation 2, groups 2,
  * depthwise, 1x1, 5x5, non-square kernels, sizes that are not multiples of 64, batch 1
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ops/conv_select.h"
 #include "layer_rig.h"
 #include "ref_cnn.h"
 
@@ -128,11 +129,22 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
 
 /* ------------------------------------------------------------------ launcher tests */
 
-/* vd_op_conv2d_fwd/bwd with chunks of nb images, beta = 0 then 1. */
+/* The im2col algorithm (vd_conv_algo_im2col through vd_conv_run_batch) with chunks of nb
+ * images, beta = 0 then 1. */
+static vd_status run_im2col(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
+                            size_t nb, vd_conv_io io)
+{
+    return vd_conv_run_batch(ctx, vd_conv_algo_find("im2col"), g, pass, n, nb, &io);
+}
+
 static void check_ops_chunked(vd_context *ctx, vd_conv_geom g, size_t n, size_t nb)
 {
     size_t nx = n * g.C * g.H * g.W, ny = n * g.K * g.P * g.Q;
-    size_t nw = (size_t)g.K * (g.C / g.groups) * g.R * g.S, nws = vd_conv_workspace(&g, nb);
+    size_t nw = (size_t)g.K * (g.C / g.groups) * g.R * g.S, nws = 1;
+    for (int p = 0; p < VD_CONV_N_PASSES; p++) {
+        size_t need = vd_conv_algo_im2col.workspace(ctx, &g, (vd_conv_pass)p, nb);
+        if (need > nws) nws = need;
+    }
     float *x = rand_array(nx, -1, 1), *w = rand_array(nw, -1, 1), *dy = rand_array(ny, -1, 1);
     float *y0 = rand_array(ny, -1, 1), *y = test_malloc(ny * 4), *want = test_malloc(ny * 4);
     float *dx = test_malloc(nx * 4), *wdx = rand_array(nx, -1, 1), *dw = test_malloc(nw * 4);
@@ -154,13 +166,27 @@ static void check_ops_chunked(vd_context *ctx, vd_conv_geom g, size_t n, size_t 
     /* Forward with beta = 1 on random y0: y = y0 + conv(x). */
     ref_conv2d_fwd(&g, n, x, w, NULL, want);
     for (size_t i = 0; i < ny; i++) want[i] += y0[i];
-    EXPECT_OK(ctx, vd_op_conv2d_fwd(ctx, &g, n, nb, bx.mem, bx.off, bw.mem, bw.off, 1.0f, by.mem,
-                                    by.off, bws.mem, bws.off));
+    vd_conv_io io = {.x = bx.mem,
+                     .x_off = bx.off,
+                     .w = bw.mem,
+                     .w_off = bw.off,
+                     .y = by.mem,
+                     .y_off = by.off,
+                     .dy = bdy.mem,
+                     .dy_off = bdy.off,
+                     .dx = bdx.mem,
+                     .dx_off = bdx.off,
+                     .dw = bdw.mem,
+                     .dw_off = bdw.off,
+                     .ws = bws.mem,
+                     .ws_off = bws.off,
+                     .beta = 1.0f};
+    EXPECT_OK(ctx, run_im2col(ctx, &g, VD_CONV_FWD, n, nb, io));
     EXPECT_OK(ctx, test_buf_read(&by, y));
     snprintf(w2, sizeof w2, "%s: forward beta=1", what);
     expect_close(w2, y, want, ny, ATOL, RTOL);
-    EXPECT_OK(ctx, vd_op_conv2d_fwd(ctx, &g, n, nb, bx.mem, bx.off, bw.mem, bw.off, 0.0f, by.mem,
-                                    by.off, bws.mem, bws.off));
+    io.beta = 0.0f;
+    EXPECT_OK(ctx, run_im2col(ctx, &g, VD_CONV_FWD, n, nb, io));
     EXPECT_OK(ctx, test_buf_read(&by, y));
     ref_conv2d_fwd(&g, n, x, w, NULL, want);
     snprintf(w2, sizeof w2, "%s: forward", what);
@@ -169,9 +195,9 @@ static void check_ops_chunked(vd_context *ctx, vd_conv_geom g, size_t n, size_t 
     EXPECT_OK(ctx, vd_op_fill(ctx, nw, 0.0f, bdw.mem, bdw.off));
     memset(wdw, 0, nw * 4);
     for (int pass = 0; pass < 2; pass++) {
-        EXPECT_OK(ctx,
-                  vd_op_conv2d_bwd(ctx, &g, n, nb, bx.mem, bx.off, bdy.mem, bdy.off, bw.mem, bw.off,
-                                   bdw.mem, bdw.off, 1.0f, bdx.mem, bdx.off, bws.mem, bws.off));
+        io.beta = 1.0f;
+        EXPECT_OK(ctx, run_im2col(ctx, &g, VD_CONV_BWD_FILTER, n, nb, io));
+        EXPECT_OK(ctx, run_im2col(ctx, &g, VD_CONV_BWD_DATA, n, nb, io));
         ref_conv2d_bwd(&g, n, x, w, dy, 1.0f, wdx, wdw, NULL);
         EXPECT_OK(ctx, test_buf_read(&bdx, dx));
         EXPECT_OK(ctx, test_buf_read(&bdw, dw));
@@ -213,28 +239,29 @@ static void check_bad(vd_context *ctx)
                          "conv2d dilated kernel larger than the input");
     expect_reshape_fails(ctx, "deconv2d", "filters=4 stride=2 output_pad=2", rig_shape3(1, 4, 4),
                          "deconv2d output_pad >= stride and dilation");
-    /* Launcher argument checks. */
+    /* Argument checks of the im2col algorithm and the batch runner. */
     vd_conv_geom g = geom(2, 4, 4, 2, 3, 3, 1, 1, 1, 1);
     test_buf t;
     if (!EXPECT_OK(ctx, test_buf_create(ctx, 64, 0, NULL, &t))) return;
+    vd_conv_io io = {.x = t.mem, .w = t.mem, .y = t.mem, .dy = t.mem, .ws = t.mem};
+    int im2col = vd_conv_algo_find("im2col");
+    vd_conv_io nox = io;
+    nox.x = NULL;
     expect_status("conv fwd NULL x", ctx,
-                  vd_op_conv2d_fwd(ctx, &g, 1, 1, NULL, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
-                  VD_ERR_INVALID_ARG);
-    expect_status("conv fwd nb 0", ctx,
-                  vd_op_conv2d_fwd(ctx, &g, 1, 0, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
-                  VD_ERR_INVALID_ARG);
+                  vd_conv_run_batch(ctx, im2col, &g, VD_CONV_FWD, 1, 1, &nox), VD_ERR_INVALID_ARG);
+    expect_status("conv fwd chunk 0", ctx,
+                  vd_conv_run_batch(ctx, im2col, &g, VD_CONV_FWD, 1, 0, &io), VD_ERR_INVALID_ARG);
     vd_conv_geom bad = g;
     bad.groups = 3;
     expect_status("conv fwd bad groups", ctx,
-                  vd_op_conv2d_fwd(ctx, &bad, 1, 1, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
-                  VD_ERR_INVALID_ARG);
+                  vd_conv_run_batch(ctx, im2col, &bad, VD_CONV_FWD, 1, 1, &io), VD_ERR_INVALID_ARG);
+    vd_conv_io dw_nox = nox;
+    dw_nox.dw = t.mem;
     expect_status("conv bwd dw without x", ctx,
-                  vd_op_conv2d_bwd(ctx, &g, 1, 1, NULL, 0, t.mem, 0, t.mem, 0, t.mem, 0, 0, NULL, 0,
-                                   t.mem, 0),
+                  vd_conv_run_batch(ctx, im2col, &g, VD_CONV_BWD_FILTER, 1, 1, &dw_nox),
                   VD_ERR_INVALID_ARG);
     expect_status("conv n = 0 is a no-op", ctx,
-                  vd_op_conv2d_fwd(ctx, &g, 0, 1, t.mem, 0, t.mem, 0, 0, t.mem, 0, t.mem, 0),
-                  VD_OK);
+                  vd_conv_run_batch(ctx, im2col, &g, VD_CONV_FWD, 0, 1, &io), VD_OK);
     expect_guards("conv n = 0 writes nothing", &t);
     test_buf_destroy(&t);
 }

@@ -38,12 +38,6 @@ static size_t pq(const vd_conv_geom *g)
     return (size_t)g->P * (size_t)g->Q;
 }
 
-size_t vd_conv_workspace(const vd_conv_geom *g, size_t nb)
-{
-    size_t col = crs(g) * nb * pq(g);
-    return nb > 1 ? col + (size_t)g->K * nb * pq(g) : col;
-}
-
 static bool geom_ok(const vd_conv_geom *g)
 {
     return g->C > 0 && g->H > 0 && g->W > 0 && g->K > 0 && g->P > 0 && g->Q > 0 && g->R > 0 &&
@@ -97,8 +91,9 @@ static vd_status fwd_chunk(vd_context *ctx, const vd_conv_geom *g, size_t m, con
     size_t L = m * PQ;
     vd_status st = im2col(ctx, g, m, io->x, io->x_off, io->ws, io->ws_off);
     for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-        st = vd_gemm_batched(ctx, false, false, Kg, PQ, CgRS, 1.0f, io->w, io->w_off + gi * Kg * CgRS,
-                             CgRS, 0, io->ws, io->ws_off + gi * CgRS * L, L, PQ, io->beta, io->y,
+        st = vd_gemm_batched(ctx, false, false, Kg, PQ, CgRS, 1.0f, io->w,
+                             io->w_off + gi * Kg * CgRS, CgRS, 0, io->ws,
+                             io->ws_off + gi * CgRS * L, L, PQ, io->beta, io->y,
                              io->y_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, m);
     return st;
 }
@@ -110,9 +105,10 @@ static vd_status bwd_data_chunk(vd_context *ctx, const vd_conv_geom *g, size_t m
     size_t L = m * PQ;
     vd_status st = VD_OK;
     for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-        st = vd_gemm_batched(ctx, true, false, CgRS, PQ, Kg, 1.0f, io->w, io->w_off + gi * Kg * CgRS,
-                             CgRS, 0, io->dy, io->dy_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, 0.0f,
-                             io->ws, io->ws_off + gi * CgRS * L, L, PQ, m);
+        st =
+            vd_gemm_batched(ctx, true, false, CgRS, PQ, Kg, 1.0f, io->w, io->w_off + gi * Kg * CgRS,
+                            CgRS, 0, io->dy, io->dy_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, 0.0f,
+                            io->ws, io->ws_off + gi * CgRS * L, L, PQ, m);
     if (st == VD_OK) st = col2im(ctx, g, m, io->ws, io->ws_off, io->beta, io->dx, io->dx_off);
     return st;
 }
@@ -134,8 +130,9 @@ static vd_status bwd_filter_chunk(vd_context *ctx, const vd_conv_geom *g, size_t
     }
     if (st == VD_OK) st = im2col(ctx, g, m, io->x, io->x_off, io->ws, io->ws_off);
     for (size_t gi = 0; gi < G && st == VD_OK; gi++)
-        st = vd_gemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L, io->ws,
-                     io->ws_off + gi * CgRS * L, L, 1.0f, io->dw, io->dw_off + gi * Kg * CgRS, CgRS);
+        st =
+            vd_gemm(ctx, false, true, Kg, CgRS, L, 1.0f, t, to + gi * Kg * L, L, io->ws,
+                    io->ws_off + gi * CgRS * L, L, 1.0f, io->dw, io->dw_off + gi * Kg * CgRS, CgRS);
     return st;
 }
 
@@ -161,17 +158,14 @@ static vd_status im2col_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
     VD_NEED(ctx, io->ws);
     if (n == 0) return VD_OK;
     switch (pass) {
-    case VD_CONV_FWD:
-        VD_NEED(ctx, io->x, io->w, io->y);
-        return fwd_chunk(ctx, g, n, io);
+    case VD_CONV_FWD: VD_NEED(ctx, io->x, io->w, io->y); return fwd_chunk(ctx, g, n, io);
     case VD_CONV_BWD_DATA:
         VD_NEED(ctx, io->dy, io->w, io->dx);
         return bwd_data_chunk(ctx, g, n, io);
     case VD_CONV_BWD_FILTER:
         VD_NEED(ctx, io->x, io->dy, io->dw);
         return bwd_filter_chunk(ctx, g, n, io);
-    default:
-        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "convolution pass %d", (int)pass);
+    default: return vd_error_set(ctx, VD_ERR_INVALID_ARG, "convolution pass %d", (int)pass);
     }
 }
 
@@ -181,45 +175,6 @@ const vd_conv_algo vd_conv_algo_im2col = {
     .workspace = im2col_workspace,
     .run = im2col_run,
 };
-
-vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
-                           size_t xo, cl_mem w, size_t wo, float beta, cl_mem y, size_t yo,
-                           cl_mem ws, size_t wso)
-{
-    VD_NEED(ctx, x, w, y, ws);
-    VD_CHECK(ctx, g && geom_ok(g), "bad convolution geometry");
-    VD_CHECK(ctx, nb >= 1, "chunk of 0 images");
-    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * pq(g);
-    vd_status st = VD_OK;
-    for (size_t i0 = 0; i0 < n && st == VD_OK; i0 += nb) {
-        size_t m = n - i0 < nb ? n - i0 : nb;
-        vd_conv_io io = {.x = x, .w = w, .y = y, .ws = ws, .x_off = xo + i0 * chw, .w_off = wo,
-                         .y_off = yo + i0 * kpq, .ws_off = wso, .beta = beta};
-        st = fwd_chunk(ctx, g, m, &io);
-    }
-    return st;
-}
-
-vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
-                           size_t xo, cl_mem dy, size_t dyo, cl_mem w, size_t wo, cl_mem dw,
-                           size_t dwo, float beta, cl_mem dx, size_t dxo, cl_mem ws, size_t wso)
-{
-    VD_NEED(ctx, dy, w, ws);
-    VD_CHECK(ctx, !dw || x, "dw needs x");
-    VD_CHECK(ctx, g && geom_ok(g), "bad convolution geometry");
-    VD_CHECK(ctx, nb >= 1, "chunk of 0 images");
-    size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W, kpq = (size_t)g->K * pq(g);
-    vd_status st = VD_OK;
-    for (size_t i0 = 0; i0 < n && st == VD_OK; i0 += nb) {
-        size_t m = n - i0 < nb ? n - i0 : nb;
-        vd_conv_io io = {.x = x, .w = w, .dy = dy, .dw = dw, .dx = dx, .ws = ws,
-                         .x_off = xo + i0 * chw, .w_off = wo, .dy_off = dyo + i0 * kpq,
-                         .dw_off = dwo, .dx_off = dxo + i0 * chw, .ws_off = wso, .beta = beta};
-        if (dw) st = bwd_filter_chunk(ctx, g, m, &io);
-        if (st == VD_OK && dx) st = bwd_data_chunk(ctx, g, m, &io);
-    }
-    return st;
-}
 
 vd_status vd_op_bias_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b, size_t bo,
                               cl_mem y, size_t yo)

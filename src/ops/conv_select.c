@@ -38,6 +38,9 @@ const vd_conv_algo *const vd_conv_algos[] = {
     NULL,
 };
 
+/* Entries in vd_conv_algos, the terminating NULL excluded. */
+#define VD_CONV_N_ALGOS_MAX ((int)(sizeof(vd_conv_algos) / sizeof(vd_conv_algos[0])) - 1)
+
 int vd_conv_algo_find(const char *name)
 {
     for (int i = 0; name && vd_conv_algos[i]; i++)
@@ -69,8 +72,8 @@ static bool usable(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_
 int vd_conv_algo_heuristic(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
     const char *order[4] = {NULL, NULL, NULL, "im2col"};
-    bool wino = g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 &&
-                g->K >= 16;
+    bool wino =
+        g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 && g->K >= 16;
     if (g->groups > 1 && g->groups == g->C && g->groups == g->K) order[0] = "direct";
     if (pass == VD_CONV_FWD) order[1] = "implicit";
     else if (wino) order[1] = "winograd4";
@@ -100,6 +103,10 @@ size_t vd_conv_chunk(const vd_context *ctx, int a, const vd_conv_geom *g, vd_con
 vd_status vd_conv_run_batch(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
                             size_t n, size_t chunk, const vd_conv_io *io)
 {
+    if (!g || !io || a < 0 || a >= VD_CONV_N_ALGOS_MAX || !vd_conv_algos[a] || chunk == 0)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                            "vd_conv_run_batch: bad geometry, io, algorithm %d or chunk %zu", a,
+                            chunk);
     size_t chw = (size_t)g->C * (size_t)g->H * (size_t)g->W;
     size_t kpq = (size_t)g->K * (size_t)g->P * (size_t)g->Q;
     vd_status st = VD_OK;
@@ -261,8 +268,7 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
         if (!meter)
             vd_log(ctx, 1, "VERDANT_TUNE_FOR=energy: no energy meter (%s); choosing by time",
                    why ? why : "unavailable");
-        else
-            strncat(key, ":J", sizeof(key) - strlen(key) - 1);
+        else strncat(key, ":J", sizeof(key) - strlen(key) - 1);
         if (meter && vd_tune_get(ctx, key, val, sizeof(val))) {
             char *at = strchr(val, '@');
             if (at) *at = '\0';
@@ -290,8 +296,7 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
         *algo = vd_conv_algo_heuristic(ctx, g, pass);
         return VD_OK;
     }
-    snprintf(val, sizeof(val), meter ? "%s@%.6fJ" : "%s@%.3f", vd_conv_algos[best]->name,
-             best_ms);
+    snprintf(val, sizeof(val), meter ? "%s@%.6fJ" : "%s@%.3f", vd_conv_algos[best]->name, best_ms);
     *algo = best;
     return vd_tune_put(ctx, key, val);
 }

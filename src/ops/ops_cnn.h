@@ -34,25 +34,8 @@ typedef struct vd_conv_geom {
 
 /* (in + 2*pad - dil*(k-1) - 1) / stride + 1, or <= 0 when the kernel does not fit. */
 int32_t vd_conv_out_size(int32_t in, int32_t k, int32_t stride, int32_t pad, int32_t dil);
-/* Workspace floats for chunks of nb images: C*R*S*nb*P*Q (the column matrix) plus, when
- * nb > 1, K*nb*P*Q (the output in (K, nb*P*Q) order for the GEMMs). */
-size_t vd_conv_workspace(const vd_conv_geom *g, size_t nb);
-
-/* y = beta * y + conv(x, w), nb images at a time (im2col, then one GEMM per group).
- *   x: (n, C, H, W)   w: (K, C/groups, R, S)   y: (n, K, P, Q)
- *   ws: vd_conv_workspace(g, nb) floats, overwritten. No bias (vd_op_bias_nchw_fwd). */
-vd_status vd_op_conv2d_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
-                           size_t xo, cl_mem w, size_t wo, float beta, cl_mem y, size_t yo,
-                           cl_mem ws, size_t wso);
-/* Convolution backward, nb images at a time:
- *   dw += dL/dw = sum over images of dY_g col(x)_g^T  (skipped when dw is NULL; x is then
- *         not read and may be NULL)
- *   dx = beta * dx + col2im(W_g^T dY_g)                (skipped when dx is NULL)
- *   dy: (n, K, P, Q)   the rest as for the forward. The bias gradient is separate
- *   (vd_op_bias_nchw_bwd). */
-vd_status vd_op_conv2d_bwd(vd_context *ctx, const vd_conv_geom *g, size_t n, size_t nb, cl_mem x,
-                           size_t xo, cl_mem dy, size_t dyo, cl_mem w, size_t wo, cl_mem dw,
-                           size_t dwo, float beta, cl_mem dx, size_t dxo, cl_mem ws, size_t wso);
+/* The convolution passes themselves are algorithms (conv_algo.h); im2col is
+ * vd_conv_algo_im2col (conv_ops.c), the choice between them conv_select.h. */
 /* y: (n, C, HW): y[i][c][j] += b[c]. */
 vd_status vd_op_bias_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b, size_t bo,
                               cl_mem y, size_t yo);

@@ -39,8 +39,7 @@ long vd_tune_parse(const char *text, size_t len,
 {
     if (!text) return -1;
     size_t hl = strlen(TUNE_HEADER), pos = 0;
-    if (len < hl || memcmp(text, TUNE_HEADER, hl) != 0 || (len > hl && text[hl] != '\n'))
-        return -1;
+    if (len < hl || memcmp(text, TUNE_HEADER, hl) != 0 || (len > hl && text[hl] != '\n')) return -1;
     pos = len > hl ? hl + 1 : hl;
     long count = 0;
     while (pos < len) {
@@ -114,7 +113,8 @@ static bool tune_path(const vd_context *ctx, char *path, size_t cap)
     h = fnv(h, ctx->device_key, strlen(ctx->device_key));
     h = fnv(h, TUNE_HEADER, strlen(TUNE_HEADER));
     h = fnv(h, ver, strlen(ver));
-    for (const vd_cl_source *src = vd_cl_sources; src->name; src++) h = fnv(h, src->text, src->size);
+    for (const vd_cl_source *src = vd_cl_sources; src->name; src++)
+        h = fnv(h, src->text, src->size);
     int n = snprintf(path, cap, "%s/tune-%016llx.txt", ctx->cache_dir, (unsigned long long)h);
     return n > 0 && (size_t)n < cap;
 }
@@ -123,7 +123,8 @@ static vd_status ensure_loaded(vd_context *ctx)
 {
     if (!ctx->tune) {
         ctx->tune = calloc(1, sizeof(*ctx->tune));
-        if (!ctx->tune) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "tuning cache: out of host memory");
+        if (!ctx->tune)
+            return vd_error_set(ctx, VD_ERR_NO_MEMORY, "tuning cache: out of host memory");
     }
     if (ctx->tune->loaded) return VD_OK;
     ctx->tune->loaded = true;
