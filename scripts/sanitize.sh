@@ -36,13 +36,15 @@ ctest --test-dir "$build" --output-on-failure -j"${VD_TEST_JOBS:-2}" --timeout 6
 rc="${PIPESTATUS[0]}"
 # LeakSanitizer's tracer can itself crash while it stops the threads of a process whose
 # PoCL worker threads are exiting ("Tracer caught signal 11", then "LeakSanitizer has
-# encountered a fatal error"): the leak check did not run, nothing was found. Seen once in
-# ~100 sanitized test runs (test_gemm, 2026-11-22, all 1922 checks passed). Only when every
-# failure is that, and no leak or sanitizer report appears, the failed tests run once more;
-# any real finding ("detected memory leaks", "runtime error", an ASan ERROR) fails at once.
+# encountered a fatal error"): the leak check did not run, nothing was found (a known LSan
+# flake: google/sanitizers#1353). Seen twice in ~150 sanitized runs: test_gemm after all
+# 1922 checks passed, and test_cli, where it hit a `verdant bench` child process, whose
+# exit status 1 then failed four of test_cli's checks. When the log shows that crash and no
+# real finding ("detected memory leaks", "runtime error", an ASan or UBSan ERROR), the
+# failed tests run once more; a real failure fails again there, so nothing is hidden.
 failed_log="$build/Testing/Temporary/LastTest.log"
 if [ "$rc" -ne 0 ] && grep -q 'LeakSanitizer has encountered a fatal error' "$failed_log" &&
-    ! grep -qE 'detected memory leaks|runtime error|ERROR: AddressSanitizer|ERROR: UndefinedBehavior|[1-9][0-9]* failed' "$failed_log"; then
+    ! grep -qE 'detected memory leaks|runtime error|ERROR: AddressSanitizer|ERROR: UndefinedBehavior' "$failed_log"; then
     echo "sanitize.sh: LeakSanitizer's tracer crashed (not a leak report); running the failed tests once more"
     names="$(grep -E '\*\*\*(Failed|Exception)' "$build/ctest.log" | sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/' | paste -sd'|')"
     ctest --test-dir "$build" --output-on-failure --timeout 600 -R "^(${names})\$" 2>&1 |
