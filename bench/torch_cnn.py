@@ -56,7 +56,7 @@ class CfgError(Exception):
 LAYER_KEYS = {
     "conv2d": {"filters": None, "kernel": 3, "kernel_h": 0, "kernel_w": 0, "pad": 0, "stride": 1,
                "dilation": 1, "groups": 1, "bias": 1},
-    "batchnorm": {"momentum": 0.1, "eps": 1e-5},
+    "batchnorm": {"momentum": 0.1, "eps": 1e-5, "relu": 0},
     "relu": {},
     "maxpool": {"kernel": 2, "stride": 0, "pad": 0, "ceil": 0},
     "avgpool": {"kernel": 2, "stride": 0, "pad": 0, "ceil": 0},
@@ -140,6 +140,9 @@ def build_model(path, seed):
         elif typ == "batchnorm":
             bn = torch.nn.BatchNorm2d if len(cur) == 3 else torch.nn.BatchNorm1d
             m = bn(cur[0], eps=o["eps"], momentum=o["momentum"])
+            if o["relu"]:  # Verdant's fused batch norm + ReLU: two modules here
+                mods.append(m)
+                m = torch.nn.ReLU()
         elif typ == "relu":
             m = torch.nn.ReLU()
         elif typ in ("maxpool", "avgpool"):
@@ -158,10 +161,12 @@ def build_model(path, seed):
         elif typ == "dropout":
             m = torch.nn.Dropout(o["p"])
         mods.append(m)
-    # He normal before a ReLU (looking through batchnorm, dropout, flatten), else Xavier.
+    # He normal before a ReLU (looking through batchnorm, dropout, flatten; a batchnorm
+    # with relu = 1 is a ReLU), else Xavier.
     for i, m in init:
-        nxt = next((t for t, _, _ in layers[i + 1:]
-                    if t not in ("batchnorm", "dropout", "flatten")), None)
+        nxt = next(("relu" if t == "batchnorm" and o["relu"] else t for t, o, _ in layers[i + 1:]
+                    if t not in ("batchnorm", "dropout", "flatten") or
+                    (t == "batchnorm" and o["relu"])), None)
         w = m.weight
         fan_in = w.shape[1] * int(np.prod(w.shape[2:]))
         fan_out = w.shape[0] * int(np.prod(w.shape[2:]))

@@ -10,17 +10,28 @@
  * tree in local memory combines the lanes: the summation order depends only on the local
  * size, so results are deterministic (no atomics).
  *
- * Batch norm: x is (n, C, HW); channel c has M = n*HW values. `st` holds 6*C floats:
+ * Batch norm: x is (n, C, HW); channel c has M = n*HW values in n contiguous runs of HW
+ * (one per sample: a "plane"). `st` holds 6*C floats:
  *   [0, C) running mean, [C, 2C) running variance, [2C, 3C) mean of the last forward,
  *   [3C, 4C) 1/sqrt(var + eps) of the last forward, [4C, 6C) sum(dy), sum(dy*xhat).
- * bn_stats:      one group per channel: two-pass mean and biased variance, then the
- *                running statistics: r = (1 - m) r + m * batch (variance unbiased:
- *                var * M / (M - 1)).
+ * relu != 0 fuses a ReLU after the normalisation: y = max(0, gamma xhat + beta), and the
+ * backward masks dy where y <= 0 (y is then an argument; otherwise it is not read).
+ * bn_stats:      one group per channel. The channel's planes are cut into n*K units of
+ *                `chunk` contiguous values (K chunks per plane, chosen by the launcher so
+ *                that every lane has work when n < local size); lane l sums units l,
+ *                l + lsz, ... with 8-wide vector loads, then the lanes are combined
+ *                (vd_group_sum). Two passes: mean, then biased variance around it; then
+ *                the running statistics: r = (1 - m) r + m * batch (variance unbiased:
+ *                var * M / (M - 1)). No index arithmetic per element: on a CPU each lane
+ *                streams contiguous memory (an earlier version that recovered (sample,
+ *                pixel) from a flat index with two 64-bit divisions per element ran at
+ *                0.7 GB/s).
  * bn_eval_stats: global C, one work-item per channel: the forward uses the running ones.
- * bn_apply:      global n*C*HW, one work-item per element: y = gamma xhat + beta.
- * bn_bwd_reduce: one group per channel: sum(dy), sum(dy*xhat) into st, and
- *                dgamma[c] += sum(dy*xhat), dbeta[c] += sum(dy).
- * bn_bwd_data:   global n*C*HW: dx = beta dx + gamma/std (dy - s1/M - xhat s2/M) in
+ * bn_apply:      global (HW, n*C), one work-item per element, channel = plane % C once
+ *                per plane: y = gamma xhat + beta (then ReLU when relu).
+ * bn_bwd_reduce: one group per channel, units as bn_stats: sum(dy), sum(dy*xhat) into st,
+ *                and dgamma[c] += sum(dy*xhat), dbeta[c] += sum(dy).
+ * bn_bwd_data:   global (HW, n*C): dx = beta dx + gamma/std (dy - s1/M - xhat s2/M) in
  *                training mode, gamma/std dy in evaluation mode.
  *
  * Layer norm: x is (n, D); stats (2n floats) holds the mean and 1/std of each sample.
@@ -36,24 +47,60 @@
  * softmax_bwd:   global n*inner: dx = beta dx + y (dy - sum_c y dy).
  * With beta == 0, dx is never read. */
 
-/* Element j of channel c's M = n*HW values. */
-#define VD_BN_AT(j) ((((j) / HW) * C + c) * HW + (j) % HW)
+/* Sum of p[0..len) (the 8 lanes of the vector partial sums added in a fixed order, then
+ * the tail): deterministic for a given len. */
+inline float vd_run_sum(global const float *p, ulong len)
+{
+    float8 a = (float8)(0.0f);
+    ulong j = 0;
+    for (; j + 8 <= len; j += 8) a += vload8(0, p + j);
+    float4 h = a.lo + a.hi;
+    float s = (h.x + h.y) + (h.z + h.w);
+    for (; j < len; j++) s += p[j];
+    return s;
+}
 
-kernel void bn_stats(ulong n, int C, ulong HW, float momentum, float eps,
+/* Sum of (p[j] - m)^2 over p[0..len), same order as vd_run_sum. */
+inline float vd_run_sumsq(global const float *p, ulong len, float m)
+{
+    float8 a = (float8)(0.0f);
+    ulong j = 0;
+    for (; j + 8 <= len; j += 8) {
+        float8 d = vload8(0, p + j) - m;
+        a += d * d;
+    }
+    float4 h = a.lo + a.hi;
+    float s = (h.x + h.y) + (h.z + h.w);
+    for (; j < len; j++) s += (p[j] - m) * (p[j] - m);
+    return s;
+}
+
+/* Unit u of channel c (see bn_stats): its first element's offset in the tensor and its
+ * length. */
+inline ulong vd_bn_unit(ulong u, int K, ulong chunk, int C, int c, ulong HW, ulong *len)
+{
+    ulong i = u / (ulong)K, b = (u - i * (ulong)K) * chunk;
+    *len = min(HW - b, chunk);
+    return (i * (ulong)C + (ulong)c) * HW + b;
+}
+
+kernel void bn_stats(ulong n, int C, ulong HW, int K, ulong chunk, float momentum, float eps,
                      global const float *x, ulong x_off, global float *st, ulong st_off,
                      local float *buf)
 {
     int c = (int)get_group_id(0);
-    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    ulong l = get_local_id(0), lsz = get_local_size(0), units = n * (ulong)K, len;
     ulong M = n * HW;
     float s = 0.0f;
-    for (ulong j = (ulong)l; j < M; j += (ulong)lsz)
-        s += x[x_off + VD_BN_AT(j)];
+    for (ulong u = l; u < units; u += lsz) {
+        ulong o = vd_bn_unit(u, K, chunk, C, c, HW, &len);
+        s += vd_run_sum(x + x_off + o, len);
+    }
     float mean = vd_group_sum(buf, s) / (float)M;
     s = 0.0f;
-    for (ulong j = (ulong)l; j < M; j += (ulong)lsz) {
-        float d = x[x_off + VD_BN_AT(j)] - mean;
-        s += d * d;
+    for (ulong u = l; u < units; u += lsz) {
+        ulong o = vd_bn_unit(u, K, chunk, C, c, HW, &len);
+        s += vd_run_sumsq(x + x_off + o, len, mean);
     }
     float var = vd_group_sum(buf, s) / (float)M;
     if (l == 0) {
@@ -76,37 +123,54 @@ kernel void bn_eval_stats(int C, float eps, global float *st, ulong st_off)
     t[3 * C + c] = 1.0f / sqrt(t[C + c] + eps);
 }
 
-kernel void bn_apply(ulong n, int C, ulong HW, global const float *x, ulong x_off,
+kernel void bn_apply(ulong n, int C, ulong HW, int relu, global const float *x, ulong x_off,
                      global const float *st, ulong st_off, global const float *gamma,
                      ulong g_off, global const float *bt, ulong b_off, global float *y,
                      ulong y_off)
 {
-    ulong i = get_global_id(0);
-    if (i >= n * C * HW)
+    ulong p = get_global_id(0), plane = get_global_id(1);
+    if (p >= HW || plane >= n * (ulong)C)
         return;
-    int c = (int)((i / HW) % C);
+    int c = (int)((uint)plane % (uint)C);
+    ulong i = plane * HW + p;
     float xhat = (x[x_off + i] - st[st_off + 2 * C + c]) * st[st_off + 3 * C + c];
-    y[y_off + i] = gamma[g_off + c] * xhat + bt[b_off + c];
+    float v = gamma[g_off + c] * xhat + bt[b_off + c];
+    y[y_off + i] = relu ? fmax(v, 0.0f) : v;
 }
 
-kernel void bn_bwd_reduce(ulong n, int C, ulong HW, global const float *x, ulong x_off,
-                          global const float *dy, ulong dy_off, global float *st, ulong st_off,
-                          global float *dgamma, ulong dg_off, global float *dbeta,
+kernel void bn_bwd_reduce(ulong n, int C, ulong HW, int K, ulong chunk, int relu,
+                          global const float *x, ulong x_off, global const float *y,
+                          ulong y_off, global const float *dy, ulong dy_off, global float *st,
+                          ulong st_off, global float *dgamma, ulong dg_off, global float *dbeta,
                           ulong db_off, local float *buf)
 {
     int c = (int)get_group_id(0);
-    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    ulong M = n * HW;
+    ulong l = get_local_id(0), lsz = get_local_size(0), units = n * (ulong)K, len;
     float mean = st[st_off + 2 * C + c], inv = st[st_off + 3 * C + c];
     float s1 = 0.0f, s2 = 0.0f;
-    for (ulong j = (ulong)l; j < M; j += (ulong)lsz) {
-        ulong e = VD_BN_AT(j);
-        float g = dy[dy_off + e];
-        s1 += g;
-        s2 += g * (x[x_off + e] - mean) * inv;
+    for (ulong u = l; u < units; u += lsz) {
+        ulong o = vd_bn_unit(u, K, chunk, C, c, HW, &len), j = 0;
+        global const float *xp = x + x_off + o, *yp = y + y_off + o, *gp = dy + dy_off + o;
+        float8 a1 = (float8)(0.0f), a2 = (float8)(0.0f);
+        for (; j + 8 <= len; j += 8) {
+            float8 g = vload8(0, gp + j);
+            if (relu)
+                g = select((float8)(0.0f), g, vload8(0, yp + j) > 0.0f);
+            a1 += g;
+            a2 += g * (vload8(0, xp + j) - mean);
+        }
+        float4 h1 = a1.lo + a1.hi, h2 = a2.lo + a2.hi;
+        float t1 = (h1.x + h1.y) + (h1.z + h1.w), t2 = (h2.x + h2.y) + (h2.z + h2.w);
+        for (; j < len; j++) {
+            float g = relu && !(yp[j] > 0.0f) ? 0.0f : gp[j];
+            t1 += g;
+            t2 += g * (xp[j] - mean);
+        }
+        s1 += t1;
+        s2 += t2;
     }
     s1 = vd_group_sum(buf, s1);
-    s2 = vd_group_sum(buf, s2);
+    s2 = vd_group_sum(buf, s2) * inv;
     if (l == 0) {
         st[st_off + 4 * C + c] = s1;
         st[st_off + 5 * C + c] = s2;
@@ -115,17 +179,21 @@ kernel void bn_bwd_reduce(ulong n, int C, ulong HW, global const float *x, ulong
     }
 }
 
-kernel void bn_bwd_data(ulong n, int C, ulong HW, int train, global const float *x,
-                        ulong x_off, global const float *dy, ulong dy_off,
-                        global const float *st, ulong st_off, global const float *gamma,
-                        ulong g_off, float beta, global float *dx, ulong dx_off)
+kernel void bn_bwd_data(ulong n, int C, ulong HW, int train, int relu, global const float *x,
+                        ulong x_off, global const float *y, ulong y_off, global const float *dy,
+                        ulong dy_off, global const float *st, ulong st_off,
+                        global const float *gamma, ulong g_off, float beta, global float *dx,
+                        ulong dx_off)
 {
-    ulong i = get_global_id(0);
-    if (i >= n * C * HW)
+    ulong p = get_global_id(0), plane = get_global_id(1);
+    if (p >= HW || plane >= n * (ulong)C)
         return;
-    int c = (int)((i / HW) % C);
+    int c = (int)((uint)plane % (uint)C);
+    ulong i = plane * HW + p;
     float inv = st[st_off + 3 * C + c];
     float g = dy[dy_off + i];
+    if (relu && !(y[y_off + i] > 0.0f))
+        g = 0.0f;
     if (train) {
         float M = (float)(n * HW);
         float xhat = (x[x_off + i] - st[st_off + 2 * C + c]) * inv;

@@ -3,7 +3,10 @@
  * zones: forward, backward with beta = 0 on a dx full of NaN then beta = 1 (gamma/beta
  * gradients accumulating), batch norm in training mode over two batches and then in
  * evaluation mode (which shows the running statistics moved as PyTorch moves them), for
- * (C) inputs after a dense layer and (C, H, W) inputs; the running statistics read back
+ * (C) inputs after a dense layer and (C, H, W) inputs, with and without the fused ReLU
+ * (relu=1: the reference is batch norm, then ReLU; its backward masks dy where y <= 0),
+ * over shapes that take every path of the vectorised reductions (runs shorter than 8, a
+ * vector body and a tail, planes split across lanes); the running statistics read back
  * from the launcher; and bad shapes. */
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +56,7 @@ static void check_batchnorm(vd_context *ctx, vd_shape in, size_t n, const char *
         return;
     }
     size_t C = (size_t)in.d[0], HW = vd_shape_numel(&in) / C;
+    bool relu = opts && strstr(opts, "relu=1");
     test_fill_uniform(&rng, rig_param(&r, 0), C, 0.5f, 1.5f);
     test_fill_uniform(&rng, rig_param(&r, 1), C, -1, 1);
     float *rm = test_malloc(C * 4), *rv = test_malloc(C * 4);
@@ -76,21 +80,26 @@ static void check_batchnorm(vd_context *ctx, vd_shape in, size_t n, const char *
         memcpy(rm0, rm, C * 4), memcpy(rv0, rv, C * 4); /* stats before this forward */
         ref_batchnorm_fwd(n, C, HW, train, momentum, eps, x, rig_param(&r, 0), rig_param(&r, 1), rm,
                           rv, want);
+        if (relu)
+            for (size_t i = 0; i < r.nout; i++) want[i] = want[i] > 0.0f ? want[i] : 0.0f;
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
+        /* The fused ReLU's backward: the reference sees dy zeroed where y <= 0. */
+        float *rdy = test_malloc(r.nout * 4);
+        for (size_t i = 0; i < r.nout; i++) rdy[i] = relu && !(want[i] > 0.0f) ? 0.0f : dy[i];
         rig_nan_dx(&r, dx);
         for (int pass = 0; pass < 2; pass++) {
             float beta = pass ? 1.0f : 0.0f;
             if (!rig_backward(&r, train, dy, beta, dx, gr)) break;
             /* Evaluation mode normalised with the statistics before the forward, which
              * in evaluation mode are the same as after. */
-            ref_batchnorm_bwd(n, C, HW, train, eps, x, rig_param(&r, 0), rm0, rv0, dy, beta, wdx,
+            ref_batchnorm_bwd(n, C, HW, train, eps, x, rig_param(&r, 0), rm0, rv0, rdy, beta, wdx,
                               wdg, wdb);
             snprintf(w2, sizeof w2, "%s: %s dx step %d pass %d", what, train ? "train" : "eval",
                      step, pass);
             expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
             check_param_grads(&r, w2, gr, wdg, wdb, C);
         }
-        free(rm0), free(rv0), free(x), free(dy);
+        free(rm0), free(rv0), free(x), free(dy), free(rdy);
     }
     rig_guards(&r, what);
     free(rm), free(rv), free(y), free(want), free(dx), free(wdx), free(gr), free(wdg), free(wdb);
@@ -243,6 +252,11 @@ int main(void)
     check_batchnorm(ctx, rig_shape3(2, 20, 30), 1, NULL, 0.1f, 1e-5f);
     check_batchnorm(ctx, (vd_shape){1, {10}}, 5, NULL, 0.1f, 1e-5f); /* after dense */
     check_batchnorm(ctx, (vd_shape){1, {129}}, 3, "momentum=1", 1.0f, 1e-5f);
+    check_batchnorm(ctx, rig_shape3(3, 5, 7), 3, "relu=1", 0.1f, 1e-5f);
+    check_batchnorm(ctx, (vd_shape){1, {10}}, 5, "relu=1", 0.1f, 1e-5f);
+    check_batchnorm(ctx, rig_shape3(4, 28, 28), 2, "relu=1", 0.1f, 1e-5f); /* split planes */
+    check_batchnorm(ctx, rig_shape3(6, 9, 9), 70, NULL, 0.1f, 1e-5f);      /* n > lanes */
+    check_batchnorm(ctx, rig_shape3(5, 1, 17), 64, "relu=1 momentum=0.2", 0.2f, 1e-5f);
     check_running_stats(ctx, 3, 5, 37);
     check_running_stats(ctx, 4, 1, 1000);
     check_layernorm(ctx, rig_shape3(3, 5, 7), 3);

@@ -127,6 +127,8 @@ struct vd_layer {
     vd_param params[VD_MAX_PARAMS];
     int32_t n_params;
     bool followed_by_rectifier; /* set by the net before init of weights */
+    bool fused_rectifier;       /* the family applies a ReLU to its own output (batchnorm
+                                   relu=1): layers before it count as followed by a rectifier */
 };
 
 /* A device buffer a layer keeps for itself (conv workspace, max-pool positions, norm
@@ -173,7 +175,7 @@ extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
-extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d;                         /* conv.c */
+extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */
 /* The convolution geometry of a conv2d or deconv2d layer after reshape (for deconv2d: the
  * convolution it transposes); false for other layers. conv.c; used by `verdant bench`. */
 struct vd_conv_geom;

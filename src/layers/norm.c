@@ -8,7 +8,8 @@
  *   variance); evaluation uses the running statistics. gamma (ones) and beta (zeros) are
  *   trainable parameters. The running mean/variance are NOT parameters: they live in a
  *   layer-owned device buffer (mean 0, variance 1 when first allocated, on the first
- *   forward) and are not yet exposed, so checkpoints do not hold them yet.
+ *   forward), saved in checkpoints through state_copy.
+ *   relu=1 fuses a ReLU after it (forward and backward in the same kernels).
  * layernorm: per sample over all of its features, with elementwise gamma/beta of the
  *   sample's shape (PyTorch's LayerNorm(normalized_shape = sample shape)).
  * softmax: over the first dimension of the sample (the classes of a (C) input, the
@@ -23,6 +24,7 @@
 typedef struct batchnorm {
     vd_layer base;
     float momentum, eps;
+    bool relu; /* ReLU fused after the normalisation */
     size_t C, HW;
     bool last_train;    /* mode of the last forward: the backward follows it */
     vd_layer_buf state; /* 6*C floats, layout in ops_cnn.h (running mean, running var, ...) */
@@ -33,8 +35,16 @@ static const vd_key bn_keys[] = {
      "running statistics: r = (1 - momentum) r + momentum batch"},
     {"eps", VD_KEY_FLOAT, offsetof(batchnorm, eps), 1e-5, 1e-12, 1.0, false,
      "added to the variance"},
+    {"relu", VD_KEY_BOOL, offsetof(batchnorm, relu), 0, 0, 1, false,
+     "apply ReLU to the output in the same pass (saves a layer and two passes over memory)"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
+
+static vd_status bn_init(vd_layer *l)
+{
+    l->fused_rectifier = ((batchnorm *)l)->relu;
+    return VD_OK;
+}
 
 static vd_status bn_reshape(vd_layer *l)
 {
@@ -99,8 +109,8 @@ static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
     b->last_train = s->train;
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf be = vd_buf_at(s->params, l->params[1].offset);
-    return vd_op_batchnorm_apply(s->ctx, n, C, b->HW, x.mem, x.off, b->state.mem, 0, g.mem, g.off,
-                                 be.mem, be.off, y.mem, y.off);
+    return vd_op_batchnorm_apply(s->ctx, n, C, b->HW, b->relu, x.mem, x.off, b->state.mem, 0, g.mem,
+                                 g.off, be.mem, be.off, y.mem, y.off);
 }
 
 static vd_status bn_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
@@ -113,9 +123,9 @@ static vd_status bn_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, 
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
     vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-    return vd_op_batchnorm_bwd(s->ctx, (size_t)s->n, b->C, b->HW, b->last_train, x.mem, x.off,
-                               dy.mem, dy.off, b->state.mem, 0, g.mem, g.off, dg.mem, dg.off,
-                               db.mem, db.off, beta, dx.mem, dx.off);
+    return vd_op_batchnorm_bwd(s->ctx, (size_t)s->n, b->C, b->HW, b->last_train, b->relu, x.mem,
+                               x.off, y.mem, y.off, dy.mem, dy.off, b->state.mem, 0, g.mem, g.off,
+                               dg.mem, dg.off, db.mem, db.off, beta, dx.mem, dx.off);
 }
 
 static void bn_destroy(vd_layer *l)
@@ -128,6 +138,7 @@ const vd_layer_ops vd_layer_batchnorm = {
     .type = "batchnorm",
     .size = sizeof(batchnorm),
     .keys = bn_keys,
+    .init = bn_init,
     .reshape = bn_reshape,
     .forward = bn_forward,
     .backward = bn_backward,

@@ -293,6 +293,10 @@ static vd_status init_params(vd_net *net)
             const vd_layer *nx = net->layers[j];
             if (nx->inputs[0] != cur) continue; /* first consumer of cur */
             /* Look through layers that keep the scale: reshapes, dropout, normalisation. */
+            if (nx->fused_rectifier) { /* batchnorm relu=1 */
+                l->followed_by_rectifier = true;
+                break;
+            }
             if (nx->ops->alias || !strcmp(nx->ops->type, "dropout") ||
                 !strcmp(nx->ops->type, "batchnorm") || !strcmp(nx->ops->type, "layernorm")) {
                 cur = j;

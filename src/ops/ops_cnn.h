@@ -92,18 +92,21 @@ vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, 
                                 float eps, cl_mem x, size_t xo, cl_mem state, size_t so);
 /* Evaluation: the forward's mean and 1/std come from the running statistics. */
 vd_status vd_op_batchnorm_eval_stats(vd_context *ctx, size_t C, float eps, cl_mem state, size_t so);
-/* y = gamma * (x - mean) / std + beta with the stored mean and 1/std. gamma, beta: (C). */
-vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem x, size_t xo,
-                                cl_mem state, size_t so, cl_mem gamma, size_t go, cl_mem beta_p,
-                                size_t bo, cl_mem y, size_t yo);
+/* y = gamma * (x - mean) / std + beta with the stored mean and 1/std. gamma, beta: (C).
+ * relu: y = max(0, that) (batch norm and ReLU fused: one pass over memory instead of two). */
+vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, bool relu, cl_mem x,
+                                size_t xo, cl_mem state, size_t so, cl_mem gamma, size_t go,
+                                cl_mem beta_p, size_t bo, cl_mem y, size_t yo);
 /* dgamma += sum dy * xhat, dbeta += sum dy (per channel, fixed order), and
  *   train:  dx = beta dx + gamma/std * (dy - mean(dy) - xhat * mean(dy * xhat))
  *   !train: dx = beta dx + gamma/std * dy   (statistics were constants)
- * dx may be NULL (skipped). */
-vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bool train, cl_mem x,
-                              size_t xo, cl_mem dy, size_t dyo, cl_mem state, size_t so,
-                              cl_mem gamma, size_t go, cl_mem dgamma, size_t dgo, cl_mem dbeta,
-                              size_t dbo, float beta, cl_mem dx, size_t dxo);
+ * dx may be NULL (skipped). relu: the forward had a fused ReLU; dy is first zeroed where its
+ * output y <= 0 (y is read only then). */
+vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bool train, bool relu,
+                              cl_mem x, size_t xo, cl_mem y, size_t yo, cl_mem dy, size_t dyo,
+                              cl_mem state, size_t so, cl_mem gamma, size_t go, cl_mem dgamma,
+                              size_t dgo, cl_mem dbeta, size_t dbo, float beta, cl_mem dx,
+                              size_t dxo);
 
 /* Layer normalisation over the D features of each of n samples (biased variance), with
  * elementwise gamma, beta: (D). stats: 2*n floats (mean, 1/std per sample), written by
