@@ -321,14 +321,34 @@ VD_API vd_status vd_net_params_write(vd_net *net, const float *src, size_t count
  */
 
 /* What the caller's training loop needs to resume, stored beside the net's own state. */
+/* Learning-rate schedules (vd_schedule_lr). */
+typedef enum vd_schedule {
+    VD_SCHEDULE_CONSTANT = 0,
+    VD_SCHEDULE_STEP = 1,  /* x0.1 every step_size epochs */
+    VD_SCHEDULE_COSINE = 2 /* half a cosine from lr down to 0 over `epochs` epochs */
+} vd_schedule;
+
 typedef struct vd_train_state {
     int32_t epoch;          /* epochs completed */
     uint64_t shuffle_seed;  /* the seed passed to vd_net_train_epoch (default 42) */
-    float lr;               /* learning rate in force (0: the optimizer's) */
+    float lr;               /* base learning rate of the schedule (0: the optimizer's) */
     double best_accuracy;   /* free for the caller (e.g. best test accuracy so far) */
+    /* The run's plan, saved so that a resumed run continues on the same learning-rate
+     * curve with the same batches (checkpoints written before these fields existed load
+     * with epochs = 0, "not recorded"): */
+    int32_t schedule;       /* vd_schedule (default constant) */
+    int32_t epochs;         /* epochs the run was planned for (0: not recorded) */
+    int32_t step_size;      /* VD_SCHEDULE_STEP's period in epochs (default 3) */
+    int32_t warmup;         /* epochs of linear warm-up before the schedule (default 0) */
+    int32_t batch;          /* batch size (0: not recorded) */
+    int32_t crop_pad, flip; /* augmentation (vd_train_options) */
 } vd_train_state;
 
 VD_API void vd_train_state_init(vd_train_state *s);
+/* The learning rate of 1-based epoch `epoch` under s's schedule, from base s->lr: warm-up
+ * ramps linearly (epoch e of w gets lr * e / (w + 1)), then constant, step or cosine over
+ * s->epochs. */
+VD_API float vd_schedule_lr(const vd_train_state *s, int32_t epoch);
 
 /* Write one checkpoint file holding the network description, the weights, the optimizer
  * and its state, the step counters (so dropout and shuffling resume exactly) and *state

@@ -2,7 +2,10 @@
  * if it had not stopped (same seed and device: same weights), and every damaged file
  * (truncated, flipped byte, wrong magic or version, sections that disagree) is refused
  * with VD_ERR_FORMAT naming the file, without crashing. A failed save leaves the previous
- * checkpoint intact. Uses a small synthetic IDX dataset written to a temp directory. */
+ * checkpoint intact. The run's plan (RUN section: schedule, epochs, batch, augmentation)
+ * round-trips, and files without it still load. Uses a small synthetic IDX dataset written to a
+ * temp directory. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,22 +157,31 @@ static void expect_refused(vd_context *ctx, const char *what, const char *path, 
     vd_net_destroy(net);
 }
 
-/* Replace the NETCFG section text and fix every checksum, making a well-formed file whose
- * weights do not fit its network. */
-static size_t swap_cfg(const unsigned char *in, size_t n, const char *cfg, unsigned char *out)
+/* Copy checkpoint `in` to `out` with section `tag`'s payload replaced by payload[0..len),
+ * or the section dropped when payload is NULL, fixing the section count and every
+ * checksum: a well-formed file with the content a test wants. Returns the new size. */
+static size_t edit_section(const unsigned char *in, const char *tag, const void *payload_new,
+                           size_t len_new, unsigned char *out)
 {
     size_t o = 16, i = 16;
     memcpy(out, in, 16);
-    uint32_t nsec;
+    uint32_t nsec, kept = 0;
     memcpy(&nsec, in + 12, 4);
+    char t[8] = {0};
+    memcpy(t, tag, strlen(tag));
     for (uint32_t s = 0; s < nsec; s++) {
         uint64_t len;
         memcpy(&len, in + i + 8, 8);
         const unsigned char *payload = in + i + 20;
         uint64_t newlen = len;
-        if (!memcmp(in + i, "NETCFG", 6)) {
-            payload = (const unsigned char *)cfg;
-            newlen = strlen(cfg);
+        bool match = !memcmp(in + i, t, 8);
+        if (match && !payload_new) {
+            i += 20 + len;
+            continue;
+        }
+        if (match) {
+            payload = payload_new;
+            newlen = len_new;
         }
         uint32_t crc = (uint32_t)crc32(0, payload, (uInt)newlen);
         memcpy(out + o, in + i, 8);
@@ -178,11 +190,92 @@ static size_t swap_cfg(const unsigned char *in, size_t n, const char *cfg, unsig
         memcpy(out + o + 20, payload, newlen);
         o += 20 + newlen;
         i += 20 + len;
+        kept++;
     }
+    memcpy(out + 12, &kept, 4);
     uint32_t total = (uint32_t)crc32(0, out, (uInt)o);
     memcpy(out + o, &total, 4);
-    (void)n;
     return o + 4;
+}
+
+/* The NETCFG text replaced: weights that do not fit their network. */
+static size_t swap_cfg(const unsigned char *in, const char *cfg, unsigned char *out)
+{
+    return edit_section(in, "NETCFG", cfg, strlen(cfg), out);
+}
+
+static void lr_is(const char *what, float got, float want)
+{
+    expect_close(what, &got, &want, 1, 1e-9f, 1e-6f);
+}
+
+/* The run's plan (schedule, epochs, batch, augmentation) survives a save and load; a file
+ * without the RUN section (written before it existed) loads with epochs = 0, "not
+ * recorded"; an out-of-range plan is refused. vd_schedule_lr follows the plan. */
+static void run_plan(vd_context *ctx, const char *good)
+{
+    vd_net *net = make_net(ctx), *back = NULL;
+    if (!net) return;
+    vd_train_state a, b;
+    vd_train_state_init(&a);
+    expect_true("init: constant schedule, step size 3, plan not recorded",
+                a.schedule == VD_SCHEDULE_CONSTANT && a.step_size == 3 && a.epochs == 0);
+    a.epoch = 3, a.lr = 0.01f, a.schedule = VD_SCHEDULE_COSINE, a.epochs = 10, a.step_size = 4;
+    a.warmup = 2, a.batch = 16, a.crop_pad = 1, a.flip = 1;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/plan.ckpt", dir);
+    if (EXPECT_OK(ctx, vd_net_save(net, path, &a)) &&
+        EXPECT_OK(ctx, vd_net_load(ctx, path, 16, &back, &b)))
+        expect_true("the run's plan round-trips",
+                    b.epoch == 3 && b.lr == 0.01f && b.schedule == VD_SCHEDULE_COSINE &&
+                        b.epochs == 10 && b.step_size == 4 && b.warmup == 2 && b.batch == 16 &&
+                        b.crop_pad == 1 && b.flip == 1);
+    vd_net_destroy(back);
+    back = NULL;
+    /* Learning rates along the plan. */
+    lr_is("warm-up epoch 1 of 2: lr/3", vd_schedule_lr(&a, 1), 0.01f / 3);
+    lr_is("cosine epoch 3 of 10", vd_schedule_lr(&a, 3),
+          (float)(0.01 * 0.5 * (1 + cos(3.14159265358979 * 0.2))));
+    lr_is("cosine epoch 6 of 10: half", vd_schedule_lr(&a, 6), 0.005f);
+    a.schedule = VD_SCHEDULE_STEP, a.warmup = 0;
+    lr_is("step 4: epoch 4 is lr", vd_schedule_lr(&a, 4), 0.01f);
+    lr_is("step 4: epoch 5 is x0.1", vd_schedule_lr(&a, 5), 0.001f);
+    a.schedule = VD_SCHEDULE_CONSTANT;
+    lr_is("constant", vd_schedule_lr(&a, 9), 0.01f);
+    /* An old file: no RUN section. */
+    size_t n = 0;
+    unsigned char *f = slurp(path, &n), *c = test_malloc(n + 64);
+    if (expect_true("plan checkpoint read", f && n > 100)) {
+        spit(path, c, edit_section(f, "RUN", NULL, 0, c));
+        if (EXPECT_OK(ctx, vd_net_load(ctx, path, 16, &back, &b)))
+            expect_true("no RUN section: epoch kept, plan not recorded",
+                        b.epoch == 3 && b.epochs == 0 && b.schedule == VD_SCHEDULE_CONSTANT &&
+                            b.batch == 0);
+        vd_net_destroy(back);
+        int32_t bad[8] = {7, 10, 3, 0, 16, 0, 0, 0}; /* schedule 7 */
+        spit(path, c, edit_section(f, "RUN", bad, sizeof bad, c));
+        expect_refused(ctx, "RUN: unknown schedule", path, VD_ERR_FORMAT, "RUN section");
+        bad[0] = 2, bad[6] = 2; /* flip 2 */
+        spit(path, c, edit_section(f, "RUN", bad, sizeof bad, c));
+        expect_refused(ctx, "RUN: flip 2", path, VD_ERR_FORMAT, "out-of-range");
+        spit(path, c, edit_section(f, "RUN", bad, 12, c));
+        expect_refused(ctx, "RUN: short section", path, VD_ERR_FORMAT, "RUN section");
+        /* A header that counts one section fewer than the file holds (checksums fixed):
+         * the last section would be ignored silently; it is refused instead. */
+        memcpy(c, f, n);
+        uint32_t cnt;
+        memcpy(&cnt, c + 12, 4);
+        cnt--;
+        memcpy(c + 12, &cnt, 4);
+        uint32_t total = (uint32_t)crc32(0, c, (uInt)(n - 4));
+        memcpy(c + n - 4, &total, 4);
+        spit(path, c, n);
+        expect_refused(ctx, "section count one short", path, VD_ERR_FORMAT,
+                       "bytes after the last of its");
+    }
+    free(f), free(c);
+    vd_net_destroy(net);
+    (void)good;
 }
 
 static void damaged_files(vd_context *ctx, const char *good)
@@ -214,10 +307,10 @@ static void damaged_files(vd_context *ctx, const char *good)
     c[8] = 99;
     spit(path, c, n);
     expect_refused(ctx, "wrong version", path, VD_ERR_FORMAT, "format version 99");
-    size_t m = swap_cfg(b, n, "[net]\ninput = 1, 6, 6\n[flatten]\n[dense]\nunits = 5\n", c);
+    size_t m = swap_cfg(b, "[net]\ninput = 1, 6, 6\n[flatten]\n[dense]\nunits = 5\n", c);
     spit(path, c, m);
     expect_refused(ctx, "weights of another network", path, VD_ERR_FORMAT, "PARAMS holds");
-    m = swap_cfg(b, n, "[net]\ninput = 1, 6, 6\n[dense]\nfliters = 5\n", c);
+    m = swap_cfg(b, "[net]\ninput = 1, 6, 6\n[dense]\nfliters = 5\n", c);
     spit(path, c, m);
     expect_refused(ctx, "bad embedded description", path, VD_ERR_INVALID_ARG, "[NETCFG]:4:");
     expect_refused(ctx, "missing file", "/nonexistent/x.ckpt", VD_ERR_IO, "/nonexistent/x.ckpt");
@@ -264,6 +357,7 @@ int main(void)
         resume_exact(ctx, ds, good);
         damaged_files(ctx, good);
         failed_save_keeps_old(ctx, ds, good);
+        run_plan(ctx, good);
     }
     vd_dataset_destroy(ds);
     vd_context_destroy(ctx);

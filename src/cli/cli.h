@@ -54,7 +54,9 @@ int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
     "  --seed N           weight init, dropout and shuffling seed (default 42)\n"          \
     "  --device STR       gpu, cpu, P:D or a name substring\n"                             \
     "  --checkpoint FILE  save a checkpoint after every epoch (written atomically)\n"      \
-    "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted)\n"    \
+    "  --resume FILE      continue from a checkpoint (MODEL.cfg may then be omitted);\n"   \
+    "                     its plan (epochs, batch, schedule, augmentation) applies\n"     \
+    "                     where no flag overrides it\n"                                  \
     "  --log FILE.jsonl   append one JSON object per epoch\n"                              \
     "  --limit N          use only the first N training images (quick runs)\n"             \
     "  --profile          print per-layer kernel times after each epoch (also\n"          \

@@ -116,19 +116,6 @@ static void progress(void *user, const vd_progress *p)
     fflush(stderr);
 }
 
-static float schedule_lr(const char *kind, double base, long epoch, long epochs, long step_size,
-                         long warmup)
-{
-    /* epoch is 1-based; warm-up ramps linearly to base over `warmup` epochs. */
-    double lr = base;
-    if (!strcmp(kind, "step")) lr = base * pow(0.1, (double)((epoch - 1) / step_size));
-    else if (!strcmp(kind, "cosine"))
-        lr =
-            base * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)(epoch - 1) / (double)epochs));
-    if (warmup > 0 && epoch <= warmup) lr = base * (double)epoch / (double)(warmup + 1);
-    return (float)lr;
-}
-
 static vd_status load_split(const char *dir, const char *split, long limit, vd_dataset **out)
 {
     vd_dataset *all = NULL;
@@ -147,8 +134,10 @@ static vd_status load_split(const char *dir, const char *split, long limit, vd_d
 int cmd_train(int argc, char **argv)
 {
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
-    const char *opt_name = "adam", *schedule = "constant";
-    long epochs = 5, batch = 64, seed = 42, step_size = 3, warmup = 0, limit = 0, crop_pad = 0;
+    /* Flags left at -1 (or NULL) were not given: a new run takes the defaults, a resumed
+     * one the plan saved in its checkpoint. */
+    const char *opt_name = "adam", *schedule = NULL;
+    long epochs = -1, batch = -1, seed = 42, step_size = -1, warmup = -1, limit = 0, crop_pad = -1;
     int flip = 0, profile = 0;
     double lr = 0, momentum = 0.9, wd = 0, clip = 0;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
@@ -184,7 +173,12 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "verdant train: --optimizer '%s' is not sgd, adam or adamw\n", opt_name);
         return EXIT_USAGE;
     }
-    if (strcmp(schedule, "constant") && strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
+    int sched = !schedule                       ? -1
+                : !strcmp(schedule, "constant") ? VD_SCHEDULE_CONSTANT
+                : !strcmp(schedule, "step")     ? VD_SCHEDULE_STEP
+                : !strcmp(schedule, "cosine")   ? VD_SCHEDULE_COSINE
+                                                : -2;
+    if (sched == -2) {
         fprintf(stderr, "verdant train: --schedule '%s' is not constant, step or cosine\n",
                 schedule);
         return EXIT_USAGE;
@@ -217,12 +211,37 @@ int cmd_train(int argc, char **argv)
     vd_optim_options o;
     vd_optim_options_init(&o, kind);
     if (resume) {
-        if (vd_net_load(ctx, resume, (int32_t)batch, &net, &state) != VD_OK) {
+        if (vd_net_load(ctx, resume, batch > 0 ? (int32_t)batch : 64, &net, &state) != VD_OK) {
             fail("train", ctx);
             goto done;
         }
-        printf("resumed from %s after epoch %d\n", resume, (int)state.epoch);
+        /* The saved plan fills what the command line leaves open. */
+        if (batch < 0 && state.batch > 0 && state.batch != 64) {
+            vd_net_destroy(net);
+            net = NULL;
+            if (vd_net_load(ctx, resume, state.batch, &net, &state) != VD_OK) {
+                fail("train", ctx);
+                goto done;
+            }
+        }
+        if (batch < 0) batch = state.batch > 0 ? state.batch : 64;
+        if (epochs < 0) epochs = state.epochs > 0 ? state.epochs : 5;
+        printf("resumed from %s after epoch %d", resume, (int)state.epoch);
+        if (state.epochs > 0)
+            printf(" (planned: %d epochs, schedule %s, batch %d)", (int)state.epochs,
+                   state.schedule == VD_SCHEDULE_COSINE ? "cosine"
+                   : state.schedule == VD_SCHEDULE_STEP ? "step"
+                                                        : "constant",
+                   (int)state.batch);
+        else printf(" (checkpoint holds no plan: schedule and augmentation from the flags)");
+        printf("\n");
+        if (epochs <= state.epoch)
+            printf("nothing to do: %d epochs done, --epochs %ld (give a larger --epochs to go "
+                   "on)\n",
+                   (int)state.epoch, epochs);
     } else {
+        if (batch < 0) batch = 64;
+        if (epochs < 0) epochs = 5;
         if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK ||
             vd_net_build(net, (int32_t)batch) != VD_OK) {
             fail("train", ctx);
@@ -239,6 +258,14 @@ int cmd_train(int argc, char **argv)
         state.shuffle_seed = (uint64_t)seed;
         state.lr = o.lr;
     }
+    /* The plan: flags given override the checkpoint's; it is saved with every checkpoint. */
+    if (sched >= 0) state.schedule = sched;
+    if (step_size > 0) state.step_size = (int32_t)step_size;
+    if (warmup >= 0) state.warmup = (int32_t)warmup;
+    if (crop_pad >= 0) state.crop_pad = (int32_t)crop_pad;
+    if (flip) state.flip = 1;
+    state.epochs = (int32_t)epochs;
+    state.batch = (int32_t)batch;
     vd_device_info dev;
     vd_context_device(ctx, &dev);
     printf("device %d:%d %s (%s)\n", (int)dev.platform_index, (int)dev.device_index, dev.name,
@@ -259,11 +286,11 @@ int cmd_train(int argc, char **argv)
     vd_train_options_init(&to);
     to.batch = (int32_t)batch;
     to.seed = state.shuffle_seed;
-    to.crop_pad = (int32_t)crop_pad;
-    to.flip = flip;
+    to.crop_pad = state.crop_pad;
+    to.flip = state.flip;
     to.progress = isatty(fileno(stderr)) ? progress : NULL;
     for (long e = state.epoch + 1; e <= epochs; e++) {
-        float elr = schedule_lr(schedule, state.lr, e, epochs, step_size, warmup);
+        float elr = vd_schedule_lr(&state, (int32_t)e);
         vd_epoch_stats es;
         vd_eval_stats ev;
         if (vd_net_set_lr(net, elr) != VD_OK ||

@@ -78,7 +78,7 @@ typedef struct vd_ckpt_section {
     bool present;
 } vd_ckpt_section;
 typedef struct vd_ckpt_view {
-    vd_ckpt_section netcfg, params, optim, train, lstate;
+    vd_ckpt_section netcfg, params, optim, train, lstate, run;
 } vd_ckpt_view;
 vd_status vd_ckpt_parse(vd_context *ctx, const char *path, const unsigned char *data, size_t len,
                         vd_ckpt_view *out);

@@ -6,10 +6,13 @@
  *   n_sections x { char tag[8] | u64 length | u32 crc32(payload) | payload }
  *   u32 crc32 of every byte before it
  * Sections: NETCFG (text), PARAMS (f32 x param_count), OPTIM (fixed header + m, v),
- * TRAIN (vd_train_state fields + net step). Unknown sections are skipped, so later
+ * TRAIN (vd_train_state fields + net step), LSTATE (layer states: batch-norm running
+ * statistics), RUN (the run's plan: schedule, epochs, step size, warm-up, batch,
+ * augmentation; added later, so it may be missing). Unknown sections are skipped, so later
  * versions can add some. Written to "<path>.tmp.<pid>", flushed, fsync'ed and renamed over
  * the old file: a crash leaves either the old or the new checkpoint, never a torn one. */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,19 @@ void vd_train_state_init(vd_train_state *s)
     if (!s) return;
     memset(s, 0, sizeof(*s));
     s->shuffle_seed = 42;
+    s->step_size = 3;
+}
+
+float vd_schedule_lr(const vd_train_state *s, int32_t epoch)
+{
+    if (!s) return 0.0f;
+    double base = s->lr, lr = base;
+    if (s->schedule == VD_SCHEDULE_STEP && s->step_size > 0)
+        lr = base * pow(0.1, (double)((epoch - 1) / s->step_size));
+    else if (s->schedule == VD_SCHEDULE_COSINE && s->epochs > 0)
+        lr = base * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)(epoch - 1) / s->epochs));
+    if (s->warmup > 0 && epoch <= s->warmup) lr = base * (double)epoch / (double)(s->warmup + 1);
+    return (float)lr;
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -81,6 +97,11 @@ typedef struct optim_header {
     float lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, reserved;
     int64_t t;
 } optim_header;
+
+/* The RUN section: the plan of the run (vd_train_state's later fields). */
+typedef struct run_section {
+    int32_t schedule, epochs, step_size, warmup, batch, crop_pad, flip, reserved;
+} run_section;
 
 typedef struct train_section {
     int32_t epoch, pad;
@@ -141,7 +162,7 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
         goto done;
     }
     writer w = {f, crc32(0L, Z_NULL, 0), true};
-    uint32_t format = CKPT_FORMAT, nsec = 5;
+    uint32_t format = CKPT_FORMAT, nsec = 6; /* NETCFG PARAMS OPTIM TRAIN RUN LSTATE */
     put(&w, CKPT_MAGIC, 8);
     put(&w, &format, 4);
     put(&w, &nsec, 4);
@@ -190,6 +211,9 @@ vd_status vd_net_save(const vd_net *net_c, const char *path, const vd_train_stat
     train_section ts = {state->epoch,         0,        state->shuffle_seed, state->lr, 0,
                         state->best_accuracy, net->step};
     section(&w, "TRAIN", &ts, sizeof(ts));
+    run_section rs = {state->schedule, state->epochs,   state->step_size, state->warmup,
+                      state->batch,    state->crop_pad, state->flip,      0};
+    section(&w, "RUN", &rs, sizeof(rs));
     size_t ns = state_count(net);
     float *sb = malloc((ns ? ns : 1) * sizeof(float));
     if (!sb) {
@@ -321,7 +345,13 @@ vd_status vd_ckpt_parse(vd_context *ctx, const char *path, const unsigned char *
         else if (!strcmp(tag, "OPTIM")) out->optim = v;
         else if (!strcmp(tag, "TRAIN")) out->train = v;
         else if (!strcmp(tag, "LSTATE")) out->lstate = v;
+        else if (!strcmp(tag, "RUN")) out->run = v;
         pos += (size_t)n;
+    }
+    if (pos != len - 4) {
+        snprintf(msg, sizeof(msg), "%zu bytes after the last of its %u sections", len - 4 - pos,
+                 nsec);
+        return bad(ctx, path, msg);
     }
     if (!out->netcfg.present || !out->params.present)
         return bad(ctx, path, "missing the NETCFG or PARAMS section");
@@ -344,7 +374,7 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
     vd_ckpt_view view;
     VD_TRY(vd_ckpt_parse(ctx, path, data, len, &view));
     vd_ckpt_section netcfg = view.netcfg, params = view.params, optim = view.optim,
-                    train = view.train, lstate = view.lstate;
+                    train = view.train, lstate = view.lstate, run = view.run;
     cfg = malloc((size_t)netcfg.n + 1);
     if (!cfg) {
         st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
@@ -446,6 +476,29 @@ vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batch, vd_n
             state->shuffle_seed = ts.shuffle_seed;
             state->lr = ts.lr;
             state->best_accuracy = ts.best_accuracy;
+        }
+    }
+    if (run.present) {
+        run_section rs;
+        if (run.n != sizeof(rs)) {
+            st = bad(ctx, path, "RUN section has the wrong size");
+            goto done;
+        }
+        memcpy(&rs, run.p, sizeof(rs));
+        if (rs.schedule < VD_SCHEDULE_CONSTANT || rs.schedule > VD_SCHEDULE_COSINE ||
+            rs.epochs < 0 || rs.step_size < 0 || rs.warmup < 0 || rs.batch < 0 || rs.crop_pad < 0 ||
+            rs.crop_pad > 64 || (rs.flip != 0 && rs.flip != 1)) {
+            st = bad(ctx, path, "RUN section holds an out-of-range value");
+            goto done;
+        }
+        if (state) {
+            state->schedule = rs.schedule;
+            state->epochs = rs.epochs;
+            state->step_size = rs.step_size;
+            state->warmup = rs.warmup;
+            state->batch = rs.batch;
+            state->crop_pad = rs.crop_pad;
+            state->flip = rs.flip;
         }
     }
     *out = net;

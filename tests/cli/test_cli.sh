@@ -102,6 +102,11 @@ contains "$tmp/log.jsonl" '"epoch": 1' "train writes the log"
 expect 0 "resume" "$V" train --resume "$tmp/m.ckpt" --epochs 2 --limit 640 --log "$tmp/log.jsonl"
 contains "$tmp/out" "resumed from" "resume says so"
 contains "$tmp/log.jsonl" '"epoch": 2' "resume continues at epoch 2"
+contains "$tmp/out" "planned: 1 epochs, schedule cosine, batch 64" "resume reads the saved plan"
+# The cosine schedule came from the checkpoint (no --schedule here), over the 2 epochs asked.
+contains "$tmp/out" "lr 0.0005 " "resume continues the saved schedule"
+expect 0 "resume when done" "$V" train --resume "$tmp/m.ckpt" --limit 640
+contains "$tmp/out" "nothing to do: 1 epochs done" "resume of a finished plan says so"
 expect 0 "eval" "$V" eval "$tmp/m.ckpt"
 contains "$tmp/out" "confusion matrix" "eval prints the confusion matrix"
 expect 0 "predict idx" "$V" predict "$tmp/m.ckpt" "$data/t10k-images-idx3-ubyte.gz" --index 3 --top 2
