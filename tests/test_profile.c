@@ -2,7 +2,9 @@
  * default and then no event is created; on, a training epoch gives a table with one row per
  * layer, positive forward and backward times for every layer that runs kernels, and shares
  * that sum to 100%; profiling changes no result; evaluation outside the window is not
- * recorded; manual windows; VERDANT_PROFILE=1 prints the table by itself; bad calls.
+ * recorded; the first step summed apart; spans (a library call that enqueues several
+ * commands, like a clFFT transform) timed from their marker; manual windows;
+ * VERDANT_PROFILE=1 prints the table by itself; bad calls.
  * Data: 192 synthetic 28x28 images written as IDX files, so no dataset package is needed. */
 #include <fcntl.h>
 #include <math.h>
@@ -119,6 +121,60 @@ static void check_table(const char *path, const vd_net *net)
     expect_true("table: total row says 100%", fabs(total_share - 100.0) < 0.05);
 }
 
+/* True when the file at path holds the text. */
+static bool file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof(line), f)) found = strstr(line, text) != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
+/* A span: a marker, a long command without an event, then a short one that gets the
+ * span's event, as clfftEnqueueTransform does with its sub-plans. The span must cover the
+ * long command; the short one alone would not. */
+static void check_span(vd_context *ctx)
+{
+    size_t big = (size_t)16 << 20; /* bytes: a fill that takes far longer than 64 bytes */
+    cl_mem m = NULL;
+    float zero = 0.0f;
+    EXPECT_OK(ctx, vd_buffer_alloc(ctx, big, &m));
+    if (!m) return;
+    vd_profile *p = ctx->profile;
+    /* Touch the memory first: the first fill also pays for page faults. */
+    expect_true("span: warm-up fill", clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof(zero), 0,
+                                                          big, 0, NULL, NULL) == CL_SUCCESS);
+    vd_profile_begin(ctx);                   /* waits for the warm-up */
+    vd_profile_scope(ctx, -1, VD_PROF_LOSS); /* the long command on its own */
+    expect_true("span: long fill enqueued",
+                clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof(zero), 0, big, 0, NULL,
+                                    vd_profile_event(ctx)) == CL_SUCCESS);
+    vd_profile_scope(ctx, -1, VD_PROF_OPTIM); /* the span */
+    cl_event *ev = vd_profile_span_event(ctx);
+    expect_true("span: an event slot while the window is open", ev != NULL);
+    expect_true("span: long fill inside it",
+                clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof(zero), 0, big, 0, NULL, NULL) ==
+                    CL_SUCCESS);
+    expect_true("span: short last command", clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof(zero),
+                                                                0, 64, 0, NULL, ev) == CL_SUCCESS);
+    vd_profile_scope(ctx, -1, VD_PROF_OTHER); /* the short command on its own */
+    expect_true("span: short fill enqueued",
+                clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof(zero), 0, 64, 0, NULL,
+                                    vd_profile_event(ctx)) == CL_SUCCESS);
+    EXPECT_OK(ctx, vd_profile_end(ctx));
+    double lng = p->phases[VD_PROF_LOSS].ns, span = p->phases[VD_PROF_OPTIM].ns;
+    double shrt = p->phases[VD_PROF_OTHER].ns;
+    printf("  long fill %.3f ms, span %.3f ms, short fill %.3f ms\n", lng * 1e-6, span * 1e-6,
+           shrt * 1e-6);
+    expect_true("span: counted as one launch", p->phases[VD_PROF_OPTIM].kernels == 1);
+    /* 0.3: the two long fills are separate runs on a shared machine. */
+    expect_true("span: covers the command without an event", span >= 0.3 * lng);
+    if (lng > 20 * shrt) expect_true("span: not just its last command", span > 5 * shrt);
+    vd_buffer_release(ctx, m, big);
+}
+
 int main(void)
 {
     vd_context *ctx = NULL;
@@ -166,8 +222,8 @@ int main(void)
     if (!net) goto done;
     expect_true("on: nothing recorded yet", vd_net_profile_report(net, NULL) == VD_ERR_STATE);
     EXPECT_OK(ctx, vd_net_train_epoch(net, ds, 1, &to, &on));
-    expect_true("profiling changes no result", on.loss == off.loss &&
-                                                   on.train_accuracy == off.train_accuracy);
+    expect_true("profiling changes no result",
+                on.loss == off.loss && on.train_accuracy == off.train_accuracy);
     vd_profile *p = ctx->profile;
     expect_true("on: window closed after the epoch", p && !p->active && p->n_pending == 0);
     expect_true("on: steps and samples counted", p && p->steps == 3 && p->samples == N_IMAGES);
@@ -178,6 +234,13 @@ int main(void)
     expect_true("on: every layer's forward and backward recorded", kernels);
     expect_true("on: loss and optimizer recorded",
                 p && p->phases[VD_PROF_LOSS].kernels > 0 && p->phases[VD_PROF_OPTIM].kernels > 0);
+    double all_ns = 0;
+    for (int32_t i = 0; p && i < 2 * p->n_layers; i++) all_ns += p->layers[i].ns;
+    for (int ph = 0; p && ph < VD_PROF_PHASES; ph++) all_ns += p->phases[ph].ns;
+    expect_true("on: first step's end read on the device clock",
+                p && p->origin_ns > 0 && p->first_end_ns > p->origin_ns);
+    expect_true("on: first step's kernels are part of the total",
+                p && p->first_ns > 0 && p->first_ns < all_ns);
     double fwd0 = p ? p->layers[0].ns : 0;
     vd_eval_stats ev;
     EXPECT_OK(ctx, vd_net_evaluate(net, ds, &ev));
@@ -187,6 +250,7 @@ int main(void)
     EXPECT_OK(ctx, vd_net_profile_report(net, f));
     if (f) fclose(f);
     check_table(table, net);
+    expect_true("table: the first step apart", file_has(table, "profile: first step "));
 
     /* A manual window around single steps. */
     float x[2 * 28 * 28] = {0}, loss = 0;
@@ -200,6 +264,8 @@ int main(void)
     EXPECT_OK(ctx, vd_net_profile_report(net, f));
     if (f) fclose(f);
     check_table(table, net);
+    expect_true("manual: one step, no first-step line", !file_has(table, "profile: first step "));
+    check_span(ctx);
     EXPECT_OK(ctx, vd_context_set_profiling(ctx, 0));
     expect_true("off again", ctx->profile == NULL && vd_profile_event(ctx) == NULL);
     vd_net_destroy(net);

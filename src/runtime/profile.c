@@ -1,6 +1,7 @@
-/* profile.c - the kernel-time recorder (profile.h): event slots for launches, reading the
- * OpenCL profiling timestamps in batches, and the per-(layer, phase) sums. The table that
- * names layers is in src/net/net_profile.c; the public switches are here. */
+/* profile.c - the kernel-time recorder (profile.h): event slots for launches and spans,
+ * reading the OpenCL profiling timestamps in batches, the per-(layer, phase) sums and the
+ * first step's share. The table that names layers is in src/net/net_profile.c; the public
+ * switches are here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,13 @@ static double now_s(void)
 
 static void drop_pending(vd_profile *p)
 {
-    for (size_t i = 0; i < p->n_pending; i++)
+    for (size_t i = 0; i < p->n_pending; i++) {
         if (p->pending[i].ev) clReleaseEvent(p->pending[i].ev);
+        if (p->pending[i].begin) clReleaseEvent(p->pending[i].begin);
+    }
     p->n_pending = 0;
+    if (p->origin) clReleaseEvent(p->origin);
+    p->origin = NULL;
 }
 
 static void clear_sums(vd_profile *p)
@@ -32,6 +37,8 @@ static void clear_sums(vd_profile *p)
     if (p->layers) memset(p->layers, 0, (size_t)p->n_layers * 2 * sizeof(*p->layers));
     memset(p->phases, 0, sizeof(p->phases));
     p->steps = p->samples = 0;
+    p->origin_ns = p->first_end_ns = 0;
+    p->first_ns = 0;
     p->error = VD_OK;
     p->error_msg[0] = '\0';
 }
@@ -59,27 +66,55 @@ static void note_error(vd_profile *p, const char *what, cl_int err)
              vd_cl_error_name(err));
 }
 
+/* The window's origin marker is done once anything after it is: read its end (the device
+ * clock at the window's start) and release it. */
+static void read_origin(vd_profile *p)
+{
+    if (!p->origin) return;
+    cl_ulong t = 0;
+    cl_int err = clWaitForEvents(1, &p->origin);
+    if (err == CL_SUCCESS)
+        err = clGetEventProfilingInfo(p->origin, CL_PROFILING_COMMAND_END, sizeof(t), &t, NULL);
+    if (err == CL_SUCCESS) p->origin_ns = t;
+    else note_error(p, "clGetEventProfilingInfo(profile window start)", err);
+    clReleaseEvent(p->origin);
+    p->origin = NULL;
+}
+
 /* Read and release the first n pending records (waiting for each), keep the rest. */
 static void harvest(vd_profile *p, size_t n)
 {
     if (n > p->n_pending) n = p->n_pending;
+    if (n > 0) read_origin(p);
     for (size_t i = 0; i < n; i++) {
         vd_prof_record *r = &p->pending[i];
-        if (!r->ev) continue;
+        if (!r->ev) {
+            if (r->begin) clReleaseEvent(r->begin);
+            continue;
+        }
         cl_ulong t0 = 0, t1 = 0;
         cl_int err = clWaitForEvents(1, &r->ev);
-        if (err == CL_SUCCESS)
-            err = clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_START, sizeof(t0), &t0, NULL);
+        if (err == CL_SUCCESS) /* a span starts where its marker ended */
+            err = r->begin ? clGetEventProfilingInfo(r->begin, CL_PROFILING_COMMAND_END, sizeof(t0),
+                                                     &t0, NULL)
+                           : clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_START, sizeof(t0),
+                                                     &t0, NULL);
         if (err == CL_SUCCESS)
             err = clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_END, sizeof(t1), &t1, NULL);
         if (err == CL_SUCCESS) {
             vd_prof_cell *c = cell_for(p, r->layer, r->phase);
-            c->ns += t1 > t0 ? (double)(t1 - t0) : 0.0;
+            double ns = t1 > t0 ? (double)(t1 - t0) : 0.0;
+            c->ns += ns;
             c->kernels++;
+            if (r->step == 0) {
+                p->first_ns += ns;
+                if (t1 > p->first_end_ns) p->first_end_ns = t1;
+            }
         } else {
             note_error(p, "clGetEventProfilingInfo", err);
         }
         clReleaseEvent(r->ev);
+        if (r->begin) clReleaseEvent(r->begin);
     }
     memmove(p->pending, p->pending + n, (p->n_pending - n) * sizeof(*p->pending));
     p->n_pending -= n;
@@ -97,9 +132,27 @@ cl_event *vd_profile_slot(vd_profile *p)
     }
     vd_prof_record *r = &p->pending[p->n_pending++];
     r->ev = NULL;
+    r->begin = NULL;
     r->layer = p->layer;
     r->phase = p->phase;
+    r->step = p->steps;
     return &r->ev;
+}
+
+cl_event *vd_profile_span_slot(vd_context *ctx)
+{
+    vd_profile *p = ctx->profile;
+    cl_event *ev = vd_profile_slot(p);
+    if (!ev) return NULL;
+    vd_prof_record *r = &p->pending[p->n_pending - 1];
+    /* Without the marker the span falls back to its last command's own time (noted). */
+    cl_int err = vd_fault(ctx, "clEnqueueMarkerWithWaitList")
+                     ?: clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &r->begin);
+    if (err != CL_SUCCESS) {
+        r->begin = NULL;
+        note_error(p, "clEnqueueMarkerWithWaitList(profile span)", err);
+    }
+    return ev;
 }
 
 vd_status vd_profile_enable(vd_context *ctx, bool on)
@@ -136,6 +189,13 @@ void vd_profile_begin(vd_context *ctx)
     clear_sums(p);
     p->layer = -1;
     p->phase = VD_PROF_OTHER;
+    /* The device clock at the start, for the first step's wall time. */
+    cl_int err = vd_fault(ctx, "clEnqueueMarkerWithWaitList")
+                     ?: clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &p->origin);
+    if (err != CL_SUCCESS) {
+        p->origin = NULL;
+        note_error(p, "clEnqueueMarkerWithWaitList(profile window start)", err);
+    }
     p->t_begin = now_s();
     p->t_end = p->t_begin;
     p->active = true;
@@ -150,10 +210,10 @@ vd_status vd_profile_end(vd_context *ctx)
     p->active = false;
     if (err != CL_SUCCESS) note_error(p, "clFinish(profile window)", err);
     harvest(p, p->n_pending);
+    read_origin(p); /* when nothing was recorded */
     p->layer = -1;
     p->phase = VD_PROF_OTHER;
-    if (p->error != VD_OK)
-        return vd_error_set(ctx, p->error, "profiler: %s", p->error_msg);
+    if (p->error != VD_OK) return vd_error_set(ctx, p->error, "profiler: %s", p->error_msg);
     return VD_OK;
 }
 
@@ -161,7 +221,8 @@ vd_status vd_profile_end(vd_context *ctx)
 
 vd_status vd_context_set_profiling(vd_context *ctx, int32_t on)
 {
-    if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_set_profiling: ctx is NULL");
+    if (!ctx)
+        return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_context_set_profiling: ctx is NULL");
     vd_status st = vd_profile_enable(ctx, on != 0);
     if (st == VD_OK && ctx->profile) ctx->profile->auto_print = false; /* the caller prints */
     return st;

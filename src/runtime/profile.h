@@ -1,12 +1,17 @@
 /* profile.h - the kernel-time recorder behind VERDANT_PROFILE=1 / `verdant train --profile`.
  *
  * While a context's recorder is on and a window is open, every kernel launch
- * (vd_kernel_run) and every CLBlast call gets an OpenCL event, tagged with the current
- * scope: a layer index and a phase (forward, backward) set by the net, or one of the
- * non-layer phases (loss, optimizer, other). Events are read (CL_PROFILING_COMMAND_START /
- * _END; the queue is created with profiling on) in batches as they complete, and summed
- * per (layer, phase). The runtime does not know what a layer is: it keeps integers, and
- * src/net/net_profile.c turns them into the table with names, FLOP/s and bytes.
+ * (vd_kernel_run), every CLBlast call and every clFFT transform gets an OpenCL event,
+ * tagged with the current scope: a layer index and a phase (forward, backward) set by the
+ * net, or one of the non-layer phases (loss, optimizer, other). Events are read
+ * (CL_PROFILING_COMMAND_START / _END; the queue is created with profiling on) in batches as
+ * they complete, and summed per (layer, phase). A library call that enqueues several
+ * kernels but signals only its last (a clFFT transform) is measured as a span: a marker
+ * enqueued just before it gives the start. The first step of a window is also summed on
+ * its own, since it carries one-time work (program loads, clFFT plans, algorithm
+ * measurements) that later steps do not. The runtime does not know what a layer is: it
+ * keeps integers, and src/net/net_profile.c turns them into the table with names, FLOP/s
+ * and bytes.
  *
  * Off (ctx->profile NULL, the default), the hooks below are one pointer test each: no
  * event is created and nothing is recorded. Not here: the table (net_profile.c) and
@@ -26,9 +31,11 @@ typedef enum vd_prof_phase {
 } vd_prof_phase;
 
 typedef struct vd_prof_record {
-    cl_event ev; /* NULL when the enqueue failed */
+    cl_event ev;    /* NULL when the enqueue failed */
+    cl_event begin; /* spans: the marker enqueued just before (the span starts at its end) */
     int32_t layer;
     int32_t phase;
+    uint64_t step; /* training steps counted in the window before this command */
 } vd_prof_record;
 
 /* Sums for one (layer, phase) or one non-layer phase. */
@@ -38,18 +45,22 @@ typedef struct vd_prof_cell {
 } vd_prof_cell;
 
 typedef struct vd_profile {
-    bool active;    /* a window is open: launches get events */
+    bool active;     /* a window is open: launches get events */
     bool auto_print; /* turned on by VERDANT_PROFILE: vd_net_train_epoch prints the table */
-    int32_t layer;  /* current scope; -1 outside layers */
+    int32_t layer;   /* current scope; -1 outside layers */
     int32_t phase;
     vd_prof_record *pending; /* launched, not yet read */
     size_t n_pending, cap_pending;
-    vd_prof_cell *layers; /* [layer * 2 + (phase == BWD)] for FWD / BWD */
-    int32_t n_layers;     /* layers[] holds 2 * n_layers cells */
+    vd_prof_cell *layers;                /* [layer * 2 + (phase == BWD)] for FWD / BWD */
+    int32_t n_layers;                    /* layers[] holds 2 * n_layers cells */
     vd_prof_cell phases[VD_PROF_PHASES]; /* non-layer phases (OTHER, LOSS, OPTIM) */
     uint64_t steps, samples;             /* training steps and samples in the window */
     double t_begin, t_end;               /* host monotonic seconds of the window */
-    vd_status error;                     /* first failure reading an event (VD_OK if none) */
+    cl_event origin;       /* marker enqueued when the window opened (device clock), or NULL */
+    cl_ulong origin_ns;    /* its end on the device clock, once read (0: not read) */
+    cl_ulong first_end_ns; /* device clock: the latest end among the first step's commands */
+    double first_ns;       /* kernel time of the first step (also in the sums) */
+    vd_status error;       /* first failure reading an event (VD_OK if none) */
     char error_msg[256];
 } vd_profile;
 
@@ -66,11 +77,22 @@ vd_status vd_profile_end(vd_context *ctx);
 /* Slow path of vd_profile_event: a fresh record slot for the current scope (reads and
  * releases completed events when the pending list is full). NULL if out of memory. */
 cl_event *vd_profile_slot(vd_profile *p);
+/* Slow path of vd_profile_span_event: a slot whose record starts at a marker enqueued now. */
+cl_event *vd_profile_span_slot(vd_context *ctx);
 
 /* Event pointer to pass to an enqueue call: NULL (no event) unless a window is open. */
 static inline cl_event *vd_profile_event(vd_context *ctx)
 {
     return ctx->profile && ctx->profile->active ? vd_profile_slot(ctx->profile) : NULL;
+}
+
+/* The same for a library call that enqueues several commands and hands back the event of
+ * its last one only (clfftEnqueueTransform's outEvents): a marker enqueued here marks the
+ * start, so the recorded time runs from the end of the commands before the call to the end
+ * of its last command, gaps between its own commands included. Counted as one launch. */
+static inline cl_event *vd_profile_span_event(vd_context *ctx)
+{
+    return ctx->profile && ctx->profile->active ? vd_profile_span_slot(ctx) : NULL;
 }
 
 /* Set the scope of the launches that follow (layer -1 for non-layer phases). */
