@@ -5,7 +5,10 @@
  *   2. warm cache, second process: nothing compiles from source;
  *   3. a truncated entry and a garbage entry: both are silent misses, rebuilt and rewritten;
  *   4. VERDANT_CACHE_DIR=off: everything compiles and nothing is written;
- *   5. an unwritable cache directory: not an error. */
+ *   5. an unwritable cache directory: not an error;
+ *   6. clFFT's binary cache (clfft-<version>/ in the cache directory): the entries clFFT
+ *      writes pass Verdant's check, malformed ones are removed before clFFT could read
+ *      them, and `verdant cache clear` (vd_cache_clear) counts and removes the tree. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "ops/conv_fft.h"
 
 typedef struct report {
     int status; /* vd_status of the whole run */
@@ -67,6 +71,145 @@ static report run_child(const char *cache_dir)
     int wst = 0;
     waitpid(pid, &wst, 0);
     return r;
+}
+
+/* A child that bakes one clFFT plan, so that clFFT writes its cache entries (VD_OK), or
+ * VD_ERR_UNSUPPORTED without clFFT. */
+static int fft_child(const char *cache_dir)
+{
+    int fds[2], status = VD_ERR_INTERNAL;
+    if (pipe(fds) != 0) return status;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        setenv("VERDANT_CACHE_DIR", cache_dir, 1);
+        unsetenv("CLFFT_CACHE_PATH");
+        vd_context *ctx = NULL;
+        int st = vd_context_create(NULL, &ctx);
+        if (st == VD_OK) st = vd_conv_fft_probe(ctx, 14, 14, 8);
+        if (st != VD_OK && st != VD_ERR_UNSUPPORTED)
+            fprintf(stderr, "fft child: %s\n", vd_last_error(ctx));
+        vd_context_destroy(ctx);
+        if (write(fds[1], &st, sizeof(st)) != (ssize_t)sizeof(st)) _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (read(fds[0], &status, sizeof(status)) != (ssize_t)sizeof(status)) status = VD_ERR_INTERNAL;
+    close(fds[0]);
+    int wst = 0;
+    waitpid(pid, &wst, 0);
+    return status;
+}
+
+/* Regular files in the clfft-* trees of cache directory dir (depth 0), and how many of them
+ * are sound clFFT entries. */
+static void count_tree(const char *dir, int depth, int *files, int *sound)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (depth == 0 && strncmp(e->d_name, "clfft-", 6) != 0) continue;
+        char path[1400];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(path, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode) && depth < 8) count_tree(path, depth + 1, files, sound);
+        if (!S_ISREG(sb.st_mode)) continue;
+        (*files)++;
+        FILE *f = fopen(path, "rb");
+        if (f && vd_cache_clfft_entry_ok(f)) (*sound)++;
+        if (f) fclose(f);
+    }
+    closedir(d);
+}
+
+/* A clFFT cache entry as clFFT 2.x writes it: header ("CLB\0", whole size, header size,
+ * binary size, signature size), binary, signature (int kind, size_t length, bytes; two
+ * variants). Returns its size in buf. */
+static size_t make_clfft_entry(unsigned char *buf)
+{
+    struct {
+        char magic[4];
+        size_t whole, header, binary, signature;
+    } h = {{'C', 'L', 'B', '\0'}, 0, sizeof(h), 24, 0};
+    unsigned char sig[64];
+    size_t ns = 0, len = 4;
+    for (int v = 0; v < 2; v++) {
+        int kind = v;
+        memcpy(sig + ns, &kind, sizeof(kind));
+        memcpy(sig + ns + sizeof(kind), &len, sizeof(len));
+        memset(sig + ns + sizeof(kind) + sizeof(len), 'a' + v, len);
+        ns += sizeof(kind) + sizeof(len) + len;
+    }
+    h.signature = ns;
+    h.whole = sizeof(h) + h.binary + ns;
+    memcpy(buf, &h, sizeof(h));
+    memset(buf + sizeof(h), 0x42, h.binary);
+    memcpy(buf + sizeof(h) + h.binary, sig, ns);
+    return h.whole;
+}
+
+static void write_file(const char *dir, const char *name, const unsigned char *b, size_t n)
+{
+    char path[1600];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        if (n) fwrite(b, 1, n, f);
+        fclose(f);
+    }
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+    char path[1600];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Scenario 6, without a device: malformed entries go, sound ones stay; usage and clear
+ * cover the tree. */
+static void clfft_tree_checks(const char *dir)
+{
+    char top[1200], leaf[1300], got[1200];
+    snprintf(top, sizeof(top), "%s/clfft-9.9.9", dir);
+    snprintf(leaf, sizeof(leaf), "%s/Vendor/Device/1.0/kernel.cl", top);
+    char mk[1400];
+    snprintf(mk, sizeof(mk), "mkdir -p '%s'", leaf);
+    expect_true("clfft: tree made", system(mk) == 0);
+    unsigned char good[256], bad[256];
+    size_t n = make_clfft_entry(good);
+    size_t hs = 4 * sizeof(size_t) + sizeof(size_t); /* the header, padding included */
+    write_file(leaf, "good", good, n);
+    write_file(leaf, "truncated", good, n - 10);
+    write_file(leaf, "tiny", good, 3);
+    write_file(leaf, "empty", good, 0);
+    memcpy(bad, good, n), bad[0] = 'X';
+    write_file(leaf, "magic", bad, n);
+    memcpy(bad, good, n), memset(bad + 3 * sizeof(size_t), 0x7f, sizeof(size_t)); /* binary */
+    write_file(leaf, "binary_size", bad, n);
+    memcpy(bad, good, n), memset(bad + hs + 24 + sizeof(int), 0x7f, sizeof(size_t));
+    write_file(leaf, "variant_length", bad, n);
+    FILE *f = fopen("/dev/null", "rb");
+    expect_true("clfft: an empty file is not an entry", f && !vd_cache_clfft_entry_ok(f));
+    if (f) fclose(f);
+    expect_true("clfft: cache off gives no directory",
+                vd_cache_clfft_dir("", "9.9.9", got, sizeof(got)) == -1);
+    expect_true("clfft: directory for a version",
+                vd_cache_clfft_dir(dir, "9.9.9", got, sizeof(got)) == 0 && !strcmp(got, top));
+    expect_true("clfft: the sound entry is kept", exists_in(leaf, "good"));
+    const char *gone[] = {"truncated", "tiny", "empty", "magic", "binary_size", "variant_length"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        char what[80];
+        snprintf(what, sizeof(what), "clfft: malformed entry '%s' removed", gone[i]);
+        expect_true(what, !exists_in(leaf, gone[i]));
+    }
+    uint64_t files0 = 0, bytes0 = 0, files = 0, bytes = 0;
+    EXPECT_OK(NULL, vd_cache_usage(dir, &files0, &bytes0));
+    write_file(leaf, "another", good, n);
+    EXPECT_OK(NULL, vd_cache_usage(dir, &files, &bytes));
+    expect_true("clfft: usage counts the tree's files", files == files0 + 1 && bytes == bytes0 + n);
 }
 
 /* Paths of the *.bin entries in dir (up to cap); returns the count. */
@@ -148,6 +291,33 @@ int main(void)
 
     report ro = run_child("/proc/verdant-cannot-create-this");
     expect_true("uncreatable cache dir is not an error", ro.status == VD_OK);
+
+    /* 6. clFFT's cache: what clFFT writes passes the check (else every process would remove
+     * and rebuild it), a second process keeps it, malformed entries go, clear takes all. */
+    int fst = fft_child(dir);
+    if (fst == VD_ERR_UNSUPPORTED) {
+        check_skip("clFFT binary cache", "built without clFFT");
+    } else {
+        expect_status("clfft: a plan baked", NULL, (vd_status)fst, VD_OK);
+        int files = 0, sound = 0;
+        count_tree(dir, 0, &files, &sound);
+        printf("clfft: %d files written, %d sound\n", files, sound);
+        expect_true("clfft: clFFT wrote its cache entries", files > 0);
+        expect_true("clfft: every entry clFFT wrote passes the check", sound == files);
+        expect_status("clfft: a second process", NULL, (vd_status)fft_child(dir), VD_OK);
+        int files2 = 0, sound2 = 0;
+        count_tree(dir, 0, &files2, &sound2);
+        expect_true("clfft: the second process kept them", files2 == files && sound2 == files);
+    }
+    clfft_tree_checks(dir);
+    uint64_t cleared = 0, cbytes = 0;
+    EXPECT_OK(NULL, vd_cache_clear(dir, &cleared, &cbytes));
+    int left = 0, sound_left = 0;
+    count_tree(dir, 0, &left, &sound_left);
+    expect_true("clear removes the clFFT trees", cleared > 0 && left == 0);
+    char top[1200];
+    snprintf(top, sizeof(top), "%s/clfft-9.9.9", dir);
+    expect_true("clear removes the clFFT directories", access(top, F_OK) != 0);
 
     for (int i = 0, m = list_entries(dir, paths, 64); i < m; i++) remove(paths[i]);
     rmdir(dir);

@@ -121,12 +121,13 @@ int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
     "directories (Verdant's kernel and tuning cache, PoCL's kernel cache) with their\n"    \
     "sizes.\n"
 
-#define USAGE_CACHE                                                                        \
-    "usage: verdant cache clear\n"                                                        \
-    "\n"                                                                                  \
-    "Remove Verdant's compiled kernel programs (*.bin) and tuning files (tune-*.txt) from\n" \
-    "the cache directory (VERDANT_CACHE_DIR, else $XDG_CACHE_HOME/verdant, else\n"         \
-    "~/.cache/verdant). Other files there, and PoCL's own cache, are left alone.\n"
+#define USAGE_CACHE                                                                      \
+    "usage: verdant cache clear\n"                                                       \
+    "\n"                                                                                 \
+    "Remove Verdant's compiled kernel programs (*.bin), tuning files (tune-*.txt) and\n" \
+    "clFFT's kernel binaries (clfft-VERSION/) from the cache directory\n"                \
+    "(VERDANT_CACHE_DIR, else $XDG_CACHE_HOME/verdant, else ~/.cache/verdant). Other\n"  \
+    "files there, and PoCL's own cache, are left alone.\n"
 
 #define USAGE_PLOT                                                                           \
     "usage: verdant plot LOG.jsonl -o OUT.png|OUT.svg [--title TEXT]\n"                     \

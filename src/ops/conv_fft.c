@@ -175,12 +175,36 @@ static void fft_unref(void)
     pthread_mutex_unlock(&fft_lock);
 }
 
+/* clFFT compiles the kernels of every plan from source (0.4-0.6 s of LeNet-5's first
+ * training step on PoCL) unless CLFFT_CACHE_PATH, read by clfftSetup, names a directory for
+ * their binaries. Point it into the context's cache directory (runtime/cache.c: one
+ * directory per clFFT version, checked before clFFT trusts it), unless the user set it;
+ * with the cache off it stays unset. Under fft_lock, before clfftSetup. */
+static bool fft_env_ours; /* CLFFT_CACHE_PATH is ours, not the user's */
+
+static void clfft_cache_path(const vd_context *ctx)
+{
+    if (getenv("CLFFT_CACHE_PATH") && !fft_env_ours) return;
+    cl_uint major = 0, minor = 0, patch = 0;
+    char version[48], dir[1200];
+    if (clfftGetVersion(&major, &minor, &patch) == CLFFT_SUCCESS &&
+        snprintf(version, sizeof(version), "%u.%u.%u", major, minor, patch) > 0 &&
+        vd_cache_clfft_dir(ctx->cache_dir, version, dir, sizeof(dir)) == 0) {
+        fft_env_ours = setenv("CLFFT_CACHE_PATH", dir, 1) == 0;
+        vd_log(ctx, 2, "clFFT binary cache %s", dir);
+    } else if (fft_env_ours) {
+        unsetenv("CLFFT_CACHE_PATH");
+        fft_env_ours = false;
+    }
+}
+
 static vd_status fft_state_get(vd_context *ctx, fft_state **out)
 {
     *out = ctx->fft;
     if (*out) return VD_OK;
     pthread_mutex_lock(&fft_lock);
     if (fft_refs == 0) {
+        clfft_cache_path(ctx);
         /* Filled by hand: clFFT's clfftInitSetupData is a header-only inline function that
          * is not exported, so an unoptimised build would not link it. */
         clfftSetupData sd;

@@ -115,6 +115,16 @@ struct vd_context {
  * default; "off": "" ), without creating it. -1 when it does not fit in cap. cache.c */
 int vd_cache_dir_resolve(const char *requested, char *dst, size_t cap);
 
+/* clFFT's binary cache (CLFFT_CACHE_PATH) inside a Verdant cache directory:
+ * "<cache_dir>/clfft-<version>", created, with every file in it that clFFT could not read
+ * safely removed first (clFFT trusts its entries: one of the right length but a bad header
+ * or signature trips an assert or an unbounded allocation inside clFFT). version: clFFT's
+ * run-time version, since clFFT's own cache key lacks it. 0 on success; -1 when cache_dir
+ * is "" (cache off) or the directory cannot be made or written. cache.c */
+int vd_cache_clfft_dir(const char *cache_dir, const char *version, char *dst, size_t cap);
+/* Whether f holds a complete clFFT cache entry that clFFT's loader reads within bounds. */
+bool vd_cache_clfft_entry_ok(FILE *f);
+
 /* Choose a device from a selection string (NULL or "": the best one). device.c */
 vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device_id *device,
                            vd_device_info *info);
