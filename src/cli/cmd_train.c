@@ -116,6 +116,22 @@ static void progress(void *user, const vd_progress *p)
     fflush(stderr);
 }
 
+/* Where stderr is not a terminal (a log file, CI, nohup) a bar redrawn with \r would be
+ * one unreadable line: print a plain line at every tenth of the epoch instead. */
+static void progress_lines(void *user, const vd_progress *p)
+{
+    int *last = user; /* [0]: epoch, [1]: the tenth last printed in it */
+    long long batches = p->batches ? p->batches : 1;
+    int tenth = (int)(10 * p->batch / batches);
+    if (last[0] != p->epoch) last[0] = p->epoch, last[1] = 0;
+    if (tenth <= last[1] || p->batch == p->batches) return; /* the epoch line follows */
+    last[1] = tenth;
+    fprintf(stderr, "  epoch %d  %3d%%  batch %lld/%lld  loss %.4f  %.0f img/s\n", (int)p->epoch,
+            10 * tenth, (long long)p->batch, batches, p->loss,
+            p->seconds > 0 ? (double)p->samples / p->seconds : 0.0);
+    fflush(stderr);
+}
+
 static vd_status load_split(const char *dir, const char *split, long limit, vd_dataset **out)
 {
     vd_dataset *all = NULL;
@@ -288,7 +304,13 @@ int cmd_train(int argc, char **argv)
     to.seed = state.shuffle_seed;
     to.crop_pad = state.crop_pad;
     to.flip = state.flip;
-    to.progress = isatty(fileno(stderr)) ? progress : NULL;
+    int last_tenth[2] = {0, 0};
+    if (isatty(fileno(stderr))) {
+        to.progress = progress;
+    } else {
+        to.progress = progress_lines;
+        to.user = last_tenth;
+    }
     for (long e = state.epoch + 1; e <= epochs; e++) {
         float elr = vd_schedule_lr(&state, (int32_t)e);
         vd_epoch_stats es;

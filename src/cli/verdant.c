@@ -44,8 +44,7 @@ static const verb verbs[] = {
      cmd_eval},
     {"predict", "classify PGM or IDX images with a checkpoint (top-k classes)", USAGE_PREDICT,
      cmd_predict},
-    {"plan", "show a network's layers, shapes, parameters and device memory", USAGE_PLAN,
-     cmd_plan},
+    {"plan", "show a network's layers, shapes, parameters and device memory", USAGE_PLAN, cmd_plan},
     {"info", "show the device, energy meters and cache directories", USAGE_INFO, cmd_info},
     {"cache", "manage the kernel cache ('verdant cache clear')", USAGE_CACHE, cmd_cache},
     {"plot", "draw loss, accuracy, images/s and images/J from a training log", USAGE_PLOT,
@@ -269,6 +268,9 @@ done:
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered even into a pipe or file, so the summary lines on stdout and the
+     * progress and errors on stderr keep their order in a log. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;

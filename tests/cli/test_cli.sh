@@ -99,6 +99,10 @@ expect 0 "train" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 640 --checkpoint 
     --log "$tmp/log.jsonl" --schedule cosine
 contains "$tmp/out" "epoch 1/1" "train prints the epoch"
 contains "$tmp/log.jsonl" '"epoch": 1' "train writes the log"
+# stderr is a file here, not a terminal: plain progress lines instead of a redrawn bar.
+expect 0 "train, progress into a file" "$V" train "$M/mlp.cfg" --epochs 1 --limit 2560
+contains "$tmp/err" "  epoch 1   50%  batch 20/40  loss " "progress lines when stderr is not a terminal"
+if grep -q $'\r' "$tmp/err"; then fail=$((fail + 1)); echo "FAIL progress into a file has carriage returns"; else pass=$((pass + 1)); fi
 expect 0 "resume" "$V" train --resume "$tmp/m.ckpt" --epochs 2 --limit 640 --log "$tmp/log.jsonl"
 contains "$tmp/out" "resumed from" "resume says so"
 contains "$tmp/log.jsonl" '"epoch": 2' "resume continues at epoch 2"
