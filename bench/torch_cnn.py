@@ -3,13 +3,14 @@
 
 Builds the model from the SAME network file Verdant reads (samples/models/lenet5.cfg,
 vgg_bn.cfg) with a small parser for the keys those files use: [net] input/loss; conv2d
-(filters, kernel, kernel_h, kernel_w, pad, stride, dilation, groups, bias), batchnorm
-(momentum, eps), relu, maxpool/avgpool (kernel, stride, pad, ceil), flatten, dropout (p),
+(filters, kernel, kernel_h, kernel_w, pad, stride, dilation, groups, bias, relu), batchnorm
+(momentum, eps, relu), relu, maxpool/avgpool (kernel, stride, pad, ceil), flatten, dropout (p),
 dense (units, bias). Anything else (graph inputs, other layer types or keys) is an error
 naming file:line, so the two sides cannot silently differ. Weights are initialised like
 Verdant's (He normal for a layer whose next computing layer, looking through batchnorm,
-dropout and flatten, is a ReLU; Xavier normal otherwise; zero biases, batchnorm 1/0); the
-random streams differ, so accuracies agree only statistically.
+dropout and flatten, is a ReLU, and for a conv2d with relu = 1; Xavier normal otherwise;
+zero biases, batchnorm 1/0); the random streams differ, so accuracies agree only
+statistically.
 
 Recipe as `verdant train`: softmax cross-entropy, Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8
 unless --lr), batch 64, shuffled each epoch, inputs (x/255 - 0.2860)/0.3530, Fashion-MNIST
@@ -55,7 +56,7 @@ class CfgError(Exception):
 # Keys each layer type accepts, with defaults (Verdant's, src/layers/*.c).
 LAYER_KEYS = {
     "conv2d": {"filters": None, "kernel": 3, "kernel_h": 0, "kernel_w": 0, "pad": 0, "stride": 1,
-               "dilation": 1, "groups": 1, "bias": 1},
+               "dilation": 1, "groups": 1, "bias": 1, "relu": 0},
     "batchnorm": {"momentum": 0.1, "eps": 1e-5, "relu": 0},
     "relu": {},
     "maxpool": {"kernel": 2, "stride": 0, "pad": 0, "ceil": 0},
@@ -101,6 +102,8 @@ def parse_cfg(path):
                 opts[key] = float(value) if isinstance(LAYER_KEYS[typ][key], float) else int(value)
             except ValueError:
                 raise CfgError(f"{path}:{kl}: {typ}: '{key}' = '{value}' is not a number")
+            if key in ("bias", "relu", "ceil") and opts[key] not in (0, 1):
+                raise CfgError(f"{path}:{kl}: {typ}: '{key}' = '{value}' is not 0 or 1")
         for key, v in opts.items():
             if v is None:
                 raise CfgError(f"{path}:{lineno}: {typ}: missing '{key}'")
@@ -130,6 +133,9 @@ def build_model(path, seed):
             with torch.no_grad():
                 cur = list(m(torch.zeros(1, *cur)).shape[1:])
             init.append((i, m))
+            if o["relu"]:  # Verdant's conv with the ReLU fused into its bias pass: two modules
+                mods.append(m)
+                m = torch.nn.ReLU()
         elif typ == "dense":
             n_in = int(np.prod(cur))
             if len(cur) != 1:
@@ -162,11 +168,13 @@ def build_model(path, seed):
             m = torch.nn.Dropout(o["p"])
         mods.append(m)
     # He normal before a ReLU (looking through batchnorm, dropout, flatten; a batchnorm
-    # with relu = 1 is a ReLU), else Xavier.
+    # with relu = 1 is a ReLU; a conv2d with relu = 1 is followed by its own), else Xavier.
     for i, m in init:
         nxt = next(("relu" if t == "batchnorm" and o["relu"] else t for t, o, _ in layers[i + 1:]
                     if t not in ("batchnorm", "dropout", "flatten") or
                     (t == "batchnorm" and o["relu"])), None)
+        if layers[i][0] == "conv2d" and layers[i][1]["relu"]:
+            nxt = "relu"
         w = m.weight
         fan_in = w.shape[1] * int(np.prod(w.shape[2:]))
         fan_out = w.shape[0] * int(np.prod(w.shape[2:]))

@@ -28,7 +28,17 @@
  *          global C * local: one work-group per channel c. Lane l sums elements l, l+lsz,
  *          ... of the channel's n*HW values in order, then a tree over the lanes in local
  *          memory: the order depends only on the local size, so it is deterministic.
- *          db[c] += sum. */
+ *          db[c] += sum.
+ * bias_relu_nchw_fwd: global (HW, C, n), one work-item per element: the epilogue of a
+ *          conv2d/deconv2d with relu = 1, y = max(y + b[c], 0) in one pass (b read only when
+ *          has_bias != 0). ReLU as act.cl's: v > 0 ? v : 0.
+ * relu_mask_nchw_bwd: global (HW, C, n), one work-item per element: dy = y > 0 ? dy : 0,
+ *          in place (the layer's backward without a bias).
+ * relu_mask_bias_nchw_bwd: as bias_nchw_bwd (one work-group per channel, same lanes, same
+ *          order, so db is bit-identical to the unfused relu layer + bias_nchw_bwd), and
+ *          each lane also writes the masked value back: dy = y > 0 ? dy : 0 in place and
+ *          db[c] += sum of the masked dy. One read of y and dy, one write of dy. The lane
+ *          walks (img, j) without a division per element. */
 
 kernel void im2col(int C, int H, int W, int R, int S, int sh, int sw, int ph, int pw, int dh,
                    int dw, int P, int Q, int nb, global const float *x, ulong x_off,
@@ -111,6 +121,56 @@ kernel void bias_nchw_bwd(ulong n, int C, ulong HW, global const float *dy, ulon
     float s = 0.0f;
     for (ulong j = (ulong)l; j < M; j += (ulong)lsz)
         s += dy[dy_off + ((j / HW) * C + c) * HW + j % HW];
+    float sum = vd_group_sum(buf, s);
+    if (l == 0)
+        db[db_off + c] += sum;
+}
+
+kernel void bias_relu_nchw_fwd(ulong n, int C, ulong HW, int has_bias, global const float *b,
+                               ulong b_off, global float *y, ulong y_off)
+{
+    ulong j = get_global_id(0);
+    int c = (int)get_global_id(1);
+    ulong img = get_global_id(2);
+    if (j >= HW || c >= C || img >= n)
+        return;
+    ulong i = y_off + (img * C + c) * HW + j;
+    float v = has_bias ? y[i] + b[b_off + c] : y[i];
+    y[i] = v > 0.0f ? v : 0.0f;
+}
+
+kernel void relu_mask_nchw_bwd(ulong n, int C, ulong HW, global const float *y, ulong y_off,
+                               global float *dy, ulong dy_off)
+{
+    ulong j = get_global_id(0);
+    int c = (int)get_global_id(1);
+    ulong img = get_global_id(2);
+    if (j >= HW || c >= C || img >= n)
+        return;
+    ulong i = (img * C + c) * HW + j;
+    if (!(y[y_off + i] > 0.0f))
+        dy[dy_off + i] = 0.0f;
+}
+
+kernel void relu_mask_bias_nchw_bwd(ulong n, int C, ulong HW, global const float *y,
+                                    ulong y_off, global float *dy, ulong dy_off,
+                                    global float *db, ulong db_off, local float *buf)
+{
+    int c = (int)get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    ulong img = (ulong)l / HW, j = (ulong)l - img * HW;
+    float s = 0.0f;
+    while (img < n) {
+        ulong i = (img * C + c) * HW + j;
+        float g = y[y_off + i] > 0.0f ? dy[dy_off + i] : 0.0f;
+        dy[dy_off + i] = g;
+        s += g;
+        j += (ulong)lsz;
+        while (j >= HW) {
+            j -= HW;
+            img++;
+        }
+    }
     float sum = vd_group_sum(buf, s);
     if (l == 0)
         db[db_off + c] += sum;

@@ -112,6 +112,10 @@ static void bad_files(vd_context *ctx)
     BAD("second [net]", "[relu]\n[net]\n", VD_ERR_FORMAT, "bad.cfg:4: [net] must come once");
     BAD("control byte", "[relu]\n\x01\n", VD_ERR_FORMAT, "bad.cfg:4: unexpected control");
     BAD("no layers", "", VD_ERR_FORMAT, "bad.cfg: no layers");
+    BAD("conv relu = 2", "[conv2d]\nname = c\nfilters = 2\nrelu = 2\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:6: layer 'c' (conv2d): key 'relu': '2' is not a boolean");
+    BAD("deconv relu = -1", "[deconv2d]\nfilters = 2\nrelu = -1\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:5: layer 'deconv2d0' (deconv2d): key 'relu'");
 #undef BAD
     expect_cfg_error(ctx, "key outside section", "units = 3\n", VD_ERR_FORMAT,
                      "bad.cfg:1: key 'units' outside");
@@ -143,6 +147,78 @@ static void bad_files(vd_context *ctx)
     }
 }
 
+/* conv2d relu = 1 is conv2d followed by [relu]: the key survives the writer, and with the
+ * same seed both nets start from the same weights (He initialisation either way), predict
+ * the same outputs and take the same training step, bit for bit (the fused epilogue does
+ * the same float operations in the same order). Fixed algorithm choice (VERDANT_TUNE=off)
+ * so that both nets run the same convolution algorithms. */
+static void conv_relu(vd_context *ctx)
+{
+    const char *head = "[net]\ninput = 2, 9, 8\nseed = 5\n"
+                       "[conv2d]\nname = c1\nfilters = 5\nkernel = 3\npad = 1\n";
+    const char *tail = "[maxpool]\n[conv2d]\nname = c2\nfilters = 4\nkernel = 3\nbias = 0\n%s"
+                       "[flatten]\n[dense]\nunits = 3\n";
+    char fused[512], plain[512], t[256];
+    snprintf(t, sizeof t, tail, "relu = 1\n");
+    snprintf(fused, sizeof fused, "%srelu = 1\n%s", head, t);
+    snprintf(t, sizeof t, tail, "[relu]\n");
+    snprintf(plain, sizeof plain, "%s[relu]\n%s", head, t);
+    const char *tune = getenv("VERDANT_TUNE");
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", tune ? tune : "");
+    setenv("VERDANT_TUNE", "off", 1);
+    vd_net *a = NULL, *b = NULL, *again = NULL;
+    char *text = NULL, *text2 = NULL;
+    enum { N = 4, IN = 2 * 9 * 8, NP = 5 * 2 * 9 + 5 + 4 * 5 * 9 + 4 * 2 * 2 * 3 + 3 };
+    static float x[N * IN], pa[NP], pb[NP], ya[N * 3], yb[N * 3];
+    int32_t labels[N] = {0, 2, 1, 2};
+    for (int i = 0; i < N * IN; i++) x[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, fused, "fused.cfg", &a)) ||
+        !EXPECT_OK(ctx, vd_net_parse_cfg(ctx, plain, "plain.cfg", &b)) ||
+        !EXPECT_OK(ctx, vd_net_build(a, N)) || !EXPECT_OK(ctx, vd_net_build(b, N)))
+        goto done;
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_ADAM);
+    EXPECT_OK(ctx, vd_net_set_optimizer(a, &o));
+    EXPECT_OK(ctx, vd_net_set_optimizer(b, &o));
+    expect_true("conv relu=1: parameter count",
+                vd_net_param_count(a) == NP && vd_net_param_count(b) == NP);
+    EXPECT_OK(ctx, vd_net_to_cfg(a, &text));
+    if (text) {
+        expect_true("writer keeps relu = 1 of both convolutions",
+                    strstr(text, "relu = 1") && strstr(strstr(text, "relu = 1") + 1, "relu = 1"));
+        if (EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text, "written.cfg", &again))) {
+            EXPECT_OK(ctx, vd_net_to_cfg(again, &text2));
+            expect_true("conv relu=1: write, read, write is stable", text2 && !strcmp(text, text2));
+        }
+    }
+    EXPECT_OK(ctx, vd_net_params_read(a, pa, NP));
+    EXPECT_OK(ctx, vd_net_params_read(b, pb, NP));
+    expect_equal_bytes("conv relu=1 and conv + [relu]: same initial weights (He)", pa, pb,
+                       sizeof pa);
+    EXPECT_OK(ctx, vd_net_predict(a, x, N, ya));
+    EXPECT_OK(ctx, vd_net_predict(b, x, N, yb));
+    expect_equal_bytes("conv relu=1 and conv + [relu]: same predictions", ya, yb, sizeof ya);
+    for (int step = 0; step < 2; step++) {
+        float la = 0, lb = 1;
+        EXPECT_OK(ctx, vd_net_train_step(a, x, labels, NULL, N, &la));
+        EXPECT_OK(ctx, vd_net_train_step(b, x, labels, NULL, N, &lb));
+        expect_equal_bytes("conv relu=1 and conv + [relu]: same loss", &la, &lb, sizeof la);
+    }
+    EXPECT_OK(ctx, vd_net_params_read(a, pa, NP));
+    EXPECT_OK(ctx, vd_net_params_read(b, pb, NP));
+    expect_equal_bytes("conv relu=1 and conv + [relu]: same weights after two steps", pa, pb,
+                       sizeof pa);
+done:
+    if (tune) setenv("VERDANT_TUNE", keep, 1);
+    else unsetenv("VERDANT_TUNE");
+    free(text);
+    free(text2);
+    vd_net_destroy(a);
+    vd_net_destroy(b);
+    vd_net_destroy(again);
+}
+
 static void shipped_models(vd_context *ctx)
 {
     const char *dir = getenv("VERDANT_MODELS_DIR");
@@ -169,6 +245,7 @@ int main(void)
     if (test_context(&ctx)) return check_summary();
     good_file(ctx);
     bad_files(ctx);
+    conv_relu(ctx);
     shipped_models(ctx);
     vd_context_destroy(ctx);
     return check_summary();

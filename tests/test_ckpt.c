@@ -124,6 +124,56 @@ done:
     vd_net_destroy(c);
 }
 
+/* A net with conv2d relu = 1 (the fused epilogue): the key is part of the stored
+ * description, so the loaded net is the same net: same description text, same weights,
+ * same predictions, and it trains on identically. */
+static void conv_relu_round_trip(vd_context *ctx, const vd_dataset *ds, const char *path)
+{
+    const char *cfg = "[net]\ninput = 1, 6, 6\nseed = 13\n[conv2d]\nname = c1\nfilters = 4\n"
+                      "kernel = 3\npad = 1\nrelu = 1\n[maxpool]\n[conv2d]\nfilters = 3\n"
+                      "kernel = 3\nbias = 0\nrelu = 1\n[flatten]\n[dense]\nunits = 3\n";
+    vd_net *a = NULL, *b = NULL;
+    char *ta = NULL, *tb = NULL;
+    float *pa = NULL, *pb = NULL;
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_ADAM);
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, cfg, "conv-relu", &a)) ||
+        !EXPECT_OK(ctx, vd_net_build(a, 16)) || !EXPECT_OK(ctx, vd_net_set_optimizer(a, &o)))
+        goto done;
+    train(ctx, a, ds, 1, 1);
+    vd_train_state s;
+    vd_train_state_init(&s);
+    s.epoch = 1;
+    s.shuffle_seed = 3;
+    EXPECT_OK(ctx, vd_net_save(a, path, &s));
+    vd_train_state r;
+    if (!EXPECT_OK(ctx, vd_net_load(ctx, path, 16, &b, &r))) goto done;
+    EXPECT_OK(ctx, vd_net_to_cfg(a, &ta));
+    EXPECT_OK(ctx, vd_net_to_cfg(b, &tb));
+    expect_true("conv relu=1: the loaded description is the saved one",
+                ta && tb && !strcmp(ta, tb));
+    const char *c1 = tb ? strstr(tb, "name = c1") : NULL;
+    const char *relu = c1 ? strstr(c1, "relu = ") : NULL;
+    expect_true("conv relu=1: the loaded description has relu = 1",
+                relu && !strncmp(relu, "relu = 1", 8));
+    size_t np = vd_net_param_count(a);
+    pa = test_malloc(np * 4), pb = test_malloc(np * 4);
+    float x[16 * 36], ya[16 * 3], yb[16 * 3];
+    for (int i = 0; i < 16 * 36; i++) x[i] = (float)((i * 29) % 13) / 13.0f - 0.3f;
+    EXPECT_OK(ctx, vd_net_predict(a, x, 16, ya));
+    EXPECT_OK(ctx, vd_net_predict(b, x, 16, yb));
+    expect_equal_bytes("conv relu=1: identical predictions after loading", yb, ya, sizeof ya);
+    train(ctx, a, ds, 2, 2);
+    train(ctx, b, ds, r.epoch + 1, 2);
+    EXPECT_OK(ctx, vd_net_params_read(a, pa, np));
+    EXPECT_OK(ctx, vd_net_params_read(b, pb, np));
+    expect_equal_bytes("conv relu=1: resumed training gives bit-identical weights", pb, pa, np * 4);
+done:
+    free(ta), free(tb), free(pa), free(pb);
+    vd_net_destroy(a);
+    vd_net_destroy(b);
+}
+
 static unsigned char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -355,6 +405,7 @@ int main(void)
     snprintf(good, sizeof(good), "%s/good.ckpt", dir);
     if (expect_true("synthetic dataset", ds != NULL)) {
         resume_exact(ctx, ds, good);
+        conv_relu_round_trip(ctx, ds, good);
         damaged_files(ctx, good);
         failed_save_keeps_old(ctx, ds, good);
         run_plan(ctx, good);

@@ -6,7 +6,15 @@
  * chunk of 2 images on a batch of 3, so both the one-image path (GEMM straight into NCHW)
  * and the packed multi-image path run. Shapes: stride 2, padding, dilation 2, groups 2,
  * depthwise, 1x1, 5x5, non-square kernels, sizes that are not multiples of 64, batch 1
- * and 3. Also bad options and shapes. */
+ * and 3. Also bad options and shapes.
+ *
+ * relu = 1 (the fused epilogue): the same layer checks with ReLU applied to the reference's
+ * output, and the reference's backward fed dy masked where the device's y <= 0 (the mask
+ * is the layer's y; masking by the reference's y would flip on values within rounding of
+ * 0). Every algorithm is forced in turn (VERDANT_CONV_ALGO) on geometries it applies to,
+ * with and without bias, conv2d and deconv2d; the test checks that the forced algorithm
+ * ran every pass it applies to. Winograd and FFT carry their transform error and are held
+ * to test_conv_algos.c's bound for them (1e-4 of max |ref| more absolute). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +31,10 @@
  * about 3.5 (cf. test_dense.c, 1e-5 for length 129). */
 #define ATOL 2e-5f
 #define RTOL 1e-4f
+#define XFORM_ATOL_REL 1e-4f /* as test_conv_algos.c */
+
+/* The algorithm forced for the layer tests (NULL: the selection's choice). */
+static const char *forced_algo;
 
 static uint64_t rng = 77;
 
@@ -34,8 +46,47 @@ static float *rand_array(size_t n, float lo, float hi)
 /* ------------------------------------------------------------------ layer tests */
 
 typedef struct conv_opts {
-    int K, kh, kw, stride, pad, dil, groups, bias, output_pad;
+    int K, kh, kw, stride, pad, dil, groups, bias, output_pad, relu;
 } conv_opts;
+
+static float max_abs(const float *v, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fabsf(v[i]) > m ? fabsf(v[i]) : m;
+    return m;
+}
+
+/* expect_close with the bound of the forced algorithm (see the banner). */
+static void close_to(const char *what, const float *got, const float *want, size_t n)
+{
+    bool xform =
+        forced_algo && (!strncmp(forced_algo, "winograd", 8) || !strcmp(forced_algo, "fft"));
+    float atol = xform ? XFORM_ATOL_REL * max_abs(want, n) + ATOL : ATOL;
+    expect_close(what, got, want, n, atol, RTOL);
+}
+
+/* One check: the forced algorithm ran each pass of g it applies to. The layer's algorithm
+ * text is "fwd/bwd_data/bwd_filter"; deconv2d runs the convolution's passes swapped but
+ * names them by the convolution's pass, as the selection does. */
+static void expect_forced_ran(vd_context *ctx, const char *what, const vd_layer *l,
+                              const vd_conv_geom *g)
+{
+    if (!forced_algo) return;
+    int a = vd_conv_algo_find(forced_algo);
+    char names[64], w[400];
+    snprintf(names, sizeof names, "%s", l->ops->algo(l));
+    const char *pass_name[VD_CONV_N_PASSES] = {NULL, NULL, NULL};
+    char *save = NULL, *tok = strtok_r(names, "/", &save);
+    for (int p = 0; p < VD_CONV_N_PASSES && tok; p++, tok = strtok_r(NULL, "/", &save))
+        pass_name[p] = tok;
+    bool ok = a >= 0;
+    for (int p = 0; p < VD_CONV_N_PASSES && ok; p++)
+        if (vd_conv_algos[a]->applies(ctx, g, (vd_conv_pass)p))
+            ok = pass_name[p] && !strcmp(pass_name[p], forced_algo);
+    snprintf(w, sizeof w, "%s: %s ran every pass it applies to (%s)", what, forced_algo,
+             l->ops->algo(l));
+    expect_true(w, ok);
+}
 
 static vd_conv_geom geom(int C, int H, int W, int K, int R, int S, int st, int pad, int dil,
                          int groups)
@@ -55,8 +106,8 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     char opts[200];
     int used = snprintf(opts, sizeof opts,
                         "filters=%d kernel_h=%d kernel_w=%d stride=%d pad=%d "
-                        "dilation=%d groups=%d bias=%d",
-                        o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups, o.bias);
+                        "dilation=%d groups=%d bias=%d relu=%d",
+                        o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups, o.bias, o.relu);
     if (deconv) snprintf(opts + used, sizeof opts - (size_t)used, " output_pad=%d", o.output_pad);
     vd_conv_geom g;
     if (deconv) { /* the convolution it transposes: C, H, W = the deconv's output */
@@ -69,7 +120,8 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     }
     rig r;
     char what[300];
-    snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu", type, opts, C, H, W, n);
+    snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu%s%s", type, opts, C, H, W, n,
+             forced_algo ? " algo=" : "", forced_algo ? forced_algo : "");
     if (!rig_open(&r, ctx, type, opts, rig_shape3(C, H, W), n)) {
         printf("FAIL %s: setup\n", what);
         rig_close(&r);
@@ -86,33 +138,43 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
     float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4);
     float *gr = test_malloc(r.arena * 4), *wdw = test_malloc(nw * 4 + 4),
-          *wdb = test_malloc(nb * 4 + 4);
+          *wdb = test_malloc(nb * 4 + 4), *dym = test_malloc(r.nout * 4);
     char w2[400];
 
-    if (rig_forward(&r, true, x, y)) {
-        if (deconv)
-            ref_deconv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
-        else ref_conv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
-        snprintf(w2, sizeof w2, "%s: forward", what);
-        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+    if (!rig_forward(&r, true, x, y)) goto out;
+    if (deconv) ref_deconv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
+    else ref_conv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
+    size_t clipped = 0;
+    for (size_t i = 0; o.relu && i < r.nout; i++) {
+        clipped += want[i] <= 0.0f;
+        want[i] = want[i] > 0.0f ? want[i] : 0.0f;
     }
+    snprintf(w2, sizeof w2, "%s: forward", what);
+    close_to(w2, y, want, r.nout);
+    if (o.relu) { /* the ReLU must have something to clip, and something to pass */
+        snprintf(w2, sizeof w2, "%s: ReLU clips %zu of %zu", what, clipped, r.nout);
+        expect_true(w2, clipped > 0 && clipped < r.nout);
+    }
+    /* The gradient the reference sees: dy through the device's ReLU. */
+    for (size_t i = 0; i < r.nout; i++) dym[i] = !o.relu || y[i] > 0.0f ? dy[i] : 0.0f;
     /* dx starts as NaN: beta = 0 must not read it. */
     rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
         if (deconv)
-            ref_deconv2d_bwd(&g, n, x, rig_param(&r, 0), dy, beta, wdx, wdw, bias ? wdb : NULL);
-        else ref_conv2d_bwd(&g, n, x, rig_param(&r, 0), dy, beta, wdx, wdw, bias ? wdb : NULL);
+            ref_deconv2d_bwd(&g, n, x, rig_param(&r, 0), dym, beta, wdx, wdw, bias ? wdb : NULL);
+        else ref_conv2d_bwd(&g, n, x, rig_param(&r, 0), dym, beta, wdx, wdw, bias ? wdb : NULL);
         snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
-        expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+        close_to(w2, dx, wdx, r.nin);
         snprintf(w2, sizeof w2, "%s: dW pass %d", what, pass);
-        expect_close(w2, gr + r.l->params[0].offset, wdw, nw, ATOL, RTOL);
+        close_to(w2, gr + r.l->params[0].offset, wdw, nw);
         if (bias) {
             snprintf(w2, sizeof w2, "%s: db pass %d", what, pass);
-            expect_close(w2, gr + r.l->params[1].offset, wdb, nb, ATOL, RTOL);
+            close_to(w2, gr + r.l->params[1].offset, wdb, nb);
         }
     }
+    expect_forced_ran(ctx, what, r.l, &g);
     rig_guards(&r, what);
     /* The gaps between parameters in the gradient arena stay zero. */
     float *g0 = test_malloc(r.arena * 4);
@@ -123,7 +185,9 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     snprintf(w2, sizeof w2, "%s: gradient arena untouched outside the parameters", what);
     expect_close(w2, g0, zero, r.arena, 0, 0);
     free(g0), free(zero);
+out:
     free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr), free(wdw), free(wdb);
+    free(dym);
     rig_close(&r);
 }
 
@@ -215,6 +279,65 @@ done:
     free(wdw);
 }
 
+/* ------------------------------------------------------------------ relu = 1 */
+
+/* The fused epilogue under every algorithm, on geometries each one applies to: {K, kh, kw,
+ * stride, pad, dilation, groups, bias, output_pad, relu}, input (C, H, W), batch. */
+static void check_relu(vd_context *ctx)
+{
+    typedef struct relu_case {
+        bool deconv;
+        conv_opts o;
+        int C, H, W;
+        size_t n;
+    } relu_case;
+    static const relu_case cases[] = {
+        /* 3x3 stride 1 (Winograd, implicit, im2col), odd sizes, with and without bias */
+        {false, {5, 3, 3, 1, 1, 1, 1, 1, 0, 1}, 3, 9, 7, 3},
+        {false, {4, 3, 3, 1, 0, 1, 1, 0, 0, 1}, 6, 11, 10, 2},
+        /* 5x5 stride 1, few input channels (FFT, direct): LeNet's c1 and c2 */
+        {false, {6, 5, 5, 1, 2, 1, 1, 1, 0, 1}, 1, 28, 28, 3},
+        {false, {16, 5, 5, 1, 0, 1, 1, 1, 0, 1}, 6, 14, 13, 2},
+        {false, {3, 5, 5, 1, 2, 1, 1, 0, 0, 1}, 2, 13, 11, 3},
+        /* depthwise stride 2 (direct), grouped dilated */
+        {false, {6, 3, 3, 2, 1, 1, 3, 1, 0, 1}, 3, 8, 7, 3},
+        {false, {6, 3, 3, 1, 1, 2, 2, 1, 0, 1}, 4, 9, 8, 1},
+        /* deconv2d: stride 2, grouped without bias, 5x5 stride 1 */
+        {true, {2, 3, 3, 2, 1, 1, 1, 1, 1, 1}, 3, 4, 5, 3},
+        {true, {2, 3, 3, 1, 0, 2, 2, 0, 0, 1}, 4, 3, 4, 3},
+        {true, {3, 5, 5, 1, 2, 1, 1, 1, 0, 1}, 4, 9, 8, 2},
+    };
+    size_t nc = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < nc; i++) /* the selection's own choice */
+        check_layer(ctx, cases[i].deconv, cases[i].o, cases[i].C, cases[i].H, cases[i].W,
+                    cases[i].n);
+    const char *saved = getenv("VERDANT_CONV_ALGO");
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", saved ? saved : "");
+    for (int a = 0; vd_conv_algos[a]; a++) {
+        forced_algo = vd_conv_algos[a]->name;
+        setenv("VERDANT_CONV_ALGO", forced_algo, 1);
+        for (size_t i = 0; i < nc; i++)
+            check_layer(ctx, cases[i].deconv, cases[i].o, cases[i].C, cases[i].H, cases[i].W,
+                        cases[i].n);
+    }
+    forced_algo = NULL;
+    if (saved) setenv("VERDANT_CONV_ALGO", keep, 1);
+    else unsetenv("VERDANT_CONV_ALGO");
+    /* A relu value other than 0/1 is refused, naming the key. */
+    vd_layer *l = NULL;
+    vd_kv two[] = {{"filters", "4", 0}, {"relu", "2", 0}};
+    expect_status("conv2d relu=2", ctx, vd_layer_create(ctx, "conv2d", "c", two, 2, NULL, 0, &l),
+                  VD_ERR_INVALID_ARG);
+    expect_true("conv2d relu=2: the message names the key",
+                strstr(vd_last_error(ctx), "'relu'") != NULL);
+    vd_kv one[] = {{"filters", "4", 0}, {"relu", "1", 0}};
+    if (EXPECT_OK(ctx, vd_layer_create(ctx, "deconv2d", "d", one, 2, NULL, 0, &l))) {
+        expect_true("deconv2d relu=1 sets fused_rectifier", l->fused_rectifier);
+        vd_layer_destroy(l);
+    }
+}
+
 /* ------------------------------------------------------------------ bad input */
 
 static void check_bad(vd_context *ctx)
@@ -273,24 +396,25 @@ int main(void)
     if (getenv("VD_TEST_VERBOSE")) printf("device: %s\n", ctx->info.name);
 
     /* conv2d layer: {K, kh, kw, stride, pad, dilation, groups, bias, output_pad} */
-    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 0, 1, 1, 1, 0}, 3, 7, 6, 3);
-    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 1, 1, 1, 1, 0}, 3, 9, 11, 3);
-    check_layer(ctx, false, (conv_opts){3, 3, 3, 1, 2, 2, 1, 0, 0}, 2, 9, 8, 1);
-    check_layer(ctx, false, (conv_opts){6, 3, 3, 1, 1, 1, 2, 1, 0}, 4, 6, 7, 3);
-    check_layer(ctx, false, (conv_opts){6, 3, 3, 2, 1, 1, 3, 1, 0}, 3, 8, 7, 3); /* depthwise x2 */
-    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 1, 1, 4, 1, 0}, 4, 5, 5, 1); /* depthwise */
-    check_layer(ctx, false, (conv_opts){7, 1, 1, 1, 0, 1, 1, 1, 0}, 5, 4, 3, 3);
-    check_layer(ctx, false, (conv_opts){3, 5, 5, 1, 2, 1, 1, 1, 0}, 2, 13, 11, 3);
-    check_layer(ctx, false, (conv_opts){3, 2, 3, 1, 1, 1, 1, 1, 0}, 2, 7, 8, 1);
-    check_layer(ctx, false, (conv_opts){67, 3, 3, 1, 1, 1, 1, 1, 0}, 3, 10, 13, 3);
-    check_layer(ctx, false, (conv_opts){6, 5, 5, 1, 0, 1, 1, 1, 0}, 1, 28, 28, 3); /* LeNet */
-    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 0, 2, 1, 1, 0}, 3, 12, 9, 3);
+    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 0, 1, 1, 1, 0, 0}, 3, 7, 6, 3);
+    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 1, 1, 1, 1, 0, 0}, 3, 9, 11, 3);
+    check_layer(ctx, false, (conv_opts){3, 3, 3, 1, 2, 2, 1, 0, 0, 0}, 2, 9, 8, 1);
+    check_layer(ctx, false, (conv_opts){6, 3, 3, 1, 1, 1, 2, 1, 0, 0}, 4, 6, 7, 3);
+    /* depthwise x2 */
+    check_layer(ctx, false, (conv_opts){6, 3, 3, 2, 1, 1, 3, 1, 0, 0}, 3, 8, 7, 3);
+    check_layer(ctx, false, (conv_opts){4, 3, 3, 1, 1, 1, 4, 1, 0, 0}, 4, 5, 5, 1); /* depthwise */
+    check_layer(ctx, false, (conv_opts){7, 1, 1, 1, 0, 1, 1, 1, 0, 0}, 5, 4, 3, 3);
+    check_layer(ctx, false, (conv_opts){3, 5, 5, 1, 2, 1, 1, 1, 0, 0}, 2, 13, 11, 3);
+    check_layer(ctx, false, (conv_opts){3, 2, 3, 1, 1, 1, 1, 1, 0, 0}, 2, 7, 8, 1);
+    check_layer(ctx, false, (conv_opts){67, 3, 3, 1, 1, 1, 1, 1, 0, 0}, 3, 10, 13, 3);
+    check_layer(ctx, false, (conv_opts){6, 5, 5, 1, 0, 1, 1, 1, 0, 0}, 1, 28, 28, 3); /* LeNet */
+    check_layer(ctx, false, (conv_opts){5, 3, 3, 2, 0, 2, 1, 1, 0, 0}, 3, 12, 9, 3);
     /* deconv2d layer */
-    check_layer(ctx, true, (conv_opts){2, 3, 3, 2, 1, 1, 1, 1, 1}, 3, 4, 5, 3);
-    check_layer(ctx, true, (conv_opts){3, 4, 4, 2, 1, 1, 1, 1, 0}, 2, 3, 3, 1);
-    check_layer(ctx, true, (conv_opts){2, 3, 3, 1, 0, 2, 2, 0, 0}, 4, 3, 4, 3);
-    check_layer(ctx, true, (conv_opts){5, 1, 1, 1, 0, 1, 1, 1, 0}, 3, 5, 6, 3);
-    check_layer(ctx, true, (conv_opts){6, 3, 3, 2, 0, 1, 3, 1, 1}, 3, 5, 4, 3); /* depthwise */
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 2, 1, 1, 1, 1, 1, 0}, 3, 4, 5, 3);
+    check_layer(ctx, true, (conv_opts){3, 4, 4, 2, 1, 1, 1, 1, 0, 0}, 2, 3, 3, 1);
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 1, 0, 2, 2, 0, 0, 0}, 4, 3, 4, 3);
+    check_layer(ctx, true, (conv_opts){5, 1, 1, 1, 0, 1, 1, 1, 0, 0}, 3, 5, 6, 3);
+    check_layer(ctx, true, (conv_opts){6, 3, 3, 2, 0, 1, 3, 1, 1, 0}, 3, 5, 4, 3); /* depthwise */
     /* launchers with chunks of 2 images over a batch of 3 (and of 1) */
     check_ops_chunked(ctx, geom(3, 7, 9, 5, 3, 3, 2, 1, 1, 1), 3, 2);
     check_ops_chunked(ctx, geom(4, 6, 7, 6, 3, 3, 1, 1, 2, 2), 3, 2);
@@ -301,6 +425,7 @@ int main(void)
                         rig_shape3(4, 15, 13), 3);
     check_deterministic(ctx, &rng, "deconv2d", "filters=3 kernel=3 stride=2", rig_shape3(4, 6, 5),
                         3);
+    check_relu(ctx);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

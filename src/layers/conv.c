@@ -20,6 +20,7 @@
 typedef struct conv {
     vd_layer base;
     int32_t filters, kernel, kernel_h, kernel_w, stride, pad, dilation, groups, bias;
+    int32_t relu;       /* ReLU fused into the epilogue (int32_t: the key table's bools are) */
     int32_t output_pad; /* deconv2d only */
     /* conv2d: its own geometry. deconv2d: the convolution it transposes, i.e. C, H, W
      * are the deconv's output and K, P, Q its input. */
@@ -29,28 +30,25 @@ typedef struct conv {
     char algo_names[64];            /* "fwd/bwd_data/bwd_filter" names, for profiles */
 } conv;
 
-#define COMMON_KEYS                                                                        \
-    {"filters", VD_KEY_INT, offsetof(conv, filters),    0, 1,                              \
-     1 << 20,   true,       "number of output channels"},                                  \
-        {"kernel", VD_KEY_INT, offsetof(conv, kernel), 3, 1, 1024, false, "kernel size"},  \
-        {"kernel_h", VD_KEY_INT, offsetof(conv, kernel_h),   0, 0,                         \
-         1024,       false,      "kernel height (0: kernel)"},                             \
-        {"kernel_w", VD_KEY_INT, offsetof(conv, kernel_w),  0, 0,                          \
-         1024,       false,      "kernel width (0: kernel)"},                              \
-        {"stride", VD_KEY_INT, offsetof(conv, stride), 1, 1, 1024, false, "stride"},       \
-        {"pad", VD_KEY_INT, offsetof(conv, pad), 0, 0, 1024, false, "zero padding"},       \
-        {"dilation", VD_KEY_INT, offsetof(conv, dilation), 1, 1, 1024, false, "dilation"}, \
-        {"groups",                                                                         \
-         VD_KEY_INT,                                                                       \
-         offsetof(conv, groups),                                                           \
-         1,                                                                                \
-         1,                                                                                \
-         1 << 20,                                                                          \
-         false,                                                                            \
-         "channel groups (in channels for depthwise)"},                                    \
-    {                                                                                      \
-        "bias", VD_KEY_BOOL, offsetof(conv, bias), 1, 0, 1, false, "add a learned bias"    \
-    }
+/* One key per line: the formatter would spread the macro's initializers out. */
+/* clang-format off */
+#define COMMON_KEYS                                                                           \
+    {"filters", VD_KEY_INT, offsetof(conv, filters), 0, 1, 1 << 20, true,                     \
+     "number of output channels"},                                                            \
+    {"kernel", VD_KEY_INT, offsetof(conv, kernel), 3, 1, 1024, false, "kernel size"},         \
+    {"kernel_h", VD_KEY_INT, offsetof(conv, kernel_h), 0, 0, 1024, false,                     \
+     "kernel height (0: kernel)"},                                                            \
+    {"kernel_w", VD_KEY_INT, offsetof(conv, kernel_w), 0, 0, 1024, false,                     \
+     "kernel width (0: kernel)"},                                                             \
+    {"stride", VD_KEY_INT, offsetof(conv, stride), 1, 1, 1024, false, "stride"},              \
+    {"pad", VD_KEY_INT, offsetof(conv, pad), 0, 0, 1024, false, "zero padding"},              \
+    {"dilation", VD_KEY_INT, offsetof(conv, dilation), 1, 1, 1024, false, "dilation"},        \
+    {"groups", VD_KEY_INT, offsetof(conv, groups), 1, 1, 1 << 20, false,                      \
+     "channel groups (in channels for depthwise)"},                                           \
+    {"bias", VD_KEY_BOOL, offsetof(conv, bias), 1, 0, 1, false, "add a learned bias"},        \
+    {"relu", VD_KEY_BOOL, offsetof(conv, relu), 0, 0, 1, false,                               \
+     "apply ReLU to the output in the bias pass (saves a layer and two passes over memory)"}
+/* clang-format on */
 
 static const vd_key conv_keys[] = {
     COMMON_KEYS,
@@ -85,6 +83,12 @@ static vd_status check_common(vd_layer *l, int64_t in_ch)
                             "groups=%d must divide both the input channels (%lld) and "
                             "filters (%d)",
                             (int)c->groups, (long long)in_ch, (int)c->filters);
+    return VD_OK;
+}
+
+static vd_status conv_init(vd_layer *l)
+{
+    l->fused_rectifier = ((conv *)l)->relu != 0;
     return VD_OK;
 }
 
@@ -204,19 +208,35 @@ static vd_buf weight(vd_layer *l, const vd_step *s)
     return vd_buf_at(s->params, l->params[0].offset);
 }
 
-/* The bias over the layer's output (n, out channels, out plane), for both families:
- * forward adds b to t = y, backward accumulates db from t = dy. VD_OK without a bias. */
-static vd_status bias_pass(vd_layer *l, const vd_step *s, bool backward, vd_buf t)
+/* The epilogue over the layer's output y (n, out channels, out plane), for both families:
+ * y += b, or with relu = 1 y = max(y + b, 0), in one pass (no pass at all without bias and
+ * ReLU). */
+static vd_status epilogue_fwd(vd_layer *l, const vd_step *s, vd_buf y)
 {
-    if (!((conv *)l)->bias) return VD_OK;
+    conv *c = (conv *)l;
+    if (!c->bias && !c->relu) return VD_OK;
     size_t n = (size_t)s->n, ch = (size_t)l->out.d[0];
     size_t plane = (size_t)l->out.d[1] * (size_t)l->out.d[2];
-    if (backward) {
-        vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-        return vd_op_bias_nchw_bwd(s->ctx, n, ch, plane, t.mem, t.off, db.mem, db.off);
-    }
-    vd_buf b = vd_buf_at(s->params, l->params[1].offset);
-    return vd_op_bias_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, t.mem, t.off);
+    vd_buf b = c->bias ? vd_buf_at(s->params, l->params[1].offset) : (vd_buf){NULL, 0};
+    if (c->relu) return vd_op_bias_relu_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, y.mem, y.off);
+    return vd_op_bias_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, y.mem, y.off);
+}
+
+/* Its backward, before the convolution's passes: db += sum of dy, and with relu = 1 dy is
+ * first masked where y <= 0 - in place, in the same pass - so the data and filter passes
+ * read the masked gradient. dy is the layer's own output gradient: nothing reads it after
+ * this layer's backward, and masking twice gives the same values. */
+static vd_status epilogue_bwd(vd_layer *l, const vd_step *s, vd_buf y, vd_buf dy)
+{
+    conv *c = (conv *)l;
+    if (!c->bias && !c->relu) return VD_OK;
+    size_t n = (size_t)s->n, ch = (size_t)l->out.d[0];
+    size_t plane = (size_t)l->out.d[1] * (size_t)l->out.d[2];
+    vd_buf db = c->bias ? vd_buf_at(s->grads, l->params[1].offset) : (vd_buf){NULL, 0};
+    if (c->relu)
+        return vd_op_relu_bias_nchw_bwd(s->ctx, n, ch, plane, y.mem, y.off, dy.mem, dy.off, db.mem,
+                                        db.off);
+    return vd_op_bias_nchw_bwd(s->ctx, n, ch, plane, dy.mem, dy.off, db.mem, db.off);
 }
 
 static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
@@ -225,16 +245,15 @@ static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
     vd_status st = conv_pass((conv *)l, s, VD_CONV_FWD,
                              (vd_conv_io){.x = x.mem, .x_off = x.off, .w = w.mem, .w_off = w.off,
                                           .y = y.mem, .y_off = y.off, .beta = 0.0f});
-    if (st == VD_OK) st = bias_pass(l, s, false, y);
+    if (st == VD_OK) st = epilogue_fwd(l, s, y);
     return st;
 }
 
 static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
                                vd_buf dx, float beta)
 {
-    (void)y;
     vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
-    vd_status st = bias_pass(l, s, true, dy);
+    vd_status st = epilogue_bwd(l, s, y, dy);
     if (st == VD_OK)
         st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
                        (vd_conv_io){.x = x.mem, .x_off = x.off, .dy = dy.mem, .dy_off = dy.off,
@@ -253,7 +272,7 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
     vd_status st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA,
                              (vd_conv_io){.dy = x.mem, .dy_off = x.off, .w = w.mem, .w_off = w.off,
                                           .dx = y.mem, .dx_off = y.off, .beta = 0.0f});
-    if (st == VD_OK) st = bias_pass(l, s, false, y);
+    if (st == VD_OK) st = epilogue_fwd(l, s, y);
     return st;
 }
 
@@ -262,9 +281,8 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
 static vd_status deconv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
                                  vd_buf dx, float beta)
 {
-    (void)y;
     vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
-    vd_status st = bias_pass(l, s, true, dy);
+    vd_status st = epilogue_bwd(l, s, y, dy);
     if (st == VD_OK)
         st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
                        (vd_conv_io){.x = dy.mem, .x_off = dy.off, .dy = x.mem, .dy_off = x.off,
@@ -310,6 +328,7 @@ const vd_layer_ops vd_layer_conv2d = {
     .type = "conv2d",
     .size = sizeof(conv),
     .keys = conv_keys,
+    .init = conv_init,
     .reshape = conv_reshape,
     .forward = conv_forward,
     .backward = conv_backward,
@@ -322,6 +341,7 @@ const vd_layer_ops vd_layer_deconv2d = {
     .type = "deconv2d",
     .size = sizeof(conv),
     .keys = deconv_keys,
+    .init = conv_init,
     .reshape = deconv_reshape,
     .forward = deconv_forward,
     .backward = deconv_backward,

@@ -89,7 +89,8 @@ typedef struct vd_layer_ops {
     /* y = f(x). x: (n, in), y: (n, out). */
     vd_status (*forward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y);
     /* dx = beta * dx + dL/dx (skip when dx.mem is NULL); parameter gradients are always
-     * accumulated into s->grads. */
+     * accumulated into s->grads. dy is the layer's own: it may be overwritten (conv2d relu=1
+     * masks it in place), with values that give the same gradients if run again. */
     vd_status (*backward)(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy, vd_buf dx,
                           float beta);
     void (*destroy)(vd_layer *l); /* may be NULL */
@@ -127,8 +128,9 @@ struct vd_layer {
     vd_param params[VD_MAX_PARAMS];
     int32_t n_params;
     bool followed_by_rectifier; /* set by the net before init of weights */
-    bool fused_rectifier;       /* the family applies a ReLU to its own output (batchnorm
-                                   relu=1): layers before it count as followed by a rectifier */
+    bool fused_rectifier;       /* the family applies a ReLU to its own output (batchnorm or
+                                   conv2d relu=1): the layer's own weights count as followed by
+                                   a rectifier, and for a normalisation the layers before it */
 };
 
 /* A device buffer a layer keeps for itself (conv workspace, max-pool positions, norm

@@ -286,14 +286,19 @@ static vd_status init_params(vd_net *net)
     uint64_t stream = 0;
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
-        /* The first layer after this one that does compute decides He vs Xavier. */
-        l->followed_by_rectifier = false;
+        /* The first layer after this one that does compute decides He vs Xavier; a layer
+         * that applies its own ReLU (conv2d relu=1) is followed by one. */
+        l->followed_by_rectifier = l->fused_rectifier;
         int32_t cur = i;
-        for (int32_t j = i + 1; j < net->n_layers; j++) {
+        for (int32_t j = i + 1; j < net->n_layers && !l->followed_by_rectifier; j++) {
             const vd_layer *nx = net->layers[j];
             if (nx->inputs[0] != cur) continue; /* first consumer of cur */
-            /* Look through layers that keep the scale: reshapes, dropout, normalisation. */
-            if (nx->fused_rectifier) { /* batchnorm relu=1 */
+            /* Look through layers that keep the scale: reshapes, dropout, normalisation;
+             * a normalisation with a fused ReLU (batchnorm relu=1) is a rectifier. A
+             * convolution with a fused ReLU is not: its ReLU comes after its own weights. */
+            bool keeps_scale =
+                !strcmp(nx->ops->type, "batchnorm") || !strcmp(nx->ops->type, "layernorm");
+            if (keeps_scale && nx->fused_rectifier) {
                 l->followed_by_rectifier = true;
                 break;
             }

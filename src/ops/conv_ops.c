@@ -197,3 +197,32 @@ vd_status vd_op_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl
                   VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW), VD_A_MEM(dy), VD_A_U64(dyo), VD_A_MEM(db),
                   VD_A_U64(dbo), VD_A_LOCAL(lsz * sizeof(float)));
 }
+
+vd_status vd_op_bias_relu_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b,
+                                   size_t bo, cl_mem y, size_t yo)
+{
+    VD_NEED(ctx, y);
+    if (n == 0 || C == 0 || HW == 0) return VD_OK;
+    size_t l[3], gl[3] = {HW, C, n};
+    plane_local(ctx, HW, C, l);
+    return VD_RUN(ctx, "conv", "bias_relu_nchw_fwd", 3, gl, l, VD_A_U64(n), VD_A_I32(C),
+                  VD_A_U64(HW), VD_A_I32(b != NULL), VD_A_MEM(b ? b : y), VD_A_U64(b ? bo : 0),
+                  VD_A_MEM(y), VD_A_U64(yo));
+}
+
+vd_status vd_op_relu_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem y,
+                                   size_t yo, cl_mem dy, size_t dyo, cl_mem db, size_t dbo)
+{
+    VD_NEED(ctx, y, dy);
+    if (n == 0 || C == 0 || HW == 0) return VD_OK;
+    if (!db) {
+        size_t l[3], gl[3] = {HW, C, n};
+        plane_local(ctx, HW, C, l);
+        return VD_RUN(ctx, "conv", "relu_mask_nchw_bwd", 3, gl, l, VD_A_U64(n), VD_A_I32(C),
+                      VD_A_U64(HW), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy), VD_A_U64(dyo));
+    }
+    size_t lsz = vd_cnn_reduce_local(ctx);
+    return VD_RUN(ctx, "conv", "relu_mask_bias_nchw_bwd", 1, (size_t[]){C * lsz}, (size_t[]){lsz},
+                  VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy),
+                  VD_A_U64(dyo), VD_A_MEM(db), VD_A_U64(dbo), VD_A_LOCAL(lsz * sizeof(float)));
+}
