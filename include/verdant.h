@@ -474,6 +474,51 @@ VD_API vd_status vd_meters_probe(vd_meter_info *out, size_t cap, size_t *count);
  * is none; that is not an error. */
 VD_API vd_status vd_context_meter(vd_context *ctx, vd_meter_info *out);
 
+/* The energy of any stretch of work on a context's device, from the context's meter (the
+ * one vd_context_meter names), measured, never estimated:
+ *
+ *   vd_energy_span s;
+ *   vd_energy_span_begin(ctx, &s);    finishes the queue, reads the meter, starts the clock
+ *   ... enqueue work on ctx ...
+ *   vd_energy_span_end(ctx, &s);      finishes the queue, stops the clock, reads the meter
+ *   if (s.has_energy) printf("%.3f J, %.1f W (%s)\n", s.joules, s.watts, s.meter);
+ *   else printf("energy n/a: %s\n", s.note);
+ *
+ * Both ends finish ctx's queue, so the energy covers the device work enqueued in between
+ * (and anything else the meter sees: RAPL counts the whole CPU package, NVML the whole
+ * board; note says what). Spans may overlap or nest; each is its own struct. Meters update
+ * at their own pace (RAPL about every millisecond, NVML and hwmon every 10 to 100 ms or
+ * more): measure stretches well beyond that. */
+typedef struct vd_energy_span {
+    /* 1: joules and watts are measured. 0: they are 0 and note says why: no meter (then
+     * meter is ""), the meter failed, or its counter did not move (then meter names it: the
+     * stretch was shorter than the meter's update period, so its energy is unknown, not
+     * zero). */
+    int32_t has_energy;
+    double seconds;   /* wall time between the two reads (after each finish) */
+    double joules;    /* energy the meter counted over seconds */
+    double watts;     /* joules / seconds */
+    char meter[32];   /* "rapl", "nvml", "hwmon"; "" when there is none */
+    char note[256];   /* what the meter counts, or why there is no figure */
+    /* Private: written by vd_energy_span_begin, read by vd_energy_span_end. */
+    const vd_context *ctx_;
+    double start_seconds_, start_joules_;
+    uint32_t state_;
+} vd_energy_span;
+
+/* Start measuring on ctx: blocks until ctx's queue is idle, then reads the meter (opening
+ * it on first use). span is the caller's; every field is overwritten. No meter is not an
+ * error: the span still runs and its end says why there is no figure.
+ * VD_ERR_INVALID_ARG for NULL ctx or span; VD_ERR_OPENCL when finishing the queue fails
+ * (the span is then not started). */
+VD_API vd_status vd_energy_span_begin(vd_context *ctx, vd_energy_span *span);
+/* Stop measuring: blocks until ctx's queue is idle, reads the meter and fills span's
+ * public fields (see vd_energy_span). ctx must be the context the span began on.
+ * VD_ERR_INVALID_ARG for NULL arguments or another context; VD_ERR_STATE for a span that
+ * was not begun or has already ended (zero-initialise spans so this is caught);
+ * VD_ERR_OPENCL when finishing the queue fails (the span stays open). */
+VD_API vd_status vd_energy_span_end(vd_context *ctx, vd_energy_span *span);
+
 /* The kernel cache directory a context created now with default options would use
  * (VERDANT_CACHE_DIR, else $XDG_CACHE_HOME/verdant, else ~/.cache/verdant), without
  * creating it; "" when the cache is off. VD_ERR_INVALID_ARG if it does not fit in cap. */

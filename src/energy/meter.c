@@ -1,8 +1,8 @@
 /* meter.c - the shared part of the energy meters (meter.h): the cumulative counter and its
  * lock, the polling thread, file helpers for the sysfs backends, the choice of meter for a
  * context's device, the epoch accounting used by the training loop, and the public calls
- * vd_meters_probe / vd_context_meter. The sensors themselves are in rapl.c, nvml.c and
- * hwmon.c. */
+ * vd_meters_probe / vd_context_meter / vd_energy_span_begin / vd_energy_span_end. The
+ * sensors themselves are in rapl.c, nvml.c and hwmon.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +172,8 @@ vd_status vd_meter_open(vd_context *ctx, vd_meter **out)
     const vd_device_info *d = &ctx->info;
     if (force && *force) {
         if (!strcmp(force, "off")) {
-            return vd_error_set(ctx, VD_ERR_UNSUPPORTED, "energy meters are off (VERDANT_METER=off)");
+            return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                                "energy meters are off (VERDANT_METER=off)");
         }
         if (strcmp(force, "rapl") && strcmp(force, "nvml") && strcmp(force, "hwmon"))
             return vd_error_set(ctx, VD_ERR_INVALID_ARG,
@@ -299,5 +300,76 @@ vd_status vd_context_meter(vd_context *ctx, vd_meter_info *out)
     const char *why = NULL;
     vd_energy_meter(ctx, &m, &why);
     fill_info(out, m ? m->name : "none", m ? VD_OK : VD_ERR_UNSUPPORTED, m, why);
+    return VD_OK;
+}
+
+/* ---------------------------------------------------------------- energy spans */
+
+#define SPAN_OPEN 0x5644454eu  /* "VDEN": begun, not yet ended */
+#define SPAN_ENDED 0x56444544u /* "VDED" */
+
+vd_status vd_energy_span_begin(vd_context *ctx, vd_energy_span *span)
+{
+    if (!ctx || !span)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_energy_span_begin: NULL %s",
+                            ctx ? "span" : "ctx");
+    memset(span, 0, sizeof(*span));
+    vd_status st = vd_context_finish(ctx); /* the device work before the span is not its own */
+    if (st != VD_OK) return st;
+    /* Open the meter (first use: dlopen, sysfs walk) before the clock starts, and start
+     * the clock just before each read, so that watts divide the meter's interval. */
+    vd_meter *m = NULL;
+    vd_energy_meter(ctx, &m, NULL);
+    span->start_seconds_ = vd_meter_now();
+    vd_energy_mark mk;
+    vd_energy_mark_begin(ctx, &mk);
+    span->ctx_ = ctx;
+    span->start_joules_ = mk.j0;
+    span->state_ = SPAN_OPEN;
+    return VD_OK;
+}
+
+vd_status vd_energy_span_end(vd_context *ctx, vd_energy_span *span)
+{
+    if (!ctx || !span)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_energy_span_end: NULL %s",
+                            ctx ? "span" : "ctx");
+    if (span->state_ != SPAN_OPEN)
+        return vd_error_set(ctx, VD_ERR_STATE, "vd_energy_span_end: the span %s",
+                            span->state_ == SPAN_ENDED ? "has already ended"
+                                                       : "was not begun (vd_energy_span_begin)");
+    if (span->ctx_ != ctx)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                            "vd_energy_span_end: the span began on another context");
+    vd_status st = vd_context_finish(ctx);
+    if (st != VD_OK) return st;
+    double seconds = vd_meter_now() - span->start_seconds_;
+    /* The context's meter is opened once and kept, so it is the one begin read; a meter
+     * that failed at begin stays failed and the mark reports that. */
+    vd_energy_mark mk;
+    memset(&mk, 0, sizeof(mk));
+    vd_energy_meter(ctx, &mk.meter, &mk.why);
+    mk.j0 = span->start_joules_;
+    vd_epoch_stats es;
+    memset(&es, 0, sizeof(es));
+    es.seconds = seconds;
+    vd_energy_mark_end(&mk, &es);
+    span->seconds = seconds;
+    span->has_energy = es.has_energy;
+    span->joules = es.joules;
+    span->watts = es.watts;
+    snprintf(span->meter, sizeof(span->meter), "%s", mk.meter ? mk.meter->name : "");
+    snprintf(span->note, sizeof(span->note), "%s", es.energy_note);
+    if (span->has_energy && !(span->joules > 0.0)) {
+        /* A counter that did not move: the energy is below what the meter resolves over
+         * this stretch, not zero. */
+        span->has_energy = 0;
+        span->joules = span->watts = 0.0;
+        snprintf(span->note, sizeof(span->note),
+                 "%s: the counter did not move in %.3g s (shorter than the meter's update "
+                 "period); measure a longer stretch",
+                 span->meter, seconds);
+    }
+    span->state_ = SPAN_ENDED;
     return VD_OK;
 }

@@ -10,7 +10,8 @@
  *            power*_average / power*_input integrated on a thread).
  * meter.c holds the shared part: cumulative joules under a lock, the polling thread that
  * keeps wrapping counters from wrapping twice unseen and integrates sampled power, the
- * choice of meter for a device, and the public calls (vd_meters_probe, vd_context_meter).
+ * choice of meter for a device, and the public calls (vd_meters_probe, vd_context_meter,
+ * vd_energy_span_begin/end).
  *
  * Overrides (for tests and unusual machines):
  *   VERDANT_SYSFS_ROOT  prefix for /sys paths (a fake tree: <root>/sys/class/powercap/...)
