@@ -25,7 +25,9 @@
  * direct_fwd_k{1,2,4,8}: global n*G*ceil(Kg/KB), local 1. Work-group (img, group, block
  *     of KB output channels): stages the Cg input planes of the group, padded, as (Hs, Ws)
  *     planes with the image at (ph, pw), then y = beta*y + sum for each output channel of
- *     the block (y not read when beta == 0).
+ *     the block (y not read when beta == 0). The layer's epilogue rides on that store:
+ *     epi bit 0 adds b[k] (b read only then), bit 1 applies ReLU (v > 0 ? v : 0, as
+ *     act.cl), so a conv2d with a bias and relu = 1 writes y once.
  * direct_bwd_data: global n*G, local 1. Work-group (img, group): for each output channel k
  *     of the group in order, stages dy[img][k] spread out by the stride into a zeroed
  *     (Hs, Ws) plane (dy[p][q] at (p*sh + (R-1)*dh - ph, q*sw + (S-1)*dw - pw)), which
@@ -90,6 +92,24 @@ inline void vd_store8_beta(global float *dst, float8 v, int m, float beta)
         dst[i] = beta == 0.0f ? t[i] : beta * dst[i] + t[i];
 }
 
+/* As vd_store8_beta, then the epilogue: + bias (epi & 1), ReLU (epi & 2). The bias is added
+ * after the beta term, in the order the separate bias pass would add it. */
+inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int epi, float bias)
+{
+    if (epi == 0) {
+        vd_store8_beta(dst, v, m, beta);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (int i = 0; i < m; i++) {
+        float u = beta == 0.0f ? t[i] : beta * dst[i] + t[i];
+        if (epi & 1)
+            u += bias;
+        dst[i] = (epi & 2) ? (u > 0.0f ? u : 0.0f) : u;
+    }
+}
+
 /* direct_fwd_k<KB>: KB output channels per work-group (1, 2, 4 or 8; the launcher takes the
  * smallest that covers min(Kg, 8)). All KB accumulators are updated on every tap, with a
  * block past the group's last channel repeating that channel's weights and storing
@@ -99,7 +119,8 @@ inline void vd_store8_beta(global float *dst, float8 v, int m, float beta)
                                  int ph, int pw, int dh, int dw, int P, int Q, int G, int n,   \
                                  global const float *x, ulong x_off, global const float *wt,   \
                                  ulong w_off, float beta, global float *y, ulong y_off,        \
-                                 local float *xs, int Hs, int Ws)                              \
+                                 local float *xs, int Hs, int Ws, int epi,                     \
+                                 global const float *b, ulong b_off)                           \
     {                                                                                          \
         int z = (int)get_global_id(0);                                                         \
         int Cg = C / G, Kg = K / G, nkb = (Kg + KB - 1) / KB;                                  \
@@ -140,7 +161,8 @@ inline void vd_store8_beta(global float *dst, float8 v, int m, float beta)
                 }                                                                              \
                 int m = min(8, Q - q0);                                                        \
                 _Pragma("unroll") for (int j = 0; j < KB; j++) if (j < kn)                     \
-                    vd_store8_beta(yk + j * PQ + p * Q + q0, acc[j], m, beta);                 \
+                    vd_store8_epi(yk + j * PQ + p * Q + q0, acc[j], m, beta, epi,              \
+                                  (epi & 1) ? b[b_off + k0 + j] : 0.0f);                       \
             }                                                                                  \
         }                                                                                      \
     }

@@ -3,7 +3,9 @@
  * through vd_conv_run_batch with chunks of 2 on a batch of 3 (so chunk offsets are
  * exercised), on buffers at odd offsets with guard zones. Forward and backward-data are
  * run with beta = 0 on an output full of NaN (which must not leak through) and then with
- * beta = 1; backward-filter accumulates into a non-zero dw. Also: the selection honours
+ * beta = 1; backward-filter accumulates into a non-zero dw. Algorithms that apply the
+ * forward epilogue in their own store (.epilogue) are also run with a bias and ReLU (beta 0
+ * over NaN) and with ReLU alone (beta 1). Also: the selection honours
  * VERDANT_CONV_ALGO, rejects an unknown name, and records its measured choice in the
  * tuning cache.
  *
@@ -120,6 +122,40 @@ static void check_pass(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pa
         char w2[200];
         snprintf(w2, sizeof w2, "%s beta=1", what);
         close_to(w2, al->name, got, want, nout);
+    }
+    /* Rounds 3 and 4: the fused epilogue, y = relu(beta * y + conv + b). */
+    if (p == VD_CONV_FWD && al->epilogue) {
+        float *b = rig_rand_array(&rng, (size_t)g->K, -1, 1);
+        test_buf bb;
+        EXPECT_OK(ctx, test_buf_create(ctx, (size_t)g->K, 17, b, &bb));
+        EXPECT_OK(ctx, test_buf_write(&bo, init));
+        io.beta = 0.0f, io.b = bb.mem, io.b_off = bb.off, io.relu = true;
+        EXPECT_OK(ctx, vd_conv_run_batch(ctx, a, g, p, n, chunk, &io));
+        EXPECT_OK(ctx, test_buf_read(&bo, got));
+        ref_conv2d_fwd(g, n, x, w, b, want);
+        size_t clipped = 0;
+        for (size_t i = 0; i < nout; i++) {
+            clipped += want[i] <= 0.0f;
+            want[i] = want[i] > 0.0f ? want[i] : 0.0f;
+        }
+        char w2[300];
+        snprintf(w2, sizeof w2, "%s epilogue bias+relu (%zu of %zu clipped)", what, clipped, nout);
+        close_to(w2, al->name, got, want, nout);
+        expect_true(w2, clipped > 0 && clipped < nout);
+        EXPECT_OK(ctx, test_buf_write(&bo, prior));
+        io.beta = 1.0f, io.b = NULL, io.b_off = 0;
+        EXPECT_OK(ctx, vd_conv_run_batch(ctx, a, g, p, n, chunk, &io));
+        EXPECT_OK(ctx, test_buf_read(&bo, got));
+        ref_conv2d_fwd(g, n, x, w, NULL, want);
+        for (size_t i = 0; i < nout; i++) {
+            float v = want[i] + prior[i];
+            want[i] = v > 0.0f ? v : 0.0f;
+        }
+        snprintf(w2, sizeof w2, "%s epilogue relu beta=1", what);
+        close_to(w2, al->name, got, want, nout);
+        expect_guards(what, &bb);
+        test_buf_destroy(&bb);
+        free(b);
     }
     test_buf_destroy(&bx);
     test_buf_destroy(&bw);

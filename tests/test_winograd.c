@@ -114,9 +114,9 @@ static void setup_close(setup *s)
 
 static vd_conv_io setup_io(const setup *s, float beta)
 {
-    vd_conv_io io = {s->x.mem,  s->w.mem,  s->y.mem,  s->dy.mem, s->dx.mem, s->dw.mem, s->ws.mem,
-                     s->x.off,  s->w.off,  s->y.off,  s->dy.off, s->dx.off, s->dw.off, s->ws.off,
-                     beta};
+    vd_conv_io io = {s->x.mem,  s->w.mem,  s->y.mem, s->dy.mem, s->dx.mem, s->dw.mem,
+                     s->ws.mem, s->x.off,  s->w.off, s->y.off,  s->dy.off, s->dx.off,
+                     s->dw.off, s->ws.off, beta,     NULL,      0,         false};
     return io;
 }
 
@@ -291,7 +291,9 @@ static void check_bad(vd_context *ctx)
 
         test_buf t;
         if (!EXPECT_OK(ctx, test_buf_create(ctx, 4096, 2, NULL, &t))) continue;
-        vd_conv_io io = {t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, 0, 0, 0, 0, 0, 0, 0, 0};
+        vd_conv_io io = {t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, /* x .. ws */
+                         0,     0,     0,     0,     0,     0,     0,     /* offsets */
+                         0.0f,  NULL,  0,     false};
         snprintf(what, sizeof what, "%s run NULL context", a->name);
         expect_status(what, NULL, a->run(NULL, &ok, VD_CONV_FWD, 1, &io), VD_ERR_INVALID_ARG);
         snprintf(what, sizeof what, "%s run NULL io", a->name);

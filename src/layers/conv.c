@@ -179,8 +179,12 @@ static vd_status deconv_reshape(vd_layer *l)
 }
 
 /* Run one convolution pass of the layer's geometry over s->n images with the chosen
- * algorithm (choosing it on first use), in chunks whose workspace fits the cap. */
-static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io)
+ * algorithm (choosing it on first use), in chunks whose workspace fits the cap. An
+ * epilogue in io (b, relu: conv2d's forward) goes to an algorithm that applies it in its
+ * own store, and *epi_done says so; others get io without it. epi_done may be NULL when io
+ * has none. */
+static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io,
+                           bool *epi_done)
 {
     vd_context *ctx = s->ctx;
     size_t n = (size_t)s->n, cap = VD_CONV_WS_CAP / sizeof(float);
@@ -194,6 +198,9 @@ static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv
         snprintf(c->algo_names, sizeof(c->algo_names), "%s/%s/%s", nm[0], nm[1], nm[2]);
     }
     int a = c->algo[pass];
+    bool epi = pass == VD_CONV_FWD && vd_conv_algos[a]->epilogue;
+    if (!epi) io.b = NULL, io.b_off = 0, io.relu = false;
+    if (epi_done) *epi_done = epi;
     size_t chunk = vd_conv_chunk(ctx, a, &c->g, pass, n, cap);
     size_t need = vd_conv_algos[a]->workspace(ctx, &c->g, pass, chunk);
     st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), NULL);
@@ -201,6 +208,32 @@ static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv
     io.ws = c->ws.mem;
     io.ws_off = 0;
     return vd_conv_run_batch(ctx, a, &c->g, pass, n, chunk, &io);
+}
+
+/* The buffers of one pass (conv_algo.h); deconv2d passes its own tensors in the roles of
+ * the convolution it transposes. */
+static vd_conv_io io_fwd(vd_buf x, vd_buf w, vd_buf y, float beta)
+{
+    vd_conv_io io = {0};
+    io.x = x.mem, io.x_off = x.off, io.w = w.mem, io.w_off = w.off;
+    io.y = y.mem, io.y_off = y.off, io.beta = beta;
+    return io;
+}
+
+static vd_conv_io io_bwd_data(vd_buf dy, vd_buf w, vd_buf dx, float beta)
+{
+    vd_conv_io io = {0};
+    io.dy = dy.mem, io.dy_off = dy.off, io.w = w.mem, io.w_off = w.off;
+    io.dx = dx.mem, io.dx_off = dx.off, io.beta = beta;
+    return io;
+}
+
+static vd_conv_io io_bwd_filter(vd_buf x, vd_buf dy, vd_buf dw)
+{
+    vd_conv_io io = {0};
+    io.x = x.mem, io.x_off = x.off, io.dy = dy.mem, io.dy_off = dy.off;
+    io.dw = dw.mem, io.dw_off = dw.off;
+    return io;
 }
 
 static vd_buf weight(vd_layer *l, const vd_step *s)
@@ -239,13 +272,18 @@ static vd_status epilogue_bwd(vd_layer *l, const vd_step *s, vd_buf y, vd_buf dy
     return vd_op_bias_nchw_bwd(s->ctx, n, ch, plane, dy.mem, dy.off, db.mem, db.off);
 }
 
+/* The bias and ReLU ride on the algorithm's own output store where it has one (direct);
+ * else one epilogue pass follows. */
 static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
+    conv *c = (conv *)l;
     vd_buf w = weight(l, s);
-    vd_status st = conv_pass((conv *)l, s, VD_CONV_FWD,
-                             (vd_conv_io){.x = x.mem, .x_off = x.off, .w = w.mem, .w_off = w.off,
-                                          .y = y.mem, .y_off = y.off, .beta = 0.0f});
-    if (st == VD_OK) st = epilogue_fwd(l, s, y);
+    vd_buf b = c->bias ? vd_buf_at(s->params, l->params[1].offset) : (vd_buf){NULL, 0};
+    vd_conv_io io = io_fwd(x, w, y, 0.0f);
+    io.b = b.mem, io.b_off = b.off, io.relu = c->relu != 0;
+    bool done = false;
+    vd_status st = conv_pass(c, s, VD_CONV_FWD, io, &done);
+    if (st == VD_OK && !done) st = epilogue_fwd(l, s, y);
     return st;
 }
 
@@ -255,13 +293,9 @@ static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
     vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
     vd_status st = epilogue_bwd(l, s, y, dy);
     if (st == VD_OK)
-        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
-                       (vd_conv_io){.x = x.mem, .x_off = x.off, .dy = dy.mem, .dy_off = dy.off,
-                                    .dw = dw.mem, .dw_off = dw.off});
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER, io_bwd_filter(x, dy, dw), NULL);
     if (st == VD_OK && dx.mem)
-        st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA,
-                       (vd_conv_io){.dy = dy.mem, .dy_off = dy.off, .w = w.mem, .w_off = w.off,
-                                    .dx = dx.mem, .dx_off = dx.off, .beta = beta});
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA, io_bwd_data(dy, w, dx, beta), NULL);
     return st;
 }
 
@@ -269,9 +303,7 @@ static vd_status conv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
 static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     vd_buf w = weight(l, s);
-    vd_status st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA,
-                             (vd_conv_io){.dy = x.mem, .dy_off = x.off, .w = w.mem, .w_off = w.off,
-                                          .dx = y.mem, .dx_off = y.off, .beta = 0.0f});
+    vd_status st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA, io_bwd_data(x, w, y, 0.0f), NULL);
     if (st == VD_OK) st = epilogue_fwd(l, s, y);
     return st;
 }
@@ -284,13 +316,9 @@ static vd_status deconv_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
     vd_buf w = weight(l, s), dw = vd_buf_at(s->grads, l->params[0].offset);
     vd_status st = epilogue_bwd(l, s, y, dy);
     if (st == VD_OK)
-        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER,
-                       (vd_conv_io){.x = dy.mem, .x_off = dy.off, .dy = x.mem, .dy_off = x.off,
-                                    .dw = dw.mem, .dw_off = dw.off});
+        st = conv_pass((conv *)l, s, VD_CONV_BWD_FILTER, io_bwd_filter(dy, x, dw), NULL);
     if (st == VD_OK && dx.mem)
-        st = conv_pass((conv *)l, s, VD_CONV_FWD,
-                       (vd_conv_io){.x = dy.mem, .x_off = dy.off, .w = w.mem, .w_off = w.off,
-                                    .y = dx.mem, .y_off = dx.off, .beta = beta});
+        st = conv_pass((conv *)l, s, VD_CONV_FWD, io_fwd(dy, w, dx, beta), NULL);
     return st;
 }
 

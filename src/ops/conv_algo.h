@@ -6,7 +6,10 @@
  *   VD_CONV_BWD_DATA:    dx = beta * dx + conv^T(dy, w)       dx: (n, C, H, W)
  *   VD_CONV_BWD_FILTER:  dw = dw + sum over images corr(x, dy)   (always accumulates)
  * With beta == 0 the output is not read (NaNs in it do not propagate). No bias: the
- * layer adds it (vd_op_bias_nchw_fwd/bwd) unless a fused path says otherwise.
+ * layer adds it (vd_op_bias_nchw_fwd/bwd, or with a fused ReLU vd_op_bias_relu_nchw_fwd /
+ * vd_op_relu_bias_nchw_bwd), except that an algorithm marked `epilogue` applies the
+ * forward's bias and ReLU in its own output store when io asks for them:
+ *   VD_CONV_FWD with epilogue: y = act(beta * y + conv(x, w) + b)
  *
  * An algorithm says which passes and geometries it handles (applies), how much scratch
  * it needs for a chunk of n images (workspace, in floats), and runs one pass over a
@@ -31,7 +34,8 @@ typedef enum vd_conv_pass {
 } vd_conv_pass;
 
 /* Buffers of one pass over a chunk; (mem, element offset) pairs. Unused ones are NULL:
- *   FWD:        x (in), w (in), y (out, beta)
+ *   FWD:        x (in), w (in), y (out, beta); b (K) and relu: the epilogue, honoured
+ *               only by algorithms with .epilogue (others ignore them)
  *   BWD_DATA:   dy (in), w (in), dx (out, beta)
  *   BWD_FILTER: x (in), dy (in), dw (out, accumulated)
  * ws: scratch of at least workspace(g, pass, n) floats at ws_off. */
@@ -39,6 +43,9 @@ typedef struct vd_conv_io {
     cl_mem x, w, y, dy, dx, dw, ws;
     size_t x_off, w_off, y_off, dy_off, dx_off, dw_off, ws_off;
     float beta;
+    cl_mem b;     /* bias (K) for the forward epilogue, or NULL */
+    size_t b_off; /* not moved per chunk */
+    bool relu;    /* ReLU in the forward epilogue */
 } vd_conv_io;
 
 typedef struct vd_conv_algo {
@@ -50,6 +57,9 @@ typedef struct vd_conv_algo {
     /* Enqueue the pass over n images. Non-blocking; errors name the kernel and raw code. */
     vd_status (*run)(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
                      const vd_conv_io *io);
+    /* true: the FWD pass applies io->b and io->relu in its output store (one pass fewer
+     * over y for conv2d with a bias or relu = 1). */
+    bool epilogue;
 } vd_conv_algo;
 
 /* The algorithms, in a fixed order (index = the id stored in tuning entries and shown by

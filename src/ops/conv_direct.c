@@ -117,10 +117,12 @@ static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
                            : kb == 4 ? "direct_fwd_k4"
                            : kb == 2 ? "direct_fwd_k2"
                                      : "direct_fwd_k1";
-        return VD_RUN(ctx, "conv_direct", name, 1, global, one, GEOM_ARGS(g, ni),
-                      VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->w), VD_A_U64(io->w_off),
-                      VD_A_F32(io->beta), VD_A_MEM(io->y), VD_A_U64(io->y_off),
-                      VD_A_LOCAL(d.local[0] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws));
+        return VD_RUN(ctx, "conv_direct", name, 1, global, one, GEOM_ARGS(g, ni), VD_A_MEM(io->x),
+                      VD_A_U64(io->x_off), VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_F32(io->beta),
+                      VD_A_MEM(io->y), VD_A_U64(io->y_off), VD_A_LOCAL(d.local[0] * sizeof(float)),
+                      VD_A_I32(d.Hs), VD_A_I32(d.Ws),
+                      VD_A_I32((io->b ? 1 : 0) | (io->relu ? 2 : 0)),
+                      VD_A_MEM(io->b ? io->b : io->y), VD_A_U64(io->b ? io->b_off : 0));
     }
     case VD_CONV_BWD_DATA: {
         VD_NEED(ctx, io->dy, io->w, io->dx);
@@ -152,4 +154,5 @@ const vd_conv_algo vd_conv_algo_direct = {
     .applies = direct_applies,
     .workspace = direct_workspace,
     .run = direct_run,
+    .epilogue = true,
 };

@@ -204,7 +204,7 @@ static vd_status wino4_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass 
     return wino_run(ctx, g, pass, n, io, 4);
 }
 
-const vd_conv_algo vd_conv_algo_winograd2 = {"winograd2", wino_applies, wino2_workspace,
-                                             wino2_run};
-const vd_conv_algo vd_conv_algo_winograd4 = {"winograd4", wino_applies, wino4_workspace,
-                                             wino4_run};
+const vd_conv_algo vd_conv_algo_winograd2 = {"winograd2", wino_applies, wino2_workspace, wino2_run,
+                                             false};
+const vd_conv_algo vd_conv_algo_winograd4 = {"winograd4", wino_applies, wino4_workspace, wino4_run,
+                                             false};
