@@ -183,6 +183,8 @@ static void conv_relu(vd_context *ctx)
     EXPECT_OK(ctx, vd_net_set_optimizer(b, &o));
     expect_true("conv relu=1: parameter count",
                 vd_net_param_count(a) == NP && vd_net_param_count(b) == NP);
+    expect_true("conv relu=1: forward FLOPs count the fused ReLU like the [relu] layer",
+                vd_net_flops(a) == vd_net_flops(b));
     EXPECT_OK(ctx, vd_net_to_cfg(a, &text));
     if (text) {
         expect_true("writer keeps relu = 1 of both convolutions",

@@ -334,15 +334,21 @@ static void conv_destroy(vd_layer *l)
     vd_layer_buf_release(&c->ws);
 }
 
+/* A fused ReLU counts one per output element, as the [relu] layer it replaces does. */
+static uint64_t relu_flops(const vd_layer *l)
+{
+    return ((const conv *)l)->relu ? (uint64_t)vd_shape_numel(&l->out) : 0;
+}
+
 /* Each weight is used once per output pixel (conv2d) or input pixel (deconv2d). */
 static uint64_t conv_flops(const vd_layer *l)
 {
-    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->out.d[1] * l->out.d[2]);
+    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->out.d[1] * l->out.d[2]) + relu_flops(l);
 }
 
 static uint64_t deconv_flops(const vd_layer *l)
 {
-    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->in.d[1] * l->in.d[2]);
+    return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->in.d[1] * l->in.d[2]) + relu_flops(l);
 }
 
 bool vd_layer_conv_geom(const vd_layer *l, vd_conv_geom *g)
