@@ -23,7 +23,12 @@
  *   beta = 0, c_zstride = m*n, and gemm_reduce adds the slabs. Strided batch (nz
  *   independent products, vd_gemm_batched): kstep = 0, kspan = k.
  *   tm: a multiple of MR (6 or 8), at most 198; tn: a multiple of NR (16 or 32), at most
- *   512. Inside, the BLIS loop nest: k block (<= KC) -> NR-column sliver of B -> MR-row
+ *   512; kcb: the deepest k block, a multiple of 16 with tm*kcb <= TMS*KC and
+ *   kcb*tn <= KC*TN_MAX (the __local arrays), and kcb <= KC for the 6 x 16 kernel (its A
+ *   block has row stride TMS). tm, tn and kcb are the free parameters the host tunes per
+ *   device and shape class (src/ops/gemm.c); they are arguments, not -D switches, so that
+ *   every choice runs the same compiled kernel. Inside, the BLIS loop nest: k block
+ *   (<= kcb) -> NR-column sliver of B -> MR-row
  *   panel of A -> k. Per k block the work-group copies op(A)'s tm x kc block and op(B)'s
  *   kc x tn block to __local memory, zero past m and n:
  *     A, 6 x 16 kernel: ap[p * TMS + r]                 (vd_gemm_pack_a)
@@ -395,7 +400,8 @@ inline void vd_gemm_micro16(__local const float *ap, __local const float *bp, ui
 
 /* The macro-tile of work-group (x, y) over k range [kb, ke). nr_w (16 or 32) is a
  * constant after inlining, so each kernel keeps only its own micro-kernel. */
-inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, float alpha,
+inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, uint kcb,
+                          float alpha,
                           __global const float *a, ulong sa_i, ulong sa_k,
                           __global const float *b, ulong sb_k, ulong sb_j, float beta,
                           __global float *c, ulong ldc, __local float *ap, __local float *bp,
@@ -406,10 +412,10 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
     uint i_end = min(i_blk + tm, m), j_end = min(j_blk + tn, n);
     const uint mr = nr_w == 16 ? VD_GEMM_MR : 8;
     uint tm_used = (i_end - i_blk + mr - 1) / mr * mr;
-    /* Equal k blocks of at most KC (576 = 3 x 192, not 256 + 256 + 64): a short last
+    /* Equal k blocks of at most kcb (576 = 3 x 192, not 256 + 256 + 64): a short last
      * block would pay a full pass over the C tile for little work. */
-    uint nkb = max(1u, (ke - kb + VD_GEMM_KC - 1) / VD_GEMM_KC);
-    uint kstep = min((uint)VD_GEMM_KC, ((ke - kb + nkb - 1) / nkb + 15) / 16 * 16);
+    uint nkb = max(1u, (ke - kb + kcb - 1) / kcb);
+    uint kstep = min(kcb, ((ke - kb + nkb - 1) / nkb + 15) / 16 * 16);
     uint k0 = kb;
     do { /* at least once, so that k == 0 still scales C by beta */
         uint kc = min(kstep, ke - k0);
@@ -448,13 +454,13 @@ inline void vd_gemm_macro(uint m, uint n, uint kb, uint ke, uint tm, uint tn, fl
     __local float bp[VD_GEMM_KC * VD_GEMM_TN_MAX];                                             \
     uint z = get_group_id(2), kb = z * kstep;                                                  \
     if (z > 0 && kstep > 0 && kb >= k) return;                                                 \
-    vd_gemm_macro(m, n, kb, min(kb + kspan, k), tm, tn, alpha,                                 \
+    vd_gemm_macro(m, n, kb, min(kb + kspan, k), tm, tn, kcb, alpha,                            \
                   a + a_off + (ulong)z * a_zstride, sa_i, sa_k,                                \
                   b + b_off + (ulong)z * b_zstride, sb_k, sb_j, beta,                          \
                   c + c_off + (ulong)z * c_zstride, ldc, ap, bp, NRW, 0, 0)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
-gemm(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alpha,
+gemm(uint m, uint n, uint k, uint tm, uint tn, uint kcb, uint kspan, uint kstep, float alpha,
      __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, ulong a_zstride,
      __global const float *b, ulong b_off, ulong sb_k, ulong sb_j, ulong b_zstride, float beta,
      __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
@@ -463,8 +469,8 @@ gemm(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alp
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
-gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float alpha,
-         __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, ulong a_zstride,
+gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kcb, uint kspan, uint kstep,
+         float alpha, __global const float *a, ulong a_off, ulong sa_i, ulong sa_k, ulong a_zstride,
          __global const float *b, ulong b_off, ulong sb_k, ulong sb_j, ulong b_zstride,
          float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zstride)
 {
@@ -480,7 +486,8 @@ gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kspan, uint kstep, float
     __local int cix[2 * VD_GEMM_TN_MAX];                                                       \
     uint z = get_group_id(2);                                                                  \
     vd_cgeo g = {H, W, S, RS, sh, sw, ph, pw, dh, dw, Q};                                      \
-    vd_gemm_macro(m, n, 0, k, tm, tn, alpha, a + a_off, lda, 1, x + x_off + (ulong)z * x_zs,  \
+    vd_gemm_macro(m, n, 0, k, tm, tn, VD_GEMM_KC, alpha, a + a_off, lda, 1,                    \
+                  x + x_off + (ulong)z * x_zs,                                                 \
                   0, 1, beta, c + c_off + (ulong)z * c_zs, ldc, ap, bp, NRW, &g, cix)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void

@@ -5,15 +5,21 @@
  * 256-deep blocks), all four transpose cases, alpha/beta other than 1/0, non-zero offsets,
  * padded leading dimensions (the padding must stay untouched), the MLP's shapes, reduced
  * conv-like shapes (the split-k path included), beta = 0 over NaN, k = 0, and bad
- * arguments. Not here: speed (bench/gemm_bench.c). */
+ * arguments. Tuning: every candidate parameter set of the own kernel forced in turn, the
+ * tuning record's round trip through the cache (measured once, read by a second context),
+ * damaged records, VERDANT_TUNE=off, and CLBlast's Xgemm parameter sets (opted in with
+ * VERDANT_TUNE_CLBLAST=1). Not here: speed (bench/gemm_bench.c). */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "ops/gemm.h"
 #include "ref.h"
+#include "runtime/tune.h"
 
 /* Tolerance. Inputs are uniform in [-1, 1], so C = sum of k products of size <= 1 with
  * random signs, |C| ~ sqrt(k)/3. Rounding a length-k fp32 sum in any order (blocked,
@@ -51,6 +57,10 @@ static void use_backend(vd_gemm_backend b)
     setenv("VERDANT_GEMM", backend_name(b), 1);
 }
 
+/* Parameters forced for the next check_gemm calls (NULL: vd_gemm's own choice). */
+static const vd_gemm_params *forced;
+static vd_gemm_backend forced_backend;
+
 /* op(A): (m, k), op(B): (k, n), C: (m, n), each with leading dimension minimal + pad, at
  * element offsets off, off + 1, off + 2. C starts random (or NaN when nan_c) and the
  * whole (m, ldc) block is compared, so the padding columns must come back unchanged. */
@@ -65,17 +75,24 @@ static void check_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, si
     if (nan_c)
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = NAN;
-    char what[160];
-    snprintf(what, sizeof what, "%s gemm %c%c m=%zu n=%zu k=%zu alpha=%g beta=%g pad=%zu off=%zu%s",
-             backend_name(vd_gemm_backend_get(ctx)), ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha,
-             beta, pad, off, nan_c ? " C=NaN" : "");
+    char what[200], with[64] = "";
+    if (forced)
+        snprintf(with, sizeof with, " params %u,%u,%u,%u,%u", forced->tm, forced->tn, forced->kc,
+                 forced->par, forced->split);
+    snprintf(what, sizeof what,
+             "%s gemm %c%c m=%zu n=%zu k=%zu alpha=%g beta=%g pad=%zu off=%zu%s%s",
+             backend_name(forced ? forced_backend : vd_gemm_backend_get(ctx)), ta ? 'T' : 'N',
+             tb ? 'T' : 'N', m, n, k, alpha, beta, pad, off, nan_c ? " C=NaN" : "", with);
     test_buf ba, bb, bcb;
     memset(&ba, 0, sizeof ba), bb = bcb = ba;
     if (EXPECT_OK(ctx, test_buf_create(ctx, na, off, a, &ba)) &
         EXPECT_OK(ctx, test_buf_create(ctx, nb, off + 1, b, &bb)) &
         EXPECT_OK(ctx, test_buf_create(ctx, nc, off + 2, c, &bcb))) {
-        vd_status st = vd_gemm(ctx, ta, tb, m, n, k, alpha, ba.mem, ba.off, lda, bb.mem, bb.off,
-                               ldb, beta, bcb.mem, bcb.off, ldc);
+        vd_status st = forced ? vd_gemm_own_params(ctx, forced_backend, forced, ta, tb, m, n, k,
+                                                   alpha, ba.mem, ba.off, lda, bb.mem, bb.off, ldb,
+                                                   beta, bcb.mem, bcb.off, ldc)
+                              : vd_gemm(ctx, ta, tb, m, n, k, alpha, ba.mem, ba.off, lda, bb.mem,
+                                        bb.off, ldb, beta, bcb.mem, bcb.off, ldc);
         if (expect_status(what, ctx, st, VD_OK)) {
             EXPECT_OK(ctx, test_buf_read(&bcb, got));
             memcpy(want, c, nc * sizeof(float));
@@ -134,6 +151,233 @@ static void check_bad_args(vd_context *ctx)
                     : def == VD_GEMM_BACKEND_CLBLAST);
     expect_guards("bad-argument calls write nothing", &t);
     test_buf_destroy(&t);
+}
+
+/* ------------------------------------------------------------------ tuning */
+
+/* Every candidate of both own widths, forced, on shapes that cross each parameter's
+ * edges (k blocks of 128 / 192 / 256 / 512, 96-row tiles, 256-column tiles, split-k with 8
+ * slabs per core), all four transpose cases, offsets and padding. */
+static void check_candidates(vd_context *ctx)
+{
+    static const size_t shapes[][3] = {{67, 33, 257},   {133, 50, 600}, {203, 45, 70}, {5, 530, 9},
+                                       {100, 700, 520}, {20, 40, 5000}, {70, 20, 1100}};
+    static const vd_gemm_backend own[] = {VD_GEMM_BACKEND_OWN8, VD_GEMM_BACKEND_OWN16};
+    for (size_t bi = 0; bi < 2; bi++) {
+        vd_gemm_params cand[16];
+        size_t nc = vd_gemm_params_candidates(own[bi], cand, 16);
+        expect_true("at least 4 candidates, the default first",
+                    nc >= 4 && cand[0].tm == vd_gemm_params_default(own[bi]).tm &&
+                        cand[0].kc == vd_gemm_params_default(own[bi]).kc);
+        forced_backend = own[bi];
+        for (size_t ci = 0; ci < nc; ci++) {
+            expect_true("candidate valid", vd_gemm_params_valid(own[bi], &cand[ci]));
+            forced = &cand[ci];
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                for (int t = 0; t < 4; t++)
+                    check_gemm(ctx, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], 0.75f,
+                               s % 2 ? 0.5f : 0.0f, (s + ci) % 3, 3 + s, false);
+        }
+        forced = NULL;
+    }
+    /* Absurd parameters are refused, not run. */
+    test_buf t;
+    if (!EXPECT_OK(ctx, test_buf_create(ctx, 64, 0, NULL, &t))) return;
+    static const vd_gemm_params bad[] = {{0, 512, 256, 2, 4},   {192, 512, 1000000000, 2, 4},
+                                         {7, 512, 256, 2, 4},   {192, 520, 256, 2, 4},
+                                         {192, 512, 512, 2, 4}, {192, 512, 256, 0, 4},
+                                         {192, 512, 100, 2, 4}, {192, 512, 256, 2, 99}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "own16 params %u,%u,%u,%u,%u refused", bad[i].tm, bad[i].tn,
+                 bad[i].kc, bad[i].par, bad[i].split);
+        expect_true(what, !vd_gemm_params_valid(VD_GEMM_BACKEND_OWN16, &bad[i]));
+        expect_status(what, ctx,
+                      vd_gemm_own_params(ctx, VD_GEMM_BACKEND_OWN16, &bad[i], false, false, 2, 2, 2,
+                                         1, t.mem, 0, 2, t.mem, 0, 2, 0, t.mem, 0, 2),
+                      VD_ERR_INVALID_ARG);
+    }
+    expect_true("own8: kc 512 refused (fixed A row stride)",
+                !vd_gemm_params_valid(VD_GEMM_BACKEND_OWN8, &(vd_gemm_params){96, 256, 512, 2, 4}));
+    expect_guards("refused parameters write nothing", &t);
+    test_buf_destroy(&t);
+}
+
+/* Lines in the tuning file(s) of cache directory dir. */
+static long tune_lines(const char *dir)
+{
+    long lines = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "tune-", 5) != 0) continue;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        for (int ch; f && (ch = fgetc(f)) != EOF;) lines += ch == '\n';
+        if (f) fclose(f);
+    }
+    if (d) closedir(d);
+    return lines;
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A context on the cache directory dir (the tuning cache is per directory and device). */
+static vd_context *context_in(const char *dir)
+{
+    setenv("VERDANT_CACHE_DIR", dir, 1);
+    vd_context *ctx = NULL;
+    if (test_context(&ctx) != 0) ctx = NULL;
+    return ctx;
+}
+
+/* The own GEMM's tuning record: measured once, read by a second context without measuring
+ * again, damaged records ignored, VERDANT_TUNE=off takes the defaults. */
+static void check_tuning_cache(const char *dir)
+{
+    vd_context *ctx = context_in(dir);
+    if (!ctx) return;
+    setenv("VERDANT_GEMM", "own", 1);
+    vd_gemm_backend be = vd_gemm_backend_get(ctx);
+    const size_t m = 128, n = 256, k = 200; /* 6.6 M multiply-adds: tuned */
+    vd_gemm_params p, p2;
+    char key[VD_TUNE_KEY_MAX], val[VD_TUNE_KEY_MAX];
+    vd_gemm_tune_key(be, false, false, m, n, k, 1, key, sizeof key);
+    expect_true("fresh cache: no record yet", vd_gemm_params_for(ctx, be, false, false, m, n, k, 1,
+                                                                 &p) == VD_GEMM_PARAMS_MISSING);
+    expect_true("small shapes are not tuned", vd_gemm_params_for(ctx, be, false, true, 64, 10, 128,
+                                                                 1, &p) == VD_GEMM_PARAMS_DEFAULT);
+    double t0 = seconds();
+    check_gemm(ctx, false, false, m, n, k, 1.0f, 0.5f, 1, 2, false); /* measures */
+    double t_first = seconds() - t0;
+    expect_true("first use recorded the winner",
+                vd_gemm_params_for(ctx, be, false, false, m, n, k, 1, &p) ==
+                        VD_GEMM_PARAMS_CACHED &&
+                    vd_tune_get(ctx, key, val, sizeof val) && strchr(val, '@'));
+    /* A shape of the same class (m, n, k within the same powers of two) uses the record. */
+    expect_true("same class, same record", vd_gemm_params_for(ctx, be, false, false, 120, 300, 190,
+                                                              1, &p2) == VD_GEMM_PARAMS_CACHED &&
+                                               !memcmp(&p, &p2, sizeof p));
+    vd_context_destroy(ctx);
+    long lines = tune_lines(dir);
+
+    ctx = context_in(dir);
+    if (!ctx) return;
+    expect_true("second context reads the record",
+                vd_gemm_params_for(ctx, be, false, false, m, n, k, 1, &p2) ==
+                        VD_GEMM_PARAMS_CACHED &&
+                    !memcmp(&p, &p2, sizeof p));
+    t0 = seconds();
+    check_gemm(ctx, false, false, m, n, k, 1.0f, 0.5f, 1, 2, false);
+    double t_warm = seconds() - t0;
+    expect_true("second context does not measure again", tune_lines(dir) == lines);
+    printf("# tuning %s: first use %.0f ms, warm start %.0f ms (with the reference and "
+           "transfers), record %s\n",
+           key, t_first * 1e3, t_warm * 1e3, val);
+
+    /* Damaged or absurd records are ignored: the defaults meanwhile, a new measurement at
+     * the next call. */
+    static const char *const damaged[] = {"0,512,256,2,4@1.0",
+                                          "192,512,1000000000,2,4@1",
+                                          "192,512,256,2",
+                                          "192,512,256,2,4,7",
+                                          "abc",
+                                          "-192,512,256,2,4",
+                                          "99999999999,512,256,2,4",
+                                          "192,512,256,2,4x"};
+    vd_gemm_params def = vd_gemm_params_default(be);
+    for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+        EXPECT_OK(ctx, vd_tune_put(ctx, key, damaged[i]));
+        char what[96];
+        snprintf(what, sizeof what, "record '%s' ignored", damaged[i]);
+        expect_true(what, vd_gemm_params_for(ctx, be, false, false, m, n, k, 1, &p2) ==
+                                  VD_GEMM_PARAMS_MISSING &&
+                              !memcmp(&p2, &def, sizeof def));
+    }
+    lines = tune_lines(dir);
+    check_gemm(ctx, true, false, m, n, k, 1.0f, 0.0f, 0, 1, false); /* TN: its own class */
+    check_gemm(ctx, false, false, m, n, k, 1.0f, 0.0f, 0, 1, false);
+    expect_true("a damaged record is measured again",
+                vd_gemm_params_for(ctx, be, false, false, m, n, k, 1, &p2) ==
+                        VD_GEMM_PARAMS_CACHED &&
+                    tune_lines(dir) == lines + 2);
+
+    /* A valid record that is not the default is what the calls use ... */
+    vd_gemm_params other = {be == VD_GEMM_BACKEND_OWN16 ? 96 : 96, 256, 128, 4, 0};
+    snprintf(val, sizeof val, "%u,%u,%u,%u,%u@0.5", other.tm, other.tn, other.kc, other.par,
+             other.split);
+    EXPECT_OK(ctx, vd_tune_put(ctx, key, val));
+    expect_true("a planted record is used", vd_gemm_params_for(ctx, be, false, false, m, n, k, 1,
+                                                               &p2) == VD_GEMM_PARAMS_CACHED &&
+                                                !memcmp(&p2, &other, sizeof other));
+    check_gemm(ctx, false, false, m, n, k, -1.0f, 1.0f, 2, 0, false);
+    /* ... unless VERDANT_TUNE=off: the defaults, and nothing measured or recorded. */
+    setenv("VERDANT_TUNE", "off", 1);
+    lines = tune_lines(dir);
+    expect_true("VERDANT_TUNE=off: defaults", vd_gemm_params_for(ctx, be, false, false, m, n, k, 1,
+                                                                 &p2) == VD_GEMM_PARAMS_DEFAULT &&
+                                                  !memcmp(&p2, &def, sizeof def));
+    check_gemm(ctx, false, true, m, n, k, 1.0f, 0.0f, 0, 0, false); /* NT: not yet tuned */
+    expect_true("VERDANT_TUNE=off measures nothing", tune_lines(dir) == lines);
+    unsetenv("VERDANT_TUNE");
+    unsetenv("VERDANT_GEMM");
+    vd_context_destroy(ctx);
+}
+
+/* CLBlast (VERDANT_GEMM=clblast): tuning opted in with VERDANT_TUNE_CLBLAST=1 measures the
+ * Xgemm parameter sets at the first GEMM and records the choice, a second context applies
+ * it without measuring, and every set gives correct results in every transpose case on
+ * shapes large enough for CLBlast's indirect (Xgemm) kernel. */
+static void check_clblast_tuning(const char *dir)
+{
+    setenv("VERDANT_GEMM", "clblast", 1);
+    setenv("VERDANT_TUNE_CLBLAST", "1", 1);
+    vd_context *ctx = context_in(dir);
+    if (!ctx) return;
+    long lines = tune_lines(dir);
+    double t0 = seconds();
+    check_gemm(ctx, false, false, 33, 40, 50, 1.0f, 0.0f, 0, 0, false); /* tunes first */
+    double t_first = seconds() - t0;
+    char val[VD_TUNE_KEY_MAX];
+    expect_true("CLBlast: the choice is recorded",
+                vd_tune_get(ctx, "clblast:Xgemm:s", val, sizeof val) &&
+                    tune_lines(dir) == lines + (lines ? 1 : 2));
+    printf("# CLBlast tuning: first GEMM %.1f s, record %s\n", t_first, val);
+    for (int i = 1; i < vd_blas_sets(); i++) {
+        EXPECT_OK(ctx, vd_blas_use(ctx, i));
+        for (int t = 0; t < 4; t++)
+            check_gemm(ctx, t & 1, t & 2, 517, 520, 530, 0.75f, 0.5f, t % 3, 1 + t, false);
+    }
+    expect_status("vd_blas_use(-1)", ctx, vd_blas_use(ctx, -1), VD_ERR_INVALID_ARG);
+    expect_status("vd_blas_use(sets)", ctx, vd_blas_use(ctx, vd_blas_sets()), VD_ERR_INVALID_ARG);
+    vd_context_destroy(ctx);
+
+    lines = tune_lines(dir);
+    ctx = context_in(dir);
+    if (!ctx) return;
+    t0 = seconds();
+    check_gemm(ctx, true, true, 517, 520, 530, 1.0f, 0.0f, 1, 0, false);
+    printf("# CLBlast warm start (record applied, reference included): %.1f s\n", seconds() - t0);
+    expect_true("CLBlast: a second context applies the record without measuring",
+                tune_lines(dir) == lines);
+    /* A damaged record is ignored (CLBlast's own parameters; no measurement unless opted
+     * in). */
+    unsetenv("VERDANT_TUNE_CLBLAST");
+    EXPECT_OK(ctx, vd_tune_put(ctx, "clblast:Xgemm:s", "0,1,32,2,8,8,32,16,16,1000000,1@1"));
+    vd_context_destroy(ctx);
+    ctx = context_in(dir);
+    if (!ctx) return;
+    lines = tune_lines(dir);
+    check_gemm(ctx, false, true, 517, 520, 530, 1.0f, 0.0f, 0, 0, false);
+    expect_true("CLBlast: damaged record ignored", tune_lines(dir) == lines);
+    unsetenv("VERDANT_GEMM");
+    vd_context_destroy(ctx);
 }
 
 int main(void)
@@ -206,7 +450,24 @@ int main(void)
     unsetenv("VERDANT_GEMM");
 
     check_bad_args(ctx);
+    check_candidates(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);
+
+    /* Tuning records in fresh cache directories of their own. */
+    char dir[] = "/tmp/vd_test_gemm_XXXXXX", dir2[] = "/tmp/vd_test_gemm_XXXXXX";
+    const char *cache = getenv("VERDANT_CACHE_DIR");
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", cache ? cache : "");
+    if (mkdtemp(dir) && mkdtemp(dir2)) {
+        check_tuning_cache(dir);
+        check_clblast_tuning(dir2);
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);
+        if (system(cmd) != 0) printf("# could not remove %s, %s\n", dir, dir2);
+    } else {
+        expect_true("mkdtemp", false);
+    }
+    if (cache) setenv("VERDANT_CACHE_DIR", saved, 1);
     return check_summary();
 }

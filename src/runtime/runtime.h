@@ -89,6 +89,7 @@ struct vd_context {
     void *fft; /* FFT convolution state: clFFT plans per shape (src/ops/conv_fft.c) */
 
     struct vd_tune_table *tune; /* tuning records, loaded on first use (tune.h) */
+    bool blas_tuned;            /* CLBlast's tuning record looked up and applied (blas.c) */
     struct vd_profile *profile; /* kernel-time recorder, NULL when profiling is off (profile.h) */
     struct vd_meter *meter;     /* energy meter, opened on first use (src/energy/meter.h) */
     bool meter_tried;
@@ -227,6 +228,27 @@ struct vd_tensor {
 vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
                         float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                         size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* CLBlast's Xgemm kernel parameters are tuned per device through CLBlastOverrideParameters
+ * (blas.c): a small list of parameter sets, number 0 being CLBlast's own database entry
+ * (no override). The first vd_blas_sgemm of a context applies the device's record from
+ * the tuning cache (tune.h, key "clblast:Xgemm:s"); without one, and only when
+ * VERDANT_TUNE_CLBLAST=1 (each set is a new CLBlast compile, seconds on PoCL), it measures
+ * the sets with vd_blas_tune first. VERDANT_TUNE=off or VERDANT_DETERMINISTIC=1: nothing
+ * is applied. CLBlast keeps overrides per device for the whole process, so they reach
+ * every context on that device. */
+/* Number of parameter sets (set 0: CLBlast's own). */
+int vd_blas_sets(void);
+/* Apply set i (0 .. vd_blas_sets() - 1) for ctx's device. Set 0 cannot undo an earlier
+ * override (CLBlast has no call for that): it applies CLBlast's generic default instead,
+ * which is what devices without their own database entry (PoCL) use anyway. For tests.
+ * VD_ERR_INVALID_ARG for a bad i, VD_ERR_BLAS when CLBlast refuses. */
+vd_status vd_blas_use(vd_context *ctx, int i);
+/* Measure every set on a 512^3 SGEMM in scratch buffers (after a compile and a warm-up
+ * run, best of 3), check each result against a double-precision reference on 256
+ * sampled entries, record the fastest correct set in the tuning cache and apply it.
+ * Blocks. *chosen (may be NULL) receives the set. */
+vd_status vd_blas_tune(vd_context *ctx, int *chosen);
 
 /* ------------------------------------------------------------------ RNG (rng.c) */
 
