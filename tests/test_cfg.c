@@ -167,7 +167,7 @@ static void conv_relu(vd_context *ctx)
     char keep[64];
     snprintf(keep, sizeof keep, "%s", tune ? tune : "");
     setenv("VERDANT_TUNE", "off", 1);
-    vd_net *a = NULL, *b = NULL, *again = NULL;
+    vd_net *a = NULL, *b = NULL, *again = NULL, *api = NULL;
     char *text = NULL, *text2 = NULL;
     enum { N = 4, IN = 2 * 9 * 8, NP = 5 * 2 * 9 + 5 + 4 * 5 * 9 + 4 * 2 * 2 * 3 + 3 };
     static float x[N * IN], pa[NP], pb[NP], ya[N * 3], yb[N * 3];
@@ -194,6 +194,23 @@ static void conv_relu(vd_context *ctx)
             expect_true("conv relu=1: write, read, write is stable", text2 && !strcmp(text, text2));
         }
     }
+    /* The same net through the C API: the key goes through vd_net_add's options. */
+    if (EXPECT_OK(ctx, vd_net_create(ctx, &api))) {
+        EXPECT_OK(ctx, vd_net_input(api, 3, (int64_t[]){2, 9, 8}));
+        EXPECT_OK(ctx, vd_net_set_seed(api, 5));
+        EXPECT_OK(ctx, vd_net_add(api, "conv2d", "c1", "filters=5 kernel=3 pad=1 relu=1"));
+        EXPECT_OK(ctx, vd_net_add(api, "maxpool", NULL, NULL));
+        EXPECT_OK(ctx, vd_net_add(api, "conv2d", "c2", "filters=4, kernel=3, bias=0, relu=1"));
+        EXPECT_OK(ctx, vd_net_add(api, "flatten", NULL, NULL));
+        EXPECT_OK(ctx, vd_net_add(api, "dense", NULL, "units=3"));
+        expect_status("vd_net_add conv2d relu=2", ctx,
+                      vd_net_add(api, "conv2d", NULL, "filters=2 relu=2"), VD_ERR_INVALID_ARG);
+        char *t3 = NULL;
+        if (EXPECT_OK(ctx, vd_net_build(api, N)) && EXPECT_OK(ctx, vd_net_to_cfg(api, &t3)))
+            expect_true("conv relu=1 through vd_net_add: the same description",
+                        text && t3 && !strcmp(text, t3));
+        free(t3);
+    }
     EXPECT_OK(ctx, vd_net_params_read(a, pa, NP));
     EXPECT_OK(ctx, vd_net_params_read(b, pb, NP));
     expect_equal_bytes("conv relu=1 and conv + [relu]: same initial weights (He)", pa, pb,
@@ -219,6 +236,7 @@ done:
     vd_net_destroy(a);
     vd_net_destroy(b);
     vd_net_destroy(again);
+    vd_net_destroy(api);
 }
 
 static void shipped_models(vd_context *ctx)
