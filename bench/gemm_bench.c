@@ -12,7 +12,13 @@
  *
  * Usage: gemm_bench [--samples N] [--min-time S] [--threads T] [--no-clblast] [--no-own]
  *                   [--only SUBSTRING] [--ld-pad P] [--best]
- *                   [--cpu-time]
+ *                   [--cpu-time] [--tuned]
+ *   --tuned adds a column for the own kernel as vd_gemm runs it, with its tuned parameters
+ *   (the own column then runs the fixed defaults): the first call of a shape class
+ *   measures the candidates unless VERDANT_CACHE_DIR holds a record, so "tuned 1st" is
+ *   the first-use tuning cost with a fresh cache directory and the warm-start cost with a
+ *   used one; "params" is tm,tn,kc,par,split and where it came from (tuned now, cache, or
+ *   default for shapes too small to tune). VERDANT_TUNE=off makes both columns the same.
  *   --best reports the fastest sample instead of the median (for a busy machine: the
  *   least disturbed sample is the closest to the code's own speed).
  *   --cpu-time times with the process CPU clock instead of the wall clock: GFLOP per
@@ -89,6 +95,7 @@ typedef struct bench {
     float *ha, *hb, *hc;
     cl_mem a, b, c;
     vd_gemm_backend own; /* OWN8 or OWN16 */
+    vd_gemm_params def;  /* the own kernel's fixed defaults */
 } bench;
 
 /* One call; returns 0 on success. */
@@ -105,9 +112,14 @@ static int run_once(bench *x, int which)
         return -1;
 #endif
     }
-    vd_status st =
-        vd_gemm_with(x->ctx, which == 1 ? x->own : VD_GEMM_BACKEND_CLBLAST, s->ta, s->tb, s->m,
-                     s->n, s->k, 1.0f, x->a, 0, x->lda, x->b, 0, x->ldb, 0.0f, x->c, 0, x->ldc);
+    /* 1: own kernel with the default parameters, 3: own kernel tuned (the first call of a
+     * shape class measures, unless the tuning cache has it), 2: CLBlast. */
+    vd_status st = which == 1 ? vd_gemm_own_params(x->ctx, x->own, &x->def, s->ta, s->tb, s->m,
+                                                   s->n, s->k, 1.0f, x->a, 0, x->lda, x->b, 0,
+                                                   x->ldb, 0.0f, x->c, 0, x->ldc)
+                              : vd_gemm_with(x->ctx, which == 3 ? x->own : VD_GEMM_BACKEND_CLBLAST,
+                                             s->ta, s->tb, s->m, s->n, s->k, 1.0f, x->a, 0, x->lda,
+                                             x->b, 0, x->ldb, 0.0f, x->c, 0, x->ldc);
     if (st != VD_OK) {
         fprintf(stderr, "vd_gemm: %s: %s\n", vd_status_name(st), vd_last_error(x->ctx));
         return -1;
@@ -202,7 +214,7 @@ static int upload(vd_context *ctx, const float *h, size_t n, cl_mem *out)
 
 int main(int argc, char **argv)
 {
-    int samples = 5, threads = 2, use_clblast = 1, use_own = 1;
+    int samples = 5, threads = 2, use_clblast = 1, use_own = 1, use_tuned = 0;
     double min_time = 0.15;
     size_t ld_pad = 0;
     const char *only = NULL;
@@ -214,13 +226,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--ld-pad") && i + 1 < argc) ld_pad = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--no-clblast")) use_clblast = 0;
         else if (!strcmp(argv[i], "--no-own")) use_own = 0;
+        else if (!strcmp(argv[i], "--tuned")) use_tuned = 1;
         else if (!strcmp(argv[i], "--best")) use_best = 1;
         else if (!strcmp(argv[i], "--cpu-time")) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
         else {
             fprintf(stderr,
                     "usage: %s [--samples N] [--min-time S] [--threads T] "
                     "[--no-clblast] [--no-own] [--only SUBSTRING] [--ld-pad P] [--best] "
-                    "[--cpu-time]\n",
+                    "[--cpu-time] [--tuned]\n",
                     argv[0]);
             return 2;
         }
@@ -259,14 +272,26 @@ int main(int argc, char **argv)
     printf("method: first call + 1 warm-up, %s of %d samples >= %.2f s; ld pad %zu; "
            "load average %.2f\n\n",
            use_best ? "best" : "median", samples, min_time, ld_pad, loadavg());
-    printf("%-26s %-2s %-18s | %8s %7s | %8s %7s | %8s %7s | %6s | %8s %8s | %8s\n", "shape", "op",
+    if (use_tuned) {
+        /* The per-call cost of finding a shape's parameters (key + cache lookup). */
+        vd_gemm_params q;
+        double t0 = now();
+        for (int i = 0; i < 100000; i++)
+            vd_gemm_params_for(ctx, own, false, false, 1000 + (size_t)(i & 7), 1000, 1000, 1, &q);
+        printf("parameter lookup per call: %.2f us\n", (now() - t0) / 100000 * 1e6);
+    }
+    printf("%-26s %-2s %-18s | %8s %7s | %8s %7s | %8s %7s | %6s | %8s %8s | %8s", "shape", "op",
            "m x n x k", "own ms", "GF/s", "clb ms", "GF/s", "blas ms", "GF/s", "own/bl", "err own",
            "err clb", "own 1st");
+    if (use_tuned)
+        printf(" | %8s %7s | %6s | %8s | %9s | %-24s", "tuned ms", "GF/s", "tun/bl", "err tun",
+               "tuned 1st", "params");
+    printf("\n");
 
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const shape *s = &shapes[si];
         if (only && !strstr(s->name, only)) continue;
-        bench x = {.ctx = ctx, .s = s, .own = own};
+        bench x = {.ctx = ctx, .s = s, .own = own, .def = vd_gemm_params_default(own)};
         size_t ar = s->ta ? s->k : s->m, ac = s->ta ? s->m : s->k;
         size_t br = s->tb ? s->n : s->k, bc = s->tb ? s->k : s->n;
         x.lda = ac + ld_pad, x.ldb = bc + ld_pad, x.ldc = s->n + ld_pad;
@@ -287,8 +312,9 @@ int main(int argc, char **argv)
             return 1;
         }
         double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
-        double t_bl = -1, t_own = -1, t_clb = -1, first = 0, first_own = 0;
-        double e_own = -1, e_clb = -1;
+        double t_bl = -1, t_own = -1, t_clb = -1, t_tun = -1, first = 0, first_own = 0;
+        double first_tun = 0, e_own = -1, e_clb = -1, e_tun = -1;
+        char params[48] = "-";
         if (have_blas) {
             t_bl = time_backend(&x, 0, samples, min_time, &first);
             usleep(300000);
@@ -298,6 +324,20 @@ int main(int argc, char **argv)
             if (t_own > 0 && clEnqueueReadBuffer(ctx->queue, x.c, CL_TRUE, 0, nc * sizeof(float),
                                                  got, 0, NULL, NULL) == CL_SUCCESS)
                 e_own = have_blas ? rel_err(got, x.hc, s->m, s->n, x.ldc) : sampled_err(&x, got);
+        }
+        if (use_tuned) {
+            vd_gemm_params q;
+            vd_gemm_params_source src =
+                vd_gemm_params_for(ctx, own, s->ta, s->tb, s->m, s->n, s->k, 1, &q);
+            t_tun = time_backend(&x, 3, samples, min_time, &first_tun);
+            vd_gemm_params_for(ctx, own, s->ta, s->tb, s->m, s->n, s->k, 1, &q);
+            snprintf(params, sizeof params, "%u,%u,%u,%u,%u %s", q.tm, q.tn, q.kc, q.par, q.split,
+                     src == VD_GEMM_PARAMS_MISSING  ? "tuned now"
+                     : src == VD_GEMM_PARAMS_CACHED ? "cache"
+                                                    : "default");
+            if (t_tun > 0 && clEnqueueReadBuffer(ctx->queue, x.c, CL_TRUE, 0, nc * sizeof(float),
+                                                 got, 0, NULL, NULL) == CL_SUCCESS)
+                e_tun = have_blas ? rel_err(got, x.hc, s->m, s->n, x.ldc) : sampled_err(&x, got);
         }
         if (use_clblast) {
             t_clb = time_backend(&x, 2, samples, min_time, &first);
@@ -317,9 +357,19 @@ int main(int argc, char **argv)
         if (e_own >= 0) snprintf(se_own, sizeof se_own, "%.1e", e_own);
         if (e_clb >= 0) snprintf(se_clb, sizeof se_clb, "%.1e", e_clb);
         if (t_own > 0) snprintf(s1, sizeof s1, "%.0f ms", first_own * 1e3);
-        printf("%-26s %c%c %-18s | %16s | %16s | %16s | %6s | %8s %8s | %8s\n", s->name,
+        printf("%-26s %c%c %-18s | %16s | %16s | %16s | %6s | %8s %8s | %8s", s->name,
                s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', dims, c_own, c_clb, c_bl, ratio, se_own,
                se_clb, s1);
+        if (use_tuned) {
+            char c_tun[24] = "-", r_tun[16] = "-", se_tun[16] = "-", s1t[16] = "-";
+            if (t_tun > 0)
+                snprintf(c_tun, sizeof c_tun, "%8.3f %7.1f", t_tun * 1e3, flop / t_tun / 1e9);
+            if (t_tun > 0 && t_bl > 0) snprintf(r_tun, sizeof r_tun, "%5.0f%%", 100 * t_bl / t_tun);
+            if (e_tun >= 0) snprintf(se_tun, sizeof se_tun, "%.1e", e_tun);
+            if (t_tun > 0) snprintf(s1t, sizeof s1t, "%.0f ms", first_tun * 1e3);
+            printf(" | %16s | %6s | %8s | %9s | %-24s", c_tun, r_tun, se_tun, s1t, params);
+        }
+        printf("\n");
         fflush(stdout);
         clReleaseMemObject(x.a), clReleaseMemObject(x.b), clReleaseMemObject(x.c);
         free(x.ha), free(x.hb), free(x.hc), free(got), free(got2);

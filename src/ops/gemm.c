@@ -400,11 +400,11 @@ static vd_status tune_own(vd_context *ctx, vd_gemm_backend backend, const gemm_c
                    cand[i].tm, cand[i].tn, cand[i].kc, cand[i].par, cand[i].split, worst);
             continue;
         }
-        if (i == 0 && t > 0.1) reps = 1; /* a slow shape: one timed run per candidate */
         double bt = 1e30;
         for (int r = 0; r < reps && st == VD_OK; r++, runs++) {
             st = run_timed(ctx, wide, &cand[i], &s, &t);
             if (t < bt) bt = t;
+            if (i == 0 && r == 0 && t > 0.1) reps = 1; /* a slow shape: one timed run each */
         }
         if (st != VD_OK) {
             if (i == 0) break;
