@@ -51,8 +51,9 @@ int vd_blas_sets(void)
 static vd_status override_set(vd_context *ctx, int i)
 {
     CLBlastStatusCode s =
-        CLBlastOverrideParameters(ctx->device, "Xgemm", CLBlastPrecisionSingle, XGEMM_NP,
-                                  (const char **)xgemm_names, xgemm_sets[i]);
+        vd_fault(ctx, "CLBlastOverrideParameters")
+            ?: CLBlastOverrideParameters(ctx->device, "Xgemm", CLBlastPrecisionSingle, XGEMM_NP,
+                                         (const char **)xgemm_names, xgemm_sets[i]);
     if (s == CLBlastSuccess) return VD_OK;
     return vd_error_set(ctx, VD_ERR_BLAS, "CLBlastOverrideParameters(Xgemm, set %d) -> %d", i,
                         (int)s);
@@ -104,9 +105,10 @@ static double now_s(void)
 static cl_int sgemm_nn(vd_context *ctx, size_t n, cl_mem a, cl_mem b, cl_mem c)
 {
     CLBlastStatusCode s =
-        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, n, n, n, 1.0f,
-                     a, 0, n, b, 0, n, 0.0f, c, 0, n, &ctx->queue, NULL);
-    return s == CLBlastSuccess ? clFinish(ctx->queue) : (cl_int)s;
+        vd_fault(ctx, "CLBlastSgemm")
+            ?: CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, n, n, n,
+                            1.0f, a, 0, n, b, 0, n, 0.0f, c, 0, n, &ctx->queue, NULL);
+    return s == CLBlastSuccess ? (vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue)) : (cl_int)s;
 }
 
 vd_status vd_blas_tune(vd_context *ctx, int *chosen)
@@ -129,9 +131,11 @@ vd_status vd_blas_tune(vd_context *ctx, int *chosen)
     if (st == VD_OK) st = vd_buffer_alloc(ctx, bytes, &c);
     cl_int err = CL_SUCCESS;
     if (st == VD_OK) {
-        err = clEnqueueWriteBuffer(ctx->queue, a, CL_TRUE, 0, bytes, ha, 0, NULL, NULL);
+        err = vd_fault(ctx, "clEnqueueWriteBuffer")
+                  ?: clEnqueueWriteBuffer(ctx->queue, a, CL_TRUE, 0, bytes, ha, 0, NULL, NULL);
         if (err == CL_SUCCESS)
-            err = clEnqueueWriteBuffer(ctx->queue, b, CL_TRUE, 0, bytes, hb, 0, NULL, NULL);
+            err = vd_fault(ctx, "clEnqueueWriteBuffer")
+                      ?: clEnqueueWriteBuffer(ctx->queue, b, CL_TRUE, 0, bytes, hb, 0, NULL, NULL);
         if (err != CL_SUCCESS) st = vd_error_cl(ctx, "clEnqueueWriteBuffer(CLBlast tuning)", err);
     }
     int best = 0;
@@ -142,7 +146,8 @@ vd_status vd_blas_tune(vd_context *ctx, int *chosen)
         err = sgemm_nn(ctx, n, a, b, c); /* compiles this set, checked below */
         double first = now_s() - t0;
         if (err == CL_SUCCESS)
-            err = clEnqueueReadBuffer(ctx->queue, c, CL_TRUE, 0, bytes, hc, 0, NULL, NULL);
+            err = vd_fault(ctx, "clEnqueueReadBuffer")
+                      ?: clEnqueueReadBuffer(ctx->queue, c, CL_TRUE, 0, bytes, hc, 0, NULL, NULL);
         /* 256 sampled entries against a double-precision dot product, with test_gemm's
          * bound: |got - want| <= 1e-4 sqrt(k) + 1e-5 |want| for inputs in [-1, 1]. */
         bool ok = err == CL_SUCCESS;
