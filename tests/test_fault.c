@@ -1,19 +1,28 @@
 /* test_fault.c - device faults. Out-of-memory requests (more than the device has) return
  * VD_ERR_NO_MEMORY and leave the context usable. Then the fault-injection switch
- * (src/runtime/fault.c) makes the n-th OpenCL call fail, for every n over a training step,
- * a training epoch, a prediction, a checkpoint save and load and a net build: each failure
- * (and a training step of a small CNN) must come back as an error status whose message
- * names the failed call and its raw code
- * (or be recovered from, where the runtime has a fallback), never crash, and leave the
- * network usable: the next step succeeds with a finite loss.
+ * (src/runtime/fault.c) makes the n-th OpenCL (or clFFT) call fail, for every n over a
+ * training step, a training epoch, a prediction, a checkpoint save and load and a net
+ * build, and over the convolution paths with their own calls: a CNN step with the FFT
+ * algorithm forced (clFFT setup, plans, transforms, workspace sub-buffers), the algorithm
+ * measurement (its clFinish calls; a failing candidate is skipped with a logged reason, so
+ * a clFFT failure falls back to another algorithm), checkpoints of a net with batch norm
+ * (its running statistics), and a step inside a profiling window. Each failure must come
+ * back as an error status whose message names the failed call and its raw code (or be
+ * recovered from, where the runtime has a fallback; a profiling failure is reported by the
+ * profiler while the step itself trains), never crash, and leave the network usable: the
+ * next step succeeds with a finite loss.
  * Prints one "sweep" line per operation (calls, faults, errors, recovered) for
  * docs/RELIABILITY.md. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "ops/conv_select.h"
+#include "runtime/tune.h"
 #include "rel_common.h"
 
 #define SIDE 8
@@ -26,10 +35,66 @@ static int32_t ys[BATCH];
 typedef struct sweep {
     const char *name;
     uint64_t calls, faults, errors, recovered;
+    const char *only; /* count and fail only calls of this name (NULL: every call) */
+    uint64_t soft;    /* errors reported while the training itself went through */
+    /* For recovered faults: true when the run said why (a logged skip, a kept message). */
+    bool (*explains)(vd_context *ctx, const char *call);
+    uint64_t explained;
 } sweep;
 
 /* One operation under test: returns its status. */
 typedef vd_status (*op_fn)(vd_context *ctx, void *user);
+
+/* Set by an operation whose failure was only reported (a profiling error after a step that
+ * trained); cleared before each call. */
+static bool op_soft;
+
+/* What the library logged (stderr, ctx->verbose >= 1) during the last operation run with
+ * capture on, for the reasons of recovered faults. */
+static bool capture_on;
+static char captured[1 << 16];
+
+static vd_status run_op(op_fn op, vd_context *ctx, void *user)
+{
+    op_soft = false;
+    if (!capture_on) return op(ctx, user);
+    captured[0] = '\0';
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = tmp ? dup(2) : -1;
+    if (saved < 0 || dup2(fileno(tmp), 2) < 0) {
+        if (tmp) fclose(tmp);
+        if (saved >= 0) close(saved);
+        return op(ctx, user);
+    }
+    vd_status st = op(ctx, user);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(captured, 1, sizeof(captured) - 1, tmp);
+    captured[n] = '\0';
+    fclose(tmp);
+    return st;
+}
+
+/* A logged line saying a measured candidate was skipped because `call` failed with the
+ * injected code. */
+static bool skip_logged(vd_context *ctx, const char *call)
+{
+    (void)ctx;
+    char code[16];
+    snprintf(code, sizeof(code), "-> %d", (int)INJECT);
+    for (const char *line = captured; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+        if (strstr(buf, " skipped: ") && strstr(buf, call) && strstr(buf, code)) return true;
+        line = end ? end + 1 : NULL;
+    }
+    return false;
+}
 
 /* The message of an injected failure must name the failed call and the raw code. */
 static void check_report(const char *op, vd_context *ctx, vd_status st, uint64_t k,
@@ -40,25 +105,41 @@ static void check_report(const char *op, vd_context *ctx, vd_status st, uint64_t
     char code[48], label[512];
     snprintf(code, sizeof(code), "%d", (int)INJECT);
     bool ok = strstr(msg, call) != NULL && strstr(msg, code) != NULL &&
-              (st == VD_ERR_OPENCL || st == VD_ERR_BUILD || st == VD_ERR_BLAS);
+              (st == VD_ERR_OPENCL || st == VD_ERR_BUILD || st == VD_ERR_BLAS || st == VD_ERR_FFT);
     snprintf(label, sizeof(label), "%s, fault at call %llu (%s): status %s names the call and %s",
              op, (unsigned long long)k, call, vd_status_name(st), code);
     if (!ok) printf("  message: %s\n", msg);
     expect_true(label, ok);
 }
 
-/* Fail call k of op for every k until op makes fewer than k calls; after each fault run
- * `after` (a plain training step) and require it to succeed. */
+/* The sweep's line for docs/RELIABILITY.md; `which` names the calls swept (NULL: all). */
+static void print_sweep(const sweep *sw, const char *which)
+{
+    printf("sweep %-12s %4llu calls, %4llu faults injected, %4llu errors reported, %llu "
+           "recovered",
+           sw->name, (unsigned long long)sw->calls, (unsigned long long)sw->faults,
+           (unsigned long long)sw->errors, (unsigned long long)sw->recovered);
+    if (sw->soft)
+        printf(" (%llu errors from the profiler after a step that trained)",
+               (unsigned long long)sw->soft);
+    if (sw->explained) printf(" (%llu with the reason logged)", (unsigned long long)sw->explained);
+    if (which) printf(" [%s]", which);
+    printf("\n");
+}
+
+/* Fail call k of op (of calls named sw->only, if set) for every k until op makes fewer
+ * than k calls; after each fault run `after` (a plain training step) and require it to
+ * succeed. A recovered fault is counted as a fallback when the log says why. */
 static void run_sweep(sweep *sw, vd_context *ctx, op_fn op, void *user, op_fn after, void *auser)
 {
-    vd_fault_arm(ctx, 0, 0, NULL); /* count only */
-    vd_status st = op(ctx, user);
+    vd_fault_arm(ctx, 0, 0, sw->only); /* count only */
+    vd_status st = run_op(op, ctx, user);
     sw->calls = ctx->fault.seen;
     if (!EXPECT_OK(ctx, st)) return;
     int bad_after = 0;
     for (uint64_t k = 1; k <= sw->calls; k++) {
-        vd_fault_arm(ctx, k, INJECT, NULL);
-        st = op(ctx, user);
+        vd_fault_arm(ctx, k, INJECT, sw->only);
+        st = run_op(op, ctx, user);
         bool fired = ctx->fault.fired > 0;
         const char *call = ctx->fault.last;
         vd_fault_arm(ctx, 0, 0, NULL);
@@ -66,11 +147,13 @@ static void run_sweep(sweep *sw, vd_context *ctx, op_fn op, void *user, op_fn af
         sw->faults++;
         if (st == VD_OK) {
             sw->recovered++;
+            if (sw->explains && sw->explains(ctx, call)) sw->explained++;
         } else {
             sw->errors++;
+            if (op_soft) sw->soft++;
             check_report(sw->name, ctx, st, k, call);
         }
-        vd_status st2 = after(ctx, auser);
+        vd_status st2 = run_op(after, ctx, auser);
         if (st2 != VD_OK && bad_after++ < 5)
             printf("  after the fault at call %llu of %s: %s: %s\n", (unsigned long long)k,
                    sw->name, vd_status_name(st2), vd_last_error(ctx));
@@ -82,10 +165,7 @@ static void run_sweep(sweep *sw, vd_context *ctx, op_fn op, void *user, op_fn af
     snprintf(label, sizeof(label), "%s: each of its %llu OpenCL calls was failed once", sw->name,
              (unsigned long long)sw->calls);
     expect_true(label, sw->faults == sw->calls && sw->calls > 0);
-    printf("sweep %-12s %4llu calls, %4llu faults injected, %4llu errors reported, %llu "
-           "recovered\n",
-           sw->name, (unsigned long long)sw->calls, (unsigned long long)sw->faults,
-           (unsigned long long)sw->errors, (unsigned long long)sw->recovered);
+    print_sweep(sw, sw->only);
 }
 
 /* ---------------------------------------------------------------- operations */
@@ -96,6 +176,9 @@ typedef struct env {
     char path[300];
     char dir[256];
 } env;
+
+/* The convolution of fft_cnn, for the algorithm measurement. */
+static const vd_conv_geom fft_geom = {1, 8, 8, 4, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 1};
 
 static vd_status op_step(vd_context *ctx, void *user)
 {
@@ -147,6 +230,63 @@ static vd_status op_load(vd_context *ctx, void *user)
         return vd_error_set(ctx, VD_ERR_INTERNAL, "a failed load left *out set");
     vd_net_destroy(net);
     return st;
+}
+
+/* A step with every clFFT plan made anew (the context's clFFT state released first, so
+ * clfftSetup and every plan call run again); VERDANT_CONV_ALGO=fft is set by the caller. */
+static vd_status op_fft_step_fresh(vd_context *ctx, void *user)
+{
+    vd_conv_fft_release(ctx);
+    return op_step(ctx, user);
+}
+
+/* Choose the algorithm of each pass of fft_geom by measuring every candidate, as on first
+ * use with an empty tuning cache (ctx->cache_dir is a scratch directory here). fresh:
+ * clFFT's plans are made anew too. */
+static vd_status measure(vd_context *ctx, bool fresh)
+{
+    if (fresh) vd_conv_fft_release(ctx);
+    vd_tune_reset(ctx);
+    DIR *d = opendir(ctx->cache_dir);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;)
+        if (!strncmp(de->d_name, "tune-", 5)) {
+            char p[1400];
+            snprintf(p, sizeof(p), "%s/%s", ctx->cache_dir, de->d_name);
+            remove(p);
+        }
+    if (d) closedir(d);
+    vd_status st = VD_OK;
+    for (int pass = 0; pass < VD_CONV_N_PASSES && st == VD_OK; pass++) {
+        int a = -1;
+        st = vd_conv_select(ctx, &fft_geom, (vd_conv_pass)pass, BATCH, (size_t)1 << 22, &a);
+    }
+    return st;
+}
+
+static vd_status op_measure(vd_context *ctx, void *user)
+{
+    (void)user;
+    return measure(ctx, false);
+}
+
+static vd_status op_measure_fresh(vd_context *ctx, void *user)
+{
+    (void)user;
+    return measure(ctx, true);
+}
+
+/* A step inside a profiling window; the step's own failure wins, a profiling failure after
+ * a step that trained is only reported (op_soft). */
+static vd_status op_profiled_step(vd_context *ctx, void *user)
+{
+    env *e = user;
+    vd_status st = vd_net_profile_begin(e->net);
+    if (st != VD_OK) return st;
+    st = op_step(ctx, user);
+    vd_status st_end = vd_net_profile_end(e->net);
+    if (st != VD_OK) return st;
+    op_soft = st_end != VD_OK;
+    return st_end;
 }
 
 static vd_status op_build(vd_context *ctx, void *user)
@@ -269,6 +409,148 @@ static void first_use(const char *call, bool fresh_cache)
     }
 }
 
+static void add_sweep(sweep *total, const sweep *one)
+{
+    total->calls += one->calls, total->faults += one->faults, total->errors += one->errors;
+    total->recovered += one->recovered, total->soft += one->soft;
+    total->explained += one->explained;
+}
+
+/* clFFT's calls that make a plan (once per shape and context), and the calls of every
+ * FFT pass. */
+static const char *const plan_calls[] = {"clfftSetup",
+                                         "clfftCreateDefaultPlan",
+                                         "clfftSetPlanPrecision",
+                                         "clfftSetLayout",
+                                         "clfftSetResultLocation",
+                                         "clfftSetPlanInStride",
+                                         "clfftSetPlanOutStride",
+                                         "clfftSetPlanDistance",
+                                         "clfftSetPlanBatchSize",
+                                         "clfftBakePlan"};
+static const char *const pass_calls[] = {"clfftEnqueueTransform", "clCreateSubBuffer"};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The convolution paths with calls of their own: a 5x5 convolution (FFT-able) trained
+ * with the FFT algorithm forced, then the measurement that picks an algorithm per pass. */
+static void fft_sweeps(vd_context *ctx, const env *e, sweep *sw)
+{
+    const char *cfg = "[net]\ninput = 1, 8, 8\n"
+                      "[conv2d]\nname = c1\nfilters = 4\nkernel = 5\npad = 2\n"
+                      "[batchnorm]\nname = bn1\n[relu]\n[maxpool]\nkernel = 2\n"
+                      "[flatten]\n[dense]\nname = fc\nunits = 10\n";
+    env f = *e;
+    f.net = NULL;
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_SGD);
+    setenv("VERDANT_CONV_ALGO", "fft", 1);
+    vd_status st = vd_net_parse_cfg(ctx, cfg, "fft_cnn", &f.net);
+    if (st == VD_OK) st = vd_net_set_seed(f.net, 4);
+    if (st == VD_OK) st = vd_net_build(f.net, BATCH);
+    if (st == VD_OK) st = vd_net_set_optimizer(f.net, &o);
+    if (!EXPECT_OK(ctx, st) || !EXPECT_OK(ctx, op_step(ctx, &f))) goto done;
+    if (!ctx->fft) { /* the FFT convolution keeps clFFT state on the context once it ran */
+        check_skip("FFT convolution sweeps", "the fft algorithm does not run here (no clFFT)");
+        goto done;
+    }
+    /* Forced FFT: every call of a step with its plans baked, then every plan call (with the
+     * clFFT state released before each step). Failures are errors (VD_ERR_FFT naming the
+     * clFFT call, or the OpenCL call), and the next step works: a plan that failed for want
+     * of resources is not remembered. */
+    run_sweep(&sw[0], ctx, op_step, &f, op_step, &f);
+    for (size_t i = 0; i < N_OF(plan_calls); i++) {
+        sweep one = {.name = "fft_plans", .only = plan_calls[i]};
+        run_sweep(&one, ctx, op_fft_step_fresh, &f, op_step, &f);
+        add_sweep(&sw[1], &one);
+    }
+    print_sweep(&sw[1], "clFFT setup and plan calls");
+    unsetenv("VERDANT_CONV_ALGO");
+    /* Measuring with an empty tuning cache: a scratch cache directory (programs are loaded
+     * already; clFFT's kernels are compiled into it once). A candidate whose measurement
+     * fails is skipped and the reason logged (verbose 1, captured); the next step runs. */
+    char saved[sizeof(ctx->cache_dir)], dir[256];
+    if (rel_tempdir(dir, "vd-fault-tune") != 0) goto done;
+    memcpy(saved, ctx->cache_dir, sizeof(saved));
+    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s", dir);
+    int verbose = ctx->verbose;
+    ctx->verbose = 1;
+    capture_on = true;
+    if (EXPECT_OK(ctx, run_op(op_measure_fresh, ctx, NULL))) {
+        sw[2].only = "clFinish";
+        sw[2].explains = skip_logged;
+        run_sweep(&sw[2], ctx, op_measure, NULL, op_step, &f);
+        for (size_t i = 0; i < N_OF(plan_calls) + N_OF(pass_calls); i++) {
+            bool plan = i < N_OF(plan_calls);
+            sweep one = {.name = "measure_fft",
+                         .only = plan ? plan_calls[i] : pass_calls[i - N_OF(plan_calls)],
+                         .explains = skip_logged};
+            run_sweep(&one, ctx, plan ? op_measure_fresh : op_measure, NULL, op_step, &f);
+            add_sweep(&sw[3], &one);
+        }
+        print_sweep(&sw[3], "clFFT calls and clCreateSubBuffer");
+        expect_true("measure: every clFinish fault skipped its candidate with the reason logged",
+                    sw[2].explained == sw[2].faults && sw[2].faults > 0);
+        expect_true("measure_fft: every clFFT fault fell back to another candidate, logged",
+                    sw[3].explained == sw[3].faults && sw[3].faults > 0);
+    }
+    capture_on = false;
+    ctx->verbose = verbose;
+    vd_tune_reset(ctx);
+    memcpy(ctx->cache_dir, saved, sizeof(saved));
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+done:
+    unsetenv("VERDANT_CONV_ALGO");
+    vd_net_destroy(f.net);
+}
+
+/* CLBlast's parameter tuning (vd_blas_tune, VERDANT_TUNE_CLBLAST=1): each of its two
+ * uploads failing is reported before any GEMM runs (the GEMMs themselves are too slow to
+ * sweep here: 512^3 per parameter set). */
+static void blas_tune_faults(vd_context *ctx)
+{
+    for (uint64_t k = 1; k <= 2; k++) {
+        vd_fault_arm(ctx, k, INJECT, "clEnqueueWriteBuffer");
+        int chosen = -1;
+        vd_status st = vd_blas_tune(ctx, &chosen);
+        bool fired = ctx->fault.fired > 0;
+        vd_fault_arm(ctx, 0, 0, NULL);
+        char label[128];
+        snprintf(label, sizeof(label), "vd_blas_tune, upload %llu failing: fault fired",
+                 (unsigned long long)k);
+        expect_true(label, fired);
+        if (fired) check_report("vd_blas_tune", ctx, st, k, "clEnqueueWriteBuffer(CLBlast tuning)");
+    }
+}
+
+/* A recovered profiling fault: the epoch went through and the profiler's message, naming
+ * the call and the raw code, is the context's last error (vd_net_train_epoch logs it). */
+static bool profiler_kept(vd_context *ctx, const char *call)
+{
+    const char *msg = vd_last_error(ctx);
+    char code[16];
+    snprintf(code, sizeof(code), "-> %d", (int)INJECT);
+    return !strncmp(msg, "profiler: ", 10) && strstr(msg, call) && strstr(msg, code);
+}
+
+/* An epoch with profiling on: every call of the recorder's own kinds failed in turn. The
+ * epoch must succeed (the fault logged and left in vd_last_error) unless the failed call
+ * was the training loop's own. */
+static void profiled_epoch(vd_context *ctx, env *e, sweep *sw)
+{
+    static const char *calls[] = {"clEnqueueMarkerWithWaitList", "clGetEventProfilingInfo",
+                                  "clWaitForEvents", "clFinish"};
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        sweep one = {.name = "prof_epoch", .only = calls[i], .explains = profiler_kept};
+        run_sweep(&one, ctx, op_epoch, e, op_step, e);
+        add_sweep(sw, &one);
+    }
+    print_sweep(sw, "the profiler's call kinds");
+    expect_true("prof_epoch: every epoch that went through kept the profiler's message",
+                sw->explained == sw->recovered && sw->recovered > 0);
+}
+
 int main(void)
 {
     vd_context *ctx = NULL;
@@ -288,11 +570,15 @@ int main(void)
     EXPECT_OK(ctx, op_save(ctx, &e));
 
     out_of_memory(ctx, &e);
+    blas_tune_faults(ctx);
 
-    sweep sw[8];
-    const char *names[8] = {"train_step", "train_epoch", "evaluate", "predict",
-                            "save",       "load",        "build",    "cnn_step"};
-    for (int i = 0; i < 8; i++) sw[i] = (sweep){names[i], 0, 0, 0, 0};
+    enum { N_SWEEPS = 16 };
+    sweep sw[N_SWEEPS];
+    const char *names[N_SWEEPS] = {"train_step", "train_epoch", "evaluate",  "predict",
+                                   "save",       "load",        "build",     "cnn_step",
+                                   "cnn_save",   "cnn_load",    "fft_step",  "fft_plans",
+                                   "measure",    "measure_fft", "prof_step", "prof_epoch"};
+    for (int i = 0; i < N_SWEEPS; i++) sw[i] = (sweep){.name = names[i]};
     run_sweep(&sw[0], ctx, op_step, &e, op_step, &e);
     run_sweep(&sw[1], ctx, op_epoch, &e, op_step, &e);
     run_sweep(&sw[2], ctx, op_eval, &e, op_step, &e);
@@ -305,7 +591,25 @@ int main(void)
     if (EXPECT_OK(ctx, rel_cnn(ctx, 3, BATCH, &c.net))) {
         EXPECT_OK(ctx, op_step(ctx, &c));
         run_sweep(&sw[7], ctx, op_step, &c, op_step, &c);
+        /* Its checkpoints hold batch norm's running statistics (state_copy). */
+        snprintf(c.path, sizeof(c.path), "%s/cnn.ckpt", e.dir);
+        EXPECT_OK(ctx, op_save(ctx, &c));
+        run_sweep(&sw[8], ctx, op_save, &c, op_load, &c);
+        run_sweep(&sw[9], ctx, op_load, &c, op_step, &c);
         vd_net_destroy(c.net);
+    }
+    fft_sweeps(ctx, &e, &sw[10]);
+    /* Profiling on: a fault in the recorder is reported by vd_net_profile_end (or logged
+     * by vd_net_train_epoch), and the training goes on. */
+    if (EXPECT_OK(ctx, vd_context_set_profiling(ctx, 1))) {
+        EXPECT_OK(ctx, op_profiled_step(ctx, &e));
+        run_sweep(&sw[14], ctx, op_profiled_step, &e, op_step, &e);
+        /* The window adds only the recorder's calls to the step's, and each of those
+         * failing was reported after a step that trained. */
+        expect_true("prof_step: every fault in the recorder left the step trained",
+                    sw[14].soft == sw[14].calls - sw[0].calls && sw[14].soft > 0);
+        profiled_epoch(ctx, &e, &sw[15]);
+        EXPECT_OK(ctx, vd_context_set_profiling(ctx, 0));
     }
 
     /* Faults in first use: program loading and kernel creation, context creation. */

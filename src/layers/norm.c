@@ -15,6 +15,7 @@
  * softmax: over the first dimension of the sample (the classes of a (C) input, the
  *   channels at each pixel of a (C, H, W) one). Backward is exact. */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "../ops/ops_cnn.h"
 #include "layer.h"
@@ -84,11 +85,17 @@ static vd_status bn_state_copy(vd_layer *l, vd_context *ctx, float *host, bool t
     vd_status st = bn_ensure_state(b, ctx);
     if (st != VD_OK) return st;
     size_t bytes = 2 * b->C * sizeof(float);
-    cl_int err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
-                                               NULL, NULL)
-                         : clEnqueueWriteBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host,
-                                                0, NULL, NULL);
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, "batchnorm state copy", err);
+    const char *call = to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer";
+    cl_int err = vd_fault(ctx, call);
+    if (err == CL_SUCCESS)
+        err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
+                                            NULL, NULL)
+                      : clEnqueueWriteBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
+                                             NULL, NULL);
+    if (err == CL_SUCCESS) return VD_OK;
+    char what[160];
+    snprintf(what, sizeof(what), "%s(batchnorm '%s' running statistics)", call, l->name);
+    return vd_error_cl(ctx, what, err);
 }
 
 static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)

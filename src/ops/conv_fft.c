@@ -27,7 +27,12 @@
  *
  * clFFT is unmaintained and fails on some lengths and devices: every plan, bake and
  * enqueue failure returns VD_ERR_FFT naming the clFFT call, the transform and the raw
- * code. A failed plan is remembered per context so it is not baked again. */
+ * code. A failed plan is remembered per context so it is not baked again, unless the
+ * failure was the device or host running out (CL_OUT_OF_RESOURCES, CL_OUT_OF_HOST_MEMORY,
+ * CL_MEM_OBJECT_ALLOCATION_FAILURE): that says nothing about the plan, and remembering it
+ * would fail a forced FFT layer on every later step. The same holds for clfftSetup. Every
+ * clFFT call that can fail asks vd_fault() first (runtime/fault.c), so tests reach each of
+ * these paths. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +156,19 @@ static pthread_mutex_t fft_lock = PTHREAD_MUTEX_INITIALIZER;
 static int fft_refs;
 static int fft_setup_err; /* clFFT status of the last failed clfftSetup, 0 if none */
 
+/* Out of device or host memory: worth trying again later, unlike a plan clFFT refuses. */
+static bool fft_transient(clfftStatus err)
+{
+    return err == CLFFT_OUT_OF_RESOURCES || err == CLFFT_OUT_OF_HOST_MEMORY ||
+           err == CLFFT_MEM_OBJECT_ALLOCATION_FAILURE;
+}
+
+/* vd_fault for a clFFT call: its codes extend OpenCL's. */
+static clfftStatus fft_fault(vd_context *ctx, const char *call)
+{
+    return (clfftStatus)vd_fault(ctx, call);
+}
+
 static const char *clfft_error_name(int err)
 {
     switch (err) {
@@ -210,9 +228,9 @@ static vd_status fft_state_get(vd_context *ctx, fft_state **out)
         clfftSetupData sd;
         memset(&sd, 0, sizeof(sd));
         sd.major = clfftVersionMajor, sd.minor = clfftVersionMinor, sd.patch = clfftVersionPatch;
-        clfftStatus err = clfftSetup(&sd);
+        clfftStatus err = fft_fault(ctx, "clfftSetup") ?: clfftSetup(&sd);
         if (err != CLFFT_SUCCESS) {
-            fft_setup_err = (int)err;
+            if (!fft_transient(err)) fft_setup_err = (int)err;
             pthread_mutex_unlock(&fft_lock);
             return vd_error_set(ctx, VD_ERR_FFT, "clfftSetup -> %d (%s)", (int)err,
                                 clfft_error_name(err));
@@ -243,13 +261,15 @@ void vd_conv_fft_release(vd_context *ctx)
     fft_unref();
 }
 
-/* Record a clFFT failure on plan p (kept for later asks) and on ctx. */
+/* Record a clFFT failure on plan p (kept for later asks, unless transient) and on ctx. */
 static vd_status plan_fail(vd_context *ctx, fft_plan *p, const char *call, clfftStatus err)
 {
     snprintf(p->msg, sizeof(p->msg), "%s(%s %zux%zu, batch %zu) -> %d (%s)", call,
              p->inverse ? "C2R" : "R2C", p->n0, p->n1, p->batch, (int)err,
              clfft_error_name(err));
     p->st = VD_ERR_FFT;
+    if (fft_transient(err)) /* a free slot: matches no shape, evicted first */
+        p->n0 = p->n1 = p->batch = 0, p->used = 0;
     return vd_error_set(ctx, VD_ERR_FFT, "%s", p->msg);
 }
 
@@ -286,39 +306,44 @@ static vd_status plan_get(vd_context *ctx, size_t n0, size_t n1, size_t batch, b
     size_t len[2] = {n1, n0}; /* clFFT: dimension 0 is the contiguous one */
     size_t rstride[2] = {1, n1}, cstride[2] = {1, f1};
     clfftPlanHandle h = 0;
-    clfftStatus err = clfftCreateDefaultPlan(&h, ctx->cl, CLFFT_2D, len);
+    clfftStatus err = fft_fault(ctx, "clfftCreateDefaultPlan")
+                          ?: clfftCreateDefaultPlan(&h, ctx->cl, CLFFT_2D, len);
     if (err != CLFFT_SUCCESS) return plan_fail(ctx, p, "clfftCreateDefaultPlan", err);
     const char *call = "clfftSetPlanPrecision";
-    err = clfftSetPlanPrecision(h, CLFFT_SINGLE);
+    err = fft_fault(ctx, call) ?: clfftSetPlanPrecision(h, CLFFT_SINGLE);
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetLayout";
-        err = inverse ? clfftSetLayout(h, CLFFT_HERMITIAN_INTERLEAVED, CLFFT_REAL)
-                      : clfftSetLayout(h, CLFFT_REAL, CLFFT_HERMITIAN_INTERLEAVED);
+        err = fft_fault(ctx, call)
+                  ?: (inverse ? clfftSetLayout(h, CLFFT_HERMITIAN_INTERLEAVED, CLFFT_REAL)
+                              : clfftSetLayout(h, CLFFT_REAL, CLFFT_HERMITIAN_INTERLEAVED));
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetResultLocation";
-        err = clfftSetResultLocation(h, CLFFT_OUTOFPLACE);
+        err = fft_fault(ctx, call) ?: clfftSetResultLocation(h, CLFFT_OUTOFPLACE);
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetPlanInStride";
-        err = clfftSetPlanInStride(h, CLFFT_2D, inverse ? cstride : rstride);
+        err =
+            fft_fault(ctx, call) ?: clfftSetPlanInStride(h, CLFFT_2D, inverse ? cstride : rstride);
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetPlanOutStride";
-        err = clfftSetPlanOutStride(h, CLFFT_2D, inverse ? rstride : cstride);
+        err =
+            fft_fault(ctx, call) ?: clfftSetPlanOutStride(h, CLFFT_2D, inverse ? rstride : cstride);
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetPlanDistance";
-        err = inverse ? clfftSetPlanDistance(h, n0 * f1, n0 * n1)
-                      : clfftSetPlanDistance(h, n0 * n1, n0 * f1);
+        err = fft_fault(ctx, call)
+                  ?: (inverse ? clfftSetPlanDistance(h, n0 * f1, n0 * n1)
+                              : clfftSetPlanDistance(h, n0 * n1, n0 * f1));
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftSetPlanBatchSize";
-        err = clfftSetPlanBatchSize(h, batch);
+        err = fft_fault(ctx, call) ?: clfftSetPlanBatchSize(h, batch);
     }
     if (err == CLFFT_SUCCESS) {
         call = "clfftBakePlan";
-        err = clfftBakePlan(h, 1, &ctx->queue, NULL, NULL);
+        err = fft_fault(ctx, call) ?: clfftBakePlan(h, 1, &ctx->queue, NULL, NULL);
     }
     if (err != CLFFT_SUCCESS) {
         clfftDestroyPlan(&h);
@@ -351,9 +376,10 @@ static vd_status transform(vd_context *ctx, const fft_layout *L, size_t batch, b
     vd_status st = plan_get(ctx, L->n0, L->n1, batch, inverse, &h);
     if (st != VD_OK) return st;
     /* A transform is several kernels; the profiler times it as one span (profile.h). */
-    clfftStatus err =
-        clfftEnqueueTransform(h, inverse ? CLFFT_BACKWARD : CLFFT_FORWARD, 1, &ctx->queue, 0, NULL,
-                              vd_profile_span_event(ctx), &in, &out, NULL);
+    clfftStatus err = fft_fault(ctx, "clfftEnqueueTransform");
+    if (err == CLFFT_SUCCESS)
+        err = clfftEnqueueTransform(h, inverse ? CLFFT_BACKWARD : CLFFT_FORWARD, 1, &ctx->queue, 0,
+                                    NULL, vd_profile_span_event(ctx), &in, &out, NULL);
     if (err != CLFFT_SUCCESS)
         return vd_error_set(ctx, VD_ERR_FFT,
                             "clfftEnqueueTransform(%s %zux%zu, batch %zu) -> %d (%s)",
@@ -412,8 +438,8 @@ static vd_status sub_buffer(vd_context *ctx, cl_mem ws, size_t first_float, size
                             cl_mem *out)
 {
     cl_buffer_region reg = {first_float * sizeof(float), n_floats * sizeof(float)};
-    cl_int err = CL_SUCCESS;
-    *out = clCreateSubBuffer(ws, 0, CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
+    cl_int err = vd_fault(ctx, "clCreateSubBuffer");
+    *out = err ? NULL : clCreateSubBuffer(ws, 0, CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
     if (!*out) return vd_error_cl(ctx, "clCreateSubBuffer(FFT workspace region)", err);
     return VD_OK;
 }

@@ -175,15 +175,16 @@ vd_status vd_conv_time(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pa
     if (st != VD_OK) return st;
     double best = 1e30;
     for (int r = 0; r <= reps && st == VD_OK; r++) {
-        cl_int err = clFinish(ctx->queue);
+        cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
         if (err != CL_SUCCESS) {
-            st = vd_error_cl(ctx, "clFinish", err);
+            st = vd_error_cl(ctx, "clFinish(conv algorithm measurement)", err);
             break;
         }
         double t0 = now_s();
         st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io);
-        err = clFinish(ctx->queue);
-        if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+        err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
+        if (st == VD_OK && err != CL_SUCCESS)
+            st = vd_error_cl(ctx, "clFinish(conv algorithm measurement)", err);
         double t = now_s() - t0;
         if (r > 0 && t < best) best = t; /* r == 0 warms up (compiles, plans) */
     }
@@ -204,15 +205,17 @@ static vd_status conv_energy(vd_context *ctx, vd_meter *m, int a, const vd_conv_
         alloc_scratch(ctx, g, n, vd_conv_algos[a]->workspace(ctx, g, pass, chunk), &s, &io);
     if (st != VD_OK) return st;
     st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io); /* warm-up */
-    cl_int err = clFinish(ctx->queue);
+    cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
     double j0 = 0, j1 = 0, t0 = now_s();
     long runs = 0;
-    if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+    if (st == VD_OK && err != CL_SUCCESS)
+        st = vd_error_cl(ctx, "clFinish(conv energy measurement)", err);
     if (st == VD_OK) st = vd_meter_read(m, &j0);
     while (st == VD_OK && (runs == 0 || now_s() - t0 < VD_ENERGY_MIN_S)) {
         st = vd_conv_run_batch(ctx, a, g, pass, n, chunk, &io);
-        err = clFinish(ctx->queue);
-        if (st == VD_OK && err != CL_SUCCESS) st = vd_error_cl(ctx, "clFinish", err);
+        err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
+        if (st == VD_OK && err != CL_SUCCESS)
+            st = vd_error_cl(ctx, "clFinish(conv energy measurement)", err);
         runs++;
     }
     if (st == VD_OK) st = vd_meter_read(m, &j1);

@@ -66,26 +66,51 @@ static void note_error(vd_profile *p, const char *what, cl_int err)
              vd_cl_error_name(err));
 }
 
+/* The two event calls of the recorder. A failure is noted (call, label, raw code) and
+ * false returned: a profiling failure costs that record, never the step it timed. */
+static bool event_wait(vd_context *ctx, cl_event ev, const char *label)
+{
+    cl_int err = vd_fault(ctx, "clWaitForEvents") ?: clWaitForEvents(1, &ev);
+    if (err == CL_SUCCESS) return true;
+    char call[160];
+    snprintf(call, sizeof(call), "clWaitForEvents(%s)", label);
+    note_error(ctx->profile, call, err);
+    return false;
+}
+
+/* Timestamp `what` (CL_PROFILING_COMMAND_START or _END) of a completed event into *t. */
+static bool event_time(vd_context *ctx, cl_event ev, cl_profiling_info what, cl_ulong *t,
+                       const char *label)
+{
+    cl_int err = vd_fault(ctx, "clGetEventProfilingInfo")
+                     ?: clGetEventProfilingInfo(ev, what, sizeof(*t), t, NULL);
+    if (err == CL_SUCCESS) return true;
+    char call[160];
+    snprintf(call, sizeof(call), "clGetEventProfilingInfo(%s)", label);
+    note_error(ctx->profile, call, err);
+    return false;
+}
+
 /* The window's origin marker is done once anything after it is: read its end (the device
  * clock at the window's start) and release it. */
-static void read_origin(vd_profile *p)
+static void read_origin(vd_context *ctx)
 {
+    vd_profile *p = ctx->profile;
     if (!p->origin) return;
     cl_ulong t = 0;
-    cl_int err = clWaitForEvents(1, &p->origin);
-    if (err == CL_SUCCESS)
-        err = clGetEventProfilingInfo(p->origin, CL_PROFILING_COMMAND_END, sizeof(t), &t, NULL);
-    if (err == CL_SUCCESS) p->origin_ns = t;
-    else note_error(p, "clGetEventProfilingInfo(profile window start)", err);
+    if (event_wait(ctx, p->origin, "profile window start") &&
+        event_time(ctx, p->origin, CL_PROFILING_COMMAND_END, &t, "profile window start"))
+        p->origin_ns = t;
     clReleaseEvent(p->origin);
     p->origin = NULL;
 }
 
 /* Read and release the first n pending records (waiting for each), keep the rest. */
-static void harvest(vd_profile *p, size_t n)
+static void harvest(vd_context *ctx, size_t n)
 {
+    vd_profile *p = ctx->profile;
     if (n > p->n_pending) n = p->n_pending;
-    if (n > 0) read_origin(p);
+    if (n > 0) read_origin(ctx);
     for (size_t i = 0; i < n; i++) {
         vd_prof_record *r = &p->pending[i];
         if (!r->ev) {
@@ -93,15 +118,14 @@ static void harvest(vd_profile *p, size_t n)
             continue;
         }
         cl_ulong t0 = 0, t1 = 0;
-        cl_int err = clWaitForEvents(1, &r->ev);
-        if (err == CL_SUCCESS) /* a span starts where its marker ended */
-            err = r->begin ? clGetEventProfilingInfo(r->begin, CL_PROFILING_COMMAND_END, sizeof(t0),
-                                                     &t0, NULL)
-                           : clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_START, sizeof(t0),
-                                                     &t0, NULL);
-        if (err == CL_SUCCESS)
-            err = clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_END, sizeof(t1), &t1, NULL);
-        if (err == CL_SUCCESS) {
+        /* Waiting for the launch waits for its span's marker too (an in-order queue); a
+         * span starts where its marker ended. */
+        bool ok = event_wait(ctx, r->ev, "profiled launch");
+        if (ok)
+            ok = r->begin ? event_time(ctx, r->begin, CL_PROFILING_COMMAND_END, &t0, "span start")
+                          : event_time(ctx, r->ev, CL_PROFILING_COMMAND_START, &t0, "launch start");
+        if (ok) ok = event_time(ctx, r->ev, CL_PROFILING_COMMAND_END, &t1, "launch end");
+        if (ok) {
             vd_prof_cell *c = cell_for(p, r->layer, r->phase);
             double ns = t1 > t0 ? (double)(t1 - t0) : 0.0;
             c->ns += ns;
@@ -110,8 +134,6 @@ static void harvest(vd_profile *p, size_t n)
                 p->first_ns += ns;
                 if (t1 > p->first_end_ns) p->first_end_ns = t1;
             }
-        } else {
-            note_error(p, "clGetEventProfilingInfo", err);
         }
         clReleaseEvent(r->ev);
         if (r->begin) clReleaseEvent(r->begin);
@@ -120,9 +142,10 @@ static void harvest(vd_profile *p, size_t n)
     p->n_pending -= n;
 }
 
-cl_event *vd_profile_slot(vd_profile *p)
+cl_event *vd_profile_slot(vd_context *ctx)
 {
-    if (p->n_pending == PROF_MAX_PENDING) harvest(p, PROF_MAX_PENDING / 2);
+    vd_profile *p = ctx->profile;
+    if (p->n_pending == PROF_MAX_PENDING) harvest(ctx, PROF_MAX_PENDING / 2);
     if (p->n_pending == p->cap_pending) {
         size_t cap = p->cap_pending ? p->cap_pending * 2 : 256;
         vd_prof_record *r = realloc(p->pending, cap * sizeof(*r));
@@ -142,7 +165,7 @@ cl_event *vd_profile_slot(vd_profile *p)
 cl_event *vd_profile_span_slot(vd_context *ctx)
 {
     vd_profile *p = ctx->profile;
-    cl_event *ev = vd_profile_slot(p);
+    cl_event *ev = vd_profile_slot(ctx);
     if (!ev) return NULL;
     vd_prof_record *r = &p->pending[p->n_pending - 1];
     /* Without the marker the span falls back to its last command's own time (noted). */
@@ -184,14 +207,16 @@ void vd_profile_begin(vd_context *ctx)
 {
     vd_profile *p = ctx->profile;
     if (!p) return;
-    clFinish(ctx->queue); /* launches from before the window must not land in it */
+    /* Launches from before the window must not land in it. */
+    cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
     drop_pending(p);
     clear_sums(p);
+    if (err != CL_SUCCESS) note_error(p, "clFinish(profile window start)", err);
     p->layer = -1;
     p->phase = VD_PROF_OTHER;
     /* The device clock at the start, for the first step's wall time. */
-    cl_int err = vd_fault(ctx, "clEnqueueMarkerWithWaitList")
-                     ?: clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &p->origin);
+    err = vd_fault(ctx, "clEnqueueMarkerWithWaitList")
+              ?: clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &p->origin);
     if (err != CL_SUCCESS) {
         p->origin = NULL;
         note_error(p, "clEnqueueMarkerWithWaitList(profile window start)", err);
@@ -205,12 +230,12 @@ vd_status vd_profile_end(vd_context *ctx)
 {
     vd_profile *p = ctx->profile;
     if (!p || !p->active) return VD_OK;
-    cl_int err = clFinish(ctx->queue);
+    cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
     p->t_end = now_s();
     p->active = false;
     if (err != CL_SUCCESS) note_error(p, "clFinish(profile window)", err);
-    harvest(p, p->n_pending);
-    read_origin(p); /* when nothing was recorded */
+    harvest(ctx, p->n_pending);
+    read_origin(ctx); /* when nothing was recorded */
     p->layer = -1;
     p->phase = VD_PROF_OTHER;
     if (p->error != VD_OK) return vd_error_set(ctx, p->error, "profiler: %s", p->error_msg);

@@ -60,7 +60,7 @@ typedef struct vd_profile {
     cl_ulong origin_ns;    /* its end on the device clock, once read (0: not read) */
     cl_ulong first_end_ns; /* device clock: the latest end among the first step's commands */
     double first_ns;       /* kernel time of the first step (also in the sums) */
-    vd_status error;       /* first failure reading an event (VD_OK if none) */
+    vd_status error;       /* first failure of a profiling call (VD_OK if none) */
     char error_msg[256];
 } vd_profile;
 
@@ -71,19 +71,21 @@ void vd_profile_destroy(vd_profile *p);
 /* Open a window: forget the sums and pending events, start the wall clock. No-op when off. */
 void vd_profile_begin(vd_context *ctx);
 /* Close the window: wait for the queue, read every pending event, stop the wall clock.
- * Returns the first failure met while reading events (VD_OK when off). */
+ * Returns the first failure of a profiling call in the window (its marker, clFinish, an
+ * event's wait or timestamps), naming the call and raw code (VD_OK when off). Such a
+ * failure only costs records: the steps in the window ran as without profiling. */
 vd_status vd_profile_end(vd_context *ctx);
 
 /* Slow path of vd_profile_event: a fresh record slot for the current scope (reads and
  * releases completed events when the pending list is full). NULL if out of memory. */
-cl_event *vd_profile_slot(vd_profile *p);
+cl_event *vd_profile_slot(vd_context *ctx);
 /* Slow path of vd_profile_span_event: a slot whose record starts at a marker enqueued now. */
 cl_event *vd_profile_span_slot(vd_context *ctx);
 
 /* Event pointer to pass to an enqueue call: NULL (no event) unless a window is open. */
 static inline cl_event *vd_profile_event(vd_context *ctx)
 {
-    return ctx->profile && ctx->profile->active ? vd_profile_slot(ctx->profile) : NULL;
+    return ctx->profile && ctx->profile->active ? vd_profile_slot(ctx) : NULL;
 }
 
 /* The same for a library call that enqueues several commands and hands back the event of

@@ -204,13 +204,22 @@ static void cache_store(vd_context *ctx, const char *key, cl_program prog)
 {
     if (!ctx->cache_dir[0]) return;
     size_t len = 0;
-    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof(len), &len, NULL) != CL_SUCCESS ||
-        len == 0 || len > CACHE_MAX_ENTRY)
+    cl_int err = vd_fault(ctx, "clGetProgramInfo")
+                     ?: clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof(len), &len, NULL);
+    if (err != CL_SUCCESS) {
+        vd_log(ctx, 1, "program cache: not stored: clGetProgramInfo(BINARY_SIZES) -> %d (%s)",
+               (int)err, vd_cl_error_name(err));
         return;
+    }
+    if (len == 0 || len > CACHE_MAX_ENTRY) return;
     unsigned char *bin = malloc(len);
     if (!bin) return;
     unsigned char *bins[1] = {bin};
-    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof(bins), bins, NULL) != CL_SUCCESS) {
+    err = vd_fault(ctx, "clGetProgramInfo")
+              ?: clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof(bins), bins, NULL);
+    if (err != CL_SUCCESS) {
+        vd_log(ctx, 1, "program cache: not stored: clGetProgramInfo(BINARIES) -> %d (%s)", (int)err,
+               vd_cl_error_name(err));
         free(bin);
         return;
     }

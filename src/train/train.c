@@ -132,7 +132,13 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
                 goto done;
             }
         }
-        clFlush(ctx->queue);
+        { /* start the device on this batch while the host prepares the next */
+            cl_int err = vd_fault(ctx, "clFlush") ?: clFlush(ctx->queue);
+            if (err != CL_SUCCESS) {
+                st = vd_error_cl(ctx, "clFlush(batch)", err);
+                goto done;
+            }
+        }
         if (b == 0) { /* one wait per epoch: the latency to the first finished step */
             cl_int err = vd_fault(ctx, "clFinish") ?: clFinish(ctx->queue);
             if (err != CL_SUCCESS) {
