@@ -64,6 +64,13 @@ static const shape shapes[] = {
     {"lenet conv2 fwd", false, false, 16, 6400, 150},
     {"conv 32->64 bwd-data", true, false, 288, 50176, 64},
     {"conv 32->64 bwd-weights", false, true, 64, 288, 50176},
+    /* samples/models/vgg_bn.cfg at batch 64 (28x28 images): the weight gradients of its
+     * 3x3 convolutions as one GEMM over the batch (dy (K, N*P*Q) . col^T), and the
+     * forward GEMM of one image. */
+    {"vgg_bn c1b bwd-weights", false, true, 32, 288, 50176},
+    {"vgg_bn c2b bwd-weights", false, true, 64, 576, 12544},
+    {"vgg_bn c3b bwd-weights", false, true, 128, 1152, 3136},
+    {"vgg_bn c2b fwd (1 image)", false, false, 64, 196, 576},
 };
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;

@@ -22,9 +22,10 @@
  * offers 2 MiB; a CPU runtime with less (Intel's offers 32 KiB) gets CLBlast instead. */
 #define GEMM_LOCAL_BYTES ((GEMM_TMS * GEMM_KC + GEMM_KC * GEMM_TN_MAX) * sizeof(float))
 
-/* Tuning: timed runs per candidate (best of), after one run that also gives the result to
- * check; a candidate is kept only if it beats the default by GAIN (3%), so noise does not
- * replace the defaults; a scratch C over SCRATCH_MAX bytes is not allocated for tuning. */
+/* Tuning: timed runs per candidate (best of; more for short runs, see tune_own), after
+ * one run that also gives the result to check; a candidate is kept only if it beats the default by
+ * GAIN (3%), so noise does not replace the defaults; a scratch C over SCRATCH_MAX bytes is not
+ * allocated for tuning. */
 #define GEMM_TUNE_REPS 3
 #define GEMM_TUNE_GAIN 0.97
 #define GEMM_TUNE_SCRATCH_MAX ((size_t)256 << 20)
@@ -342,8 +343,11 @@ static bool results_match(const float *got, const float *want, size_t count, dou
 /* Measure the candidates for g's shape on g's own A and B (read only) into a pooled
  * scratch C with beta = 0, check each result against the default's, keep the fastest in
  * the tuning cache under key and return it in *best. Candidates whose plan for this shape
- * equals an earlier one's are not run again. Scratch too large, host memory short or a
- * default result that cannot be read: *best stays the default and nothing is recorded. */
+ * equals an earlier one's are not run again. The timed runs go round-robin over the
+ * candidates (round r times every candidate once), so a drift in the machine's speed
+ * (other jobs, clocks) hits all of them alike instead of the ones measured last.
+ * Scratch too large, host memory short or a default that fails: *best stays the default
+ * and nothing is recorded. */
 static vd_status tune_own(vd_context *ctx, vd_gemm_backend backend, const gemm_call *g,
                           const char *key, vd_gemm_params *best)
 {
@@ -351,6 +355,8 @@ static vd_status tune_own(vd_context *ctx, vd_gemm_backend backend, const gemm_c
     size_t cores = ctx->info.compute_units > 0 ? (size_t)ctx->info.compute_units : 1;
     vd_gemm_params cand[GEMM_TUNE_CANDIDATES];
     gemm_plan plans[GEMM_TUNE_CANDIDATES];
+    double bt[GEMM_TUNE_CANDIDATES];
+    bool live[GEMM_TUNE_CANDIDATES];
     size_t nc = vd_gemm_params_candidates(backend, cand, GEMM_TUNE_CANDIDATES);
     *best = cand[0];
     size_t count = g->m * g->n * g->batch, bytes = count * sizeof(float);
@@ -368,21 +374,20 @@ static vd_status tune_own(vd_context *ctx, vd_gemm_backend backend, const gemm_c
     }
     gemm_call s = *g;
     s.beta = 0.0f, s.c = w, s.c_off = 0, s.ldc = g->n, s.c_zs = g->m * g->n;
-    double t_start = now_s(), best_s = 0, def_s = 0;
-    int reps = GEMM_TUNE_REPS;
+    double t_start = now_s(), t;
     size_t runs = 0, measured = 0;
-    for (size_t i = 0; i < nc; i++) {
+    /* Pass 1: each distinct candidate once, for its result (and its warm-up). */
+    for (size_t i = 0; i < nc && st == VD_OK; i++) {
+        live[i] = false, bt[i] = 1e30;
         plans[i] = plan_for(g->m, g->n, g->k, cores, wide ? 32 : 16, g->batch, &cand[i]);
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = !memcmp(&plans[i], &plans[j], sizeof(gemm_plan));
         if (dup) continue;
-        double t;
-        st = run_timed(ctx, wide, &cand[i], &s, &t); /* first run: result, warm-up */
+        st = run_timed(ctx, wide, &cand[i], &s, &t);
         runs++;
-        cl_int err = CL_SUCCESS;
         if (st == VD_OK) {
-            err = vd_fault(ctx, "clEnqueueReadBuffer");
+            cl_int err = vd_fault(ctx, "clEnqueueReadBuffer");
             if (err == CL_SUCCESS)
                 err = clEnqueueReadBuffer(ctx->queue, w, CL_TRUE, 0, bytes, i ? got : want, 0, NULL,
                                           NULL);
@@ -400,28 +405,35 @@ static vd_status tune_own(vd_context *ctx, vd_gemm_backend backend, const gemm_c
                    cand[i].tm, cand[i].tn, cand[i].kc, cand[i].par, cand[i].split, worst);
             continue;
         }
-        double bt = 1e30;
-        for (int r = 0; r < reps && st == VD_OK; r++, runs++) {
-            st = run_timed(ctx, wide, &cand[i], &s, &t);
-            if (t < bt) bt = t;
-            if (i == 0 && r == 0 && t > 0.1) reps = 1; /* a slow shape: one timed run each */
-        }
-        if (st != VD_OK) {
-            if (i == 0) break;
-            st = VD_OK;
-            continue;
-        }
-        measured++;
-        vd_log(ctx, 2, "%s: %u,%u,%u,%u,%u %.3f ms", key, cand[i].tm, cand[i].tn, cand[i].kc,
-               cand[i].par, cand[i].split, bt * 1e3);
-        if (i == 0) def_s = best_s = bt;
-        else if (bt < best_s && bt < GEMM_TUNE_GAIN * def_s) best_s = bt, *best = cand[i];
+        live[i] = true;
     }
+    /* Pass 2: round-robin timed runs, best of each: 9 rounds for runs under 2 ms, 5 under
+     * 10 ms, 3 under 0.1 s, else 1. */
+    int reps = GEMM_TUNE_REPS;
+    for (int r = 0; r < reps && st == VD_OK; r++)
+        for (size_t i = 0; i < nc && st == VD_OK; i++) {
+            if (!live[i]) continue;
+            st = run_timed(ctx, wide, &cand[i], &s, &t);
+            runs++;
+            if (st != VD_OK && i > 0) live[i] = false, st = VD_OK;
+            else if (t < bt[i]) bt[i] = t;
+            if (i == 0 && r == 0) /* rounds by the default's speed: ~0.02-0.3 s each */
+                reps = t > 0.1 ? 1 : t < 0.002 ? 9 : t < 0.01 ? 5 : GEMM_TUNE_REPS;
+        }
     vd_buffer_release(ctx, w, bytes);
     free(want), free(got);
-    if (st != VD_OK || measured == 0) {
+    if (st != VD_OK || !live[0]) {
         *best = cand[0];
         return st;
+    }
+    double def_s = bt[0], best_s = bt[0];
+    for (size_t i = 0; i < nc; i++) {
+        if (!live[i]) continue;
+        measured++;
+        vd_log(ctx, 2, "%s: %u,%u,%u,%u,%u %.3f ms", key, cand[i].tm, cand[i].tn, cand[i].kc,
+               cand[i].par, cand[i].split, bt[i] * 1e3);
+        if (i > 0 && bt[i] < best_s && bt[i] < GEMM_TUNE_GAIN * def_s)
+            best_s = bt[i], *best = cand[i];
     }
     char val[VD_TUNE_KEY_MAX];
     snprintf(val, sizeof val, "%u,%u,%u,%u,%u@%.3f", best->tm, best->tn, best->kc, best->par,
