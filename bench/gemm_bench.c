@@ -19,6 +19,7 @@
  *   the first-use tuning cost with a fresh cache directory and the warm-start cost with a
  *   used one; "params" is tm,tn,kc,par,split and where it came from (tuned now, cache, or
  *   default for shapes too small to tune). VERDANT_TUNE=off makes both columns the same.
+ *   The samples of the two own columns alternate (time_pair), so drift reaches both.
  *   --best reports the fastest sample instead of the median (for a busy machine: the
  *   least disturbed sample is the closest to the code's own speed).
  *   --cpu-time times with the process CPU clock instead of the wall clock: GFLOP per
@@ -164,6 +165,44 @@ static double time_backend(bench *x, int which, int samples, double min_time, do
     }
     qsort(per, (size_t)samples, sizeof(double), cmp_double);
     return use_best ? per[0] : per[samples / 2];
+}
+
+/* As time_backend for two backends whose samples alternate (w0, w1, w0, w1, ...), so that
+ * a drift in the machine's speed (other jobs, clocks) reaches both alike: --tuned times the
+ * default and tuned own kernels this way. Returns 0 on success. */
+static int time_pair(bench *x, const int which[2], int samples, double min_time, double t[2],
+                     double first_s[2])
+{
+    long reps[2];
+    for (int b = 0; b < 2; b++) {
+        double t0 = now();
+        if (run_once(x, which[b]) || finish(x, which[b])) return -1;
+        first_s[b] = now() - t0;
+    }
+    for (int b = 0; b < 2; b++) {
+        double t0 = now();
+        if (run_once(x, which[b]) || finish(x, which[b])) return -1; /* warm-up */
+        double one = now() - t0;
+        reps[b] = (long)ceil(min_time / (one > 1e-6 ? one : 1e-6));
+        if (reps[b] < 1) reps[b] = 1;
+    }
+    double per[2][64];
+    if (samples > 64) samples = 64;
+    for (int i = 0; i < samples; i++)
+        for (int b = 0; b < 2; b++) {
+            double t0 = now();
+            for (long r = 0; r < reps[b]; r++)
+                if (run_once(x, which[b])) return -1;
+            if (finish(x, which[b])) return -1;
+            double dt = now() - t0;
+            per[b][i] = dt / (double)reps[b];
+            if (dt < min_time) reps[b] = (long)ceil((double)reps[b] * min_time / dt * 1.1);
+        }
+    for (int b = 0; b < 2; b++) {
+        qsort(per[b], (size_t)samples, sizeof(double), cmp_double);
+        t[b] = use_best ? per[b][0] : per[b][samples / 2];
+    }
+    return 0;
 }
 
 /* max |got - want| / max |want| over the m x n result (both with leading dimension ldc). */
@@ -326,25 +365,35 @@ int main(int argc, char **argv)
             t_bl = time_backend(&x, 0, samples, min_time, &first);
             usleep(300000);
         }
-        if (use_own) {
+        vd_gemm_params q;
+        vd_gemm_params_source src =
+            vd_gemm_params_for(ctx, own, s->ta, s->tb, s->m, s->n, s->k, 1, &q);
+        if (use_own && use_tuned) {
+            static const int pair[2] = {1, 3};
+            double t2[2], f2[2];
+            if (time_pair(&x, pair, samples, min_time, t2, f2) == 0)
+                t_own = t2[0], t_tun = t2[1], first_own = f2[0], first_tun = f2[1];
+        } else if (use_own) {
             t_own = time_backend(&x, 1, samples, min_time, &first_own);
-            if (t_own > 0 && clEnqueueReadBuffer(ctx->queue, x.c, CL_TRUE, 0, nc * sizeof(float),
-                                                 got, 0, NULL, NULL) == CL_SUCCESS)
-                e_own = have_blas ? rel_err(got, x.hc, s->m, s->n, x.ldc) : sampled_err(&x, got);
+        } else if (use_tuned) {
+            t_tun = time_backend(&x, 3, samples, min_time, &first_tun);
+        }
+        for (int which = 1; which <= 3; which += 2) { /* each result, for its error */
+            double t_w = which == 1 ? t_own : t_tun;
+            if (t_w <= 0 || run_once(&x, which) || finish(&x, which) ||
+                clEnqueueReadBuffer(ctx->queue, x.c, CL_TRUE, 0, nc * sizeof(float), got, 0, NULL,
+                                    NULL) != CL_SUCCESS)
+                continue;
+            double e = have_blas ? rel_err(got, x.hc, s->m, s->n, x.ldc) : sampled_err(&x, got);
+            if (which == 1) e_own = e;
+            else e_tun = e;
         }
         if (use_tuned) {
-            vd_gemm_params q;
-            vd_gemm_params_source src =
-                vd_gemm_params_for(ctx, own, s->ta, s->tb, s->m, s->n, s->k, 1, &q);
-            t_tun = time_backend(&x, 3, samples, min_time, &first_tun);
             vd_gemm_params_for(ctx, own, s->ta, s->tb, s->m, s->n, s->k, 1, &q);
             snprintf(params, sizeof params, "%u,%u,%u,%u,%u %s", q.tm, q.tn, q.kc, q.par, q.split,
                      src == VD_GEMM_PARAMS_MISSING  ? "tuned now"
                      : src == VD_GEMM_PARAMS_CACHED ? "cache"
                                                     : "default");
-            if (t_tun > 0 && clEnqueueReadBuffer(ctx->queue, x.c, CL_TRUE, 0, nc * sizeof(float),
-                                                 got, 0, NULL, NULL) == CL_SUCCESS)
-                e_tun = have_blas ? rel_err(got, x.hc, s->m, s->n, x.ldc) : sampled_err(&x, got);
         }
         if (use_clblast) {
             t_clb = time_backend(&x, 2, samples, min_time, &first);
