@@ -34,11 +34,18 @@
  *          has_bias != 0). ReLU as act.cl's: v > 0 ? v : 0.
  * relu_mask_nchw_bwd: global (HW, C, n), one work-item per element: dy = y > 0 ? dy : 0,
  *          in place (the layer's backward without a bias).
- * relu_mask_bias_nchw_bwd: as bias_nchw_bwd (one work-group per channel, same lanes, same
- *          order, so db is bit-identical to the unfused relu layer + bias_nchw_bwd), and
- *          each lane also writes the masked value back: dy = y > 0 ? dy : 0 in place and
- *          db[c] += sum of the masked dy. One read of y and dy, one write of dy. The lane
- *          walks (img, j) without a division per element. */
+ * relu_mask_bias_nchw_bwd: one work-group per channel like bias_nchw_bwd; each lane writes
+ *          the masked values back, dy = y > 0 ? dy : 0 in place, and db[c] += the sum of
+ *          the masked dy (a tree over the lanes at the end). One read of y and dy, one write
+ *          of dy. Which lane takes which elements depends on the device (VD_DEVICE_IS_CPU):
+ *          GPUs: as bias_nchw_bwd, lane l takes elements l, l+lsz, ... of the channel's
+ *          n*HW values, so neighbouring lanes touch neighbouring floats, and db is summed
+ *          in bias_nchw_bwd's order (bit-identical to a [relu] layer + bias); the lane
+ *          walks (img, j) without a division per element. CPUs (PoCL runs a work-group's
+ *          lanes one after another; that interleaved loop, with its data-dependent
+ *          branch, ran at half the speed of a [relu] layer + bias_nchw_bwd in LeNet-5):
+ *          lane l takes whole planes, images l, l+lsz, ..., each streamed in order. Both
+ *          orders are fixed, so results are reproducible on one device. */
 
 kernel void im2col(int C, int H, int W, int R, int S, int sh, int sw, int ph, int pw, int dh,
                    int dw, int P, int Q, int nb, global const float *x, ulong x_off,
@@ -158,8 +165,20 @@ kernel void relu_mask_bias_nchw_bwd(ulong n, int C, ulong HW, global const float
 {
     int c = (int)get_group_id(0);
     int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    ulong img = (ulong)l / HW, j = (ulong)l - img * HW;
     float s = 0.0f;
+#if VD_DEVICE_IS_CPU
+    for (ulong img = (ulong)l; img < n; img += (ulong)lsz) {
+        ulong base = (img * C + c) * HW;
+        global const float *yp = y + y_off + base;
+        global float *dp = dy + dy_off + base;
+        for (ulong j = 0; j < HW; j++) {
+            float g = yp[j] > 0.0f ? dp[j] : 0.0f;
+            dp[j] = g;
+            s += g;
+        }
+    }
+#else
+    ulong img = (ulong)l / HW, j = (ulong)l - img * HW;
     while (img < n) {
         ulong i = (img * C + c) * HW + j;
         float g = y[y_off + i] > 0.0f ? dy[dy_off + i] : 0.0f;
@@ -171,6 +190,7 @@ kernel void relu_mask_bias_nchw_bwd(ulong n, int C, ulong HW, global const float
             img++;
         }
     }
+#endif
     float sum = vd_group_sum(buf, s);
     if (l == 0)
         db[db_off + c] += sum;

@@ -100,6 +100,15 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
         vd_store8_beta(dst, v, m, beta);
         return;
     }
+    if (m >= 8) {
+        float8 u = beta == 0.0f ? v : beta * vload8(0, dst) + v;
+        if (epi & 1)
+            u += (float8)(bias);
+        if (epi & 2) /* u > 0 ? u : 0 per lane (isgreater is -1 where true) */
+            u = select((float8)(0.0f), u, isgreater(u, (float8)(0.0f)));
+        vstore8(u, 0, dst);
+        return;
+    }
     float t[8];
     vstore8(v, 0, t);
     for (int i = 0; i < m; i++) {

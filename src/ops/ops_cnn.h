@@ -47,8 +47,9 @@ vd_status vd_op_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl
 vd_status vd_op_bias_relu_nchw_fwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem b,
                                    size_t bo, cl_mem y, size_t yo);
 /* Its backward, one pass: dy = (y > 0 ? dy : 0) in place, and db[c] += the sum over i, j of
- * the masked dy when db is not NULL (the order of vd_op_bias_nchw_bwd's, so db is
- * bit-identical to a separate ReLU followed by it). y, dy: (n, C, HW). */
+ * the masked dy when db is not NULL, in a fixed order (on GPUs vd_op_bias_nchw_bwd's, so db
+ * is bit-identical to a separate ReLU followed by it; on CPUs plane by plane, see
+ * cl/conv.cl). y, dy: (n, C, HW). */
 vd_status vd_op_relu_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, cl_mem y,
                                    size_t yo, cl_mem dy, size_t dyo, cl_mem db, size_t dbo);
 
