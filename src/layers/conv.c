@@ -8,7 +8,12 @@
  *
  * Each layer owns a workspace taken from the context's pool on the first pass and grown
  * when a larger batch arrives; destroy gives it back. A pass runs in chunks of images
- * sized so that its workspace stays under VD_CONV_WS_CAP bytes. */
+ * sized so that its workspace stays under VD_CONV_WS_CAP bytes.
+ *
+ * The bias and, with relu = 1, a ReLU form the layer's epilogue: one pass after the
+ * algorithm (none where the algorithm applies it in its own store), and in the backward one
+ * pass that masks dy in place and sums db before the data and filter passes (docs/CONV.md,
+ * "Fused epilogue"). */
 #include <stddef.h>
 #include <stdio.h>
 
