@@ -25,7 +25,7 @@
 typedef struct batchnorm {
     vd_layer base;
     float momentum, eps;
-    bool relu; /* ReLU fused after the normalisation */
+    int32_t relu; /* ReLU fused after the normalisation (int32_t: the key table writes one) */
     size_t C, HW;
     bool last_train;    /* mode of the last forward: the backward follows it */
     vd_layer_buf state; /* 6*C floats, layout in ops_cnn.h (running mean, running var, ...) */
