@@ -5,7 +5,10 @@
  * build, and over the convolution paths with their own calls: a CNN step with the FFT
  * algorithm forced (clFFT setup, plans, transforms, workspace sub-buffers), the algorithm
  * measurement (its clFinish calls; a failing candidate is skipped with a logged reason, so
- * a clFFT failure falls back to another algorithm), checkpoints of a net with batch norm
+ * a clFFT failure falls back to another algorithm), a step whose conv CHOSE fft (from the
+ * tuning cache) with each clFFT call failing (the pass switches to im2col and is rerun, or
+ * with part of an accumulating pass written the step fails and the next runs im2col),
+ * checkpoints of a net with batch norm
  * (its running statistics), and a step inside a profiling window. Each failure must come
  * back as an error status whose message names the failed call and its raw code (or be
  * recovered from, where the runtime has a fallback; a profiling failure is reported by the
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "net/net.h"
 #include "ops/conv_select.h"
 #include "runtime/tune.h"
 #include "rel_common.h"
@@ -431,14 +435,33 @@ static const char *const plan_calls[] = {"clfftSetup",
 static const char *const pass_calls[] = {"clfftEnqueueTransform", "clCreateSubBuffer"};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A 5x5 convolution (FFT-able, geometry fft_geom) in a small CNN. */
+static const char *const fft_cfg = "[net]\ninput = 1, 8, 8\n"
+                                   "[conv2d]\nname = c1\nfilters = 4\nkernel = 5\npad = 2\n"
+                                   "[batchnorm]\nname = bn1\n[relu]\n[maxpool]\nkernel = 2\n"
+                                   "[flatten]\n[dense]\nname = fc\nunits = 10\n";
+
+/* The layer called name in net, or NULL. */
+static vd_layer *layer_named(vd_net *net, const char *name)
+{
+    for (int32_t i = 0; net && i < net->n_layers; i++)
+        if (!strcmp(net->layers[i]->name, name)) return net->layers[i];
+    return NULL;
+}
+
+/* The algorithms conv layer c1 runs ("fwd/bwd_data/bwd_filter"), as profiles show them. */
+static const char *c1_algo(vd_net *net)
+{
+    vd_layer *l = layer_named(net, "c1");
+    const char *a = l && l->ops->algo ? l->ops->algo(l) : NULL;
+    return a ? a : "?";
+}
+
 /* The convolution paths with calls of their own: a 5x5 convolution (FFT-able) trained
  * with the FFT algorithm forced, then the measurement that picks an algorithm per pass. */
 static void fft_sweeps(vd_context *ctx, const env *e, sweep *sw)
 {
-    const char *cfg = "[net]\ninput = 1, 8, 8\n"
-                      "[conv2d]\nname = c1\nfilters = 4\nkernel = 5\npad = 2\n"
-                      "[batchnorm]\nname = bn1\n[relu]\n[maxpool]\nkernel = 2\n"
-                      "[flatten]\n[dense]\nname = fc\nunits = 10\n";
+    const char *cfg = fft_cfg;
     env f = *e;
     f.net = NULL;
     vd_optim_options o;
@@ -464,6 +487,9 @@ static void fft_sweeps(vd_context *ctx, const env *e, sweep *sw)
         add_sweep(&sw[1], &one);
     }
     print_sweep(&sw[1], "clFFT setup and plan calls");
+    /* Forced means no fallback: after all those failures the layer still runs fft. */
+    expect_true("forced fft: the layer still runs fft after every failure",
+                !strcmp(c1_algo(f.net), "fft/-/fft"));
     unsetenv("VERDANT_CONV_ALGO");
     /* Measuring with an empty tuning cache: a scratch cache directory (programs are loaded
      * already; clFFT's kernels are compiled into it once). A candidate whose measurement
@@ -503,6 +529,216 @@ static void fft_sweeps(vd_context *ctx, const env *e, sweep *sw)
 done:
     unsetenv("VERDANT_CONV_ALGO");
     vd_net_destroy(f.net);
+}
+
+/* ---------------------------------------------------------------- FFT chosen, then failing */
+
+/* A net with fft_cfg whose c1 CHOOSES fft for its passes (a tuning-cache record, not
+ * VERDANT_CONV_ALGO), each step built anew with clFFT's state released, so every clFFT
+ * call of a first step is swept. A failed clFFT call must switch c1's pass to im2col:
+ * the step is rerun (results as im2col's) or, when part of an accumulating pass was
+ * written already, fails with clFFT's message; either way the next step trains. */
+typedef struct fb_env {
+    env e;             /* e.net: rebuilt by every op_fb_step */
+    size_t ws_cap;     /* c1's workspace cap in bytes (0: the default, one chunk) */
+    size_t n_params;   /* parameters of the net */
+    float *ref, *got;  /* parameters after one step: all-im2col, and this one */
+    float ref_loss;    /* loss of that im2col step */
+    uint64_t faulted;  /* steps with a fault fired */
+    uint64_t switched; /* ... after which c1 shows im2col */
+    uint64_t told;     /* failed steps whose message says im2col runs from the next step */
+    uint64_t compared; /* recovered steps compared with im2col */
+    uint64_t matched;  /* ... within tolerance */
+    double worst;      /* largest |got - want| / (atol + rtol |want|) seen */
+} fb_env;
+
+#define FB_ATOL 1e-5
+#define FB_RTOL 1e-4
+
+static vd_status fb_build(vd_context *ctx, fb_env *fb)
+{
+    vd_net_destroy(fb->e.net);
+    fb->e.net = NULL;
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_SGD);
+    vd_status st = vd_net_parse_cfg(ctx, fft_cfg, "fft_cnn", &fb->e.net);
+    if (st == VD_OK) st = vd_net_set_seed(fb->e.net, 4);
+    if (st == VD_OK) st = vd_net_build(fb->e.net, BATCH);
+    if (st == VD_OK) st = vd_net_set_optimizer(fb->e.net, &o);
+    if (st == VD_OK && fb->ws_cap &&
+        !vd_layer_conv_set_ws_cap(layer_named(fb->e.net, "c1"), fb->ws_cap))
+        st = vd_error_set(ctx, VD_ERR_INTERNAL, "no conv layer c1");
+    return st;
+}
+
+/* Worst |got - want| / (atol + rtol |want|) over n values (<= 1: within tolerance). */
+static double fb_ratio(const float *got, const float *want, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)got[i] - want[i]) / (FB_ATOL + FB_RTOL * fabs((double)want[i]));
+        if (!(r <= worst)) worst = r; /* NaN counts as worst */
+    }
+    return worst;
+}
+
+/* One training step of a fresh net (clFFT's plans made anew); a step in which the armed
+ * fault fired is checked against the im2col step. */
+static vd_status op_fb_step(vd_context *ctx, void *user)
+{
+    fb_env *fb = user;
+    vd_status st = fb_build(ctx, fb);
+    if (st != VD_OK) return st;
+    vd_conv_fft_release(ctx);
+    float loss = 0;
+    st = vd_net_train_step(fb->e.net, xs, ys, NULL, BATCH, &loss);
+    if (ctx->fault.fired == 0) return st; /* the counting run */
+    fb->faulted++;
+    if (strstr(c1_algo(fb->e.net), "im2col")) fb->switched++;
+    if (st != VD_OK && strstr(vd_last_error(ctx), "im2col from the next step")) {
+        if (fb->told++ == 0) printf("  a failed step: %s\n", vd_last_error(ctx));
+    }
+    if (st != VD_OK) return st;
+    fb->compared++;
+    if (vd_net_params_read(fb->e.net, fb->got, fb->n_params) != VD_OK) return VD_OK;
+    double r = fb_ratio(fb->got, fb->ref, fb->n_params);
+    double rl = fb_ratio(&loss, &fb->ref_loss, 1);
+    if (rl > r) r = rl;
+    if (!(r <= fb->worst)) fb->worst = r;
+    if (r <= 1) fb->matched++;
+    return VD_OK;
+}
+
+/* The fallback's logged line: layer c1, "fft failed", the failed call and the code. */
+static bool fallback_logged(vd_context *ctx, const char *call)
+{
+    (void)ctx;
+    char code[16];
+    snprintf(code, sizeof(code), "-> %d", (int)INJECT);
+    for (const char *line = captured; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+        if (strstr(buf, "layer 'c1'") && strstr(buf, "fft failed") && strstr(buf, call) &&
+            strstr(buf, code)) {
+            static bool shown;
+            if (!shown) printf("  logged: %s\n", buf);
+            shown = true;
+            return true;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Every clFFT call of one step failed in turn (the calls that make a plan and
+ * clfftEnqueueTransform); ws_cap 0: each pass in one chunk, else chunks of two images. */
+static void fb_sweep(vd_context *ctx, fb_env *fb, const char *name, sweep *total)
+{
+    static const char *const calls[] = {"clfftSetup",
+                                        "clfftCreateDefaultPlan",
+                                        "clfftSetPlanPrecision",
+                                        "clfftSetLayout",
+                                        "clfftSetResultLocation",
+                                        "clfftSetPlanInStride",
+                                        "clfftSetPlanOutStride",
+                                        "clfftSetPlanDistance",
+                                        "clfftSetPlanBatchSize",
+                                        "clfftBakePlan",
+                                        "clfftEnqueueTransform"};
+    fb->faulted = fb->switched = fb->told = fb->compared = fb->matched = 0;
+    fb->worst = 0;
+    *total = (sweep){.name = name};
+    for (size_t i = 0; i < N_OF(calls); i++) {
+        sweep one = {.name = name, .only = calls[i], .explains = fallback_logged};
+        run_sweep(&one, ctx, op_fb_step, fb, op_step, &fb->e);
+        add_sweep(total, &one);
+    }
+    print_sweep(total, "every clFFT call of a step, fft chosen from the tuning cache");
+    printf("  %s: %llu steps recovered (%llu compared with im2col: %llu within %g + %g "
+           "relative, worst %.3g of the tolerance), %llu failed with clFFT's message\n",
+           name, (unsigned long long)total->recovered, (unsigned long long)fb->compared,
+           (unsigned long long)fb->matched, FB_ATOL, FB_RTOL, fb->worst,
+           (unsigned long long)total->errors);
+    char label[200];
+    snprintf(label, sizeof(label), "%s: c1 shows im2col after each of the %llu faults", name,
+             (unsigned long long)fb->faulted);
+    expect_true(label, fb->switched == fb->faulted && fb->faulted > 0);
+    snprintf(label, sizeof(label), "%s: every rerun logged the fallback with the clFFT call", name);
+    expect_true(label, total->explained == total->recovered);
+    snprintf(label, sizeof(label), "%s: every failed step says im2col runs from the next step",
+             name);
+    expect_true(label, fb->told == total->errors);
+    snprintf(label, sizeof(label), "%s: every recovered step equals the im2col step", name);
+    expect_true(label, fb->matched == fb->compared && fb->compared == total->recovered);
+}
+
+static void fft_fallback(vd_context *ctx, const env *e, sweep *sw)
+{
+    fb_env fb = {.e = *e};
+    fb.e.net = NULL;
+    char saved[sizeof(ctx->cache_dir)], dir[256];
+    if (rel_tempdir(dir, "vd-fault-fb") != 0) return;
+    memcpy(saved, ctx->cache_dir, sizeof(saved));
+    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s", dir);
+    vd_tune_reset(ctx);
+    capture_on = true;
+    /* The reference: one step with every pass forced to im2col. */
+    setenv("VERDANT_CONV_ALGO", "im2col", 1);
+    vd_status st = fb_build(ctx, &fb);
+    unsetenv("VERDANT_CONV_ALGO");
+    if (!EXPECT_OK(ctx, st)) goto done;
+    fb.n_params = vd_net_param_count(fb.e.net);
+    fb.ref = test_malloc(fb.n_params * sizeof(float));
+    fb.got = test_malloc(fb.n_params * sizeof(float));
+    if (!EXPECT_OK(ctx, vd_net_train_step(fb.e.net, xs, ys, NULL, BATCH, &fb.ref_loss)) ||
+        !EXPECT_OK(ctx, vd_net_params_read(fb.e.net, fb.ref, fb.n_params)))
+        goto done;
+    /* Choose fft through the tuning cache, keyed as conv_select.c keys it. */
+    for (int p = 0; p < VD_CONV_N_PASSES; p++) {
+        char key[VD_TUNE_KEY_MAX];
+        vd_conv_key(&fft_geom, (vd_conv_pass)p, BATCH, key, sizeof(key));
+        EXPECT_OK(ctx, vd_tune_put(ctx, key, "fft@0.001"));
+    }
+    if (!EXPECT_OK(ctx, op_fb_step(ctx, &fb))) goto done;
+    expect_true("fft from the tuning cache, unforced: c1 runs fft/-/fft",
+                !strcmp(c1_algo(fb.e.net), "fft/-/fft"));
+    EXPECT_OK(ctx, vd_net_params_read(fb.e.net, fb.got, fb.n_params));
+    printf("fft vs im2col, one step without faults: worst %.3g of %g + %g relative\n",
+           fb_ratio(fb.got, fb.ref, fb.n_params), FB_ATOL, FB_RTOL);
+    /* One chunk per pass: nothing is written before a clFFT call fails, so every step is
+     * rerun with im2col. */
+    fb_sweep(ctx, &fb, "fft_fallback", &sw[0]);
+    expect_true("fft_fallback: every clFFT fault recovered by an im2col rerun",
+                sw[0].errors == 0 && sw[0].recovered == sw[0].faults && sw[0].faults > 0);
+    /* Chunks of two images: a transform failing in a later chunk of the (accumulating)
+     * filter pass fails the step; the forward (overwriting) is still rerun. */
+    fb.ws_cap = vd_conv_algo_fft.workspace(ctx, &fft_geom, VD_CONV_BWD_FILTER, 2) * sizeof(float);
+    printf("chunked: c1's workspace capped at %zu bytes: chunks of %zu (fwd), %zu (bwd_filter)\n",
+           fb.ws_cap,
+           vd_conv_chunk(ctx, vd_conv_algo_find("fft"), &fft_geom, VD_CONV_FWD, BATCH,
+                         fb.ws_cap / sizeof(float)),
+           vd_conv_chunk(ctx, vd_conv_algo_find("fft"), &fft_geom, VD_CONV_BWD_FILTER, BATCH,
+                         fb.ws_cap / sizeof(float)));
+    fb_sweep(ctx, &fb, "fft_fb_chunks", &sw[1]);
+    expect_true("fft_fb_chunks: some steps rerun, some failed (part of dw written)",
+                sw[1].recovered > 0 && sw[1].errors > 0);
+    /* The fallback is not written to the tuning cache: a new net chooses fft again. */
+    fb.ws_cap = 0;
+    if (EXPECT_OK(ctx, op_fb_step(ctx, &fb)))
+        expect_true("after the fallbacks a new net chooses fft again (not cached)",
+                    !strcmp(c1_algo(fb.e.net), "fft/-/fft"));
+done:
+    capture_on = false;
+    vd_net_destroy(fb.e.net);
+    free(fb.ref);
+    free(fb.got);
+    vd_tune_reset(ctx);
+    memcpy(ctx->cache_dir, saved, sizeof(saved));
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", dir);
 }
 
 /* CLBlast's parameter tuning (vd_blas_tune, VERDANT_TUNE_CLBLAST=1): each of its two
@@ -572,12 +808,12 @@ int main(void)
     out_of_memory(ctx, &e);
     blas_tune_faults(ctx);
 
-    enum { N_SWEEPS = 16 };
+    enum { N_SWEEPS = 18 };
     sweep sw[N_SWEEPS];
-    const char *names[N_SWEEPS] = {"train_step", "train_epoch", "evaluate",  "predict",
-                                   "save",       "load",        "build",     "cnn_step",
-                                   "cnn_save",   "cnn_load",    "fft_step",  "fft_plans",
-                                   "measure",    "measure_fft", "prof_step", "prof_epoch"};
+    const char *names[N_SWEEPS] = {
+        "train_step", "train_epoch", "evaluate",  "predict",    "save",         "load",
+        "build",      "cnn_step",    "cnn_save",  "cnn_load",   "fft_step",     "fft_plans",
+        "measure",    "measure_fft", "prof_step", "prof_epoch", "fft_fallback", "fft_fb_chunks"};
     for (int i = 0; i < N_SWEEPS; i++) sw[i] = (sweep){.name = names[i]};
     run_sweep(&sw[0], ctx, op_step, &e, op_step, &e);
     run_sweep(&sw[1], ctx, op_epoch, &e, op_step, &e);
@@ -599,6 +835,7 @@ int main(void)
         vd_net_destroy(c.net);
     }
     fft_sweeps(ctx, &e, &sw[10]);
+    if (ctx->fft) fft_fallback(ctx, &e, &sw[16]); /* clFFT ran in fft_sweeps */
     /* Profiling on: a fault in the recorder is reported by vd_net_profile_end (or logged
      * by vd_net_train_epoch), and the training goes on. */
     if (EXPECT_OK(ctx, vd_context_set_profiling(ctx, 1))) {

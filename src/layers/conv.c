@@ -1,7 +1,8 @@
 /* conv.c - 2-D convolution (conv2d) and transposed convolution (deconv2d), NCHW. Each of
  * the three passes (forward, backward-data, backward-filter) runs the algorithm that
  * src/ops/conv_select.c chooses for the layer's geometry on this device (im2col, direct,
- * Winograd, FFT: src/ops/conv_algo.h), chosen once, on the first batch the layer sees.
+ * Winograd, FFT: src/ops/conv_algo.h), chosen once, on the first batch the layer sees; a
+ * chosen FFT pass that clFFT fails switches to im2col until the next reshape (conv_pass).
  * deconv2d is conv2d run backwards: its forward is a convolution's backward-data and its
  * backward-data a convolution's forward, with the same (in channels, out channels /
  * groups, R, S) weight layout as PyTorch's ConvTranspose2d.
@@ -31,7 +32,9 @@ typedef struct conv {
      * are the deconv's output and K, P, Q its input. */
     vd_conv_geom g;
     vd_layer_buf ws;                /* the chosen algorithms' scratch */
+    size_t ws_cap;                  /* its cap in bytes: VD_CONV_WS_CAP (tests lower it) */
     int algo[VD_CONV_N_PASSES];     /* index into vd_conv_algos; -1: not chosen yet */
+    bool forced[VD_CONV_N_PASSES];  /* algo[p] was forced by VERDANT_CONV_ALGO */
     char algo_names[64];            /* "fwd/bwd_data/bwd_filter" names, for profiles */
 } conv;
 
@@ -94,6 +97,7 @@ static vd_status check_common(vd_layer *l, int64_t in_ch)
 static vd_status conv_init(vd_layer *l)
 {
     l->fused_rectifier = ((conv *)l)->relu != 0;
+    ((conv *)l)->ws_cap = VD_CONV_WS_CAP;
     return VD_OK;
 }
 
@@ -183,36 +187,84 @@ static vd_status deconv_reshape(vd_layer *l)
     return st;
 }
 
-/* Run one convolution pass of the layer's geometry over s->n images with the chosen
- * algorithm (choosing it on first use), in chunks whose workspace fits the cap. An
- * epilogue in io (b, relu: conv2d's forward) goes to an algorithm that applies it in its
- * own store, and *epi_done says so; others get io without it. epi_done may be NULL when io
- * has none. */
-static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io,
-                           bool *epi_done)
+static const char *pass_name(vd_conv_pass pass)
+{
+    return pass == VD_CONV_FWD ? "fwd" : pass == VD_CONV_BWD_DATA ? "bwd_data" : "bwd_filter";
+}
+
+static void set_algo_names(conv *c)
+{
+    const char *nm[VD_CONV_N_PASSES];
+    for (int p = 0; p < VD_CONV_N_PASSES; p++)
+        nm[p] = c->algo[p] >= 0 ? vd_conv_algos[c->algo[p]]->name : "-";
+    snprintf(c->algo_names, sizeof(c->algo_names), "%s/%s/%s", nm[0], nm[1], nm[2]);
+}
+
+/* One pass over s->n images with the layer's algorithm for it, in chunks whose workspace
+ * fits the cap; *done receives the images whose chunks completed. */
+static vd_status run_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io,
+                          bool *epi_done, size_t *done)
 {
     vd_context *ctx = s->ctx;
-    size_t n = (size_t)s->n, cap = VD_CONV_WS_CAP / sizeof(float);
-    vd_status st = VD_OK;
-    if (c->algo[pass] < 0) {
-        st = vd_conv_select(ctx, &c->g, pass, n, cap, &c->algo[pass]);
-        if (st != VD_OK) return st;
-        const char *nm[VD_CONV_N_PASSES];
-        for (int p = 0; p < VD_CONV_N_PASSES; p++)
-            nm[p] = c->algo[p] >= 0 ? vd_conv_algos[c->algo[p]]->name : "-";
-        snprintf(c->algo_names, sizeof(c->algo_names), "%s/%s/%s", nm[0], nm[1], nm[2]);
-    }
+    size_t n = (size_t)s->n, cap = c->ws_cap / sizeof(float);
     int a = c->algo[pass];
+    *done = 0;
     bool epi = pass == VD_CONV_FWD && vd_conv_algos[a]->epilogue;
     if (!epi) io.b = NULL, io.b_off = 0, io.relu = false;
     if (epi_done) *epi_done = epi;
     size_t chunk = vd_conv_chunk(ctx, a, &c->g, pass, n, cap);
     size_t need = vd_conv_algos[a]->workspace(ctx, &c->g, pass, chunk);
-    st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), NULL);
+    vd_status st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), NULL);
     if (st != VD_OK) return st;
     io.ws = c->ws.mem;
     io.ws_off = 0;
-    return vd_conv_run_batch(ctx, a, &c->g, pass, n, chunk, &io);
+    return vd_conv_run_chunks(ctx, a, &c->g, pass, n, chunk, &io, done);
+}
+
+/* Run one convolution pass of the layer's geometry over s->n images with the chosen
+ * algorithm (choosing it on first use). An epilogue in io (b, relu: conv2d's forward) goes
+ * to an algorithm that applies it in its own store, and *epi_done says so; others get io
+ * without it. epi_done may be NULL when io has none.
+ *
+ * clFFT is unmaintained and fails on some lengths and devices (issue 4), so a chosen (not
+ * forced) fft pass that returns VD_ERR_FFT switches this layer's pass to im2col, which
+ * applies to every geometry, logs why, and runs the pass again with it when that is safe:
+ * nothing was written yet (an FFT chunk writes its output only in its last kernel, after
+ * every clFFT call, so the failing chunk wrote nothing), or the pass overwrites its output
+ * (beta 0, not the accumulating filter pass). Otherwise the step fails with clFFT's
+ * message and the next one runs im2col. A forced fft fails loudly, as asked. */
+static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_io io,
+                           bool *epi_done)
+{
+    vd_context *ctx = s->ctx;
+    if (c->algo[pass] < 0) {
+        vd_status st = vd_conv_select(ctx, &c->g, pass, (size_t)s->n, c->ws_cap / sizeof(float),
+                                      &c->algo[pass]);
+        if (st != VD_OK) return st;
+        c->forced[pass] = vd_conv_algo_forced(c->algo[pass]);
+        set_algo_names(c);
+    }
+    size_t done = 0;
+    vd_status st = run_pass(c, s, pass, io, epi_done, &done);
+    if (st != VD_ERR_FFT || vd_conv_algos[c->algo[pass]] != &vd_conv_algo_fft || c->forced[pass])
+        return st;
+    /* The switch is not written to the tuning cache: the failure may be transient (out of
+     * resources), and a record would keep FFT off for this shape in every later run. A new
+     * net (or a rebuilt one) chooses again. */
+    char why[512];
+    snprintf(why, sizeof(why), "%s", vd_last_error(ctx));
+    c->algo[pass] = 0;
+    c->forced[pass] = false;
+    set_algo_names(c);
+    bool overwrites = pass != VD_CONV_BWD_FILTER && io.beta == 0.0f;
+    bool rerun = done == 0 || overwrites;
+    vd_log(ctx, 0, "layer '%s': %s pass: fft failed: %s; im2col from now on%s", c->base.name,
+           pass_name(pass), why,
+           rerun ? ", pass rerun" : " (this step fails: part of its output was written)");
+    if (!rerun)
+        return vd_error_set(ctx, st, "%s (layer '%s' %s pass: im2col from the next step)", why,
+                            c->base.name, pass_name(pass));
+    return run_pass(c, s, pass, io, epi_done, &done);
 }
 
 /* The buffers of one pass (conv_algo.h); deconv2d passes its own tensors in the roles of
@@ -354,6 +406,14 @@ static uint64_t conv_flops(const vd_layer *l)
 static uint64_t deconv_flops(const vd_layer *l)
 {
     return 2 * (uint64_t)l->params[0].numel * (uint64_t)(l->in.d[1] * l->in.d[2]) + relu_flops(l);
+}
+
+bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes)
+{
+    if (!l || bytes == 0 || (l->ops != &vd_layer_conv2d && l->ops != &vd_layer_deconv2d))
+        return false;
+    ((conv *)l)->ws_cap = bytes;
+    return true;
 }
 
 bool vd_layer_conv_geom(const vd_layer *l, vd_conv_geom *g)

@@ -182,6 +182,9 @@ extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */
  * convolution it transposes); false for other layers. conv.c; used by `verdant bench`. */
 struct vd_conv_geom;
 bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
+/* Tests only: cap a conv2d or deconv2d layer's workspace at bytes (default 64 MiB) so its
+ * passes run in more chunks; false for other layers. conv.c */
+bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
 

@@ -103,6 +103,13 @@ size_t vd_conv_chunk(const vd_context *ctx, int a, const vd_conv_geom *g, vd_con
 vd_status vd_conv_run_batch(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
                             size_t n, size_t chunk, const vd_conv_io *io)
 {
+    return vd_conv_run_chunks(ctx, a, g, pass, n, chunk, io, NULL);
+}
+
+vd_status vd_conv_run_chunks(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
+                             size_t n, size_t chunk, const vd_conv_io *io, size_t *done)
+{
+    if (done) *done = 0;
     if (!g || !io || a < 0 || a >= VD_CONV_N_ALGOS_MAX || !vd_conv_algos[a] || chunk == 0)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG,
                             "vd_conv_run_batch: bad geometry, io, algorithm %d or chunk %zu", a,
@@ -118,6 +125,7 @@ vd_status vd_conv_run_batch(vd_context *ctx, int a, const vd_conv_geom *g, vd_co
         c.y_off += i0 * kpq;
         c.dy_off += i0 * kpq;
         st = vd_conv_algos[a]->run(ctx, g, pass, m, &c);
+        if (st == VD_OK && done) *done = i0 + m;
     }
     return st;
 }
@@ -222,6 +230,12 @@ static vd_status conv_energy(vd_context *ctx, vd_meter *m, int a, const vd_conv_
     free_scratch(ctx, &s);
     if (st == VD_OK) *joules = (j1 - j0) / (double)runs;
     return st;
+}
+
+bool vd_conv_algo_forced(int a)
+{
+    const char *forced = getenv("VERDANT_CONV_ALGO");
+    return a >= 0 && forced && *forced && vd_conv_algo_find(forced) == a;
 }
 
 vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,

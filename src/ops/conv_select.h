@@ -21,6 +21,12 @@ size_t vd_conv_chunk(const vd_context *ctx, int a, const vd_conv_geom *g, vd_con
  * (io->ws must hold workspace(chunk) floats). */
 vd_status vd_conv_run_batch(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
                             size_t n, size_t chunk, const vd_conv_io *io);
+/* The same, and *done (may be NULL) receives the number of images whose chunks completed
+ * before a failure (n on success), so a caller can tell whether any output was written. */
+vd_status vd_conv_run_chunks(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass,
+                             size_t n, size_t chunk, const vd_conv_io *io, size_t *done);
+/* Whether VERDANT_CONV_ALGO names algorithm a: a forced choice gets no fallback. */
+bool vd_conv_algo_forced(int a);
 /* Best of reps timed runs (after one warm-up) of algorithm a on scratch buffers of the
  * shape, in milliseconds. */
 vd_status vd_conv_time(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
