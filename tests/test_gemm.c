@@ -333,7 +333,9 @@ static void check_tuning_cache(const char *dir)
 /* CLBlast (VERDANT_GEMM=clblast): tuning opted in with VERDANT_TUNE_CLBLAST=1 measures the
  * Xgemm parameter sets at the first GEMM and records the choice, a second context applies
  * it without measuring, and every set gives correct results in every transpose case on
- * shapes large enough for CLBlast's indirect (Xgemm) kernel. */
+ * shapes large enough for CLBlast's indirect (Xgemm) kernel (above 704^3, the
+ * XGEMM_MIN_INDIRECT_SIZE of CLBlast's generic default, which PoCL gets; smaller products
+ * run XgemmDirect, which the sets do not change). */
 static void check_clblast_tuning(const char *dir)
 {
     setenv("VERDANT_GEMM", "clblast", 1);
@@ -351,8 +353,8 @@ static void check_clblast_tuning(const char *dir)
     printf("# CLBlast tuning: first GEMM %.1f s, record %s\n", t_first, val);
     for (int i = 1; i < vd_blas_sets(); i++) {
         EXPECT_OK(ctx, vd_blas_use(ctx, i));
-        for (int t = 0; t < 4; t++)
-            check_gemm(ctx, t & 1, t & 2, 517, 520, 530, 0.75f, 0.5f, t % 3, 1 + t, false);
+        for (int t = 0; t < 4; t++) /* 705 x 710 x 720 > 704^3: Xgemm, not XgemmDirect */
+            check_gemm(ctx, t & 1, t & 2, 705, 710, 720, 0.75f, 0.5f, t % 3, 1 + t, false);
     }
     expect_status("vd_blas_use(-1)", ctx, vd_blas_use(ctx, -1), VD_ERR_INVALID_ARG);
     expect_status("vd_blas_use(sets)", ctx, vd_blas_use(ctx, vd_blas_sets()), VD_ERR_INVALID_ARG);
@@ -362,7 +364,7 @@ static void check_clblast_tuning(const char *dir)
     ctx = context_in(dir);
     if (!ctx) return;
     t0 = seconds();
-    check_gemm(ctx, true, true, 517, 520, 530, 1.0f, 0.0f, 1, 0, false);
+    check_gemm(ctx, true, true, 705, 710, 720, 1.0f, 0.0f, 1, 0, false);
     printf("# CLBlast warm start (record applied, reference included): %.1f s\n", seconds() - t0);
     expect_true("CLBlast: a second context applies the record without measuring",
                 tune_lines(dir) == lines);
@@ -374,7 +376,7 @@ static void check_clblast_tuning(const char *dir)
     ctx = context_in(dir);
     if (!ctx) return;
     lines = tune_lines(dir);
-    check_gemm(ctx, false, true, 517, 520, 530, 1.0f, 0.0f, 0, 0, false);
+    check_gemm(ctx, false, true, 705, 710, 720, 1.0f, 0.0f, 0, 0, false);
     expect_true("CLBlast: damaged record ignored", tune_lines(dir) == lines);
     unsetenv("VERDANT_GEMM");
     vd_context_destroy(ctx);

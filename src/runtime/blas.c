@@ -39,8 +39,14 @@ static const size_t xgemm_sets[][16] = {
 };
 #define XGEMM_SETS ((int)(sizeof xgemm_sets / sizeof xgemm_sets[0]))
 #define XGEMM_KEY "clblast:Xgemm:s"
-#define XGEMM_TUNE_N 512 /* m = n = k of the measured SGEMM: above CLBlast's direct-kernel limit \
-                          */
+/* m = n = k of the measured SGEMM. It must be above the size where CLBlast switches from
+ * XgemmDirect to Xgemm (XGEMM_MIN_INDIRECT_SIZE: 704 by CLBlast's generic default, 320-384
+ * for Intel CPUs, 128-1984 for GPUs), or the sets would not run at all: 1024 on CPUs (0.1 s
+ * a call on PoCL with CLBlast's own parameters), 2048 elsewhere. */
+static size_t tune_n(const vd_context *ctx)
+{
+    return ctx->info.type == VD_DEVICE_CPU ? 1024 : 2048;
+}
 #define XGEMM_TUNE_REPS 3
 
 int vd_blas_sets(void)
@@ -114,7 +120,7 @@ static cl_int sgemm_nn(vd_context *ctx, size_t n, cl_mem a, cl_mem b, cl_mem c)
 vd_status vd_blas_tune(vd_context *ctx, int *chosen)
 {
     if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_blas_tune: context is NULL");
-    const size_t n = XGEMM_TUNE_N, count = n * n, bytes = count * sizeof(float);
+    const size_t n = tune_n(ctx), count = n * n, bytes = count * sizeof(float);
     float *ha = malloc(bytes), *hb = malloc(bytes), *hc = malloc(bytes);
     cl_mem a = NULL, b = NULL, c = NULL;
     vd_status st =

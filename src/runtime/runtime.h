@@ -244,7 +244,8 @@ int vd_blas_sets(void);
  * which is what devices without their own database entry (PoCL) use anyway. For tests.
  * VD_ERR_INVALID_ARG for a bad i, VD_ERR_BLAS when CLBlast refuses. */
 vd_status vd_blas_use(vd_context *ctx, int i);
-/* Measure every set on a 512^3 SGEMM in scratch buffers (after a compile and a warm-up
+/* Measure every set on a 1024^3 SGEMM (2048^3 on GPUs: above the size where CLBlast
+ * switches to Xgemm) in scratch buffers (after a compile and a warm-up
  * run, best of 3), check each result against a double-precision reference on 256
  * sampled entries, record the fastest correct set in the tuning cache and apply it.
  * Blocks. *chosen (may be NULL) receives the set. */
