@@ -256,6 +256,9 @@ int main(void)
     check_batchnorm(ctx, (vd_shape){1, {10}}, 5, "relu=1", 0.1f, 1e-5f);
     check_batchnorm(ctx, rig_shape3(4, 28, 28), 2, "relu=1", 0.1f, 1e-5f); /* split planes */
     check_batchnorm(ctx, rig_shape3(6, 9, 9), 70, NULL, 0.1f, 1e-5f);      /* n > lanes */
+    /* planes over 1024 values: the CPU elementwise kernels cut them into runs (2 x 611) */
+    check_batchnorm(ctx, rig_shape3(2, 33, 37), 3, "relu=1", 0.1f, 1e-5f);
+    check_batchnorm(ctx, rig_shape3(3, 45, 47), 2, NULL, 0.1f, 1e-5f); /* 2115: 3 runs */
     check_batchnorm(ctx, rig_shape3(5, 1, 17), 64, "relu=1 momentum=0.2", 0.2f, 1e-5f);
     check_running_stats(ctx, 3, 5, 37);
     check_running_stats(ctx, 4, 1, 1000);

@@ -29,6 +29,18 @@ static void bn_local(const vd_context *ctx, size_t HW, size_t local[2])
     local[1] = cap / l0;
 }
 
+/* The CPU forms of the elementwise kernels (norm.cl, bn_apply_runs) stream runs of at most
+ * BN_RUN values: enough work per work-item to amortise its setup, enough work-items
+ * (n*C*K) to fill the cores. Returns K and sets *chunk. */
+#define BN_RUN 1024
+static int bn_runs(size_t HW, size_t *chunk)
+{
+    size_t K = (HW + BN_RUN - 1) / BN_RUN;
+    if (K < 1) K = 1;
+    *chunk = (HW + K - 1) / K;
+    return (int)K;
+}
+
 vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, float momentum,
                                 float eps, cl_mem x, size_t xo, cl_mem state, size_t so)
 {
@@ -58,6 +70,14 @@ vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, 
     VD_NEED(ctx, x, state, gamma, beta_p, y);
     if (n == 0 || C == 0 || HW == 0) return VD_OK;
     VD_CHECK(ctx, n * C <= UINT32_MAX, "more than 2^32 planes");
+    if (ctx->info.type == VD_DEVICE_CPU) {
+        size_t chunk;
+        int K = bn_runs(HW, &chunk);
+        return VD_RUN1(ctx, "norm", "bn_apply_runs", n * C * (size_t)K, VD_A_U64(n), VD_A_I32(C),
+                       VD_A_U64(HW), VD_A_I32(K), VD_A_U64(chunk), VD_A_I32(relu ? 1 : 0),
+                       VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(gamma),
+                       VD_A_U64(go), VD_A_MEM(beta_p), VD_A_U64(bo), VD_A_MEM(y), VD_A_U64(yo));
+    }
     size_t local[2], global[2] = {HW, n * C};
     bn_local(ctx, HW, local);
     return VD_RUN(ctx, "norm", "bn_apply", 2, global, local, VD_A_U64(n), VD_A_I32(C), VD_A_U64(HW),
@@ -86,6 +106,14 @@ vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bo
                VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(dgamma), VD_A_U64(dgo), VD_A_MEM(dbeta),
                VD_A_U64(dbo), VD_A_LOCAL(lsz * sizeof(float)));
     if (st != VD_OK || !dx) return st;
+    if (ctx->info.type == VD_DEVICE_CPU) {
+        int R = bn_runs(HW, &chunk);
+        return VD_RUN1(ctx, "norm", "bn_bwd_data_runs", n * C * (size_t)R, VD_A_U64(n), VD_A_I32(C),
+                       VD_A_U64(HW), VD_A_I32(R), VD_A_U64(chunk), VD_A_I32(train ? 1 : 0),
+                       VD_A_I32(relu ? 1 : 0), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo),
+                       VD_A_MEM(dy), VD_A_U64(dyo), VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(gamma),
+                       VD_A_U64(go), VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
+    }
     bn_local(ctx, HW, local);
     return VD_RUN(ctx, "norm", "bn_bwd_data", 2, global, local, VD_A_U64(n), VD_A_I32(C),
                   VD_A_U64(HW), VD_A_I32(train ? 1 : 0), VD_A_I32(relu ? 1 : 0), VD_A_MEM(x),
