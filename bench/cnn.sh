@@ -165,7 +165,7 @@ def med(xs):
 def fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) else "-"
 
-results, device = [], ""
+results, device, torch_blas = [], "", set()
 for m in models:
     torch_by_variant = {}
     torch_acc = {}
@@ -176,6 +176,8 @@ for m in models:
         except ValueError:
             continue
         ips = d.get("images_per_s") if mode == "steps" else d.get("epoch_median_images_per_s")
+        if d.get("blas"):
+            torch_blas.add(d["blas"])
         if ips:
             torch_by_variant.setdefault(ob, []).append(ips)
             torch_acc.setdefault(ob, []).append(d.get("test_acc"))
@@ -207,6 +209,7 @@ for m in models:
         "ratio": v / t if (v and t) else None,
         "torch_test_acc": accs[-1] if accs else None,
         "verdant_test_acc": ver_acc[-1] if ver_acc else None,
+        "torch_blas": sorted(torch_blas),
     })
 
 if mode == "steps":
@@ -218,6 +221,14 @@ title = (f"CNNs on Fashion-MNIST, Adam 1e-3, batch {batch}, {what}; median of {r
 print()
 print(title)
 print(f"Verdant device: {device or os.environ.get('VERDANT_DEVICE', 'default')}")
+blas = ", ".join(sorted(torch_blas)) or "unknown"
+print(f"PyTorch BLAS: {blas}")
+if "reference" in torch_blas:
+    # Debian's torch calls whatever libblas.so.3 is selected: the netlib reference BLAS
+    # makes its dense layers (and any BLAS-backed convolution path) several times slower,
+    # which would flatter Verdant.
+    print("WARNING: PyTorch ran on the reference BLAS, not a fair baseline; "
+          "apt-get install libopenblas0-pthread")
 print()
 acc = mode == "epochs"
 hdr = (f"{'model':<8} {'PyTorch img/s':>14} {'(setting)':<24} {'Verdant img/s':>14} "
