@@ -538,6 +538,10 @@ VD_API vd_status vd_cache_clear(const char *dir, uint64_t *files, uint64_t *byte
 /* Elements of one input sample (1 * 28 * 28 for the sample CNNs); 0 before vd_net_input or
  * for NULL. Lets a caller make synthetic batches of the right size. */
 VD_API size_t vd_net_input_size(const vd_net *net);
+/* The shape of one input sample, as given to vd_net_input (e.g. {1, 28, 28}): copies up to
+ * cap dimensions into shape and returns the rank; 0 before vd_net_input or for NULL net
+ * (shape may be NULL when cap is 0). */
+VD_API int32_t vd_net_input_shape(const vd_net *net, int64_t *shape, int32_t cap);
 
 /* Nominal fp32 peak of ctx's device in GFLOP/s: compute units x max clock x native float
  * vector width x 2 (a fused multiply-add is two operations) x 2 (two FMA pipes per unit).

@@ -3,7 +3,8 @@
  * algorithm, in that order, with the layer's geometry, the pass's FLOP count, positive
  * times, GFLOP/s and % of peak consistent with them, and exactly one chosen algorithm per
  * layer and pass (the forced one under VERDANT_CONV_ALGO); counting only (cap 0) measures
- * nothing; a short cap fills only what fits; vd_device_peak_gflops and vd_net_input_size;
+ * nothing; a short cap fills only what fits; vd_device_peak_gflops, vd_net_input_size and
+ * vd_net_input_shape;
  * every bad argument returns its documented status. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,15 @@ int main(void)
     if (!net || !unbuilt) goto done;
     expect_true("input size: 3 x 12 x 12", vd_net_input_size(net) == 432);
     expect_true("input size: NULL net is 0", vd_net_input_size(NULL) == 0);
+    int64_t ish[4] = {0, 0, 0, -7};
+    expect_true("input shape: rank 3", vd_net_input_shape(net, ish, 4) == 3);
+    expect_true("input shape: 3 x 12 x 12", ish[0] == 3 && ish[1] == 12 && ish[2] == 12);
+    expect_true("input shape: nothing past the rank", ish[3] == -7);
+    int64_t one[1] = {0};
+    expect_true("input shape: cap 1 copies one",
+                vd_net_input_shape(net, one, 1) == 3 && one[0] == 3);
+    expect_true("input shape: NULL shape with cap 0", vd_net_input_shape(net, NULL, 0) == 3);
+    expect_true("input shape: NULL net is 0", vd_net_input_shape(NULL, ish, 4) == 0);
 
     /* Counting only. */
     size_t want = expected_rows(ctx), count = 12345;

@@ -102,9 +102,11 @@ int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
 "usage: verdant predict CHECKPOINT IMAGE... [options]\n" \
 "\n" \
 "Classify images with a trained checkpoint and print the top classes with their softmax\n" \
-"probabilities. IMAGE is a binary PGM file (.pgm, P5) or an IDX image file (gzip or raw;\n" \
-"every image in it, or one with --index). Pixels are scaled to [0, 1] and normalised with\n" \
-"--mean and --std (default: Fashion-MNIST's 0.2860 and 0.3530, as verdant train uses).\n" \
+"probabilities. IMAGE is a PNG file (.png; colour is converted to grey), a binary PGM file\n" \
+"(.pgm, P5) or an IDX image file (gzip or raw; every image in it, or one with --index). An\n" \
+"image must have the network's input size (28x28 for the samples): it is not resized.\n" \
+"Pixels are scaled to [0, 1] and normalised with --mean and --std (default: Fashion-MNIST's\n" \
+"0.2860 and 0.3530, as verdant train uses).\n" \
 "\n" \
 "options:\n" \
 "  --top K       classes to show (default 3)\n" \

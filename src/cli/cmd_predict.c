@@ -1,9 +1,17 @@
 /* cmd_predict.c - `verdant predict`: classify images with a checkpoint. Reads binary PGM
- * (P5) files and IDX image files (every image, or one with --index). Public API only. */
+ * (P5) files, PNG files (any PNG libpng reads, converted to 8-bit grey; when built with
+ * libpng) and IDX image files (every image, or one with --index). An image must have the
+ * network's input size: it is refused with both sizes named, never resized silently.
+ * Public API only. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#ifdef VD_HAVE_PNG
+#include <png.h>
+#endif
 
 #include <verdant.h>
 
@@ -54,6 +62,61 @@ static int read_pgm(const char *path, unsigned char **px, long *w, long *h)
     if (maxval != 255)
         for (size_t i = 0; i < n; i++) (*px)[i] = (unsigned char)((*px)[i] * 255 / maxval);
     return 0;
+}
+
+/* Read a PNG into *px as 8-bit grey (libpng's simplified API converts colour, palette,
+ * 16-bit and alpha; colour becomes luminance). Same contract as read_pgm. */
+static int read_png(const char *path, unsigned char **px, long *w, long *h)
+{
+    *px = NULL;
+#ifdef VD_HAVE_PNG
+    png_image im;
+    memset(&im, 0, sizeof(im));
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path)) {
+        fprintf(stderr, "verdant predict: '%s': not a readable PNG image (libpng: %s)\n", path,
+                im.message);
+        return -1;
+    }
+    if (im.width < 1 || im.height < 1 || im.width > 4096 || im.height > 4096) {
+        fprintf(stderr, "verdant predict: '%s': %ux%u pixels; at most 4096x4096 are read\n", path,
+                (unsigned)im.width, (unsigned)im.height);
+        png_image_free(&im);
+        return -1;
+    }
+    im.format = PNG_FORMAT_GRAY;
+    *w = (long)im.width;
+    *h = (long)im.height;
+    *px = malloc(PNG_IMAGE_SIZE(im));
+    if (!*px) {
+        fprintf(stderr, "verdant predict: '%s': out of memory\n", path);
+        png_image_free(&im);
+        return -1;
+    }
+    if (!png_image_finish_read(&im, NULL, *px, 0, NULL)) {
+        fprintf(stderr, "verdant predict: '%s': damaged or truncated PNG image (libpng: %s)\n",
+                path, im.message);
+        png_image_free(&im);
+        free(*px);
+        *px = NULL;
+        return -1;
+    }
+    return 0;
+#else
+    (void)w;
+    (void)h;
+    fprintf(stderr,
+            "verdant predict: '%s': this verdant was built without libpng (Debian libpng-dev); "
+            "convert the image to PGM or IDX\n",
+            path);
+    return -1;
+#endif
+}
+
+static int has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n > k && !strcasecmp(path + n - k, suffix);
 }
 
 /* Print the top k classes of one output row (softmax of the logits). */
@@ -109,17 +172,36 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "verdant predict: %s\n", vd_last_error(ctx));
         goto done;
     }
-    size_t classes = vd_net_output_size(net);
+    size_t classes = vd_net_output_size(net), in_size = vd_net_input_size(net);
+    char in_desc[64];
+    {
+        int64_t d[8];
+        int32_t rank = vd_net_input_shape(net, d, 8);
+        if (rank == 3)
+            snprintf(in_desc, sizeof(in_desc), "%lldx%lld, %lld channel(s)", (long long)d[2],
+                     (long long)d[1], (long long)d[0]);
+        else snprintf(in_desc, sizeof(in_desc), "%zu values", in_size);
+    }
     int fashion = classes == 10;
     z = malloc(classes * sizeof(float));
     if (!z || classes > 4096) goto done;
     for (int i = 1; i < npos; i++) {
         const char *path = pos[i];
-        size_t len = strlen(path);
-        if (len > 4 && !strcmp(path + len - 4, ".pgm")) {
+        int png = has_suffix(path, ".png");
+        if (png || has_suffix(path, ".pgm")) {
             unsigned char *px = NULL;
             long w, h;
-            if (read_pgm(path, &px, &w, &h) != 0) goto done;
+            if ((png ? read_png : read_pgm)(path, &px, &w, &h) != 0) goto done;
+            if ((size_t)(w * h) != in_size) {
+                /* vd_net_predict reads exactly in_size values: a smaller image would be read
+                 * past its end, a larger one cut. */
+                fprintf(stderr,
+                        "verdant predict: '%s' is %ldx%ld (%ld pixels); the network takes "
+                        "%zu values per image (%s); resize it first\n",
+                        path, w, h, w * h, in_size, in_desc);
+                free(px);
+                goto done;
+            }
             free(x);
             x = malloc((size_t)(w * h) * sizeof(float));
             for (long p = 0; x && p < w * h; p++) x[p] = (float)((px[p] / 255.0 - mean) / std);

@@ -42,7 +42,7 @@ static const verb verbs[] = {
      cmd_train},
     {"eval", "evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix", USAGE_EVAL,
      cmd_eval},
-    {"predict", "classify PGM or IDX images with a checkpoint (top-k classes)", USAGE_PREDICT,
+    {"predict", "classify PNG, PGM or IDX images with a checkpoint (top-k classes)", USAGE_PREDICT,
      cmd_predict},
     {"plan", "show a network's layers, shapes, parameters and device memory", USAGE_PLAN, cmd_plan},
     {"info", "show the device, energy meters and cache directories", USAGE_INFO, cmd_info},

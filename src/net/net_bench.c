@@ -20,6 +20,13 @@ size_t vd_net_input_size(const vd_net *net)
     return net && net->has_input ? vd_shape_numel(&net->input) : 0;
 }
 
+int32_t vd_net_input_shape(const vd_net *net, int64_t *shape, int32_t cap)
+{
+    if (!net || !net->has_input) return 0;
+    for (int32_t i = 0; shape && i < cap && i < net->input.ndim; i++) shape[i] = net->input.d[i];
+    return net->input.ndim;
+}
+
 vd_status vd_device_peak_gflops(const vd_context *ctx, double *gflops)
 {
     if (!ctx || !gflops)

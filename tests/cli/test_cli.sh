@@ -115,6 +115,38 @@ expect 0 "eval" "$V" eval "$tmp/m.ckpt"
 contains "$tmp/out" "confusion matrix" "eval prints the confusion matrix"
 expect 0 "predict idx" "$V" predict "$tmp/m.ckpt" "$data/t10k-images-idx3-ubyte.gz" --index 3 --top 2
 contains "$tmp/out" "[3]:" "predict names the image"
+# The same image as PNG (grey and RGB) and PGM, written here from the IDX file: same answer.
+python3 - "$data/t10k-images-idx3-ubyte.gz" "$tmp" <<'PYEOF'
+import gzip, struct, sys, zlib
+raw = gzip.open(sys.argv[1]).read()
+px, out = raw[16 + 784 * 3:16 + 784 * 4], sys.argv[2]
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+def png(rgb):
+    rows = b"".join(b"\0" + (bytes(v for p in px[r*28:(r+1)*28] for v in (p, p, p)) if rgb
+                              else px[r*28:(r+1)*28]) for r in range(28))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 2 if rgb else 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+open(out + "/i3.png", "wb").write(png(False))
+open(out + "/i3rgb.png", "wb").write(png(True))
+open(out + "/i3.pgm", "wb").write(b"P5\n28 28\n255\n" + px)
+open(out + "/cut.png", "wb").write(png(False)[:60])
+open(out + "/small.pgm", "wb").write(b"P5\n10 10\n255\n" + bytes(100))
+PYEOF
+top3="$(sed -n 's/^[^:]*\[3\]: *//p' "$tmp/out")"
+expect 0 "predict pgm" "$V" predict "$tmp/m.ckpt" "$tmp/i3.pgm" --top 2
+contains "$tmp/out" "i3.pgm:  $top3" "pgm gives the IDX image's answer"
+if grep -q "built without libpng" <("$V" predict "$tmp/m.ckpt" "$tmp/i3.png" 2>&1); then
+    echo "note: verdant built without libpng; PNG checks skipped"
+else
+    expect 0 "predict png" "$V" predict "$tmp/m.ckpt" "$tmp/i3.png" "$tmp/i3rgb.png" --top 2
+    contains "$tmp/out" "i3.png:  $top3" "grey png gives the IDX image's answer"
+    contains "$tmp/out" "i3rgb.png:  $top3" "rgb png gives the IDX image's answer"
+    expect 1 "predict truncated png" "$V" predict "$tmp/m.ckpt" "$tmp/cut.png"
+    contains "$tmp/err" "cut.png': " "truncated png names the file"
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL truncated png: not one line"; }
+fi
+expect 1 "predict wrong size" "$V" predict "$tmp/m.ckpt" "$tmp/small.pgm"
+contains "$tmp/err" "is 10x10 (100 pixels); the network takes 784 values per image (28x28, 1 channel(s))" "wrong image size refused with both sizes"
 
 # Green computing: energy fields in the log, the profiling table, info, plot, cache clear.
 contains "$tmp/log.jsonl" '"images_per_joule": ' "log has the energy fields"
