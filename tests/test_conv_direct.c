@@ -19,7 +19,7 @@
 #include "conv_check.h"
 #include "ops/conv_algo.h"
 
-/* Same bound as test_conv.c (dot products of up to 4*8*25 = 800 terms here, dW sums of up
+/* Same bound as test_conv.c (dot products of up to 800 terms here, dW sums of up
  * to n*P*Q = 3*784 terms, inputs in [-1, 1]); the worst error seen here is printed with
  * VD_TEST_VERBOSE=1. */
 #define ATOL 2e-5f
@@ -69,9 +69,9 @@ static void check_shape(vd_context *ctx, shape sh, size_t n)
 static void check_bad(vd_context *ctx)
 {
     const vd_conv_algo *a = &vd_conv_algo_direct;
-    shape s5 = {5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* C/groups = 5: not handled */
+    shape s5 = {17, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* C/groups = 17: not handled */
     vd_conv_geom g5 = geom_of(s5);
-    expect_true("direct does not apply to C/groups = 5", !a->applies(ctx, &g5, VD_CONV_FWD));
+    expect_true("direct does not apply to C/groups = 17", !a->applies(ctx, &g5, VD_CONV_FWD));
     vd_conv_geom bad = g5;
     bad.groups = 2; /* does not divide C */
     expect_true("direct does not apply to groups not dividing C",
@@ -124,6 +124,8 @@ int main(void)
     check_shape(ctx, (shape){3, 11, 9, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 3); /* 10 = 8 + 2 */
     check_shape(ctx, (shape){4, 7, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2}, 3);   /* Cg 2, Kg 3 */
     check_shape(ctx, (shape){8, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2}, 1);   /* Cg 4 */
+    check_shape(ctx, (shape){6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 3); /* LeNet conv2 */
+    check_shape(ctx, (shape){16, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 2);   /* Cg 16 */
     check_shape(ctx, (shape){5, 13, 10, 5, 3, 3, 1, 1, 2, 2, 2, 2, 5}, 3); /* depthwise, dil 2 */
     check_shape(ctx, (shape){6, 9, 12, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6}, 1);  /* depthwise s2 5x5 */
     check_shape(ctx, (shape){3, 8, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3}, 3);   /* multiplier 2 */

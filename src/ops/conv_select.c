@@ -55,7 +55,9 @@ static const char *pass_name(vd_conv_pass pass)
 
 void vd_conv_key(const vd_conv_geom *g, vd_conv_pass pass, size_t n, char *key, size_t cap)
 {
-    snprintf(key, cap, "conv:%s:%dx%dx%d:%dx%dx%d:k%dx%d:s%dx%d:p%dx%d:d%dx%d:g%d:n%zu",
+    /* "conv2": records made while direct took at most 4 channels per group (key "conv")
+     * never measured it for 5-16; the new prefix makes every device measure again. */
+    snprintf(key, cap, "conv2:%s:%dx%dx%d:%dx%dx%d:k%dx%d:s%dx%d:p%dx%d:d%dx%d:g%d:n%zu",
              pass_name(pass), g->C, g->H, g->W, g->K, g->P, g->Q, g->R, g->S, g->stride_h,
              g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w, g->groups, n);
 }
