@@ -14,36 +14,7 @@ M="$2"
 STUB="$3"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-expect() {
-    local want="$1" what="$2"
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if [ "$rc" -eq "$want" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $what: exit $rc, want $want"
-        sed 's/^/  | /' "$tmp/out" "$tmp/err" | tail -20
-    fi
-}
-contains() {
-    if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL $3: '$2' not in output"
-        sed 's/^/  | /' "$1" | tail -20
-    fi
-}
-# lacks FILE WORD DESCRIPTION: WORD (a whole word, any case) must not be in FILE.
-lacks() {
-    if ! grep -qiwF -- "$2" "$1"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL $3: '$2' in output"
-        sed 's/^/  | /' "$1" | tail -20
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 # check DESCRIPTION PYTHON: run PYTHON with d = the JSON document in $tmp/out.
 check() {
     local what="$1"
@@ -132,5 +103,4 @@ for k in ("train_energy", "infer_energy"):
     assert e["joules"] > 0 and e["images_per_joule"] > 0, e'
 unset VERDANT_METER VERDANT_NVML_LIB
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_summary

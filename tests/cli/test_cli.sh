@@ -9,30 +9,7 @@ M="$2"
 data=/usr/share/datasets/fashion-mnist
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-# expect RC DESCRIPTION CMD...: run CMD, its exit status must be RC.
-expect() {
-    local want="$1" what="$2"
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if [ "$rc" -eq "$want" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $what: exit $rc, want $want"
-        sed 's/^/  | /' "$tmp/out" "$tmp/err" | tail -20
-    fi
-}
-# contains FILE TEXT DESCRIPTION
-contains() {
-    if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL $3: '$2' not in output"
-        sed 's/^/  | /' "$1" | tail -20
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 if [ ! -f "$data/t10k-images-idx3-ubyte.gz" ]; then
     echo "no Fashion-MNIST (install dataset-fashion-mnist)"
@@ -187,5 +164,4 @@ head -c 100 /dev/urandom >"$tmp/m2.ckpt"
 expect 1 "corrupt checkpoint" "$V" eval "$tmp/m2.ckpt"
 contains "$tmp/err" "m2.ckpt" "corrupt checkpoint message names the file"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_summary
