@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fake_sysfs.h"
 #include "energy/meter.h"
 
 #ifndef STUB_NVML_PATH
@@ -22,48 +23,10 @@
 #endif
 
 static char root[256];
-
-/* mkdir -p root/rel */
-static void mkdirs(const char *rel)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    mkdir(path, 0755);
-}
-
-/* Write text to root/rel atomically (temporary file + rename), as the meter's polling
- * thread may read it at any moment. */
-static void put(const char *rel, const char *text)
-{
-    char path[600], tmp[620];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-        exit(1);
-    }
-}
-
-static void put_u64(const char *rel, unsigned long long v)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%llu\n", v);
-    put(rel, buf);
-}
-
-static void rm_path(const char *rel)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s/%s'", root, rel);
-    if (system(cmd) != 0) fprintf(stderr, "rm failed: %s\n", cmd);
-}
+#define mkdirs(rel) fake_mkdirs(root, rel)
+#define put(rel, text) fake_put(root, rel, text)
+#define put_u64(rel, v) fake_put_u64(root, rel, v)
+#define rm_path(rel) fake_remove(root, rel)
 
 static void fresh_root(void)
 {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fake_sysfs.h"
 #include "ops/ops.h"
 
 #ifndef STUB_NVML_PATH
@@ -27,6 +28,8 @@
 #define PKG "sys/class/powercap/intel-rapl:0"
 
 static char root[256];
+#define mkdirs(rel) fake_mkdirs(root, rel)
+#define put(rel, text) fake_put(root, rel, text)
 
 static bool has(const char *text, const char *part)
 {
@@ -35,45 +38,14 @@ static bool has(const char *text, const char *part)
     return false;
 }
 
-/* mkdir -p root/rel */
-static void mkdirs(const char *rel)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    mkdir(path, 0755);
-}
-
-/* Write text to root/rel atomically: the meter's polling thread may read it at any time. */
-static void put(const char *rel, const char *text)
-{
-    char path[600], tmp[620];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-        exit(1);
-    }
-}
-
 static void put_uj(unsigned long long uj)
 {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%llu\n", uj);
-    put(PKG "/energy_uj", buf);
+    fake_put_u64(root, PKG "/energy_uj", uj);
 }
 
 static void rm_tree(void)
 {
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s/sys'", root);
-    if (system(cmd) != 0) fprintf(stderr, "rm failed: %s\n", cmd);
+    fake_remove(root, "sys");
 }
 
 /* A fake RAPL tree with one package zone at uj microjoules (package = false: no powercap
