@@ -82,11 +82,10 @@ static vd_status run_op(op_fn op, vd_context *ctx, void *user)
     return st;
 }
 
-/* A logged line saying a measured candidate was skipped because `call` failed with the
- * injected code. */
-static bool skip_logged(vd_context *ctx, const char *call)
+/* A captured log line holding a, b (unless NULL), call and "-> <injected code>"; copied to
+ * out (cap bytes) when out is not NULL. */
+static bool logged_line(const char *a, const char *b, const char *call, char *out, size_t cap)
 {
-    (void)ctx;
     char code[16];
     snprintf(code, sizeof(code), "-> %d", (int)INJECT);
     for (const char *line = captured; line && *line;) {
@@ -94,10 +93,21 @@ static bool skip_logged(vd_context *ctx, const char *call)
         size_t len = end ? (size_t)(end - line) : strlen(line);
         char buf[1024];
         snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
-        if (strstr(buf, " skipped: ") && strstr(buf, call) && strstr(buf, code)) return true;
+        if (strstr(buf, a) && (!b || strstr(buf, b)) && strstr(buf, call) && strstr(buf, code)) {
+            if (out) snprintf(out, cap, "%s", buf);
+            return true;
+        }
         line = end ? end + 1 : NULL;
     }
     return false;
+}
+
+/* A logged line saying a measured candidate was skipped because `call` failed with the
+ * injected code. */
+static bool skip_logged(vd_context *ctx, const char *call)
+{
+    (void)ctx;
+    return logged_line(" skipped: ", NULL, call, NULL, 0);
 }
 
 /* The message of an injected failure must name the failed call and the raw code. */
@@ -613,23 +623,12 @@ static vd_status op_fb_step(vd_context *ctx, void *user)
 static bool fallback_logged(vd_context *ctx, const char *call)
 {
     (void)ctx;
-    char code[16];
-    snprintf(code, sizeof(code), "-> %d", (int)INJECT);
-    for (const char *line = captured; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
-        if (strstr(buf, "layer 'c1'") && strstr(buf, "fft failed") && strstr(buf, call) &&
-            strstr(buf, code)) {
-            static bool shown;
-            if (!shown) printf("  logged: %s\n", buf);
-            shown = true;
-            return true;
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return false;
+    char buf[1024];
+    if (!logged_line("layer 'c1'", "fft failed", call, buf, sizeof(buf))) return false;
+    static bool shown;
+    if (!shown) printf("  logged: %s\n", buf);
+    shown = true;
+    return true;
 }
 
 /* Every clFFT call of one step failed in turn (the calls that make a plan and
