@@ -635,22 +635,14 @@ static bool fallback_logged(vd_context *ctx, const char *call)
  * clfftEnqueueTransform); ws_cap 0: each pass in one chunk, else chunks of two images. */
 static void fb_sweep(vd_context *ctx, fb_env *fb, const char *name, sweep *total)
 {
-    static const char *const calls[] = {"clfftSetup",
-                                        "clfftCreateDefaultPlan",
-                                        "clfftSetPlanPrecision",
-                                        "clfftSetLayout",
-                                        "clfftSetResultLocation",
-                                        "clfftSetPlanInStride",
-                                        "clfftSetPlanOutStride",
-                                        "clfftSetPlanDistance",
-                                        "clfftSetPlanBatchSize",
-                                        "clfftBakePlan",
-                                        "clfftEnqueueTransform"};
+    /* plan_calls, then the transform (clCreateSubBuffer is not a clFFT call: no fallback) */
+    const size_t n_calls = N_OF(plan_calls) + 1;
     fb->faulted = fb->switched = fb->told = fb->compared = fb->matched = 0;
     fb->worst = 0;
     *total = (sweep){.name = name};
-    for (size_t i = 0; i < N_OF(calls); i++) {
-        sweep one = {.name = name, .only = calls[i], .explains = fallback_logged};
+    for (size_t i = 0; i < n_calls; i++) {
+        const char *call = i < N_OF(plan_calls) ? plan_calls[i] : pass_calls[0];
+        sweep one = {.name = name, .only = call, .explains = fallback_logged};
         run_sweep(&one, ctx, op_fb_step, fb, op_step, &fb->e);
         add_sweep(total, &one);
     }
