@@ -28,7 +28,11 @@
  *     the block (y not read when beta == 0). The layer's epilogue rides on that store:
  *     epi bit 0 adds b[k] (b read only then), bit 1 applies ReLU (v > 0 ? v : 0, as
  *     act.cl), so a conv2d with a bias and relu = 1 writes y once.
- * direct_bwd_data: global n*G, local 1. Work-group (img, group): for each output channel k
+ * direct_flip_weights: W' for backward-data at stride 1 and dilation 1, which the launcher
+ *     runs as a forward convolution of dy with W' (channels swapped, taps turned) and
+ *     padding R-1-pad: the forward kernel keeps its sums in registers.
+ * direct_bwd_data: the other backward-data cases (strides, dilations, padding past R-1).
+ *     Global n*G, local 1. Work-group (img, group): for each output channel k
  *     of the group in order, stages dy[img][k] spread out by the stride into a zeroed
  *     (Hs, Ws) plane (dy[p][q] at (p*sh + (R-1)*dh - ph, q*sw + (S-1)*dw - pw)), which
  *     turns the transposed convolution into a stride-1 correlation with the flipped
@@ -180,6 +184,25 @@ VD_DIRECT_FWD(1)
 VD_DIRECT_FWD(2)
 VD_DIRECT_FWD(4)
 VD_DIRECT_FWD(8)
+
+/* W (K, Cg, R, S) with G groups -> W' (C, Kg, R, S): W'[g*Cg + c][k][t] =
+ * W[g*Kg + k][c][taps-1-t] (channels swapped within the group, taps turned by 180
+ * degrees), for backward-data run as a forward convolution (src/ops/conv_direct.c).
+ * Global: every element of W', one work-item each. */
+kernel void direct_flip_weights(ulong nw, int Cg, int Kg, int taps, global const float *w,
+                                ulong w_off, global float *wt, ulong wt_off)
+{
+    ulong i = get_global_id(0);
+    if (i >= nw)
+        return;
+    int t = (int)(i % (ulong)taps);
+    ulong rest = i / (ulong)taps;
+    int k = (int)(rest % (ulong)Kg);
+    ulong gc = rest / (ulong)Kg; /* g*Cg + c */
+    ulong g = gc / (ulong)Cg, c = gc - g * (ulong)Cg;
+    wt[wt_off + i] = w[w_off + ((g * (ulong)Kg + (ulong)k) * (ulong)Cg + c) * (ulong)taps +
+                       (ulong)(taps - 1 - t)];
+}
 
 kernel void direct_bwd_data(int C, int H, int W, int K, int R, int S, int sh, int sw, int ph,
                             int pw, int dh, int dw, int P, int Q, int G, int n,

@@ -60,8 +60,15 @@ static void check_shape(vd_context *ctx, shape sh, size_t n)
     for (int p = 0; p < VD_CONV_N_PASSES; p++) {
         snprintf(w2, sizeof w2, "%s: applies to pass %d", what, p);
         expect_true(w2, a->applies(ctx, &g, (vd_conv_pass)p));
-        snprintf(w2, sizeof w2, "%s: no workspace for pass %d", what, p);
-        expect_true(w2, a->workspace(ctx, &g, (vd_conv_pass)p, n) == 0);
+        /* Backward-data at stride 1, dilation 1 and padding <= R-1 with 4-16 channels on
+         * each side runs as a forward convolution with the flipped weights (K*Cg*R*S
+         * floats) in the workspace. */
+        bool flip = p == VD_CONV_BWD_DATA && g.stride_h == 1 && g.stride_w == 1 &&
+                    g.dil_h == 1 && g.dil_w == 1 && g.pad_h <= g.R - 1 &&
+                    g.pad_w <= g.S - 1 && g.K / g.groups <= 16 && g.C / g.groups >= 4;
+        size_t want = flip ? (size_t)g.K * (size_t)(g.C / g.groups) * (size_t)(g.R * g.S) : 0;
+        snprintf(w2, sizeof w2, "%s: workspace for pass %d is %zu floats", what, p, want);
+        expect_true(w2, a->workspace(ctx, &g, (vd_conv_pass)p, n) == want);
     }
     conv_check_passes(ctx, a, &g, n, what, &rng, close_and_track);
 }
@@ -101,6 +108,9 @@ static void check_bad(vd_context *ctx)
     no_dx.dx = NULL;
     expect_status("direct bwd data with NULL dx", ctx,
                   a->run(ctx, &g, VD_CONV_BWD_DATA, 1, &no_dx), VD_ERR_INVALID_ARG);
+    vd_conv_geom gf = geom_of((shape){4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1}); /* as forward */
+    expect_status("direct bwd data (as a forward convolution) with no workspace", ctx,
+                  a->run(ctx, &gf, VD_CONV_BWD_DATA, 1, &io), VD_ERR_INVALID_ARG);
     vd_conv_io no_dw = io;
     no_dw.dw = NULL;
     expect_status("direct bwd filter with NULL dw", ctx,

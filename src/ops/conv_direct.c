@@ -21,10 +21,10 @@
 
 static bool geom_valid(const vd_conv_geom *g)
 {
-    return g && g->C > 0 && g->H > 0 && g->W > 0 && g->K > 0 && g->P > 0 && g->Q > 0 &&
-           g->R > 0 && g->S > 0 && g->stride_h > 0 && g->stride_w > 0 && g->pad_h >= 0 &&
-           g->pad_w >= 0 && g->dil_h > 0 && g->dil_w > 0 && g->groups > 0 &&
-           g->C % g->groups == 0 && g->K % g->groups == 0;
+    return g && g->C > 0 && g->H > 0 && g->W > 0 && g->K > 0 && g->P > 0 && g->Q > 0 && g->R > 0 &&
+           g->S > 0 && g->stride_h > 0 && g->stride_w > 0 && g->pad_h >= 0 && g->pad_w >= 0 &&
+           g->dil_h > 0 && g->dil_w > 0 && g->groups > 0 && g->C % g->groups == 0 &&
+           g->K % g->groups == 0;
 }
 
 static size_t round_up(size_t v, size_t m)
@@ -66,31 +66,93 @@ static void dims_of(const vd_conv_geom *g, vd_conv_pass pass, direct_dims *d)
     d->total = d->local[0] + d->local[1] + d->local[2];
 }
 
-static bool direct_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+/* Backward-data at stride 1 and dilation 1 is a forward convolution: dx = dy (*) W' with
+ * W'[c][k][r][s] = W[k][c][R-1-r][S-1-s] (input and output channels swapped within each
+ * group, taps turned by 180 degrees) and padding R-1-pad. Run that way it gets the forward
+ * kernel's register accumulators instead of direct_bwd_data's sums in __local memory, but
+ * also multiplies the padding's zeros: on LeNet-5's conv2 (6 <- 16 channels, 5x5 on 14x14)
+ * 1.19-1.28 ms against 1.59 (verdant bench --layers). *t is that forward geometry. */
+static bool bwd_data_as_fwd(const vd_conv_geom *g, vd_conv_geom *t)
 {
-    if (!ctx || !geom_valid(g) || (int)pass < 0 || (int)pass >= (int)VD_CONV_N_PASSES)
+    /* The forward kernel blocks output channels by 4 or 8 in registers: with fewer than 4
+     * (here Cg, the input channels of the layer) it runs one at a time and loses to
+     * direct_bwd_data (LeNet-5's first layer, Cg = 1: 0.67 against 0.45 ms). */
+    if (g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 || g->dil_w != 1 ||
+        g->pad_h > g->R - 1 || g->pad_w > g->S - 1 || g->K / g->groups > DIRECT_MAX_CG ||
+        g->C / g->groups < 4)
         return false;
-    if (g->C / g->groups > DIRECT_MAX_CG) return false;
-    /* Planes and rows are indexed with 32-bit ints in the kernels. */
-    if ((size_t)g->H * (size_t)g->W > INT32_MAX / 2 || (size_t)g->P * (size_t)g->Q > INT32_MAX / 2)
-        return false;
+    *t = *g;
+    t->C = g->K, t->K = g->C;
+    t->H = g->P, t->W = g->Q, t->P = g->H, t->Q = g->W;
+    t->pad_h = g->R - 1 - g->pad_h, t->pad_w = g->S - 1 - g->pad_w;
+    return true;
+}
+
+static bool fits(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+{
     direct_dims d;
     dims_of(g, pass, &d);
     return d.total * sizeof(float) + 1024 <= ctx->info.local_mem_bytes;
 }
 
+/* Whether backward-data runs as a forward convolution here (see bwd_data_as_fwd). */
+static bool use_fwd_for_bwd(const vd_context *ctx, const vd_conv_geom *g, vd_conv_geom *t)
+{
+    return bwd_data_as_fwd(g, t) && fits(ctx, t, VD_CONV_FWD);
+}
+
+static bool direct_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
+{
+    if (!ctx || !geom_valid(g) || (int)pass < 0 || (int)pass >= (int)VD_CONV_N_PASSES) return false;
+    if (g->C / g->groups > DIRECT_MAX_CG) return false;
+    /* Planes and rows are indexed with 32-bit ints in the kernels. */
+    if ((size_t)g->H * (size_t)g->W > INT32_MAX / 2 || (size_t)g->P * (size_t)g->Q > INT32_MAX / 2)
+        return false;
+    vd_conv_geom t;
+    if (pass == VD_CONV_BWD_DATA && use_fwd_for_bwd(ctx, g, &t)) return true;
+    return fits(ctx, g, pass);
+}
+
+/* Backward-data run as a forward convolution keeps W' (K*Cg*R*S floats) in the workspace;
+ * nothing else needs one. */
 static size_t direct_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
                                size_t n)
 {
-    (void)ctx, (void)g, (void)pass, (void)n;
-    return 0;
+    (void)n;
+    vd_conv_geom t;
+    if (!ctx || !geom_valid(g) || pass != VD_CONV_BWD_DATA || !use_fwd_for_bwd(ctx, g, &t))
+        return 0;
+    return (size_t)g->K * (size_t)(g->C / g->groups) * (size_t)g->R * (size_t)g->S;
 }
 
-#define GEOM_ARGS(g, n)                                                                        \
-    VD_A_I32((g)->C), VD_A_I32((g)->H), VD_A_I32((g)->W), VD_A_I32((g)->K), VD_A_I32((g)->R),  \
-        VD_A_I32((g)->S), VD_A_I32((g)->stride_h), VD_A_I32((g)->stride_w),                    \
-        VD_A_I32((g)->pad_h), VD_A_I32((g)->pad_w), VD_A_I32((g)->dil_h), VD_A_I32((g)->dil_w), \
-        VD_A_I32((g)->P), VD_A_I32((g)->Q), VD_A_I32((g)->groups), VD_A_I32(n)
+#define GEOM_ARGS(g, n)                                                                           \
+    VD_A_I32((g)->C), VD_A_I32((g)->H), VD_A_I32((g)->W), VD_A_I32((g)->K), VD_A_I32((g)->R),     \
+        VD_A_I32((g)->S), VD_A_I32((g)->stride_h), VD_A_I32((g)->stride_w), VD_A_I32((g)->pad_h), \
+        VD_A_I32((g)->pad_w), VD_A_I32((g)->dil_h), VD_A_I32((g)->dil_w), VD_A_I32((g)->P),       \
+        VD_A_I32((g)->Q), VD_A_I32((g)->groups), VD_A_I32(n)
+
+/* The forward kernel over n images: y = beta*y + x (*) w, then the epilogue (epi bit 0: +b,
+ * bit 1: ReLU). */
+static vd_status run_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, cl_mem x, size_t xo,
+                         cl_mem w, size_t wo, float beta, cl_mem y, size_t yo, int epi, cl_mem b,
+                         size_t bo)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G;
+    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg; /* direct_fwd_k<kb> */
+    size_t nkb = (Kg + kb - 1) / kb;
+    VD_CHECK(ctx, n <= INT32_MAX / (G * nkb), "batch too large for 32-bit kernel indices");
+    direct_dims d;
+    dims_of(g, VD_CONV_FWD, &d);
+    size_t one[1] = {1}, global[1] = {n * G * nkb};
+    const char *name = kb == 8   ? "direct_fwd_k8"
+                       : kb == 4 ? "direct_fwd_k4"
+                       : kb == 2 ? "direct_fwd_k2"
+                                 : "direct_fwd_k1";
+    return VD_RUN(ctx, "conv_direct", name, 1, global, one, GEOM_ARGS(g, (int32_t)n), VD_A_MEM(x),
+                  VD_A_U64(xo), VD_A_MEM(w), VD_A_U64(wo), VD_A_F32(beta), VD_A_MEM(y),
+                  VD_A_U64(yo), VD_A_LOCAL(d.local[0] * sizeof(float)), VD_A_I32(d.Hs),
+                  VD_A_I32(d.Ws), VD_A_I32(epi), VD_A_MEM(b ? b : y), VD_A_U64(b ? bo : 0));
+}
 
 static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
                             const vd_conv_io *io)
@@ -113,40 +175,41 @@ static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
     dims_of(g, pass, &d);
     size_t one[1] = {1};
     switch (pass) {
-    case VD_CONV_FWD: {
+    case VD_CONV_FWD:
         VD_NEED(ctx, io->x, io->w, io->y);
-        size_t global[1] = {n * G * nkb};
-        const char *name = kb == 8   ? "direct_fwd_k8"
-                           : kb == 4 ? "direct_fwd_k4"
-                           : kb == 2 ? "direct_fwd_k2"
-                                     : "direct_fwd_k1";
-        return VD_RUN(ctx, "conv_direct", name, 1, global, one, GEOM_ARGS(g, ni), VD_A_MEM(io->x),
-                      VD_A_U64(io->x_off), VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_F32(io->beta),
-                      VD_A_MEM(io->y), VD_A_U64(io->y_off), VD_A_LOCAL(d.local[0] * sizeof(float)),
-                      VD_A_I32(d.Hs), VD_A_I32(d.Ws),
-                      VD_A_I32((io->b ? 1 : 0) | (io->relu ? 2 : 0)),
-                      VD_A_MEM(io->b ? io->b : io->y), VD_A_U64(io->b ? io->b_off : 0));
-    }
+        return run_fwd(ctx, g, n, io->x, io->x_off, io->w, io->w_off, io->beta, io->y, io->y_off,
+                       (io->b ? 1 : 0) | (io->relu ? 2 : 0), io->b, io->b_off);
     case VD_CONV_BWD_DATA: {
         VD_NEED(ctx, io->dy, io->w, io->dx);
+        vd_conv_geom t;
+        if (use_fwd_for_bwd(ctx, g, &t)) {
+            VD_NEED(ctx, io->ws);
+            size_t taps = (size_t)g->R * (size_t)g->S, nw = (size_t)g->K * Cg * taps;
+            vd_status st = VD_RUN1(ctx, "conv_direct", "direct_flip_weights", nw, VD_A_U64(nw),
+                                   VD_A_I32((int32_t)Cg), VD_A_I32((int32_t)Kg),
+                                   VD_A_I32((int32_t)taps), VD_A_MEM(io->w), VD_A_U64(io->w_off),
+                                   VD_A_MEM(io->ws), VD_A_U64(io->ws_off));
+            if (st != VD_OK) return st;
+            return run_fwd(ctx, &t, n, io->dy, io->dy_off, io->ws, io->ws_off, io->beta, io->dx,
+                           io->dx_off, 0, NULL, 0);
+        }
         size_t global[1] = {n * G};
         return VD_RUN(ctx, "conv_direct", "direct_bwd_data", 1, global, one, GEOM_ARGS(g, ni),
-                      VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->w),
-                      VD_A_U64(io->w_off), VD_A_F32(io->beta), VD_A_MEM(io->dx),
-                      VD_A_U64(io->dx_off), VD_A_LOCAL(d.local[0] * sizeof(float)),
+                      VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->w), VD_A_U64(io->w_off),
+                      VD_A_F32(io->beta), VD_A_MEM(io->dx), VD_A_U64(io->dx_off),
+                      VD_A_LOCAL(d.local[0] * sizeof(float)),
                       VD_A_LOCAL(d.local[1] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws),
                       VD_A_I32(d.W8));
     }
     case VD_CONV_BWD_FILTER: {
         VD_NEED(ctx, io->x, io->dy, io->dw);
         size_t global[1] = {(size_t)g->K * Cg};
-        return VD_RUN(ctx, "conv_direct", "direct_bwd_filter", 1, global, one, GEOM_ARGS(g, ni),
-                      VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->dy),
-                      VD_A_U64(io->dy_off), VD_A_MEM(io->dw), VD_A_U64(io->dw_off),
-                      VD_A_LOCAL(d.local[0] * sizeof(float)),
-                      VD_A_LOCAL(d.local[1] * sizeof(float)),
-                      VD_A_LOCAL(d.local[2] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws),
-                      VD_A_I32(d.Q8));
+        return VD_RUN(
+            ctx, "conv_direct", "direct_bwd_filter", 1, global, one, GEOM_ARGS(g, ni),
+            VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->dy), VD_A_U64(io->dy_off),
+            VD_A_MEM(io->dw), VD_A_U64(io->dw_off), VD_A_LOCAL(d.local[0] * sizeof(float)),
+            VD_A_LOCAL(d.local[1] * sizeof(float)), VD_A_LOCAL(d.local[2] * sizeof(float)),
+            VD_A_I32(d.Hs), VD_A_I32(d.Ws), VD_A_I32(d.Q8));
     }
     default: return VD_INTERNAL(ctx, "unknown convolution pass");
     }
