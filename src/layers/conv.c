@@ -187,11 +187,6 @@ static vd_status deconv_reshape(vd_layer *l)
     return st;
 }
 
-static const char *pass_name(vd_conv_pass pass)
-{
-    return pass == VD_CONV_FWD ? "fwd" : pass == VD_CONV_BWD_DATA ? "bwd_data" : "bwd_filter";
-}
-
 static void set_algo_names(conv *c)
 {
     const char *nm[VD_CONV_N_PASSES];
@@ -259,11 +254,11 @@ static vd_status conv_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv
     bool overwrites = pass != VD_CONV_BWD_FILTER && io.beta == 0.0f;
     bool rerun = done == 0 || overwrites;
     vd_log(ctx, 0, "layer '%s': %s pass: fft failed: %s; im2col from now on%s", c->base.name,
-           pass_name(pass), why,
+           vd_conv_pass_name(pass), why,
            rerun ? ", pass rerun" : " (this step fails: part of its output was written)");
     if (!rerun)
         return vd_error_set(ctx, st, "%s (layer '%s' %s pass: im2col from the next step)", why,
-                            c->base.name, pass_name(pass));
+                            c->base.name, vd_conv_pass_name(pass));
     return run_pass(c, s, pass, io, epi_done, &done);
 }
 

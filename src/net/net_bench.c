@@ -13,8 +13,6 @@
  * the measured chunking is the layer's. */
 #define BENCH_WS_CAP_FLOATS (((size_t)64 << 20) / sizeof(float))
 
-static const char *const pass_names[VD_CONV_N_PASSES] = {"fwd", "bwd_data", "bwd_filter"};
-
 size_t vd_net_input_size(const vd_net *net)
 {
     return net && net->has_input ? vd_shape_numel(&net->input) : 0;
@@ -50,7 +48,7 @@ static void row_init(vd_conv_bench_row *r, const vd_layer *l, const vd_conv_geom
     r->layer = l->index;
     snprintf(r->layer_name, sizeof(r->layer_name), "%s", l->name);
     snprintf(r->layer_type, sizeof(r->layer_type), "%s", l->ops->type);
-    snprintf(r->pass, sizeof(r->pass), "%s", pass_names[pass]);
+    snprintf(r->pass, sizeof(r->pass), "%s", vd_conv_pass_name(pass));
     snprintf(r->algo, sizeof(r->algo), "%s", vd_conv_algos[a]->name);
     r->C = g->C, r->H = g->H, r->W = g->W, r->K = g->K, r->P = g->P, r->Q = g->Q;
     r->R = g->R, r->S = g->S;
@@ -106,8 +104,8 @@ vd_status vd_net_bench_conv(vd_net *net, int32_t batch, int32_t reps, vd_conv_be
                                          BENCH_WS_CAP_FLOATS, (int)reps, &ms);
                 if (r->status != VD_OK) {
                     snprintf(r->error, sizeof(r->error), "%s", vd_last_error(ctx));
-                    vd_log(ctx, 1, "%s: %s %s %s: %s", fn, l->name, pass_names[p],
-                           vd_conv_algos[a]->name, r->error);
+                    vd_log(ctx, 1, "%s: %s %s %s: %s", fn, l->name,
+                           vd_conv_pass_name((vd_conv_pass)p), vd_conv_algos[a]->name, r->error);
                     continue;
                 }
                 r->ms = ms;

@@ -32,6 +32,8 @@ typedef enum vd_conv_pass {
     VD_CONV_BWD_FILTER = 2,
     VD_CONV_N_PASSES = 3
 } vd_conv_pass;
+/* "fwd", "bwd_data" or "bwd_filter": the pass's name in tuning keys, logs and benches. */
+const char *vd_conv_pass_name(vd_conv_pass pass);
 
 /* Buffers of one pass over a chunk; (mem, element offset) pairs. Unused ones are NULL:
  *   FWD:        x (in), w (in), y (out, beta); b (K) and relu: the epilogue, honoured

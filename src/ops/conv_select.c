@@ -48,7 +48,7 @@ int vd_conv_algo_find(const char *name)
     return -1;
 }
 
-static const char *pass_name(vd_conv_pass pass)
+const char *vd_conv_pass_name(vd_conv_pass pass)
 {
     return pass == VD_CONV_FWD ? "fwd" : pass == VD_CONV_BWD_DATA ? "bwd_data" : "bwd_filter";
 }
@@ -58,7 +58,7 @@ void vd_conv_key(const vd_conv_geom *g, vd_conv_pass pass, size_t n, char *key, 
     /* "conv2": records made while direct took at most 4 channels per group (key "conv")
      * never measured it for 5-16; the new prefix makes every device measure again. */
     snprintf(key, cap, "conv2:%s:%dx%dx%d:%dx%dx%d:k%dx%d:s%dx%d:p%dx%d:d%dx%d:g%d:n%zu",
-             pass_name(pass), g->C, g->H, g->W, g->K, g->P, g->Q, g->R, g->S, g->stride_h,
+             vd_conv_pass_name(pass), g->C, g->H, g->W, g->K, g->P, g->Q, g->R, g->S, g->stride_h,
              g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w, g->groups, n);
 }
 
@@ -259,7 +259,7 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
             return VD_OK;
         }
         vd_log(ctx, 1, "VERDANT_CONV_ALGO=%s does not apply to this %s pass; heuristic used",
-               forced, pass_name(pass));
+               forced, vd_conv_pass_name(pass));
     }
     const char *tune = getenv("VERDANT_TUNE");
     if ((tune && strcmp(tune, "off") == 0) || ctx->deterministic) {
