@@ -261,8 +261,7 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
         vd_log(ctx, 1, "VERDANT_CONV_ALGO=%s does not apply to this %s pass; heuristic used",
                forced, vd_conv_pass_name(pass));
     }
-    const char *tune = getenv("VERDANT_TUNE");
-    if ((tune && strcmp(tune, "off") == 0) || ctx->deterministic) {
+    if (vd_tune_off(ctx)) {
         *algo = vd_conv_algo_heuristic(ctx, g, pass);
         return VD_OK;
     }

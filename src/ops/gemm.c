@@ -246,11 +246,6 @@ static vd_status gemm_own(vd_context *ctx, bool wide, const vd_gemm_params *q, c
 
 /* ------------------------------------------------------------------ tuning */
 
-static bool tuning_off(const vd_context *ctx)
-{
-    const char *t = getenv("VERDANT_TUNE");
-    return (t && strcmp(t, "off") == 0) || ctx->deterministic;
-}
 
 /* Nearest power of two, as its exponent (0 for 0 and 1). */
 static int bucket(size_t x)
@@ -288,7 +283,7 @@ static bool params_parse(vd_gemm_backend backend, const char *s, vd_gemm_params 
 
 static bool tunable(const vd_context *ctx, size_t m, size_t n, size_t k, size_t batch)
 {
-    return !tuning_off(ctx) &&
+    return !vd_tune_off(ctx) &&
            (double)m * (double)n * (double)k * (double)batch >= (double)VD_GEMM_TUNE_MIN;
 }
 

@@ -74,11 +74,6 @@ vd_status vd_blas_use(vd_context *ctx, int i)
     return override_set(ctx, i);
 }
 
-static bool tuning_off(const vd_context *ctx)
-{
-    const char *t = getenv("VERDANT_TUNE");
-    return (t && strcmp(t, "off") == 0) || ctx->deterministic;
-}
 
 /* A record "v0,...,v15@ms" -> the set it names; -1 when it is damaged or names no set of
  * this build (only known sets are ever passed to CLBlast: an unknown one could fail to
@@ -203,7 +198,7 @@ vd_status vd_blas_tune(vd_context *ctx, int *chosen)
 static void tune_apply(vd_context *ctx)
 {
     ctx->blas_tuned = true;
-    if (tuning_off(ctx)) return;
+    if (vd_tune_off(ctx)) return;
     char val[VD_TUNE_KEY_MAX];
     int set = vd_tune_get(ctx, XGEMM_KEY, val, sizeof val) ? record_set(val) : -1;
     if (set > 0) {

@@ -196,3 +196,9 @@ void vd_tune_reset(vd_context *ctx)
     free(ctx->tune);
     ctx->tune = NULL;
 }
+
+bool vd_tune_off(const vd_context *ctx)
+{
+    const char *t = getenv("VERDANT_TUNE");
+    return (t && strcmp(t, "off") == 0) || (ctx && ctx->deterministic);
+}

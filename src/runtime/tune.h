@@ -38,6 +38,10 @@ vd_status vd_tune_put(vd_context *ctx, const char *key, const char *value);
 long vd_tune_parse(const char *text, size_t len,
                    void (*record)(void *user, const char *key, const char *value), void *user);
 
+/* true when nothing may be chosen by measuring (VERDANT_TUNE=off, or a deterministic
+ * context): callers take their fixed defaults and neither read nor write records. */
+bool vd_tune_off(const vd_context *ctx);
+
 /* Forget every record of this context (verdant cache clear removes the files). */
 void vd_tune_reset(vd_context *ctx);
 
