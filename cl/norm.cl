@@ -144,10 +144,14 @@ kernel void bn_apply(ulong n, int C, ulong HW, int relu, global const float *x, 
  * stores. Same arithmetic per element as the (HW, n*C) forms. On PoCL the 2-D forms ran
  * at 0.8-1 GB/s (one work-item per element, the channel's scalars gathered per element);
  * GPUs keep them: a run per work-item would not coalesce there. */
-inline ulong vd_bn_run(ulong u, int K, ulong chunk, ulong HW, ulong *len)
+/* Run u of the n*C planes (K runs per plane): its first element's offset, its length
+ * (0 past the plane's end or past the last run) and its channel. */
+inline ulong vd_bn_run(ulong u, ulong n, int C, int K, ulong chunk, ulong HW, ulong *len,
+                       int *c)
 {
     ulong plane = u / (ulong)K, b = (u - plane * (ulong)K) * chunk;
-    *len = b < HW ? min(HW - b, chunk) : 0;
+    *len = plane < n * (ulong)C && b < HW ? min(HW - b, chunk) : 0;
+    *c = (int)(plane % (ulong)C);
     return plane * HW + b;
 }
 
@@ -156,11 +160,11 @@ kernel void bn_apply_runs(ulong n, int C, ulong HW, int K, ulong chunk, int relu
                           ulong st_off, global const float *gamma, ulong g_off,
                           global const float *bt, ulong b_off, global float *y, ulong y_off)
 {
-    ulong u = get_global_id(0), len;
-    if (u >= n * (ulong)C * (ulong)K)
+    ulong len;
+    int c;
+    ulong o = vd_bn_run(get_global_id(0), n, C, K, chunk, HW, &len, &c), j = 0;
+    if (len == 0)
         return;
-    int c = (int)((u / (ulong)K) % (ulong)C);
-    ulong o = vd_bn_run(u, K, chunk, HW, &len), j = 0;
     float m = st[st_off + 2 * C + c], inv = st[st_off + 3 * C + c];
     float g = gamma[g_off + c], b = bt[b_off + c];
     global const float *xp = x + x_off + o;
@@ -181,11 +185,11 @@ kernel void bn_bwd_data_runs(ulong n, int C, ulong HW, int K, ulong chunk, int t
                              global const float *st, ulong st_off, global const float *gamma,
                              ulong g_off, float beta, global float *dx, ulong dx_off)
 {
-    ulong u = get_global_id(0), len;
-    if (u >= n * (ulong)C * (ulong)K)
+    ulong len;
+    int c;
+    ulong o = vd_bn_run(get_global_id(0), n, C, K, chunk, HW, &len, &c), j = 0;
+    if (len == 0)
         return;
-    int c = (int)((u / (ulong)K) % (ulong)C);
-    ulong o = vd_bn_run(u, K, chunk, HW, &len), j = 0;
     float inv = st[st_off + 3 * C + c], m = st[st_off + 2 * C + c];
     float M = (float)(n * HW), a1 = st[st_off + 4 * C + c] / M, a2 = st[st_off + 5 * C + c] / M;
     float scale = gamma[g_off + c] * inv;
