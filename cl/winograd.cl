@@ -163,6 +163,7 @@ VD_WINO_INLINE void vd_wino_gt##SUF(const int m, const TYPE *u, const int us,   
 
 VD_WINO_1D(float, )
 VD_WINO_1D(float8, 8)
+VD_WINO_1D(float16, 16)
 
 /* Tile t -> image, tile row, tile column (32-bit divisions, once per work-item). */
 VD_WINO_INLINE void vd_wino_tile(uint t, int TH, int TW, uint *img, int *th, int *tw)
@@ -174,6 +175,19 @@ VD_WINO_INLINE void vd_wino_tile(uint t, int TH, int TW, uint *img, int *th, int
     *tw = (int)(r - h * (uint)TW);
 }
 
+/* o = G g G^T for the 3x3 filter at wp (rotated by 180 degrees when flip != 0). */
+VD_WINO_INLINE void vd_wino_filter(const int m, global const float *wp, int flip, float *o)
+{
+    const int a = m + 2;
+    float g[9], tmp[VD_WINO_AMAX * 3];
+    for (int r = 0; r < 9; r++)
+        g[r] = wp[flip ? 8 - r : r];
+    for (int s = 0; s < 3; s++) /* columns: G g */
+        vd_wino_g(m, g + s, 3, tmp + s, 3);
+    for (int r = 0; r < a; r++) /* rows: (G g) G^T */
+        vd_wino_g(m, tmp + r * 3, 1, o + r * a, 1);
+}
+
 VD_WINO_INLINE void vd_wino_weight(const int m, int K, int C, int flip, global const float *w,
                            ulong w_off, global float *u, ulong u_off, ulong es)
 {
@@ -181,14 +195,8 @@ VD_WINO_INLINE void vd_wino_weight(const int m, int K, int C, int flip, global c
     uint i = get_global_id(0);
     if (i >= (uint)K * (uint)C)
         return;
-    global const float *wp = w + w_off + (ulong)i * 9;
-    float g[9], tmp[VD_WINO_AMAX * 3], o[VD_WINO_AMAX * VD_WINO_AMAX];
-    for (int r = 0; r < 9; r++)
-        g[r] = wp[flip ? 8 - r : r];
-    for (int s = 0; s < 3; s++) /* columns: G g */
-        vd_wino_g(m, g + s, 3, tmp + s, 3);
-    for (int r = 0; r < a; r++) /* rows: (G g) G^T */
-        vd_wino_g(m, tmp + r * 3, 1, o + r * a, 1);
+    float o[VD_WINO_AMAX * VD_WINO_AMAX];
+    vd_wino_filter(m, w + w_off + (ulong)i * 9, flip, o);
     global float *up = u + u_off + i;
     for (int e = 0; e < a * a; e++)
         up[e * es] = o[e];
@@ -374,6 +382,141 @@ VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, global const float 
         dp[r] += g[r];
 }
 
+/* The weights for winoX_fused: u[e*es + (o/8)*ci*8 + i*8 + o%8] = (G g G^T)[e] of the
+ * filter from pass input channel i to pass output channel o, for o < co8 (co rounded up to
+ * 8; rows o >= co are zero). Forward (flip == 0): ci = C, co = K, g = w[o][i]; backward
+ * data (flip != 0): ci = K, co = C, g = w[i][o] rotated by 180 degrees. */
+VD_WINO_INLINE void vd_wino_wpack(const int m, int K, int C, int flip, int co8,
+                                  global const float *w, ulong w_off, global float *u, ulong u_off,
+                                  ulong es)
+{
+    const int a = m + 2;
+    int ci = flip ? K : C, co = flip ? C : K;
+    uint i = get_global_id(0);
+    if (i >= (uint)co8 * (uint)ci)
+        return;
+    int o = (int)(i / (uint)ci), in = (int)(i - (uint)o * (uint)ci);
+    float t[VD_WINO_AMAX * VD_WINO_AMAX];
+    if (o < co) {
+        int k = flip ? in : o, c = flip ? o : in;
+        vd_wino_filter(m, w + w_off + ((ulong)k * C + c) * 9, flip, t);
+    } else {
+        for (int e = 0; e < a * a; e++)
+            t[e] = 0.0f;
+    }
+    global float *up = u + u_off + (ulong)(o / 8) * ci * 8 + (ulong)in * 8 + o % 8;
+    for (int e = 0; e < a * a; e++)
+        up[e * es] = t[e];
+}
+
+/* Fused Winograd convolution (forward, or backward data with winoX_wpack's flipped
+ * weights): one work-group of one work-item per block of 16 consecutive tiles, tile l of
+ * the block in lane l of float16 vectors. Per block: (1) every input channel's alpha x
+ * alpha patches are gathered and transformed into vl[(e*ci + c)*16 + l] (__local,
+ * a2*ci*16 floats); (2) per group of 8 output channels, the a2 products
+ * M_e (8, 16) = U_e (8, ci) V_e (ci, 16) go to ml[(e*8 + r)*16 + l] (a2*8*16 floats),
+ * then (3) each channel's A^T M A is stored to its tiles in y (beta * y + ..., y not read
+ * when beta == 0). The transformed tensors never leave the cache: the unfused path wrote
+ * and re-read a2/m^2 = 2.25 times the input and the output through memory. */
+VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, int ph, int pw,
+                                  int co, int ho, int wo, int TH, int TW, global const float *x,
+                                  ulong x_off, global const float *u, ulong u_off, ulong es,
+                                  float beta, global float *y, ulong y_off, local float *vl,
+                                  local float *ml)
+{
+    const int a = m + 2, a2 = a * a;
+    uint t0 = get_group_id(0) * 16;
+    if (t0 >= T)
+        return;
+    int h0[16], w0[16];
+    ulong xb[16], yb[16];
+    for (int l = 0; l < 16; l++) {
+        uint img;
+        int th, tw;
+        vd_wino_tile(min(t0 + l, T - 1), TH, TW, &img, &th, &tw);
+        h0[l] = th * m, w0[l] = tw * m;
+        xb[l] = x_off + (ulong)img * ci * hi * wi;
+        yb[l] = y_off + (ulong)img * co * ho * wo;
+    }
+    int nl = (int)min(16u, T - t0);
+    int plane = hi * wi;
+    /* Per patch element and lane: the offset in the lane's image (channel 0), or -1 outside
+     * the input; computed once per block instead of once per channel. */
+    int offs[VD_WINO_AMAX * VD_WINO_AMAX * 16];
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++)
+            for (int l = 0; l < 16; l++) {
+                int ih = h0[l] - ph + i, iw = w0[l] - pw + j;
+                bool in = (uint)ih < (uint)hi && (uint)iw < (uint)wi;
+                offs[(i * a + j) * 16 + l] = in ? (int)(xb[l] - x_off) + ih * wi + iw : -1;
+            }
+    for (int c = 0; c < ci; c++) {
+        float16 d[VD_WINO_AMAX * VD_WINO_AMAX], o[VD_WINO_AMAX * VD_WINO_AMAX];
+        global const float *xc = x + x_off + (ulong)c * plane;
+        for (int e = 0; e < a2; e++) {
+            float lane[16];
+            for (int l = 0; l < 16; l++) {
+                int off = offs[e * 16 + l];
+                lane[l] = off >= 0 ? xc[off] : 0.0f;
+            }
+            d[e] = vload16(0, lane);
+        }
+        for (int j = 0; j < a; j++) /* columns: B^T d */
+            vd_wino_bt16(m, d + j, a, o + j, a);
+        for (int i = 0; i < a; i++) /* rows: (B^T d) B */
+            vd_wino_bt16(m, o + i * a, 1, d + i * a, 1);
+        for (int e = 0; e < a2; e++)
+            vstore16(d[e], e * ci + c, vl);
+    }
+    for (int ob = 0; ob * 8 < co; ob++) {
+        global const float *ub = u + u_off + (ulong)ob * ci * 8;
+        for (int e = 0; e < a2; e++) {
+            global const float *ua = ub + e * es;
+            local const float *vb = vl + e * ci * 16;
+            float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
+            float16 c4 = 0.0f, c5 = 0.0f, c6 = 0.0f, c7 = 0.0f;
+            for (int c = 0; c < ci; c++) {
+                float16 b = vload16(c, vb);
+                c0 = fma((float16)ua[0], b, c0);
+                c1 = fma((float16)ua[1], b, c1);
+                c2 = fma((float16)ua[2], b, c2);
+                c3 = fma((float16)ua[3], b, c3);
+                c4 = fma((float16)ua[4], b, c4);
+                c5 = fma((float16)ua[5], b, c5);
+                c6 = fma((float16)ua[6], b, c6);
+                c7 = fma((float16)ua[7], b, c7);
+                ua += 8;
+            }
+            vstore16(c0, e * 8 + 0, ml), vstore16(c1, e * 8 + 1, ml);
+            vstore16(c2, e * 8 + 2, ml), vstore16(c3, e * 8 + 3, ml);
+            vstore16(c4, e * 8 + 4, ml), vstore16(c5, e * 8 + 5, ml);
+            vstore16(c6, e * 8 + 6, ml), vstore16(c7, e * 8 + 7, ml);
+        }
+        for (int r = 0; r < 8 && ob * 8 + r < co; r++) {
+            float16 s[VD_WINO_AMAX * VD_WINO_AMAX], tmp[4 * VD_WINO_AMAX], o[16];
+            for (int e = 0; e < a2; e++)
+                s[e] = vload16(e * 8 + r, ml);
+            for (int j = 0; j < a; j++) /* columns: A^T M */
+                vd_wino_at16(m, s + j, a, tmp + j, a);
+            for (int i = 0; i < m; i++) /* rows: (A^T M) A */
+                vd_wino_at16(m, tmp + i * a, 1, o + i * m, 1);
+            float vals[16 * 16];
+            for (int q = 0; q < m * m; q++)
+                vstore16(o[q], q, vals);
+            ulong kp = (ulong)(ob * 8 + r) * ho * wo;
+            for (int l = 0; l < nl; l++)
+                for (int i = 0; i < m && h0[l] + i < ho; i++) {
+                    global float *yr = y + yb[l] + kp + (ulong)(h0[l] + i) * wo + w0[l];
+                    int nj = min(m, wo - w0[l]);
+                    for (int j = 0; j < nj; j++) {
+                        float v = vals[(i * m + j) * 16 + l];
+                        yr[j] = beta == 0.0f ? v : fma(beta, yr[j], v);
+                    }
+                }
+        }
+    }
+}
+
 /* The kernels: one per transform and tile size. */
 #define VD_WINO_KERNELS(M)                                                                     \
     kernel void wino##M##_weight(int K, int C, int flip, global const float *w, ulong w_off,   \
@@ -403,6 +546,19 @@ VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, global const float 
                                 global float *dw, ulong dw_off)                                \
     {                                                                                          \
         vd_wino_wgrad(M, K, C, du, du_off, es, dw, dw_off);                                    \
+    }                                                                                          \
+    kernel void wino##M##_wpack(int K, int C, int flip, int co8, global const float *w,        \
+                                ulong w_off, global float *u, ulong u_off, ulong es)           \
+    {                                                                                          \
+        vd_wino_wpack(M, K, C, flip, co8, w, w_off, u, u_off, es);                             \
+    }                                                                                          \
+    kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino##M##_fused(                \
+        uint T, int ci, int hi, int wi, int ph, int pw, int co, int ho, int wo, int TH, int TW, \
+        global const float *x, ulong x_off, global const float *u, ulong u_off, ulong es,      \
+        float beta, global float *y, ulong y_off, local float *vl, local float *ml)            \
+    {                                                                                          \
+        vd_wino_fused(M, T, ci, hi, wi, ph, pw, co, ho, wo, TH, TW, x, x_off, u, u_off, es,    \
+                      beta, y, y_off, vl, ml);                                                 \
     }
 
 VD_WINO_KERNELS(2)

@@ -22,6 +22,8 @@
  * difference of larger terms, so its error is several times larger (measured in
  * tests/test_winograd.c). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "conv_algo.h"
 #include "gemm.h"
@@ -87,17 +89,42 @@ static void plan_make(const vd_conv_geom *g, vd_conv_pass pass, size_t n, int m,
     p->total = p->m_off + a2 * p->sm;
 }
 
+/* Whether the pass runs fused (winoX_wpack + winoX_fused, cl/winograd.cl): forward and
+ * backward data on devices whose GEMM is Verdant's own kernel (CPUs, where the transformed
+ * tensors' trips through memory cost more than the products), when the block's __local
+ * arrays (a2*ci*16 + a2*8*16 floats) fit the device's local memory and the per-image
+ * offsets fit the kernel's arithmetic. Elsewhere (GPUs: CLBlast) the unfused path runs. */
+static bool fused_ok(const vd_context *ctx, const wino_plan *p, vd_conv_pass pass, size_t n)
+{
+    if (!ctx || pass == VD_CONV_BWD_FILTER) return false;
+    const char *env = getenv("VERDANT_WINO_FUSED");
+    if (env && !strcmp(env, "0")) return false;
+    vd_gemm_backend be = vd_gemm_backend_get(ctx);
+    if (be != VD_GEMM_BACKEND_OWN8 && be != VD_GEMM_BACKEND_OWN16) return false;
+    size_t local = sizeof(float) * (size_t)p->a2 * 16 * ((size_t)p->ci + 8);
+    return local <= ctx->info.local_mem_bytes && p->T < (size_t)INT32_MAX &&
+           n * (size_t)p->ci * (size_t)p->hi * (size_t)p->wi < (size_t)INT32_MAX &&
+           n * (size_t)p->co * (size_t)p->ho * (size_t)p->wo < (size_t)INT32_MAX;
+}
+
 static bool wino_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
     return ctx && pass >= VD_CONV_FWD && pass < VD_CONV_N_PASSES && wino_geom_ok(g);
 }
 
-static size_t wino_workspace(const vd_conv_geom *g, vd_conv_pass pass, size_t n, int m)
+/* The fused path's workspace: the packed weights, a2 matrices (co rounded up to 8, ci). */
+static size_t fused_estride(const wino_plan *p)
+{
+    return estride((size_t)(p->co + 7) / 8 * 8 * (size_t)p->ci);
+}
+
+static size_t wino_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
+                             size_t n, int m)
 {
     if (!wino_geom_ok(g) || pass < VD_CONV_FWD || pass >= VD_CONV_N_PASSES || n == 0) return 0;
     wino_plan p;
     plan_make(g, pass, n, m, &p);
-    return p.total;
+    return fused_ok(ctx, &p, pass, n) ? (size_t)p.a2 * fused_estride(&p) : p.total;
 }
 
 static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
@@ -144,9 +171,8 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
                       VD_A_U32(T), VD_A_MEM(io->dy), VD_A_U64(io->dy_off), VD_A_MEM(io->ws),
                       VD_A_U64(mo), VD_A_U64(p.sm)));
         /* dU_e (K, C) = Z_e (K, T) * V_e^T */
-        for (size_t e = 0; e < a2; e++)
-            VD_TRY(vd_gemm(ctx, false, true, K, C, T, 1.0f, io->ws, mo + e * p.sm, T, io->ws,
-                           v + e * p.sv, T, 0.0f, io->ws, u + e * p.su, C));
+        VD_TRY(vd_gemm_batched(ctx, false, true, K, C, T, 1.0f, io->ws, mo, T, p.sm, io->ws, v,
+                               T, p.sv, 0.0f, io->ws, u, C, p.su, a2));
         snprintf(kn, sizeof kn, "wino%d_wgrad", m);
         VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
                        VD_A_MEM(io->ws), VD_A_U64(u), VD_A_U64(p.su), VD_A_MEM(io->dw),
@@ -158,6 +184,24 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     cl_mem in = fwd ? io->x : io->dy, out = fwd ? io->y : io->dx;
     size_t in_off = fwd ? io->x_off : io->dy_off, out_off = fwd ? io->y_off : io->dx_off;
     size_t ci = (size_t)p.ci, co = (size_t)p.co;
+    if (fused_ok(ctx, &p, pass, n)) {
+        size_t es = fused_estride(&p), co8 = (co + 7) / 8 * 8, blocks = (T + 15) / 16;
+        snprintf(kn, sizeof kn, "wino%d_wpack", m);
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, co8 * ci, VD_A_I32(g->K), VD_A_I32(g->C),
+                       VD_A_I32(!fwd), VD_A_I32(co8), VD_A_MEM(io->w), VD_A_U64(io->w_off),
+                       VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(es)));
+        snprintf(kn, sizeof kn, "wino%d_fused", m);
+        static const size_t one[1] = {1};
+        VD_TRY(VD_RUN(ctx, "winograd", kn, 1, ((size_t[]){blocks}), one, VD_A_U32(T),
+                      VD_A_I32(p.ci), VD_A_I32(p.hi), VD_A_I32(p.wi), VD_A_I32(p.ph),
+                      VD_A_I32(p.pw), VD_A_I32(p.co), VD_A_I32(p.ho), VD_A_I32(p.wo),
+                      VD_A_I32(p.th), VD_A_I32(p.tw), VD_A_MEM(in), VD_A_U64(in_off),
+                      VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(es), VD_A_F32(io->beta),
+                      VD_A_MEM(out), VD_A_U64(out_off),
+                      VD_A_LOCAL(sizeof(float) * a2 * ci * 16),
+                      VD_A_LOCAL(sizeof(float) * a2 * 8 * 16)));
+        return VD_OK;
+    }
     snprintf(kn, sizeof kn, "wino%d_weight", m);
     VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C), VD_A_I32(!fwd),
                    VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws), VD_A_U64(u),
@@ -168,9 +212,8 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
                    VD_A_I32(p.th), VD_A_I32(p.tw), VD_A_U32(T), VD_A_MEM(in), VD_A_U64(in_off),
                    VD_A_MEM(io->ws), VD_A_U64(v), VD_A_U64(p.sv)));
     /* FWD: M_e (K, T) = U_e (K, C) V_e (C, T); BWD_DATA: M_e (C, T) = U_e^T V_e (K, T). */
-    for (size_t e = 0; e < a2; e++)
-        VD_TRY(vd_gemm(ctx, !fwd, false, co, T, ci, 1.0f, io->ws, u + e * p.su, C, io->ws,
-                       v + e * p.sv, T, 0.0f, io->ws, mo + e * p.sm, T));
+    VD_TRY(vd_gemm_batched(ctx, !fwd, false, co, T, ci, 1.0f, io->ws, u, C, p.su, io->ws, v, T,
+                           p.sv, 0.0f, io->ws, mo, T, p.sm, a2));
     snprintf(kn, sizeof kn, "wino%d_output", m);
     VD_TRY(VD_RUN1(ctx, "winograd", kn, n * co * (size_t)p.th, VD_A_U32(n * co * (size_t)p.th),
                    VD_A_I32(p.co), VD_A_I32(p.ho), VD_A_I32(p.wo), VD_A_I32(p.th), VD_A_I32(p.tw),
@@ -183,13 +226,13 @@ done:
 static size_t wino2_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
                               size_t n)
 {
-    return wino_workspace(g, pass, n, 2);
+    return wino_workspace(ctx, g, pass, n, 2);
 }
 
 static size_t wino4_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
                               size_t n)
 {
-    return wino_workspace(g, pass, n, 4);
+    return wino_workspace(ctx, g, pass, n, 4);
 }
 
 static vd_status wino2_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
