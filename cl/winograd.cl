@@ -362,17 +362,22 @@ VD_WINO_INLINE void vd_wino_dy(const int m, int K, int P, int Q, int TH, int TW,
         zp[e * es] = o[e];
 }
 
-VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, global const float *du, ulong du_off,
-                          ulong es, global float *dw, ulong dw_off)
+VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, int ld, uint nz, ulong zs,
+                                  global const float *du, ulong du_off, ulong es,
+                                  global float *dw, ulong dw_off)
 {
     const int a = m + 2;
     uint i = get_global_id(0);
     if (i >= (uint)K * (uint)C)
         return;
-    global const float *sp = du + du_off + i;
+    uint k = i / (uint)C, c = i - k * (uint)C;
+    global const float *sp = du + du_off + (ulong)k * ld + c;
     float s[VD_WINO_AMAX * VD_WINO_AMAX], tmp[3 * VD_WINO_AMAX], g[9];
     for (int e = 0; e < a * a; e++)
         s[e] = sp[e * es];
+    for (uint z = 1; z < nz; z++)
+        for (int e = 0; e < a * a; e++)
+            s[e] += sp[z * zs + e * es];
     for (int j = 0; j < a; j++) /* columns: G^T dU (3 x alpha) */
         vd_wino_gt(m, s + j, a, tmp + j, a);
     for (int r = 0; r < 3; r++) /* rows: (G^T dU) G */
@@ -517,6 +522,120 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
     }
 }
 
+/* Fused Winograd backward filter: work-group z (local size one) of nz takes the blocks of
+ * tb consecutive tiles b = z, z + nz, ... and sums dU_e (K, C) = sum over its tiles of
+ * Z_e (A dY A^T) times V_e (B^T x B) into its own slab du + z*zs, laid out
+ * [e][k (K rounded up to 8)][c (C rounded up to 16)], that winoX_wgrad then adds up and
+ * transforms. Here the lanes of the float16 vectors are 16 channels of one tile (not 16
+ * tiles as in winoX_fused), so that the transformed tiles land in __local memory as
+ * vl[(e*tb + t)*c16 + c] and zl[(e*tb + t)*k16 + k]: the product is then a sum over t of
+ * outer products, each a vector load of 16 c's and broadcasts of 8 k's, with no transpose.
+ * A patch is inside or outside the input for all 16 channels alike, so the gathers (one
+ * plane apart) need no per-lane masks, only lanes past C (or K) read channel C-1 (K-1) and
+ * are zeroed. */
+VD_WINO_INLINE float16 vd_wino_chan16(global const float *p, ulong plane, int valid)
+{
+    float lane[16];
+    for (int l = 0; l < 16; l++)
+        lane[l] = l < valid ? p[(ulong)min(l, valid - 1) * plane] : 0.0f;
+    return vload16(0, lane);
+}
+
+VD_WINO_INLINE void vd_wino_fused_wgrad(const int m, uint T, int C, int H, int W, int ph, int pw,
+                                        int K, int P, int Q, int TH, int TW, int tb, uint nz,
+                                        global const float *x, ulong x_off,
+                                        global const float *dy, ulong dy_off, global float *du,
+                                        ulong du_off, ulong zs, local float *vl, local float *zl)
+{
+    const int a = m + 2, a2 = a * a;
+    const int c16 = (C + 15) / 16 * 16, k16 = (K + 15) / 16 * 16, k8 = (K + 7) / 8 * 8;
+    uint z = get_group_id(0), nblk = (T + (uint)tb - 1) / (uint)tb;
+    global float *dz = du + du_off + (ulong)z * zs;
+    ulong xplane = (ulong)H * W, yplane = (ulong)P * Q;
+    bool first = true;
+    for (uint b = z; b < nblk; b += nz) {
+        uint t0 = b * (uint)tb;
+        int nt = (int)min((uint)tb, T - t0);
+        for (int t = 0; t < tb; t++) {
+            uint img;
+            int th, tw;
+            vd_wino_tile(t0 + min(t, nt - 1), TH, TW, &img, &th, &tw);
+            bool on = t < nt;
+            int h0 = th * m - ph, w0 = tw * m - pw;
+            for (int cb = 0; cb < c16; cb += 16) {
+                global const float *xp = x + x_off + ((ulong)img * C + cb) * xplane;
+                float16 d[VD_WINO_AMAX * VD_WINO_AMAX], o[VD_WINO_AMAX * VD_WINO_AMAX];
+                for (int i = 0; i < a; i++)
+                    for (int j = 0; j < a; j++) {
+                        int ih = h0 + i, iw = w0 + j;
+                        bool in = on && (uint)ih < (uint)H && (uint)iw < (uint)W;
+                        d[i * a + j] = in ? vd_wino_chan16(xp + ih * W + iw, xplane, C - cb)
+                                          : (float16)0.0f;
+                    }
+                for (int j = 0; j < a; j++) /* columns: B^T d */
+                    vd_wino_bt16(m, d + j, a, o + j, a);
+                for (int i = 0; i < a; i++) /* rows: (B^T d) B */
+                    vd_wino_bt16(m, o + i * a, 1, d + i * a, 1);
+                for (int e = 0; e < a2; e++)
+                    vstore16(d[e], 0, vl + (e * tb + t) * c16 + cb);
+            }
+            int p0 = th * m, q0 = tw * m;
+            for (int kb = 0; kb < k16; kb += 16) {
+                global const float *yp = dy + dy_off + ((ulong)img * K + kb) * yplane;
+                float16 d[16], tmp[VD_WINO_AMAX * 4], o[VD_WINO_AMAX * VD_WINO_AMAX];
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < m; j++) {
+                        bool in = on && p0 + i < P && q0 + j < Q;
+                        d[i * m + j] = in ? vd_wino_chan16(yp + (p0 + i) * Q + q0 + j, yplane,
+                                                           K - kb)
+                                          : (float16)0.0f;
+                    }
+                for (int j = 0; j < m; j++) /* columns: A dY (alpha x m) */
+                    vd_wino_a16(m, d + j, m, tmp + j, m);
+                for (int i = 0; i < a; i++) /* rows: (A dY) A^T */
+                    vd_wino_a16(m, tmp + i * m, 1, o + i * a, 1);
+                for (int e = 0; e < a2; e++)
+                    vstore16(o[e], 0, zl + (e * tb + t) * k16 + kb);
+            }
+        }
+        for (int e = 0; e < a2; e++) {
+            local const float *ve = vl + e * tb * c16, *ze = zl + e * tb * k16;
+            for (int k0 = 0; k0 < k8; k0 += 8)
+                for (int c0 = 0; c0 < c16; c0 += 16) {
+                    global float *dp = dz + ((ulong)e * k8 + k0) * c16 + c0;
+                    float16 s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                    float16 s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+                    for (int t = 0; t < tb; t++) {
+                        float16 v = vload16(0, ve + t * c16 + c0);
+                        local const float *zt = ze + t * k16 + k0;
+                        s0 = fma((float16)zt[0], v, s0);
+                        s1 = fma((float16)zt[1], v, s1);
+                        s2 = fma((float16)zt[2], v, s2);
+                        s3 = fma((float16)zt[3], v, s3);
+                        s4 = fma((float16)zt[4], v, s4);
+                        s5 = fma((float16)zt[5], v, s5);
+                        s6 = fma((float16)zt[6], v, s6);
+                        s7 = fma((float16)zt[7], v, s7);
+                    }
+                    if (!first) {
+                        s0 += vload16(0, dp), s1 += vload16(0, dp + c16);
+                        s2 += vload16(0, dp + 2 * c16), s3 += vload16(0, dp + 3 * c16);
+                        s4 += vload16(0, dp + 4 * c16), s5 += vload16(0, dp + 5 * c16);
+                        s6 += vload16(0, dp + 6 * c16), s7 += vload16(0, dp + 7 * c16);
+                    }
+                    vstore16(s0, 0, dp), vstore16(s1, 0, dp + c16);
+                    vstore16(s2, 0, dp + 2 * c16), vstore16(s3, 0, dp + 3 * c16);
+                    vstore16(s4, 0, dp + 4 * c16), vstore16(s5, 0, dp + 5 * c16);
+                    vstore16(s6, 0, dp + 6 * c16), vstore16(s7, 0, dp + 7 * c16);
+                }
+        }
+        first = false;
+    }
+    if (first) /* no block for this slab: its sum is zero */
+        for (ulong i = 0; i < (ulong)a2 * k8 * c16; i++)
+            dz[i] = 0.0f;
+}
+
 /* The kernels: one per transform and tile size. */
 #define VD_WINO_KERNELS(M)                                                                     \
     kernel void wino##M##_weight(int K, int C, int flip, global const float *w, ulong w_off,   \
@@ -542,10 +661,20 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
     {                                                                                          \
         vd_wino_dy(M, K, P, Q, TH, TW, T, dy, dy_off, z, z_off, es);                           \
     }                                                                                          \
-    kernel void wino##M##_wgrad(int K, int C, global const float *du, ulong du_off, ulong es,  \
+    kernel void wino##M##_wgrad(int K, int C, int ld, uint nz, ulong zs,                      \
+                                global const float *du, ulong du_off, ulong es,                \
                                 global float *dw, ulong dw_off)                                \
     {                                                                                          \
-        vd_wino_wgrad(M, K, C, du, du_off, es, dw, dw_off);                                    \
+        vd_wino_wgrad(M, K, C, ld, nz, zs, du, du_off, es, dw, dw_off);                        \
+    }                                                                                          \
+    kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino##M##_fused_wgrad(          \
+        uint T, int C, int H, int W, int ph, int pw, int K, int P, int Q, int TH, int TW,      \
+        int tb, uint nz, global const float *x, ulong x_off, global const float *dy,           \
+        ulong dy_off, global float *du, ulong du_off, ulong zs, local float *vl,               \
+        local float *zl)                                                                       \
+    {                                                                                          \
+        vd_wino_fused_wgrad(M, T, C, H, W, ph, pw, K, P, Q, TH, TW, tb, nz, x, x_off, dy,      \
+                            dy_off, du, du_off, zs, vl, zl);                                   \
     }                                                                                          \
     kernel void wino##M##_wpack(int K, int C, int flip, int co8, global const float *w,        \
                                 ulong w_off, global float *u, ulong u_off, ulong es)           \

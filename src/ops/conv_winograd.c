@@ -89,22 +89,45 @@ static void plan_make(const vd_conv_geom *g, vd_conv_pass pass, size_t n, int m,
     p->total = p->m_off + a2 * p->sm;
 }
 
-/* Whether the pass runs fused (winoX_wpack + winoX_fused, cl/winograd.cl): forward and
- * backward data on devices whose GEMM is Verdant's own kernel (CPUs, where the transformed
- * tensors' trips through memory cost more than the products), when the block's __local
- * arrays (a2*ci*16 + a2*8*16 floats) fit the device's local memory and the per-image
- * offsets fit the kernel's arithmetic. Elsewhere (GPUs: CLBlast) the unfused path runs. */
-static bool fused_ok(const vd_context *ctx, const wino_plan *p, vd_conv_pass pass, size_t n)
+/* Whether the pass runs fused (cl/winograd.cl: winoX_wpack + winoX_fused forward and
+ * backward data, winoX_fused_wgrad + winoX_wgrad backward filter): on devices whose GEMM is
+ * Verdant's own kernel (CPUs, where the transformed tensors' trips through memory cost
+ * more than the products), when the kernels' __local arrays fit the device's local memory
+ * and the per-image offsets fit their arithmetic. Elsewhere (GPUs: CLBlast) the unfused
+ * path runs; VERDANT_WINO_FUSED=0 forces it (tests, benchmarks). For backward filter the
+ * value is the tiles per block (32, 16 or 8, the most that fit), else 1 or 0. */
+static int fused_ok(const vd_context *ctx, const wino_plan *p, vd_conv_pass pass, size_t n)
 {
-    if (!ctx || pass == VD_CONV_BWD_FILTER) return false;
+    if (!ctx) return 0;
     const char *env = getenv("VERDANT_WINO_FUSED");
-    if (env && !strcmp(env, "0")) return false;
+    if (env && !strcmp(env, "0")) return 0;
     vd_gemm_backend be = vd_gemm_backend_get(ctx);
-    if (be != VD_GEMM_BACKEND_OWN8 && be != VD_GEMM_BACKEND_OWN16) return false;
-    size_t local = sizeof(float) * (size_t)p->a2 * 16 * ((size_t)p->ci + 8);
-    return local <= ctx->info.local_mem_bytes && p->T < (size_t)INT32_MAX &&
-           n * (size_t)p->ci * (size_t)p->hi * (size_t)p->wi < (size_t)INT32_MAX &&
-           n * (size_t)p->co * (size_t)p->ho * (size_t)p->wo < (size_t)INT32_MAX;
+    if (be != VD_GEMM_BACKEND_OWN8 && be != VD_GEMM_BACKEND_OWN16) return 0;
+    if (p->T >= (size_t)INT32_MAX ||
+        n * (size_t)p->ci * (size_t)p->hi * (size_t)p->wi >= (size_t)INT32_MAX ||
+        n * (size_t)p->co * (size_t)p->ho * (size_t)p->wo >= (size_t)INT32_MAX)
+        return 0;
+    size_t a2 = (size_t)p->a2, have = ctx->info.local_mem_bytes;
+    if (pass != VD_CONV_BWD_FILTER)
+        return sizeof(float) * a2 * 16 * ((size_t)p->ci + 8) <= have;
+    size_t c16 = ((size_t)p->ci + 15) / 16 * 16, k16 = ((size_t)p->co + 15) / 16 * 16;
+    for (int tb = 32; tb >= 8; tb /= 2)
+        if (sizeof(float) * a2 * (size_t)tb * (c16 + k16) <= have) return tb;
+    return 0;
+}
+
+/* Fused backward filter: slabs (one per compute unit, at most one per block) of
+ * a2 x (K rounded up to 8) x (C rounded up to 16) partial sums. */
+static size_t wgrad_slabs(const vd_context *ctx, const wino_plan *p, int tb)
+{
+    size_t cores = ctx->info.compute_units > 0 ? (size_t)ctx->info.compute_units : 1;
+    size_t blocks = (p->T + (size_t)tb - 1) / (size_t)tb;
+    return blocks < cores ? blocks : cores;
+}
+
+static size_t wgrad_slab_floats(const wino_plan *p)
+{
+    return (size_t)p->a2 * (((size_t)p->co + 7) / 8 * 8) * (((size_t)p->ci + 15) / 16 * 16);
 }
 
 static bool wino_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
@@ -124,7 +147,10 @@ static size_t wino_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_co
     if (!wino_geom_ok(g) || pass < VD_CONV_FWD || pass >= VD_CONV_N_PASSES || n == 0) return 0;
     wino_plan p;
     plan_make(g, pass, n, m, &p);
-    return fused_ok(ctx, &p, pass, n) ? (size_t)p.a2 * fused_estride(&p) : p.total;
+    int tb = fused_ok(ctx, &p, pass, n);
+    if (!tb) return p.total;
+    return pass == VD_CONV_BWD_FILTER ? wgrad_slabs(ctx, &p, tb) * wgrad_slab_floats(&p)
+                                      : (size_t)p.a2 * fused_estride(&p);
 }
 
 static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
@@ -158,6 +184,27 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     size_t u = io->ws_off + p.u_off, v = io->ws_off + p.v_off, mo = io->ws_off + p.m_off;
     vd_status st = VD_OK;
 
+    if (pass == VD_CONV_BWD_FILTER && fused_ok(ctx, &p, pass, n)) {
+        int tb = fused_ok(ctx, &p, pass, n);
+        size_t nz = wgrad_slabs(ctx, &p, tb), zs = wgrad_slab_floats(&p);
+        size_t k8 = (K + 7) / 8 * 8, c16 = (C + 15) / 16 * 16, k16 = (K + 15) / 16 * 16;
+        static const size_t one[1] = {1};
+        snprintf(kn, sizeof kn, "wino%d_fused_wgrad", m);
+        VD_TRY(VD_RUN(ctx, "winograd", kn, 1, ((size_t[]){nz}), one, VD_A_U32(T),
+                      VD_A_I32(g->C), VD_A_I32(g->H), VD_A_I32(g->W), VD_A_I32(g->pad_h),
+                      VD_A_I32(g->pad_w), VD_A_I32(g->K), VD_A_I32(g->P), VD_A_I32(g->Q),
+                      VD_A_I32(p.th), VD_A_I32(p.tw), VD_A_I32(tb), VD_A_U32(nz),
+                      VD_A_MEM(io->x), VD_A_U64(io->x_off), VD_A_MEM(io->dy),
+                      VD_A_U64(io->dy_off), VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(zs),
+                      VD_A_LOCAL(sizeof(float) * a2 * (size_t)tb * c16),
+                      VD_A_LOCAL(sizeof(float) * a2 * (size_t)tb * k16)));
+        snprintf(kn, sizeof kn, "wino%d_wgrad", m);
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
+                       VD_A_I32(c16), VD_A_U32(nz), VD_A_U64(zs), VD_A_MEM(io->ws),
+                       VD_A_U64(io->ws_off), VD_A_U64(k8 * c16), VD_A_MEM(io->dw),
+                       VD_A_U64(io->dw_off)));
+        return VD_OK;
+    }
     if (pass == VD_CONV_BWD_FILTER) {
         size_t rows = n * C * (size_t)p.th;
         snprintf(kn, sizeof kn, "wino%d_input", m);
@@ -175,7 +222,8 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
                                T, p.sv, 0.0f, io->ws, u, C, p.su, a2));
         snprintf(kn, sizeof kn, "wino%d_wgrad", m);
         VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
-                       VD_A_MEM(io->ws), VD_A_U64(u), VD_A_U64(p.su), VD_A_MEM(io->dw),
+                       VD_A_I32(g->C), VD_A_U32(1), VD_A_U64(0), VD_A_MEM(io->ws),
+                       VD_A_U64(u), VD_A_U64(p.su), VD_A_MEM(io->dw),
                        VD_A_U64(io->dw_off)));
         return VD_OK;
     }
