@@ -95,6 +95,13 @@ static vd_status run3(vd_context *ctx, const char *name, size_t d0, size_t d1, s
         VD_CHECK((ctx), geom_fits_int(g), "pooling plane too large for 32-bit indexing"); \
     } while (0)
 
+/* 2x2 windows, stride 2, no padding: maxpool2_fwd / maxpool2_bwd (cl/pool.cl). */
+static bool pool2(const vd_pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+           2 * g->P <= g->H && 2 * g->Q <= g->W;
+}
+
 /* Forward of maxpool (idx != NULL) or avgpool. */
 static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
                           cl_mem y, size_t yo, cl_mem idx, size_t idxo)
@@ -102,7 +109,8 @@ static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_m
     size_t planes = n * (size_t)g->C, hw = (size_t)g->H * g->W, pq = (size_t)g->P * g->Q;
     for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
         size_t m = chunk(planes, p0);
-        vd_status st = idx ? RUN3(ctx, "maxpool_fwd", g->Q, g->P, m, POOL_ARGS(g, m), VD_A_MEM(x),
+        vd_status st = idx ? RUN3(ctx, pool2(g) ? "maxpool2_fwd" : "maxpool_fwd", g->Q, g->P, m,
+                                  POOL_ARGS(g, m), VD_A_MEM(x),
                                   VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq),
                                   VD_A_MEM(idx), VD_A_U64(idxo + p0 * pq))
                            : RUN3(ctx, "avgpool_fwd", g->Q, g->P, m, POOL_ARGS(g, m), VD_A_MEM(x),
@@ -120,7 +128,9 @@ static vd_status pool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_m
                           cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo)
 {
     bool cells = g->kh <= g->sh && g->kw <= g->sw;
-    const char *name = cells ? "pool_bwd_cell" : "pool_bwd";
+    const char *name = idx && pool2(g) && g->H == 2 * g->P && g->W == 2 * g->Q ? "maxpool2_bwd"
+                       : cells                                                 ? "pool_bwd_cell"
+                                                                               : "pool_bwd";
     size_t d0 = (size_t)(cells ? g->Q : g->W), d1 = (size_t)(cells ? g->P : g->H);
     size_t planes = n * (size_t)g->C, hw = (size_t)g->H * g->W, pq = (size_t)g->P * g->Q;
     for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
