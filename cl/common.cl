@@ -15,26 +15,19 @@
 #define VD_PHILOX_W0 0x9E3779B9u
 #define VD_PHILOX_W1 0xBB67AE85u
 
-/* One Philox round on counter c with key k (the Random123 S-box). */
-inline uint4 vd_philox_round(uint4 c, uint2 k)
-{
-    uint hi0 = mul_hi(VD_PHILOX_M0, c.x);
-    uint lo0 = VD_PHILOX_M0 * c.x;
-    uint hi1 = mul_hi(VD_PHILOX_M1, c.z);
-    uint lo1 = VD_PHILOX_M1 * c.z;
-    return (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-}
-
-/* Philox4x32-10: four random words for a 128-bit counter and a 64-bit key. */
+/* Philox4x32-10: four random words for a 128-bit counter and a 64-bit key. Written on
+ * scalar words, the 32 x 32 -> 64-bit products as ulong multiplies: with uint4 and mul_hi
+ * PoCL did not vectorise the work-item loop, and dropout spent 200 cycles per call. */
 inline uint4 vd_philox4x32(uint4 ctr, uint2 key)
 {
-    ctr = vd_philox_round(ctr, key);
-    for (int r = 1; r < 10; r++) {
-        key.x += VD_PHILOX_W0;
-        key.y += VD_PHILOX_W1;
-        ctr = vd_philox_round(ctr, key);
+    uint c0 = ctr.x, c1 = ctr.y, c2 = ctr.z, c3 = ctr.w, k0 = key.x, k1 = key.y;
+    for (int r = 0; r < 10; r++) {
+        ulong p0 = (ulong)VD_PHILOX_M0 * c0, p1 = (ulong)VD_PHILOX_M1 * c2;
+        uint n0 = (uint)(p1 >> 32) ^ c1 ^ k0, n2 = (uint)(p0 >> 32) ^ c3 ^ k1;
+        c0 = n0, c1 = (uint)p1, c2 = n2, c3 = (uint)p0;
+        k0 += VD_PHILOX_W0, k1 += VD_PHILOX_W1;
     }
-    return ctr;
+    return (uint4)(c0, c1, c2, c3);
 }
 
 /* Uniform float in [0, 1) from the top 24 bits of a word: every value is exact in fp32,
