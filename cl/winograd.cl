@@ -387,6 +387,22 @@ VD_WINO_INLINE void vd_wino_wgrad(const int m, int K, int C, int ld, uint nz, ul
         dp[r] += g[r];
 }
 
+/* In-register transpose of a 16 x 16 block: afterwards lane j of r[i] is what lane i of
+ * r[j] was. Four rounds of one permutation (vector v, lane l -> vector (l & 1)*8 + v/2,
+ * lane (v & 1)*8 + l/2: a one-bit rotation of the 8-bit index (v, l)). */
+VD_WINO_INLINE void vd_wino_t16(float16 *r)
+{
+    for (int round = 0; round < 4; round++) {
+        float16 t[16];
+        for (int v = 0; v < 8; v++) {
+            t[v] = (float16)(r[2 * v].even, r[2 * v + 1].even);
+            t[8 + v] = (float16)(r[2 * v].odd, r[2 * v + 1].odd);
+        }
+        for (int v = 0; v < 16; v++)
+            r[v] = t[v];
+    }
+}
+
 /* The weights for winoX_fused: u[e*es + (o/8)*ci*8 + i*8 + o%8] = (G g G^T)[e] of the
  * filter from pass input channel i to pass output channel o, for o < co8 (co rounded up to
  * 8; rows o >= co are zero). Forward (flip == 0): ci = C, co = K, g = w[o][i]; backward
@@ -505,19 +521,43 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
                 vd_wino_at16(m, s + j, a, tmp + j, a);
             for (int i = 0; i < m; i++) /* rows: (A^T M) A */
                 vd_wino_at16(m, tmp + i * a, 1, o + i * m, 1);
-            float vals[16 * 16];
-            for (int q = 0; q < m * m; q++)
-                vstore16(o[q], q, vals);
             ulong kp = (ulong)(ob * 8 + r) * ho * wo;
-            for (int l = 0; l < nl; l++)
-                for (int i = 0; i < m && h0[l] + i < ho; i++) {
-                    global float *yr = y + yb[l] + kp + (ulong)(h0[l] + i) * wo + w0[l];
-                    int nj = min(m, wo - w0[l]);
-                    for (int j = 0; j < nj; j++) {
-                        float v = vals[(i * m + j) * 16 + l];
-                        yr[j] = beta == 0.0f ? v : fma(beta, yr[j], v);
+            if (m == 4) {
+                /* o[q] lane l is output q of tile l; transposed, o[l] holds tile l's 4 x 4
+                 * outputs, stored a row of 4 at a time (16 scalar stores per tile before). */
+                vd_wino_t16(o);
+                for (int l = 0; l < nl; l++) {
+                    float4 row[4] = {o[l].lo.lo, o[l].lo.hi, o[l].hi.lo, o[l].hi.hi};
+                    global float *yt = y + yb[l] + kp + (ulong)h0[l] * wo + w0[l];
+                    int ni = min(4, ho - h0[l]), nj = min(4, wo - w0[l]);
+                    for (int i = 0; i < ni; i++) {
+                        global float *yr = yt + i * wo;
+                        float4 v = row[i];
+                        if (nj == 4) {
+                            vstore4(beta == 0.0f ? v : fma((float4)beta, vload4(0, yr), v), 0,
+                                    yr);
+                        } else {
+                            float e[4];
+                            vstore4(v, 0, e);
+                            for (int j = 0; j < nj; j++)
+                                yr[j] = beta == 0.0f ? e[j] : fma(beta, yr[j], e[j]);
+                        }
                     }
                 }
+            } else {
+                float vals[16 * 16];
+                for (int q = 0; q < m * m; q++)
+                    vstore16(o[q], q, vals);
+                for (int l = 0; l < nl; l++)
+                    for (int i = 0; i < m && h0[l] + i < ho; i++) {
+                        global float *yr = y + yb[l] + kp + (ulong)(h0[l] + i) * wo + w0[l];
+                        int nj = min(m, wo - w0[l]);
+                        for (int j = 0; j < nj; j++) {
+                            float v = vals[(i * m + j) * 16 + l];
+                            yr[j] = beta == 0.0f ? v : fma(beta, yr[j], v);
+                        }
+                    }
+            }
         }
     }
 }
