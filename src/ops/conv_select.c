@@ -24,6 +24,7 @@
 #include "../runtime/tune.h"
 #include "conv_algo.h"
 #include "conv_select.h"
+#include "gemm.h"
 
 #define VD_TUNE_REPS 3
 #define VD_ENERGY_MIN_S 2.0
@@ -68,18 +69,21 @@ static bool usable(const vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_
 }
 
 /* A fixed choice from the shape alone, following what measuring picked on the development
- * VM (docs/CONV.md): depthwise -> direct; forward -> implicit where the own GEMM runs;
- * 3x3 stride-1 layers with >= 16 channels -> Winograd F(4x4) for the backward passes;
- * backward-data at stride 1 -> implicit; FFT never (measuring decides that); else im2col. */
+ * VM (docs/CONV.md): depthwise -> direct; 3x3 stride-1 layers with >= 16 channels ->
+ * Winograd F(4x4) for the backward passes, and for the forward pass too where the own GEMM
+ * runs (there it is fused, cl/winograd.cl); other forward passes -> implicit where the own
+ * GEMM runs; backward-data at stride 1 -> implicit; FFT never (measuring decides that);
+ * else im2col. */
 int vd_conv_algo_heuristic(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass)
 {
     const char *order[4] = {NULL, NULL, NULL, "im2col"};
     bool wino =
         g->R == 3 && g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->C >= 16 && g->K >= 16;
     if (g->groups > 1 && g->groups == g->C && g->groups == g->K) order[0] = "direct";
-    if (pass == VD_CONV_FWD) order[1] = "implicit";
-    else if (wino) order[1] = "winograd4";
-    if (pass == VD_CONV_BWD_DATA) order[2] = "implicit";
+    vd_gemm_backend be = vd_gemm_backend_get(ctx);
+    bool own = be == VD_GEMM_BACKEND_OWN8 || be == VD_GEMM_BACKEND_OWN16;
+    if (wino && (pass != VD_CONV_FWD || own)) order[1] = "winograd4";
+    if (pass != VD_CONV_BWD_FILTER) order[2] = "implicit";
     for (int i = 0; i < 4; i++) {
         int a = vd_conv_algo_find(order[i]);
         if (usable(ctx, a, g, pass)) return a;
