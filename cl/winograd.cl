@@ -461,26 +461,31 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
     }
     int nl = (int)min(16u, T - t0);
     int plane = hi * wi;
-    /* Per patch element and lane: the offset in the lane's image (channel 0), or -1 outside
-     * the input; computed once per block instead of once per channel. */
-    int offs[VD_WINO_AMAX * VD_WINO_AMAX * 16];
+    /* Per patch element: each lane's offset in its image (channel 0), clamped into the
+     * plane, and a mask of the lanes inside the input; computed once per block. The loads
+     * then build the vector directly (no lane array in memory, whose 16 scalar stores and
+     * one vector load stalled store forwarding) and the mask zeroes the lanes outside. */
+    int16 offs[VD_WINO_AMAX * VD_WINO_AMAX], inside[VD_WINO_AMAX * VD_WINO_AMAX];
     for (int i = 0; i < a; i++)
-        for (int j = 0; j < a; j++)
+        for (int j = 0; j < a; j++) {
+            int of[16], in[16];
             for (int l = 0; l < 16; l++) {
                 int ih = h0[l] - ph + i, iw = w0[l] - pw + j;
-                bool in = (uint)ih < (uint)hi && (uint)iw < (uint)wi;
-                offs[(i * a + j) * 16 + l] = in ? (int)(xb[l] - x_off) + ih * wi + iw : -1;
+                in[l] = (uint)ih < (uint)hi && (uint)iw < (uint)wi ? -1 : 0;
+                of[l] = (int)(xb[l] - x_off) + clamp(ih, 0, hi - 1) * wi + clamp(iw, 0, wi - 1);
             }
+            offs[i * a + j] = vload16(0, of);
+            inside[i * a + j] = vload16(0, in);
+        }
     for (int c = 0; c < ci; c++) {
         float16 d[VD_WINO_AMAX * VD_WINO_AMAX], o[VD_WINO_AMAX * VD_WINO_AMAX];
         global const float *xc = x + x_off + (ulong)c * plane;
         for (int e = 0; e < a2; e++) {
-            float lane[16];
-            for (int l = 0; l < 16; l++) {
-                int off = offs[e * 16 + l];
-                lane[l] = off >= 0 ? xc[off] : 0.0f;
-            }
-            d[e] = vload16(0, lane);
+            int16 f = offs[e];
+            float16 v = (float16)(xc[f.s0], xc[f.s1], xc[f.s2], xc[f.s3], xc[f.s4], xc[f.s5],
+                                  xc[f.s6], xc[f.s7], xc[f.s8], xc[f.s9], xc[f.sa], xc[f.sb],
+                                  xc[f.sc], xc[f.sd], xc[f.se], xc[f.sf]);
+            d[e] = select((float16)0.0f, v, inside[e]);
         }
         for (int j = 0; j < a; j++) /* columns: B^T d */
             vd_wino_bt16(m, d + j, a, o + j, a);
