@@ -580,6 +580,11 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
  * are zeroed. */
 VD_WINO_INLINE float16 vd_wino_chan16(global const float *p, ulong plane, int valid)
 {
+    if (valid >= 16) /* built from the loads directly, no lane array in memory */
+        return (float16)(p[0], p[plane], p[2 * plane], p[3 * plane], p[4 * plane],
+                         p[5 * plane], p[6 * plane], p[7 * plane], p[8 * plane], p[9 * plane],
+                         p[10 * plane], p[11 * plane], p[12 * plane], p[13 * plane],
+                         p[14 * plane], p[15 * plane]);
     float lane[16];
     for (int l = 0; l < 16; l++)
         lane[l] = l < valid ? p[(ulong)min(l, valid - 1) * plane] : 0.0f;
