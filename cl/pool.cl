@@ -218,36 +218,64 @@ kernel void gavg_bwd(ulong planes, ulong HW, global const float *dy, ulong dy_of
 
 /* maxpool2_fwd, maxpool2_bwd: maxpool with 2x2 windows, stride 2, no padding, the common
  * case, with the arguments of maxpool_fwd and pool_bwd_cell (the window and stride ones
- * unused). The window is four straight loads, so PoCL vectorises the work-item loop;
- * the generic kernels' data-dependent tap loops kept it scalar (maxpool forward ran at
- * 4-5 GB/s). Same results bit for bit: taps in row-major order, the first maximum wins,
- * a NaN wins and stays. maxpool2_fwd: global (Q, P, planes), needs 2P <= H and 2Q <= W.
- * maxpool2_bwd: global (Q, P, planes), needs H == 2P and W == 2Q (the cells are the
- * windows): writes the window's four pixels, dy where the forward chose, else 0. */
+ * unused). The generic kernels' data-dependent tap loops kept PoCL's work-item loop
+ * scalar (maxpool forward ran at 4-5 GB/s). Same results bit for bit: taps in row-major
+ * order, the first maximum wins, a NaN wins and stays.
+ * maxpool2_fwd: global (P, planes), one work-item per output row: four windows per step
+ *   from two float8 loads per input row (even lanes: the windows' left columns, odd: the
+ *   right), the rest of the row one window at a time. Needs 2P <= H and 2Q <= W.
+ * maxpool2_bwd: global (Q, P, planes), the window's four pixels as straight loads and
+ *   stores, so PoCL vectorises the work-item loop; needs H == 2P and W == 2Q (the cells
+ *   are the windows): dy where the forward chose, else 0. */
+/* One 2x2 window of maxpool2_fwd: taps v0..v3 in row-major order, the first maximum
+ * wins, a NaN wins and stays; *bi gets the winner's offset from i0 (0, 1, W, W + 1). */
+#define VD_POOL2_TAKE(best, bi, v, off)                                   \
+    do {                                                                  \
+        VT_INT take = isgreater(v, best) | (isnan(v) & ~isnan(best));      \
+        best = select(best, v, take);                                     \
+        bi = select(bi, off, take);                                       \
+    } while (0)
+
 kernel void maxpool2_fwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
                          int sw, int ph, int pw, global const float *x, ulong x_off,
                          global float *y, ulong y_off, global int *idx, ulong idx_off)
 {
-    int q = (int)get_global_id(0), p = (int)get_global_id(1);
-    ulong plane = get_global_id(2);
-    if (q >= Q || p >= P || plane >= planes)
+    /* Global (P, planes): one work-item per output row, four outputs per step from two
+     * float8 loads per input row (the even and odd lanes are the window's columns). */
+    int p = (int)get_global_id(0);
+    ulong plane = get_global_id(1);
+    if (p >= P || plane >= planes)
         return;
-    global const float *xp = x + x_off + plane * (ulong)(H * W);
-    int i0 = 2 * p * W + 2 * q;
-    float best = xp[i0], v1 = xp[i0 + 1], v2 = xp[i0 + W], v3 = xp[i0 + W + 1];
-    int bi = i0, take;
-    take = (v1 > best) | ((v1 != v1) & (best == best));
-    best = take ? v1 : best;
-    bi = take ? i0 + 1 : bi;
-    take = (v2 > best) | ((v2 != v2) & (best == best));
-    best = take ? v2 : best;
-    bi = take ? i0 + W : bi;
-    take = (v3 > best) | ((v3 != v3) & (best == best));
-    best = take ? v3 : best;
-    bi = take ? i0 + W + 1 : bi;
-    ulong o = plane * (ulong)(P * Q) + (ulong)(p * Q + q);
-    y[y_off + o] = best;
-    idx[idx_off + o] = bi;
+    global const float *r0 = x + x_off + plane * (ulong)(H * W) + 2 * p * W, *r1 = r0 + W;
+    ulong o = plane * (ulong)(P * Q) + (ulong)(p * Q);
+    global float *yp = y + y_off + o;
+    global int *ip = idx + idx_off + o;
+    int base = 2 * p * W, q = 0;
+#define VT_INT int4
+    for (; 2 * q + 8 <= W && q + 4 <= Q; q += 4) {
+        float8 a = vload8(0, r0 + 2 * q), b = vload8(0, r1 + 2 * q);
+        float4 best = a.even;
+        int4 bi = (int4)(0, 2, 4, 6) + (base + 2 * q);
+        VD_POOL2_TAKE(best, bi, a.odd, bi + 1);
+        int4 b0 = (int4)(0, 2, 4, 6) + (base + W + 2 * q);
+        VD_POOL2_TAKE(best, bi, b.even, b0);
+        VD_POOL2_TAKE(best, bi, b.odd, b0 + 1);
+        vstore4(best, 0, yp + q);
+        vstore4(bi, 0, ip + q);
+    }
+#undef VT_INT
+#define VT_INT int
+    for (; q < Q; q++) {
+        int i0 = base + 2 * q;
+        float best = r0[2 * q];
+        int bi = i0;
+        VD_POOL2_TAKE(best, bi, r0[2 * q + 1], i0 + 1);
+        VD_POOL2_TAKE(best, bi, r1[2 * q], i0 + W);
+        VD_POOL2_TAKE(best, bi, r1[2 * q + 1], i0 + W + 1);
+        yp[q] = best;
+        ip[q] = bi;
+    }
+#undef VT_INT
 }
 
 kernel void maxpool2_bwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
