@@ -109,9 +109,10 @@ static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_m
     size_t planes = n * (size_t)g->C, hw = (size_t)g->H * g->W, pq = (size_t)g->P * g->Q;
     for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
         size_t m = chunk(planes, p0);
-        /* maxpool2_fwd: a row of outputs per work-item; below 16 columns (no vector step)
-         * the generic kernel, one work-item per output, was faster (7x7: 0.16 vs 0.21 ms) */
-        bool p2 = idx && pool2(g) && g->W >= 16;
+        /* maxpool2_fwd: a row of outputs per work-item (14 columns: 0.26-0.33 vs 0.51-0.81
+         * ms for the generic kernel); below 8 columns (no vector step) the generic kernel,
+         * one work-item per output, is as fast */
+        bool p2 = idx && pool2(g) && g->W >= 8;
         vd_status st = idx ? RUN3(ctx, p2 ? "maxpool2_fwd" : "maxpool_fwd",
                                   (size_t)(p2 ? g->P : g->Q), p2 ? m : (size_t)g->P, p2 ? 1 : m,
                                   POOL_ARGS(g, m), VD_A_MEM(x), VD_A_U64(xo + p0 * hw), VD_A_MEM(y),
