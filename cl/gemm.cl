@@ -1,6 +1,7 @@
 /* gemm.cl - Verdant's own SGEMM for CPU OpenCL devices (PoCL), written like a
  * BLIS/OpenBLAS micro-kernel; design and measurements in docs/GEMM.md. GPUs use CLBlast
- * (src/ops/gemm.c chooses). Holds only the GEMM: no fused epilogue, no im2col.
+ * (src/ops/gemm.c chooses). Holds the GEMM and its implicit-im2col convolution variant
+ * (conv_gemm, with the convolution's bias/ReLU epilogue, vd_gemm_epi); no im2col pass.
  *
  * Row-major C (m, n) = alpha * op(A) * op(B) + beta * C, op(A): (m, k), op(B): (k, n).
  * Transposes are strides, so one kernel serves NN, TN, NT and TT:
@@ -477,6 +478,25 @@ gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kcb, uint kspan, uint ks
     VD_GEMM_BODY(32);
 }
 
+/* The forward epilogue of conv_gemm on this work-group's macro-tile of C, after its last k
+ * block: + bias[row] (epi & 1), then ReLU (epi & 2) as act.cl writes it (v > 0 ? v : 0).
+ * The tile was just written, so it is re-read from cache. */
+inline void vd_gemm_epi(uint m, uint n, uint tm, uint tn, __global float *c, ulong ldc, int epi,
+                        __global const float *bias)
+{
+    uint i_blk = get_group_id(1) * tm, j_blk = get_group_id(0) * tn;
+    if (epi == 0 || i_blk >= m || j_blk >= n) return;
+    uint i_end = min(i_blk + tm, m), j_end = min(j_blk + tn, n);
+    for (uint i = i_blk; i < i_end; i++) {
+        float b = (epi & 1) ? bias[i] : 0.0f;
+        __global float *row = c + (ulong)i * ldc;
+        for (uint j = j_blk; j < j_end; j++) {
+            float v = (epi & 1) ? row[j] + b : row[j];
+            row[j] = (epi & 2) ? (v > 0.0f ? v : 0.0f) : v;
+        }
+    }
+}
+
 /* Convolution forward as one implicit GEMM per image (group z of the grid = image z):
  * Y_z (m = K/G, n = P*Q) = W (m, k = C/G*R*S, row stride lda) * col(x_z), x_z = x + x_off +
  * z*x_zs, Y_z = c + c_off + z*c_zs with row stride ldc; see vd_gemm_pack_b_conv. */
@@ -488,13 +508,15 @@ gemm_w16(uint m, uint n, uint k, uint tm, uint tn, uint kcb, uint kspan, uint ks
     vd_cgeo g = {H, W, S, RS, sh, sw, ph, pw, dh, dw, Q};                                      \
     vd_gemm_macro(m, n, 0, k, tm, tn, VD_GEMM_KC, alpha, a + a_off, lda, 1,                    \
                   x + x_off + (ulong)z * x_zs,                                                 \
-                  0, 1, beta, c + c_off + (ulong)z * c_zs, ldc, ap, bp, NRW, &g, cix)
+                  0, 1, beta, c + c_off + (ulong)z * c_zs, ldc, ap, bp, NRW, &g, cix);       \
+    vd_gemm_epi(m, n, tm, tn, c + c_off + (ulong)z * c_zs, ldc, epi, bias + b_off)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 conv_gemm(uint m, uint n, uint k, uint tm, uint tn, float alpha, __global const float *a,
           ulong a_off, ulong lda, __global const float *x, ulong x_off, ulong x_zs, int H, int W,
           int S, int RS, int sh, int sw, int ph, int pw, int dh, int dw, int Q, float beta,
-          __global float *c, ulong c_off, ulong ldc, ulong c_zs)
+          __global float *c, ulong c_off, ulong ldc, ulong c_zs, int epi,
+          __global const float *bias, ulong b_off)
 {
     VD_CONV_GEMM_BODY(16);
 }
@@ -503,7 +525,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 conv_gemm_w16(uint m, uint n, uint k, uint tm, uint tn, float alpha, __global const float *a,
               ulong a_off, ulong lda, __global const float *x, ulong x_off, ulong x_zs, int H,
               int W, int S, int RS, int sh, int sw, int ph, int pw, int dh, int dw, int Q,
-              float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zs)
+              float beta, __global float *c, ulong c_off, ulong ldc, ulong c_zs, int epi,
+              __global const float *bias, ulong b_off)
 {
     VD_CONV_GEMM_BODY(32);
 }

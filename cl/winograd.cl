@@ -38,6 +38,8 @@
  *       8 tiles at a time: y[img][k][tile pixels inside (P, Q)] = beta*y + (A^T M A),
  *       M[e] = m[e*es + k*T + t]; the lanes of each output row are interleaved into
  *       contiguous float16 stores. y is not read when beta == 0 (NaNs do not propagate).
+ *       Then the forward epilogue (winoX_fused too): epi bit 0 adds b[k], bit 1 applies
+ *       ReLU as act.cl does (backward data: epi 0).
  *   winoX_dy:     global (T, K), one work-item per (tile t, channel k) of dy (n, K, P, Q):
  *       z[e*es + k*T + t] = (A dY A^T)[e], dY zero past P and Q.
  *   winoX_wgrad:  global K*C, one work-item per filter i = k*C + c:
@@ -262,10 +264,30 @@ VD_WINO_INLINE void vd_wino_input(const int m, uint rows, int C, int H, int W, i
     }
 }
 
+/* The forward epilogue on a stored value: + bias (epi & 1), then ReLU (epi & 2) as
+ * act.cl writes it (v > 0 ? v : 0, so NaN and -0 become +0). */
+VD_WINO_INLINE float vd_wino_epi1(float v, int epi, float bias)
+{
+    v = (epi & 1) ? v + bias : v;
+    return (epi & 2) ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+VD_WINO_INLINE float4 vd_wino_epi4(float4 v, int epi, float bias)
+{
+    v = (epi & 1) ? v + bias : v;
+    return (epi & 2) ? select((float4)0.0f, v, isgreater(v, (float4)0.0f)) : v;
+}
+
+VD_WINO_INLINE float16 vd_wino_epi16(float16 v, int epi, float bias)
+{
+    v = (epi & 1) ? v + bias : v;
+    return (epi & 2) ? select((float16)0.0f, v, isgreater(v, (float16)0.0f)) : v;
+}
+
 /* Row i of an output tile for 8 tiles side by side: o[j] lane l is output (i, j) of tile l.
  * Stores the m*8 values that land inside the plane at yrow[q0 ..]. */
 VD_WINO_INLINE void vd_wino_store_row(const int m, const float8 *o, int q0, int Q, float beta,
-                                      global float *yrow)
+                                      int epi, float bias, global float *yrow)
 {
     float vals[32];
     if (m == 2) {
@@ -286,17 +308,19 @@ VD_WINO_INLINE void vd_wino_store_row(const int m, const float8 *o, int q0, int 
     if (n == 8 * m) {
         for (int h = 0; h < m / 2; h++) {
             float16 val = vload16(h, vals);
-            vstore16(beta == 0.0f ? val : beta * vload16(h, dst) + val, h, dst);
+            val = beta == 0.0f ? val : beta * vload16(h, dst) + val;
+            vstore16(vd_wino_epi16(val, epi, bias), h, dst);
         }
     } else {
         for (int q = 0; q < n; q++)
-            dst[q] = beta == 0.0f ? vals[q] : beta * dst[q] + vals[q];
+            dst[q] = vd_wino_epi1(beta == 0.0f ? vals[q] : beta * dst[q] + vals[q], epi, bias);
     }
 }
 
 VD_WINO_INLINE void vd_wino_output(const int m, uint rows, int K, int P, int Q, int TH, int TW,
                                    uint T, global const float *mm, ulong m_off, ulong es,
-                                   float beta, global float *y, ulong y_off)
+                                   float beta, int epi, global const float *b, ulong b_off,
+                                   global float *y, ulong y_off)
 {
     const int a = m + 2;
     uint r = get_global_id(0);
@@ -306,6 +330,7 @@ VD_WINO_INLINE void vd_wino_output(const int m, uint rows, int K, int P, int Q, 
     int th;
     vd_wino_row(r, K, TH, TW, &plane, &th, &t0);
     uint k = plane % (uint)K;
+    float bias = (epi & 1) ? b[b_off + k] : 0.0f;
     global const float *mp = mm + m_off + (ulong)k * T + t0;
     global float *yp = y + y_off + (ulong)plane * ((ulong)P * (ulong)Q);
     for (int tw0 = 0; tw0 < TW; tw0 += 8) {
@@ -327,7 +352,7 @@ VD_WINO_INLINE void vd_wino_output(const int m, uint rows, int K, int P, int Q, 
         for (int i = 0; i < m; i++) /* rows: (A^T M) A */
             vd_wino_at8(m, tmp + i * a, 1, o + i * m, 1);
         for (int i = 0; i < m && th * m + i < P; i++)
-            vd_wino_store_row(m, o + i * m, tw0 * m, Q, beta, yp + (th * m + i) * Q);
+            vd_wino_store_row(m, o + i * m, tw0 * m, Q, beta, epi, bias, yp + (th * m + i) * Q);
     }
 }
 
@@ -442,8 +467,8 @@ VD_WINO_INLINE void vd_wino_wpack(const int m, int K, int C, int flip, int co8,
 VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, int ph, int pw,
                                   int co, int ho, int wo, int TH, int TW, global const float *x,
                                   ulong x_off, global const float *u, ulong u_off, ulong es,
-                                  float beta, global float *y, ulong y_off, local float *vl,
-                                  local float *ml)
+                                  float beta, int epi, global const float *b, ulong b_off,
+                                  global float *y, ulong y_off, local float *vl, local float *ml)
 {
     const int a = m + 2, a2 = a * a;
     uint t0 = get_group_id(0) * 16;
@@ -527,6 +552,7 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
             for (int i = 0; i < m; i++) /* rows: (A^T M) A */
                 vd_wino_at16(m, tmp + i * a, 1, o + i * m, 1);
             ulong kp = (ulong)(ob * 8 + r) * ho * wo;
+            float bias = (epi & 1) ? b[b_off + ob * 8 + r] : 0.0f;
             if (m == 4) {
                 /* o[q] lane l is output q of tile l; transposed, o[l] holds tile l's 4 x 4
                  * outputs, stored a row of 4 at a time (16 scalar stores per tile before). */
@@ -539,13 +565,14 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
                         global float *yr = yt + i * wo;
                         float4 v = row[i];
                         if (nj == 4) {
-                            vstore4(beta == 0.0f ? v : fma((float4)beta, vload4(0, yr), v), 0,
-                                    yr);
+                            v = beta == 0.0f ? v : fma((float4)beta, vload4(0, yr), v);
+                            vstore4(vd_wino_epi4(v, epi, bias), 0, yr);
                         } else {
                             float e[4];
                             vstore4(v, 0, e);
                             for (int j = 0; j < nj; j++)
-                                yr[j] = beta == 0.0f ? e[j] : fma(beta, yr[j], e[j]);
+                                yr[j] = vd_wino_epi1(beta == 0.0f ? e[j] : fma(beta, yr[j], e[j]),
+                                                     epi, bias);
                         }
                     }
                 }
@@ -559,7 +586,7 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
                         int nj = min(m, wo - w0[l]);
                         for (int j = 0; j < nj; j++) {
                             float v = vals[(i * m + j) * 16 + l];
-                            yr[j] = beta == 0.0f ? v : fma(beta, yr[j], v);
+                            yr[j] = vd_wino_epi1(beta == 0.0f ? v : fma(beta, yr[j], v), epi, bias);
                         }
                     }
             }
@@ -701,9 +728,11 @@ VD_WINO_INLINE void vd_wino_fused_wgrad(const int m, uint T, int C, int H, int W
     }                                                                                          \
     kernel void wino##M##_output(uint rows, int K, int P, int Q, int TH, int TW, uint T,       \
                                  global const float *mm, ulong m_off, ulong es, float beta,    \
+                                 int epi, global const float *b, ulong b_off,                  \
                                  global float *y, ulong y_off)                                 \
     {                                                                                          \
-        vd_wino_output(M, rows, K, P, Q, TH, TW, T, mm, m_off, es, beta, y, y_off);            \
+        vd_wino_output(M, rows, K, P, Q, TH, TW, T, mm, m_off, es, beta, epi, b, b_off, y,     \
+                       y_off);                                                                 \
     }                                                                                          \
     kernel void wino##M##_dy(int K, int P, int Q, int TH, int TW, uint T,                      \
                              global const float *dy, ulong dy_off, global float *z,            \
@@ -734,10 +763,11 @@ VD_WINO_INLINE void vd_wino_fused_wgrad(const int m, uint T, int C, int H, int W
     kernel __attribute__((reqd_work_group_size(1, 1, 1))) void wino##M##_fused(                \
         uint T, int ci, int hi, int wi, int ph, int pw, int co, int ho, int wo, int TH, int TW, \
         global const float *x, ulong x_off, global const float *u, ulong u_off, ulong es,      \
-        float beta, global float *y, ulong y_off, local float *vl, local float *ml)            \
+        float beta, int epi, global const float *b, ulong b_off, global float *y, ulong y_off, \
+        local float *vl, local float *ml)                                                      \
     {                                                                                          \
         vd_wino_fused(M, T, ci, hi, wi, ph, pw, co, ho, wo, TH, TW, x, x_off, u, u_off, es,    \
-                      beta, y, y_off, vl, ml);                                                 \
+                      beta, epi, b, b_off, y, y_off, vl, ml);                                  \
     }
 
 VD_WINO_KERNELS(2)

@@ -156,6 +156,37 @@ static size_t out_elems(const setup *s, vd_conv_pass pass)
     return pass == VD_CONV_FWD ? s->ny : pass == VD_CONV_BWD_DATA ? s->nx : s->nw;
 }
 
+/* The forward epilogue (conv_algo.h): y = relu(conv + b) over a y full of NaN, beta 0,
+ * both paths (fused and VERDANT_WINO_FUSED=0 run through here). ref: the convolution. */
+static void check_epilogue(vd_context *ctx, setup *s, const vd_conv_algo *a, const char *what,
+                           const float *ref, float atol, float *got, float *want)
+{
+    const vd_conv_geom *g = &s->g;
+    float *b = rand_array((size_t)g->K, -1, 1);
+    test_buf bb;
+    char w2[300];
+    if (EXPECT_OK(ctx, test_buf_create(ctx, (size_t)g->K, 13, b, &bb))) {
+        vd_conv_io io = setup_io(s, 0.0f);
+        io.b = bb.mem, io.b_off = bb.off, io.relu = true;
+        size_t plane = (size_t)g->P * g->Q, clipped = 0;
+        for (size_t i = 0; i < s->ny; i++) {
+            float v = ref[i] + b[(i / plane) % (size_t)g->K];
+            clipped += v <= 0.0f;
+            want[i] = v > 0.0f ? v : 0.0f;
+        }
+        if (EXPECT_OK(ctx, vd_op_fill(ctx, s->y.n, NAN, s->y.mem, s->y.off)) &&
+            EXPECT_OK(ctx, a->run(ctx, g, VD_CONV_FWD, s->n, &io)) &&
+            EXPECT_OK(ctx, test_buf_read(&s->y, got))) {
+            snprintf(w2, sizeof w2, "%s: FWD epilogue bias+relu (%zu of %zu clipped)", what,
+                     clipped, s->ny);
+            expect_close(w2, got, want, s->ny, atol, RTOL_SUM);
+        }
+        expect_guards(what, &bb);
+        test_buf_destroy(&bb);
+    }
+    free(b);
+}
+
 /* Every pass of algorithm ai on geometry g, batch n. */
 static void check_shape(vd_context *ctx, int ai, vd_conv_geom g, size_t n)
 {
@@ -191,6 +222,8 @@ static void check_shape(vd_context *ctx, int ai, vd_conv_geom g, size_t n)
                 snprintf(w2, sizeof w2, "%s: %s beta=1", what, PASS_NAME[p]);
                 expect_close(w2, got, want, no, atol, RTOL_SUM);
             }
+            if (pass == VD_CONV_FWD) /* x and w are still on the device */
+                check_epilogue(ctx, &s, a, what, ref, atol, got, want);
         } else if (run_pass(ctx, &s, a, pass, x, w, dy, old, 1.0f, got)) {
             for (size_t i = 0; i < no; i++)
                 want[i] = old[i] + ref[i];

@@ -44,7 +44,7 @@ static size_t implicit_workspace(const vd_context *ctx, const vd_conv_geom *g, v
  * group by group, as implicit GEMMs. */
 static vd_status implicit_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, cl_mem wt,
                               size_t wt_off, cl_mem src, size_t src_off, float beta, cl_mem dst,
-                              size_t dst_off)
+                              size_t dst_off, int epi, cl_mem b, size_t b_off)
 {
     size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, Cg = (size_t)g->C / G;
     size_t RS = (size_t)g->R * (size_t)g->S, HW = (size_t)g->H * (size_t)g->W;
@@ -55,7 +55,8 @@ static vd_status implicit_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, 
     for (size_t gi = 0; gi < G && st == VD_OK; gi++)
         st = vd_gemm_conv(ctx, &cg, Kg, PQ, Cg * RS, 1.0f, wt, wt_off + gi * Kg * Cg * RS, Cg * RS,
                           src, src_off + gi * Cg * HW, (size_t)g->C * HW, beta, dst,
-                          dst_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, n);
+                          dst_off + gi * Kg * PQ, PQ, (size_t)g->K * PQ, n, epi, b,
+                          b_off + gi * Kg);
     return st;
 }
 
@@ -67,7 +68,7 @@ static vd_status implicit_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pa
     if (pass == VD_CONV_FWD) {
         VD_NEED(ctx, io->x, io->w, io->y);
         return implicit_fwd(ctx, g, n, io->w, io->w_off, io->x, io->x_off, io->beta, io->y,
-                            io->y_off);
+                            io->y_off, (io->b ? 1 : 0) | (io->relu ? 2 : 0), io->b, io->b_off);
     }
     VD_NEED(ctx, io->dy, io->w, io->dx, io->ws);
     size_t Cg = (size_t)(g->C / g->groups), RS = (size_t)g->R * (size_t)g->S;
@@ -93,7 +94,7 @@ static vd_status implicit_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pa
                       g->groups};
     if (st == VD_OK)
         st = implicit_fwd(ctx, &t, n, io->ws, io->ws_off, io->dy, io->dy_off, io->beta, io->dx,
-                          io->dx_off);
+                          io->dx_off, 0, NULL, 0);
     return st;
 }
 
@@ -102,4 +103,5 @@ const vd_conv_algo vd_conv_algo_implicit = {
     .applies = implicit_applies,
     .workspace = implicit_workspace,
     .run = implicit_run,
+    .epilogue = true, /* the forward's bias and ReLU in the GEMM kernel (vd_gemm_epi) */
 };

@@ -2,8 +2,10 @@
  * ("winograd4") for 3x3, stride-1, dilation-1, ungrouped convolutions with padding 0..2:
  * the forward, the backward-data and the backward-filter pass behind the vd_conv_algo
  * interface (conv_algo.h). The transforms are cl/winograd.cl (its banner has the math);
- * the alpha^2 matrix products in between go through vd_gemm. Not here: the choice of
- * algorithm (conv_select.c), chunking a batch (the layer), the bias.
+ * the alpha^2 matrix products in between go through vd_gemm, or on CPUs everything runs
+ * fused (fused_ok). The forward pass applies the layer's bias and ReLU in its output store
+ * (the `epilogue` of conv_algo.h). Not here: the choice of algorithm (conv_select.c),
+ * chunking a batch (the layer).
  *
  * Per pass over n images, with T = n * tiles (tiles = ceil(out_h/m) * ceil(out_w/m)):
  *   FWD:        U = G w G^T (a2, K, C); V = B^T x B (a2, C, T);
@@ -232,6 +234,10 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     cl_mem in = fwd ? io->x : io->dy, out = fwd ? io->y : io->dx;
     size_t in_off = fwd ? io->x_off : io->dy_off, out_off = fwd ? io->y_off : io->dx_off;
     size_t ci = (size_t)p.ci, co = (size_t)p.co;
+    /* The forward epilogue (conv_algo.h): + b, ReLU, in the output store. */
+    int epi = fwd ? (io->b ? 1 : 0) | (io->relu ? 2 : 0) : 0;
+    cl_mem bm = io->b ? io->b : out;
+    size_t bo = io->b ? io->b_off : 0;
     if (fused_ok(ctx, &p, pass, n)) {
         size_t es = fused_estride(&p), co8 = (co + 7) / 8 * 8, blocks = (T + 15) / 16;
         snprintf(kn, sizeof kn, "wino%d_wpack", m);
@@ -245,7 +251,7 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
                       VD_A_I32(p.pw), VD_A_I32(p.co), VD_A_I32(p.ho), VD_A_I32(p.wo),
                       VD_A_I32(p.th), VD_A_I32(p.tw), VD_A_MEM(in), VD_A_U64(in_off),
                       VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(es), VD_A_F32(io->beta),
-                      VD_A_MEM(out), VD_A_U64(out_off),
+                      VD_A_I32(epi), VD_A_MEM(bm), VD_A_U64(bo), VD_A_MEM(out), VD_A_U64(out_off),
                       VD_A_LOCAL(sizeof(float) * a2 * ci * 16),
                       VD_A_LOCAL(sizeof(float) * a2 * 8 * 16)));
         return VD_OK;
@@ -266,7 +272,7 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     VD_TRY(VD_RUN1(ctx, "winograd", kn, n * co * (size_t)p.th, VD_A_U32(n * co * (size_t)p.th),
                    VD_A_I32(p.co), VD_A_I32(p.ho), VD_A_I32(p.wo), VD_A_I32(p.th), VD_A_I32(p.tw),
                    VD_A_U32(T), VD_A_MEM(io->ws), VD_A_U64(mo), VD_A_U64(p.sm), VD_A_F32(io->beta),
-                   VD_A_MEM(out), VD_A_U64(out_off)));
+                   VD_A_I32(epi), VD_A_MEM(bm), VD_A_U64(bo), VD_A_MEM(out), VD_A_U64(out_off)));
 done:
     return st;
 }
@@ -295,7 +301,8 @@ static vd_status wino4_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass 
     return wino_run(ctx, g, pass, n, io, 4);
 }
 
+/* epilogue: the forward pass applies the layer's bias and ReLU in its output store. */
 const vd_conv_algo vd_conv_algo_winograd2 = {"winograd2", wino_applies, wino2_workspace, wino2_run,
-                                             false};
+                                             true};
 const vd_conv_algo vd_conv_algo_winograd4 = {"winograd4", wino_applies, wino4_workspace, wino4_run,
-                                             false};
+                                             true};

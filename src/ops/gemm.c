@@ -586,10 +586,10 @@ vd_status vd_gemm(vd_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t 
 vd_status vd_gemm_conv(vd_context *ctx, const vd_gemm_conv_geom *g, size_t m, size_t n, size_t k,
                        float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem x, size_t x_off,
                        size_t x_zs, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_zs,
-                       size_t batch)
+                       size_t batch, int epi, cl_mem bias, size_t b_off)
 {
     if (!ctx) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_gemm_conv: context is NULL");
-    if (!g || !a || !x || !c)
+    if (!g || !a || !x || !c || ((epi & 1) && !bias))
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_gemm_conv: NULL argument");
     if (m == 0 || n == 0 || batch == 0) return VD_OK;
     if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || lda < k || ldc < n)
@@ -611,5 +611,6 @@ vd_status vd_gemm_conv(vd_context *ctx, const vd_gemm_conv_geom *g, size_t m, si
                   VD_A_U64(x_zs), VD_A_I32(g->H), VD_A_I32(g->W), VD_A_I32(g->S), VD_A_I32(g->RS),
                   VD_A_I32(g->sh), VD_A_I32(g->sw), VD_A_I32(g->ph), VD_A_I32(g->pw),
                   VD_A_I32(g->dh), VD_A_I32(g->dw), VD_A_I32(g->Q), VD_A_F32(beta), VD_A_MEM(c),
-                  VD_A_U64(c_off), VD_A_U64(ldc), VD_A_U64(c_zs));
+                  VD_A_U64(c_off), VD_A_U64(ldc), VD_A_U64(c_zs), VD_A_I32(epi),
+                  VD_A_MEM(bias && (epi & 1) ? bias : c), VD_A_U64(bias && (epi & 1) ? b_off : 0));
 }

@@ -67,7 +67,7 @@ typedef struct vd_gemm_conv_geom {
 vd_status vd_gemm_conv(vd_context *ctx, const vd_gemm_conv_geom *g, size_t m, size_t n, size_t k,
                        float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem x, size_t x_off,
                        size_t x_zs, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_zs,
-                       size_t batch);
+                       size_t batch, int epi, cl_mem bias, size_t b_off);
 
 /* The backend vd_gemm would use on ctx right now (VERDANT_GEMM honoured); never AUTO or
  * OWN (resolved to OWN8 or OWN16). An unknown VERDANT_GEMM value reads as the device
