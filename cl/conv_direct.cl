@@ -262,12 +262,34 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
     vd_local_zero(acc, RS * 8);
     vd_local_zero(xs, Hs * Ws);
     vd_local_zero(dys, P * Q8);
+    /* 5x5, stride 1, dilation 1 (LeNet-5): the 25 taps' sums in registers, each dy block
+     * loaded once for all of them and each staged row once per tap row (the general loop
+     * below runs one tap at a time on one dependent chain). Ws >= Q8 + 8 (launcher). */
+    bool k5 = R == 5 && S == 5 && sh == 1 && sw == 1 && dh == 1 && dw == 1;
+    float8 t5[25];
+    for (int t = 0; t < 25; t++)
+        t5[t] = 0.0f;
     for (int img = 0; img < n; img++) {
         /* The padding and the columns past Q stay zero from the first clear: every image
          * overwrites the same interior positions. */
         vd_stage_plane(xs, Hs, Ws, x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw,
                        1, 1);
         vd_stage_plane(dys, P, Q8, dy + dy_off + ((ulong)img * K + k) * PQ, P, Q, 0, 0, 1, 1);
+        if (k5) {
+            for (int p = 0; p < P; p++)
+                for (int q0 = 0; q0 < Q; q0 += 8) {
+                    float8 d = vload8(0, dys + p * Q8 + q0);
+                    for (int r = 0; r < 5; r++) {
+                        float16 row = vload16(0, xs + (p + r) * Ws + q0);
+                        t5[r * 5 + 0] = fma(d, row.s01234567, t5[r * 5 + 0]);
+                        t5[r * 5 + 1] = fma(d, row.s12345678, t5[r * 5 + 1]);
+                        t5[r * 5 + 2] = fma(d, row.s23456789, t5[r * 5 + 2]);
+                        t5[r * 5 + 3] = fma(d, row.s3456789a, t5[r * 5 + 3]);
+                        t5[r * 5 + 4] = fma(d, row.s456789ab, t5[r * 5 + 4]);
+                    }
+                }
+            continue;
+        }
         for (int r = 0; r < R; r++) {
             for (int s = 0; s < S; s++) {
                 float8 a = (float8)(0.0f);
@@ -282,6 +304,9 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
             }
         }
     }
+    if (k5)
+        for (int t = 0; t < 25; t++)
+            vstore8(t5[t], t, acc);
     global float *dwk = dwt + dw_off + ((ulong)k * Cg + c) * RS;
     for (int rs = 0; rs < RS; rs++) {
         float8 v = vload8(0, acc + rs * 8);
