@@ -262,10 +262,12 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
     vd_local_zero(acc, RS * 8);
     vd_local_zero(xs, Hs * Ws);
     vd_local_zero(dys, P * Q8);
-    /* 5x5, stride 1, dilation 1 (LeNet-5): the 25 taps' sums in registers, each dy block
-     * loaded once for all of them and each staged row once per tap row (the general loop
-     * below runs one tap at a time on one dependent chain). Ws >= Q8 + 8 (launcher). */
+    /* 3x3 and 5x5, stride 1, dilation 1 (VGG's and LeNet-5's first layers, LeNet's
+     * second): the taps' sums in registers, each dy block loaded once for all of them and
+     * each staged row once per tap row (the general loop below runs one tap at a time on
+     * one dependent chain). Ws >= Q8 + 8 (launcher). */
     bool k5 = R == 5 && S == 5 && sh == 1 && sw == 1 && dh == 1 && dw == 1;
+    bool k3 = R == 3 && S == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1;
     float8 t5[25];
     for (int t = 0; t < 25; t++)
         t5[t] = 0.0f;
@@ -290,6 +292,19 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
                 }
             continue;
         }
+        if (k3) {
+            for (int p = 0; p < P; p++)
+                for (int q0 = 0; q0 < Q; q0 += 8) {
+                    float8 d = vload8(0, dys + p * Q8 + q0);
+                    for (int r = 0; r < 3; r++) {
+                        float16 row = vload16(0, xs + (p + r) * Ws + q0);
+                        t5[r * 3 + 0] = fma(d, row.s01234567, t5[r * 3 + 0]);
+                        t5[r * 3 + 1] = fma(d, row.s12345678, t5[r * 3 + 1]);
+                        t5[r * 3 + 2] = fma(d, row.s23456789, t5[r * 3 + 2]);
+                    }
+                }
+            continue;
+        }
         for (int r = 0; r < R; r++) {
             for (int s = 0; s < S; s++) {
                 float8 a = (float8)(0.0f);
@@ -304,8 +319,8 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
             }
         }
     }
-    if (k5)
-        for (int t = 0; t < 25; t++)
+    if (k5 || k3)
+        for (int t = 0; t < RS; t++)
             vstore8(t5[t], t, acc);
     global float *dwk = dwt + dw_off + ((ulong)k * Cg + c) * RS;
     for (int rs = 0; rs < RS; rs++) {

@@ -60,8 +60,8 @@ static void dims_of(const vd_conv_geom *g, vd_conv_pass pass, direct_dims *d)
     } else {
         d->Hs = max2((size_t)g->pad_h + H, (P - 1) * sh + (R - 1) * dh + 1);
         d->Ws = max2((size_t)g->pad_w + W, (d->Q8 - 1) * sw + (S - 1) * dw + 1);
-        /* Backward filter: direct_bwd_filter's 5x5 path reads 16 columns from each block of
-         * 8 (vload16 at q0 <= Q8 - 8), so the staged rows are at least Q8 + 8 wide (zeros). */
+        /* Backward filter: direct_bwd_filter's 3x3 and 5x5 paths read 16 columns from each
+         * block of 8 (vload16 at q0 <= Q8 - 8), so staged rows are >= Q8 + 8 wide (zeros). */
         if (pass == VD_CONV_BWD_FILTER) d->Ws = max2(d->Ws, d->Q8 + 8);
         if (pass == VD_CONV_FWD) d->local[0] = Cg * d->Hs * d->Ws;
         else d->local[0] = d->Hs * d->Ws, d->local[1] = P * d->Q8, d->local[2] = R * S * 8;
