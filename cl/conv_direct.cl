@@ -15,8 +15,10 @@
  * Why this shape of work (CPU devices, PoCL): a work-group of one work-item owns whole
  * planes. It first copies the planes it reads into __local memory with the zero padding
  * written out (so the inner loops have no bounds tests), then walks the output rows in
- * blocks of 8 columns held in float8 accumulators: one explicit vector FMA per tap and
- * output channel, loads from the staged plane (contiguous when the stride is 1). Columns
+ * blocks of 8 columns held in float8 accumulators (the forward kernel: 16 columns, two
+ * blocks sharing each weight broadcast, which was one load per FMA): one explicit vector
+ * FMA per tap and output channel, loads from the staged plane (contiguous when the stride
+ * is 1). Columns
  * past the row end are computed on staged zeros and not stored. Many small work-groups
  * would cost PoCL more in scheduling than the arithmetic they hold; one per plane (or per
  * plane and block of 8 output channels) keeps their number near n*K. Local memory is
@@ -157,9 +159,9 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
         ulong PQ = (ulong)P * Q;                                                               \
         global float *yk = y + y_off + ((ulong)img * K + k0) * PQ;                             \
         for (int p = 0; p < P; p++) {                                                          \
-            for (int q0 = 0; q0 < Q; q0 += 8) {                                                \
-                float8 acc[KB];                                                                \
-                _Pragma("unroll") for (int j = 0; j < KB; j++) acc[j] = (float8)(0.0f);        \
+            for (int q0 = 0; q0 < Q; q0 += 16) {                                               \
+                float8 acc[KB], acc1[KB];                                                      \
+                _Pragma("unroll") for (int j = 0; j < KB; j++) acc[j] = acc1[j] = 0.0f;        \
                 for (int c = 0; c < Cg; c++) {                                                 \
                     for (int r = 0; r < R; r++) {                                              \
                         local const float *xr =                                                \
@@ -167,15 +169,23 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
                         global const float *wr = wk + c * RS + r * S;                          \
                         for (int s = 0; s < S; s++) {                                          \
                             float8 xv = vd_load8_strided(xr + s * dw, sw);                     \
-                            _Pragma("unroll") for (int j = 0; j < KB; j++) acc[j] =            \
-                                fma((float8)(wr[wj[j] + s]), xv, acc[j]);                      \
+                            float8 xv1 = vd_load8_strided(xr + s * dw + 8 * sw, sw);           \
+                            _Pragma("unroll") for (int j = 0; j < KB; j++) {                   \
+                                float8 wv = (float8)(wr[wj[j] + s]);                           \
+                                acc[j] = fma(wv, xv, acc[j]);                                  \
+                                acc1[j] = fma(wv, xv1, acc1[j]);                               \
+                            }                                                                  \
                         }                                                                      \
                     }                                                                          \
                 }                                                                              \
-                int m = min(8, Q - q0);                                                        \
-                _Pragma("unroll") for (int j = 0; j < KB; j++) if (j < kn)                     \
-                    vd_store8_epi(yk + j * PQ + p * Q + q0, acc[j], m, beta, epi,              \
-                                  (epi & 1) ? b[b_off + k0 + j] : 0.0f);                       \
+                int m = min(8, Q - q0), m1 = min(8, Q - q0 - 8);                               \
+                _Pragma("unroll") for (int j = 0; j < KB; j++) if (j < kn) {                   \
+                    float bj = (epi & 1) ? b[b_off + k0 + j] : 0.0f;                           \
+                    global float *yj = yk + j * PQ + p * Q + q0;                               \
+                    vd_store8_epi(yj, acc[j], m, beta, epi, bj);                               \
+                    if (m1 > 0)                                                                \
+                        vd_store8_epi(yj + 8, acc1[j], m1, beta, epi, bj);                     \
+                }                                                                              \
             }                                                                                  \
         }                                                                                      \
     }

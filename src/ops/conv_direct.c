@@ -59,7 +59,10 @@ static void dims_of(const vd_conv_geom *g, vd_conv_pass pass, direct_dims *d)
         d->local[0] = d->Hs * d->Ws, d->local[1] = Cg * H * d->W8;
     } else {
         d->Hs = max2((size_t)g->pad_h + H, (P - 1) * sh + (R - 1) * dh + 1);
-        d->Ws = max2((size_t)g->pad_w + W, (d->Q8 - 1) * sw + (S - 1) * dw + 1);
+        /* The forward kernel computes 16 columns per step (two float8 blocks sharing each
+         * weight load), so its staged rows cover round_up(Q, 16) outputs. */
+        size_t qs = pass == VD_CONV_FWD ? round_up(Q, 16) : d->Q8;
+        d->Ws = max2((size_t)g->pad_w + W, (qs - 1) * sw + (S - 1) * dw + 1);
         /* Backward filter: direct_bwd_filter's 3x3 and 5x5 paths read 16 columns from each
          * block of 8 (vload16 at q0 <= Q8 - 8), so staged rows are >= Q8 + 8 wide (zeros). */
         if (pass == VD_CONV_BWD_FILTER) d->Ws = max2(d->Ws, d->Q8 + 8);
