@@ -428,6 +428,22 @@ VD_WINO_INLINE void vd_wino_t16(float16 *r)
     }
 }
 
+/* The 8-row micro-kernel step of the fused kernels' products: acc##r += a[r] * b for the
+ * accumulators acc0..acc7 (a: 8 consecutive floats, global or __local). A macro because
+ * OpenCL 1.2 has no pointer that takes both address spaces. The cast is of (a)[r]:
+ * (float16)(a)[r] reads as a vector literal, on which PoCL 3.1's clang 15 crashes. */
+#define VD_WINO_FMA8(acc, a, b)                                 \
+    do {                                                        \
+        acc##0 = fma((float16)((a)[0]), b, acc##0);             \
+        acc##1 = fma((float16)((a)[1]), b, acc##1);             \
+        acc##2 = fma((float16)((a)[2]), b, acc##2);             \
+        acc##3 = fma((float16)((a)[3]), b, acc##3);             \
+        acc##4 = fma((float16)((a)[4]), b, acc##4);             \
+        acc##5 = fma((float16)((a)[5]), b, acc##5);             \
+        acc##6 = fma((float16)((a)[6]), b, acc##6);             \
+        acc##7 = fma((float16)((a)[7]), b, acc##7);             \
+    } while (0)
+
 /* The weights for winoX_fused: u[e*es + (o/8)*ci*8 + i*8 + o%8] = (G g G^T)[e] of the
  * filter from pass input channel i to pass output channel o, for o < co8 (co rounded up to
  * 8; rows o >= co are zero). Forward (flip == 0): ci = C, co = K, g = w[o][i]; backward
@@ -528,14 +544,7 @@ VD_WINO_INLINE void vd_wino_fused(const int m, uint T, int ci, int hi, int wi, i
             float16 c4 = 0.0f, c5 = 0.0f, c6 = 0.0f, c7 = 0.0f;
             for (int c = 0; c < ci; c++) {
                 float16 b = vload16(c, vb);
-                c0 = fma((float16)ua[0], b, c0);
-                c1 = fma((float16)ua[1], b, c1);
-                c2 = fma((float16)ua[2], b, c2);
-                c3 = fma((float16)ua[3], b, c3);
-                c4 = fma((float16)ua[4], b, c4);
-                c5 = fma((float16)ua[5], b, c5);
-                c6 = fma((float16)ua[6], b, c6);
-                c7 = fma((float16)ua[7], b, c7);
+                VD_WINO_FMA8(c, ua, b);
                 ua += 8;
             }
             vstore16(c0, e * 8 + 0, ml), vstore16(c1, e * 8 + 1, ml);
@@ -685,14 +694,7 @@ VD_WINO_INLINE void vd_wino_fused_wgrad(const int m, uint T, int C, int H, int W
                     for (int t = 0; t < tb; t++) {
                         float16 v = vload16(0, ve + t * c16 + c0);
                         local const float *zt = ze + t * k16 + k0;
-                        s0 = fma((float16)zt[0], v, s0);
-                        s1 = fma((float16)zt[1], v, s1);
-                        s2 = fma((float16)zt[2], v, s2);
-                        s3 = fma((float16)zt[3], v, s3);
-                        s4 = fma((float16)zt[4], v, s4);
-                        s5 = fma((float16)zt[5], v, s5);
-                        s6 = fma((float16)zt[6], v, s6);
-                        s7 = fma((float16)zt[7], v, s7);
+                        VD_WINO_FMA8(s, zt, v);
                     }
                     if (!first) {
                         s0 += vload16(0, dp), s1 += vload16(0, dp + c16);
