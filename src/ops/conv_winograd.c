@@ -185,9 +185,9 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     size_t K = (size_t)g->K, C = (size_t)g->C, T = p.T, a2 = (size_t)p.a2;
     size_t u = io->ws_off + p.u_off, v = io->ws_off + p.v_off, mo = io->ws_off + p.m_off;
     vd_status st = VD_OK;
+    int tb = fused_ok(ctx, &p, pass, n); /* 0: unfused; backward filter: tiles per block */
 
-    if (pass == VD_CONV_BWD_FILTER && fused_ok(ctx, &p, pass, n)) {
-        int tb = fused_ok(ctx, &p, pass, n);
+    if (pass == VD_CONV_BWD_FILTER && tb) {
         size_t nz = wgrad_slabs(ctx, &p, tb), zs = wgrad_slab_floats(&p);
         size_t k8 = (K + 7) / 8 * 8, c16 = (C + 15) / 16 * 16, k16 = (K + 15) / 16 * 16;
         static const size_t one[1] = {1};
@@ -238,7 +238,7 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     int epi = fwd ? (io->b ? 1 : 0) | (io->relu ? 2 : 0) : 0;
     cl_mem bm = io->b ? io->b : out;
     size_t bo = io->b ? io->b_off : 0;
-    if (fused_ok(ctx, &p, pass, n)) {
+    if (tb) {
         size_t es = fused_estride(&p), co8 = (co + 7) / 8 * 8, blocks = (T + 15) / 16;
         snprintf(kn, sizeof kn, "wino%d_wpack", m);
         VD_TRY(VD_RUN1(ctx, "winograd", kn, co8 * ci, VD_A_I32(g->K), VD_A_I32(g->C),
