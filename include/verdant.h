@@ -298,6 +298,23 @@ VD_API vd_status vd_net_parse_cfg(vd_context *ctx, const char *text, const char 
  * free it with free(). */
 VD_API vd_status vd_net_to_cfg(const vd_net *net, char **out);
 
+/* The training recipe a .cfg may carry in [net] (darknet style), so a model file states how
+ * to reproduce its documented result. Keys are `verdant train`'s flags with '-' as '_':
+ * optimizer (sgd|adam|adamw), schedule (constant|step|cosine), epochs, batch, lr, momentum,
+ * weight_decay, clip_norm, warmup, step_size, crop_pad, flip (0|1). A field the file leaves
+ * out stays "not given" (empty string, or negative): the caller's default applies, and an
+ * explicit command-line flag wins over the file (flag > cfg key > built-in default).
+ * vd_net_to_cfg writes the given keys back, so checkpoints keep the recipe. */
+typedef struct vd_train_recipe {
+    char optimizer[16], schedule[16]; /* "" = not given */
+    int32_t epochs, batch, warmup, step_size, crop_pad, flip; /* -1 = not given */
+    double lr, momentum, weight_decay, clip_norm;             /* -1 = not given */
+} vd_train_recipe;
+/* Every field "not given". */
+VD_API void vd_train_recipe_init(vd_train_recipe *r);
+/* The recipe parsed from the net's [net] section (all "not given" if it had none). */
+VD_API vd_status vd_net_train_recipe(const vd_net *net, vd_train_recipe *out);
+
 /* One optimisation step on n <= max_batch samples.
  *   x: (n, input sample) floats on the host.
  *   labels: (n) class indices for VD_LOSS_SOFTMAX_CE, or NULL;

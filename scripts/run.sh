@@ -2,14 +2,14 @@
 # run.sh - set up and build Verdant (scripts/setup.sh), then train LeNet-5
 # (samples/models/lenet5.cfg) on Fashion-MNIST with `verdant train` on the best device: the
 # library picks the best GPU, else the CPU through PoCL. About 89% test accuracy after the
-# default 5 epochs; the progress bar and a per-epoch summary show as it goes.
+# 5 epochs of the recipe in the model file's [net] section (Adam, cosine schedule); the progress bar and a per-epoch summary show as it goes.
 # Choose a device with VERDANT_DEVICE=gpu|cpu|P:D|<name substring>
 # (list them with build/src/cli/verdant devices).
 #
 # Usage: scripts/run.sh [verdant train options...]   e.g. scripts/run.sh --epochs 1
-# Defaults: --epochs 5 --schedule cosine --checkpoint build/lenet5.ckpt (resume it with
+# Defaults: the recipe in lenet5.cfg, --checkpoint build/lenet5.ckpt (resume it with
 # build/src/cli/verdant train --resume build/lenet5.ckpt --epochs 10). Any option given
-# is passed on after the defaults, so it wins.
+# overrides the recipe's key of the same name.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +22,7 @@ verdant="$build/src/cli/verdant"
     echo "run.sh: error: $verdant was not built" >&2
     exit 1
 }
-cmd=("$verdant" train "$root/samples/models/lenet5.cfg" --epochs 5 --schedule cosine
+cmd=("$verdant" train "$root/samples/models/lenet5.cfg"
     --checkpoint "$build/lenet5.ckpt" "$@")
 echo "run.sh: ${cmd[*]}" >&2
 exec "${cmd[@]}"

@@ -126,8 +126,9 @@ static void bad_files(vd_context *ctx)
                      "bad.cfg:2: [net] input");
     expect_cfg_error(ctx, "bad loss", "[net]\ninput = 3\nloss = hinge\n", VD_ERR_FORMAT,
                      "bad.cfg:3: [net] loss: 'hinge'");
-    expect_cfg_error(ctx, "unknown net key", "[net]\ninput = 3\nbatch = 3\n", VD_ERR_FORMAT,
-                     "unknown key 'batch'");
+    /* ('batch' is a training-recipe key now; 'subdivisions' is darknet's, not ours.) */
+    expect_cfg_error(ctx, "unknown net key", "[net]\ninput = 3\nsubdivisions = 3\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net]: unknown key 'subdivisions'");
     /* Files: missing, binary, too large. */
     vd_net *n = NULL;
     expect_status("missing file", ctx, vd_net_load_cfg(ctx, "/nonexistent/x.cfg", &n), VD_ERR_IO);
@@ -251,6 +252,70 @@ done:
     vd_net_destroy(api);
 }
 
+/* The [net] training recipe: not-given by default, parsed keys, bad values naming
+ * file:line:key and value, and the recipe surviving vd_net_to_cfg and a checkpoint. */
+static void recipe(vd_context *ctx)
+{
+    vd_train_recipe r;
+    vd_train_recipe_init(&r);
+    expect_true("recipe init: nothing given", !r.optimizer[0] && !r.schedule[0] &&
+                                                  r.epochs == -1 && r.batch == -1 && r.lr < 0 &&
+                                                  r.momentum < 0 && r.flip == -1);
+    vd_net *net = NULL, *back = NULL;
+    char *text = NULL;
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, good, "good.cfg", &net))) return;
+    EXPECT_OK(ctx, vd_net_train_recipe(net, &r));
+    expect_true("no recipe keys: all not given", !r.optimizer[0] && !r.schedule[0] &&
+                                                     r.epochs == -1 && r.crop_pad == -1);
+    vd_net_destroy(net);
+    net = NULL;
+    const char *with = "[net]\ninput = 1, 4, 4\noptimizer = sgd\nschedule = cosine\n"
+                       "epochs = 7\nbatch = 32\nlr = 0.05\nmomentum = 0.8\n"
+                       "weight_decay = 0.0005\nclip_norm = 2\nwarmup = 1\nstep_size = 3\n"
+                       "crop_pad = 2\nflip = 1\n[flatten]\n[dense]\nunits = 3\n";
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, with, "r.cfg", &net))) return;
+    EXPECT_OK(ctx, vd_net_train_recipe(net, &r));
+    expect_true("recipe optimizer", !strcmp(r.optimizer, "sgd"));
+    expect_true("recipe schedule", !strcmp(r.schedule, "cosine"));
+    expect_true("recipe ints", r.epochs == 7 && r.batch == 32 && r.warmup == 1 &&
+                                   r.step_size == 3 && r.crop_pad == 2 && r.flip == 1);
+    expect_true("recipe floats", fabs(r.lr - 0.05) < 1e-12 && fabs(r.momentum - 0.8) < 1e-12 &&
+                                     fabs(r.weight_decay - 0.0005) < 1e-12 &&
+                                     fabs(r.clip_norm - 2) < 1e-12);
+    if (EXPECT_OK(ctx, vd_net_to_cfg(net, &text)) &&
+        EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text, "written.cfg", &back))) {
+        vd_train_recipe r2;
+        EXPECT_OK(ctx, vd_net_train_recipe(back, &r2));
+        expect_true("recipe survives vd_net_to_cfg", !memcmp(&r, &r2, sizeof(r)));
+    }
+    vd_net_destroy(back);
+    back = NULL;
+    /* checkpoint round trip */
+    const char *path = "test_cfg_recipe.ckpt";
+    if (EXPECT_OK(ctx, vd_net_build(net, 2)) && EXPECT_OK(ctx, vd_net_save(net, path, NULL)) &&
+        EXPECT_OK(ctx, vd_net_load(ctx, path, 2, &back, NULL))) {
+        vd_train_recipe r3;
+        EXPECT_OK(ctx, vd_net_train_recipe(back, &r3));
+        expect_true("recipe survives a checkpoint", !memcmp(&r, &r3, sizeof(r)));
+    }
+    remove(path);
+    vd_net_destroy(back);
+    vd_net_destroy(net);
+    free(text);
+    expect_cfg_error(ctx, "bad optimizer", "[net]\ninput = 4\noptimizer = rmsprop\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net] optimizer: 'rmsprop'");
+    expect_cfg_error(ctx, "bad schedule", "[net]\ninput = 4\nschedule = linear\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net] schedule: 'linear'");
+    expect_cfg_error(ctx, "epochs not integer", "[net]\ninput = 4\n\nepochs = 2.5\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:4: [net] epochs: '2.5'");
+    expect_cfg_error(ctx, "lr out of range", "[net]\ninput = 4\nlr = -1\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net] lr: '-1'");
+    expect_cfg_error(ctx, "flip not 0/1", "[net]\ninput = 4\nflip = yes\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net] flip: 'yes'");
+    expect_cfg_error(ctx, "unknown [net] key", "[net]\ninput = 4\nepoch = 3\n[dense]\nunits = 2\n",
+                     VD_ERR_FORMAT, "bad.cfg:3: [net]: unknown key 'epoch'");
+}
+
 static void shipped_models(vd_context *ctx)
 {
     const char *dir = getenv("VERDANT_MODELS_DIR");
@@ -278,6 +343,7 @@ int main(void)
     good_file(ctx);
     bad_files(ctx);
     conv_relu(ctx);
+    recipe(ctx);
     shipped_models(ctx);
     vd_context_destroy(ctx);
     return check_summary();

@@ -153,10 +153,10 @@ int cmd_train(int argc, char **argv)
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
     /* Flags left at -1 (or NULL) were not given: a new run takes the defaults, a resumed
      * one the plan saved in its checkpoint. */
-    const char *opt_name = "adam", *schedule = NULL;
+    const char *opt_name = NULL, *schedule = NULL;
     long epochs = -1, batch = -1, seed = 42, step_size = -1, warmup = -1, limit = 0, crop_pad = -1;
     int flip = 0, profile = 0;
-    double lr = 0, momentum = 0.9, wd = 0, clip = 0;
+    double lr = 0, momentum = -1, wd = -1, clip = -1;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
                           {"--device", FLAG_STR, &device, 0, 0},
                           {"--checkpoint", FLAG_STR, &ckpt, 0, 0},
@@ -182,7 +182,8 @@ int cmd_train(int argc, char **argv)
     int npos, help;
     int rc = cli_parse("train", argc, argv, flags, pos, 1, &npos, &help);
     if (rc || help) return help ? (fputs(USAGE_TRAIN, stdout), EXIT_OK) : rc;
-    vd_optim_kind kind = !strcmp(opt_name, "sgd")     ? VD_OPTIM_SGD
+    vd_optim_kind kind = !opt_name                    ? VD_OPTIM_ADAM
+                         : !strcmp(opt_name, "sgd")   ? VD_OPTIM_SGD
                          : !strcmp(opt_name, "adam")  ? VD_OPTIM_ADAM
                          : !strcmp(opt_name, "adamw") ? VD_OPTIM_ADAMW
                                                       : (vd_optim_kind)-1;
@@ -226,8 +227,10 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     vd_optim_options o;
-    vd_optim_options_init(&o, kind);
+    vd_train_recipe rec; /* the model file's [net] training keys */
+    vd_train_recipe_init(&rec);
     if (resume) {
+        vd_optim_options_init(&o, kind);
         if (vd_net_load(ctx, resume, batch > 0 ? (int32_t)batch : 64, &net, &state) != VD_OK) {
             fail("train", ctx);
             goto done;
@@ -257,10 +260,34 @@ int cmd_train(int argc, char **argv)
                    "on)\n",
                    (int)state.epoch, epochs);
     } else {
-        if (batch < 0) batch = 64;
-        if (epochs < 0) epochs = 5;
+        /* flag given > the model file's [net] recipe > built-in default */
         if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK ||
-            vd_net_build(net, (int32_t)batch) != VD_OK) {
+            vd_net_train_recipe(net, &rec) != VD_OK) {
+            fail("train", ctx);
+            goto done;
+        }
+        if (!opt_name && rec.optimizer[0]) {
+            opt_name = rec.optimizer;
+            kind = !strcmp(opt_name, "sgd")    ? VD_OPTIM_SGD
+                   : !strcmp(opt_name, "adamw") ? VD_OPTIM_ADAMW
+                                                : VD_OPTIM_ADAM;
+        }
+        if (sched < 0 && rec.schedule[0])
+            sched = !strcmp(rec.schedule, "cosine") ? VD_SCHEDULE_COSINE
+                    : !strcmp(rec.schedule, "step") ? VD_SCHEDULE_STEP
+                                                    : VD_SCHEDULE_CONSTANT;
+        if (epochs < 0) epochs = rec.epochs > 0 ? rec.epochs : 5;
+        if (batch < 0) batch = rec.batch > 0 ? rec.batch : 64;
+        if (lr <= 0 && rec.lr > 0) lr = rec.lr;
+        if (momentum < 0) momentum = rec.momentum >= 0 ? rec.momentum : 0.9;
+        if (wd < 0) wd = rec.weight_decay >= 0 ? rec.weight_decay : 0;
+        if (clip < 0) clip = rec.clip_norm >= 0 ? rec.clip_norm : 0;
+        if (warmup < 0 && rec.warmup >= 0) warmup = rec.warmup;
+        if (step_size < 0 && rec.step_size > 0) step_size = rec.step_size;
+        if (crop_pad < 0 && rec.crop_pad >= 0) crop_pad = rec.crop_pad;
+        if (!flip && rec.flip > 0) flip = 1;
+        vd_optim_options_init(&o, kind);
+        if (vd_net_build(net, (int32_t)batch) != VD_OK) {
             fail("train", ctx);
             goto done;
         }
@@ -288,7 +315,7 @@ int cmd_train(int argc, char **argv)
     printf("device %d:%d %s (%s)\n", (int)dev.platform_index, (int)dev.device_index, dev.name,
            dev.platform_name);
     printf("%zu train / %zu test images, %zu parameters, optimizer %s, batch %ld\n",
-           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name,
+           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name ? opt_name : "adam",
            batch);
     double startup_s = now_s() - t_start;
     printf("startup %.0f ms\n", startup_s * 1e3);

@@ -13,6 +13,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,77 @@ static vd_status net_key(vd_net *net, const char *src, int32_t line, const char 
                         "");
         return vd_net_set_seed(net, v);
     }
-    return fail(ctx, src, line, "[net]: unknown key '%s' (known: input, loss, seed)%s", key, "");
+    vd_train_recipe *r = &net->recipe;
+    if (!strcmp(key, "optimizer") || !strcmp(key, "schedule")) {
+        bool opt = key[0] == 'o';
+        const char *ok = opt ? "sgd adam adamw" : "constant step cosine";
+        char words[32];
+        snprintf(words, sizeof(words), "%s", ok);
+        bool found = false;
+        char *sv = NULL;
+        for (char *w = strtok_r(words, " ", &sv); w; w = strtok_r(NULL, " ", &sv))
+            if (!strcmp(w, value)) found = true;
+        if (!found)
+            return vd_error_set(ctx, VD_ERR_FORMAT, "%s:%d: [net] %s: '%s' is not one of: %s",
+                                src, (int)line, key, value, ok);
+        snprintf(opt ? r->optimizer : r->schedule, sizeof(r->optimizer), "%s", value);
+        return VD_OK;
+    }
+    static const struct {
+        const char *key;
+        bool is_int;
+        double lo, hi;
+        size_t off;
+    } nums[] = {
+        {"epochs", true, 1, 100000, offsetof(vd_train_recipe, epochs)},
+        {"batch", true, 1, 65536, offsetof(vd_train_recipe, batch)},
+        {"warmup", true, 0, 1e6, offsetof(vd_train_recipe, warmup)},
+        {"step_size", true, 1, 1e6, offsetof(vd_train_recipe, step_size)},
+        {"crop_pad", true, 0, 64, offsetof(vd_train_recipe, crop_pad)},
+        {"flip", true, 0, 1, offsetof(vd_train_recipe, flip)},
+        {"lr", false, 1e-12, 1e3, offsetof(vd_train_recipe, lr)},
+        {"momentum", false, 0, 0.999999, offsetof(vd_train_recipe, momentum)},
+        {"weight_decay", false, 0, 10, offsetof(vd_train_recipe, weight_decay)},
+        {"clip_norm", false, 0, 1e9, offsetof(vd_train_recipe, clip_norm)},
+    };
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        if (strcmp(key, nums[i].key)) continue;
+        char *end;
+        errno = 0;
+        double x = strtod(value, &end);
+        if (*end || errno || !isfinite(x) || x < nums[i].lo || x > nums[i].hi ||
+            (nums[i].is_int && x != floor(x)))
+            return vd_error_set(ctx, VD_ERR_FORMAT, "%s:%d: [net] %s: '%s' is not %s in [%g, %g]",
+                                src, (int)line, key, value,
+                                nums[i].is_int ? "an integer" : "a number", nums[i].lo,
+                                nums[i].hi);
+        char *base = (char *)r;
+        if (nums[i].is_int) *(int32_t *)(base + nums[i].off) = (int32_t)x;
+        else *(double *)(base + nums[i].off) = x;
+        return VD_OK;
+    }
+    return fail(ctx, src, line,
+                "[net]: unknown key '%s' (known: input, loss, seed, optimizer, schedule, epochs, "
+                "batch, lr, momentum, weight_decay, clip_norm, warmup, step_size, crop_pad, "
+                "flip)%s",
+                key, "");
+}
+
+void vd_train_recipe_init(vd_train_recipe *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof(*r));
+    r->epochs = r->batch = r->warmup = r->step_size = r->crop_pad = r->flip = -1;
+    r->lr = r->momentum = r->weight_decay = r->clip_norm = -1;
+}
+
+vd_status vd_net_train_recipe(const vd_net *net, vd_train_recipe *out)
+{
+    if (!out) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_train_recipe: out is NULL");
+    vd_train_recipe_init(out);
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_train_recipe: net is NULL");
+    *out = net->recipe;
+    return VD_OK;
 }
 
 static vd_status flush(vd_net *net, const char *src, section *sec)
@@ -274,6 +346,19 @@ vd_status vd_net_to_cfg(const vd_net *net, char **out)
         PUT("%s%lld", d ? ", " : "", (long long)net->input.d[d]);
     PUT("\nloss = %s\nseed = %llu\n", net->loss == VD_LOSS_MSE ? "mse" : "softmax_ce",
         (unsigned long long)net->seed);
+    const vd_train_recipe *r = &net->recipe;
+    if (r->optimizer[0]) PUT("optimizer = %s\n", r->optimizer);
+    if (r->schedule[0]) PUT("schedule = %s\n", r->schedule);
+    if (r->epochs >= 0) PUT("epochs = %d\n", (int)r->epochs);
+    if (r->batch >= 0) PUT("batch = %d\n", (int)r->batch);
+    if (r->lr >= 0) PUT("lr = %.9g\n", r->lr);
+    if (r->momentum >= 0) PUT("momentum = %.9g\n", r->momentum);
+    if (r->weight_decay >= 0) PUT("weight_decay = %.9g\n", r->weight_decay);
+    if (r->clip_norm >= 0) PUT("clip_norm = %.9g\n", r->clip_norm);
+    if (r->warmup >= 0) PUT("warmup = %d\n", (int)r->warmup);
+    if (r->step_size >= 0) PUT("step_size = %d\n", (int)r->step_size);
+    if (r->crop_pad >= 0) PUT("crop_pad = %d\n", (int)r->crop_pad);
+    if (r->flip >= 0) PUT("flip = %d\n", (int)r->flip);
     for (int32_t i = 0; i < net->n_layers; i++) {
         const vd_layer *l = net->layers[i];
         PUT("\n[%s]\nname = %s\n", l->ops->type, l->name);

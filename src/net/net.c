@@ -20,6 +20,7 @@ vd_status vd_net_create(vd_context *ctx, vd_net **out)
     if (!net) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
     net->ctx = ctx;
     net->seed = 42;
+    vd_train_recipe_init(&net->recipe);
     net->loss = VD_LOSS_SOFTMAX_CE;
     *out = net;
     return VD_OK;

@@ -18,6 +18,7 @@ struct vd_net {
     int32_t n_layers, cap_layers;
     vd_loss loss;
     uint64_t seed;
+    vd_train_recipe recipe; /* [net] training keys, "not given" by default */
 
     /* Planned by vd_net_build */
     bool built;

@@ -160,6 +160,34 @@ else
     contains "$tmp/err" "none.jsonl" "plot names the missing log"
 fi
 
+# The training recipe in [net]: cfg keys fill what the flags leave open, flags win.
+cat >"$tmp/r.cfg" <<'CFGEOF'
+[net]
+input = 1, 28, 28
+optimizer = sgd
+lr = 0.01
+schedule = cosine
+epochs = 2
+batch = 32
+[flatten]
+[dense]
+units = 10
+CFGEOF
+expect 0 "train from the recipe" "$V" train "$tmp/r.cfg" --limit 320 --checkpoint "$tmp/r.ckpt"
+contains "$tmp/out" "optimizer sgd, batch 32" "recipe sets optimizer and batch"
+contains "$tmp/out" "epoch 2/2" "recipe sets epochs"
+contains "$tmp/out" "lr 0.005 " "recipe sets lr and the cosine schedule"
+expect 0 "resume a recipe run" "$V" train --resume "$tmp/r.ckpt" --limit 320
+contains "$tmp/out" "planned: 2 epochs, schedule cosine, batch 32" "resume resolves the recipe"
+expect 0 "flags override the recipe" "$V" train "$tmp/r.cfg" --limit 320 --epochs 1 --batch 16 \
+    --optimizer adam --lr 0.002
+contains "$tmp/out" "optimizer adam, batch 16" "flags override optimizer and batch"
+contains "$tmp/out" "epoch 1/1" "flag overrides epochs"
+contains "$tmp/out" "lr 0.002 " "flag overrides lr"
+sed 's/^epochs = 2$/epochs = 0/' "$tmp/r.cfg" >"$tmp/rbad.cfg"
+expect 1 "bad recipe value" "$V" train "$tmp/rbad.cfg" --limit 320
+contains "$tmp/err" "rbad.cfg:6: [net] epochs: '0'" "bad recipe value names file, line, key, value"
+
 head -c 100 /dev/urandom >"$tmp/m2.ckpt"
 expect 1 "corrupt checkpoint" "$V" eval "$tmp/m2.ckpt"
 contains "$tmp/err" "m2.ckpt" "corrupt checkpoint message names the file"
