@@ -71,7 +71,7 @@ static void quirk_header(const vd_context *ctx, char *dst, size_t cap)
     snprintf(dst, cap,
              "#define VD_DEVICE_IS_CPU %d\n"
              "#define VD_DEVICE_IS_GPU %d\n",
-             ctx->info.type == VD_DEVICE_CPU, ctx->info.type == VD_DEVICE_GPU);
+             ctx->dev.variant == VD_VARIANT_CPU, ctx->dev.variant == VD_VARIANT_GPU);
 }
 
 static vd_status assemble(vd_context *ctx, const char *file, char **out)
