@@ -22,7 +22,7 @@ vd_status vd_device_profile_fill(vd_context *ctx)
         else if (!strcmp(env, "cpu"))
             d->variant = VD_VARIANT_CPU;
         else
-            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+            return vd_error_set(NULL, VD_ERR_INVALID_ARG,
                                 "VERDANT_DEVICE_PROFILE=\"%s\": expected gpu, cpu or auto", env);
         d->forced = true;
     }
@@ -32,16 +32,16 @@ vd_status vd_device_profile_fill(vd_context *ctx)
     cl_int err;
     size_t wg = 0;
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
-    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)", err);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)", err);
     d->max_wg = wg ? wg : 1;
     cl_ulong lm = 0;
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
-    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
     d->local_mem = (size_t)lm;
     cl_uint align_bits = 0;
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
                           &align_bits, NULL);
-    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)", err);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)", err);
     d->mem_align = align_bits >= 8 ? align_bits / 8 : 128;
     cl_uint w = 0;
     if (clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) !=

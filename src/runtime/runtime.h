@@ -150,7 +150,8 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
                            vd_device_info *info);
 
 /* Debug/logging helper honouring ctx->verbose. */
-/* Fills ctx->dev from ctx->device and ctx->info; an invalid VERDANT_DEVICE_PROFILE is
+/* Fills ctx->dev from ctx->device and ctx->info (errors go to the NULL context: it runs
+ * inside vd_context_create); an invalid VERDANT_DEVICE_PROFILE is
  * VD_ERR_INVALID_ARG. Also sets ctx->max_wg and ctx->mem_align. */
 vd_status vd_device_profile_fill(vd_context *ctx);
 const char *vd_device_profile_name(const vd_context *ctx);
