@@ -2,7 +2,9 @@
  * undersized host buffers, malformed options, calls in the wrong state, impossible
  * allocations. Each must return its documented status with a useful message, must not
  * crash, and must leave the context usable. */
+#define _GNU_SOURCE /* setenv, strdup */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -51,6 +53,21 @@ static void context_errors(void)
                "no-such-device-anywhere");
     o.device = "-1:0";
     expect_err("negative index", NULL, vd_context_create(&o, &ctx), VD_ERR_INVALID_ARG, "-1:0");
+    /* An invalid VERDANT_DEVICE_PROFILE is refused with its value named. */
+    o.device = NULL;
+    const char *old = getenv("VERDANT_DEVICE_PROFILE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("VERDANT_DEVICE_PROFILE", "tpu", 1);
+    ctx = (vd_context *)1;
+    expect_err("VERDANT_DEVICE_PROFILE=tpu", NULL, vd_context_create(&o, &ctx), VD_ERR_INVALID_ARG,
+               "VERDANT_DEVICE_PROFILE=\"tpu\"");
+    expect_true("bad profile sets out to NULL", ctx == NULL);
+    if (saved) {
+        setenv("VERDANT_DEVICE_PROFILE", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("VERDANT_DEVICE_PROFILE");
+    }
     vd_context_destroy(NULL);
     expect_true("NULL context has an empty-or-last error string", vd_last_error(NULL) != NULL);
     size_t count = 0;

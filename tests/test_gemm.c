@@ -145,8 +145,11 @@ static void check_bad_args(vd_context *ctx)
                   VD_ERR_INVALID_ARG);
     unsetenv("VERDANT_GEMM");
     vd_gemm_backend def = vd_gemm_backend_get(ctx);
-    expect_true("default backend: own on CPU devices, CLBlast elsewhere",
-                ctx->info.type == VD_DEVICE_CPU
+    expect_true("device profile: CPU variant exactly on CPU devices unless forced",
+                ctx->dev.forced || (ctx->dev.variant == VD_VARIANT_CPU) ==
+                                       (ctx->info.type == VD_DEVICE_CPU));
+    expect_true("default backend: own in the CPU profile, CLBlast in the GPU profile",
+                ctx->dev.variant == VD_VARIANT_CPU
                     ? def == VD_GEMM_BACKEND_OWN8 || def == VD_GEMM_BACKEND_OWN16
                     : def == VD_GEMM_BACKEND_CLBLAST);
     expect_guards("bad-argument calls write nothing", &t);

@@ -98,7 +98,7 @@ static bool fits(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass
 {
     direct_dims d;
     dims_of(g, pass, &d);
-    return d.total * sizeof(float) + 1024 <= ctx->info.local_mem_bytes;
+    return d.total * sizeof(float) + 1024 <= ctx->dev.local_mem;
 }
 
 /* Whether backward-data runs as a forward convolution here (see bwd_data_as_fwd). */

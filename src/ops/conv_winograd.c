@@ -103,13 +103,14 @@ static int fused_ok(const vd_context *ctx, const wino_plan *p, vd_conv_pass pass
     if (!ctx) return 0;
     const char *env = getenv("VERDANT_WINO_FUSED");
     if (env && !strcmp(env, "0")) return 0;
+    if (!ctx->dev.wino_fused) return 0; /* the device profile (GPU: unfused) */
     vd_gemm_backend be = vd_gemm_backend_get(ctx);
     if (be != VD_GEMM_BACKEND_OWN8 && be != VD_GEMM_BACKEND_OWN16) return 0;
     if (p->T >= (size_t)INT32_MAX ||
         n * (size_t)p->ci * (size_t)p->hi * (size_t)p->wi >= (size_t)INT32_MAX ||
         n * (size_t)p->co * (size_t)p->ho * (size_t)p->wo >= (size_t)INT32_MAX)
         return 0;
-    size_t a2 = (size_t)p->a2, have = ctx->info.local_mem_bytes;
+    size_t a2 = (size_t)p->a2, have = ctx->dev.local_mem;
     if (pass != VD_CONV_BWD_FILTER)
         return sizeof(float) * a2 * 16 * ((size_t)p->ci + 8) <= have;
     size_t c16 = ((size_t)p->ci + 15) / 16 * 16, k16 = ((size_t)p->co + 15) / 16 * 16;

@@ -59,15 +59,11 @@ static int backend_from_env(void)
 static vd_gemm_backend resolve(const vd_context *ctx, vd_gemm_backend b)
 {
     if (b == VD_GEMM_BACKEND_AUTO)
-        b = ctx->info.type == VD_DEVICE_CPU && ctx->info.local_mem_bytes >= GEMM_LOCAL_BYTES
+        b = ctx->dev.gemm_own && ctx->dev.local_mem >= GEMM_LOCAL_BYTES
                 ? VD_GEMM_BACKEND_OWN
                 : VD_GEMM_BACKEND_CLBLAST;
     if (b == VD_GEMM_BACKEND_OWN) {
-        cl_uint w = 0;
-        if (clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) !=
-            CL_SUCCESS)
-            w = 8;
-        b = w >= 16 ? VD_GEMM_BACKEND_OWN16 : VD_GEMM_BACKEND_OWN8;
+        b = ctx->dev.vec_width >= 16 ? VD_GEMM_BACKEND_OWN16 : VD_GEMM_BACKEND_OWN8;
     }
     return b;
 }

@@ -70,7 +70,7 @@ vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, 
     VD_NEED(ctx, x, state, gamma, beta_p, y);
     if (n == 0 || C == 0 || HW == 0) return VD_OK;
     VD_CHECK(ctx, n * C <= UINT32_MAX, "more than 2^32 planes");
-    if (ctx->info.type == VD_DEVICE_CPU) {
+    if (ctx->dev.variant == VD_VARIANT_CPU) {
         size_t chunk;
         int K = bn_runs(HW, &chunk);
         return VD_RUN1(ctx, "norm", "bn_apply_runs", n * C * (size_t)K, VD_A_U64(n), VD_A_I32(C),
@@ -106,7 +106,7 @@ vd_status vd_op_batchnorm_bwd(vd_context *ctx, size_t n, size_t C, size_t HW, bo
                VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(dgamma), VD_A_U64(dgo), VD_A_MEM(dbeta),
                VD_A_U64(dbo), VD_A_LOCAL(lsz * sizeof(float)));
     if (st != VD_OK || !dx) return st;
-    if (ctx->info.type == VD_DEVICE_CPU) {
+    if (ctx->dev.variant == VD_VARIANT_CPU) {
         int R = bn_runs(HW, &chunk);
         return VD_RUN1(ctx, "norm", "bn_bwd_data_runs", n * C * (size_t)R, VD_A_U64(n), VD_A_I32(C),
                        VD_A_U64(HW), VD_A_I32(R), VD_A_U64(chunk), VD_A_I32(train ? 1 : 0),

@@ -45,7 +45,7 @@ static const size_t xgemm_sets[][16] = {
  * a call on PoCL with CLBlast's own parameters), 2048 elsewhere. */
 static size_t tune_n(const vd_context *ctx)
 {
-    return ctx->info.type == VD_DEVICE_CPU ? 1024 : 2048;
+    return ctx->dev.variant == VD_VARIANT_CPU ? 1024 : 2048;
 }
 #define XGEMM_TUNE_REPS 3
 

@@ -86,13 +86,7 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
         st = vd_error_cl(NULL, "clCreateCommandQueue", err);
         goto done;
     }
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(ctx->max_wg), &ctx->max_wg,
-                    NULL);
-    if (ctx->max_wg == 0) ctx->max_wg = 1;
-    cl_uint align_bits = 0;
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits), &align_bits,
-                    NULL);
-    ctx->mem_align = align_bits >= 8 ? align_bits / 8 : 128;
+    VD_TRY(vd_device_profile_fill(ctx));
 
     char pver[256] = "";
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof(pver), pver, NULL);
@@ -106,8 +100,9 @@ vd_status vd_context_create(const vd_context_options *opt, vd_context **out)
         VD_TRY(vd_profile_enable(ctx, true));
         ctx->profile->auto_print = true; /* vd_net_train_epoch prints the table */
     }
-    vd_log(ctx, 1, "device %d:%d %s (%s), kernel cache %s", ctx->info.platform_index,
+    vd_log(ctx, 1, "device %d:%d %s (%s), profile %s%s, kernel cache %s", ctx->info.platform_index,
            ctx->info.device_index, ctx->info.name, ctx->info.platform_name,
+           vd_device_profile_name(ctx), ctx->dev.forced ? " (VERDANT_DEVICE_PROFILE)" : "",
            ctx->cache_dir[0] ? ctx->cache_dir : "off");
     *out = ctx;
     ctx = NULL;

@@ -71,7 +71,7 @@ static void quirk_header(const vd_context *ctx, char *dst, size_t cap)
     snprintf(dst, cap,
              "#define VD_DEVICE_IS_CPU %d\n"
              "#define VD_DEVICE_IS_GPU %d\n",
-             ctx->info.type == VD_DEVICE_CPU, ctx->info.type == VD_DEVICE_GPU);
+             ctx->dev.variant == VD_VARIANT_CPU, ctx->dev.variant == VD_VARIANT_GPU);
 }
 
 static vd_status assemble(vd_context *ctx, const char *file, char **out)
@@ -395,12 +395,43 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
             return vd_error_cl(ctx, what, err);
         }
     }
-    size_t lws[3] = {1, 1, 1}, gws[3] = {1, 1, 1};
+    /* The device's and this kernel's limits (docs/GPU.md): explicit local sizes above
+     * CL_KERNEL_WORK_GROUP_SIZE / CL_DEVICE_MAX_WORK_GROUP_SIZE, or __local use (static
+     * plus VD_A_LOCAL arguments) above CL_DEVICE_LOCAL_MEM_SIZE, are errors here rather
+     * than CL_INVALID_WORK_GROUP_SIZE / CL_OUT_OF_RESOURCES from the driver. */
+    size_t kwg = 0, lim = ctx->dev.max_wg ? ctx->dev.max_wg : 1;
+    cl_int qerr = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg,
+                                           &kwg, NULL);
+    if (qerr == CL_SUCCESS && kwg > 0 && kwg < lim) lim = kwg;
+    size_t lws[3] = {1, 1, 1}, gws[3] = {1, 1, 1}, group = 1;
     for (cl_uint d = 0; d < dim; d++) {
         lws[d] = local ? local[d] : (d == 0 ? 64 : 1);
-        if (d == 0 && !local && lws[0] > ctx->max_wg) lws[0] = ctx->max_wg;
+        if (d == 0 && !local && lws[0] > lim) lws[0] = lim;
+        if (lws[d] == 0) return VD_INTERNAL(ctx, "local size 0");
+        group *= lws[d];
         if (global[d] == 0) return VD_OK; /* nothing to do */
         gws[d] = (global[d] + lws[d] - 1) / lws[d] * lws[d];
+    }
+    if (group > lim)
+        return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                            "kernel %s.cl:%s: work-group of %zu items exceeds the limit of %zu "
+                            "(CL_KERNEL_WORK_GROUP_SIZE %zu, CL_DEVICE_MAX_WORK_GROUP_SIZE %zu)",
+                            file, name, group, lim, kwg, ctx->dev.max_wg);
+    if (ctx->dev.local_mem) {
+        cl_ulong stat = 0;
+        if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof stat, &stat,
+                                     NULL) != CL_SUCCESS)
+            stat = 0;
+        size_t dyn = 0;
+        for (size_t i = 0; i < nargs; i++)
+            if (!args[i].ptr) dyn += args[i].size;
+        /* CL_KERNEL_LOCAL_MEM_SIZE may already count the arguments set above. */
+        size_t used = (size_t)stat > dyn ? (size_t)stat : dyn;
+        if (used > ctx->dev.local_mem)
+            return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                                "kernel %s.cl:%s: needs %zu bytes of __local memory, the device "
+                                "has %zu (CL_DEVICE_LOCAL_MEM_SIZE)",
+                                file, name, used, ctx->dev.local_mem);
     }
     cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")
                      ?: clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL,

@@ -66,12 +66,31 @@ typedef struct vd_pool_block {
     size_t bytes;
 } vd_pool_block;
 
+/* The device profile: every CPU-versus-GPU decision (kernel variant, GEMM backend,
+ * Winograd fused or not, tuning sizes) and the device limits the launchers check, filled
+ * once at context creation by vd_device_profile_fill (profile_dev.c) from the device's
+ * type and queried limits. VERDANT_DEVICE_PROFILE=cpu|gpu (default auto) overrides the
+ * variant: a CPU device then takes the GPU profile (docs/GPU.md). */
+typedef enum { VD_VARIANT_CPU = 0, VD_VARIANT_GPU = 1 } vd_kernel_variant;
+
+typedef struct vd_device_profile {
+    vd_kernel_variant variant; /* kernels built with -D VD_DEVICE_IS_CPU/GPU from this */
+    bool forced;               /* set by VERDANT_DEVICE_PROFILE, not the device type */
+    bool gemm_own;             /* AUTO GEMM backend: Verdant's kernel (else CLBlast) */
+    bool wino_fused;           /* Winograd may run fused (also needs the own GEMM) */
+    cl_uint vec_width;         /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    size_t max_wg;             /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE in bytes */
+    size_t mem_align;          /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+} vd_device_profile;
+
 struct vd_context {
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
     cl_command_queue queue;
     vd_device_info info;
+    vd_device_profile dev; /* the one place CPU/GPU decisions are read from */
     int32_t verbose;
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t mem_align;      /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
@@ -131,6 +150,12 @@ vd_status vd_device_select(const char *spec, cl_platform_id *platform, cl_device
                            vd_device_info *info);
 
 /* Debug/logging helper honouring ctx->verbose. */
+/* Fills ctx->dev from ctx->device and ctx->info (errors go to the NULL context: it runs
+ * inside vd_context_create); an invalid VERDANT_DEVICE_PROFILE is
+ * VD_ERR_INVALID_ARG. Also sets ctx->max_wg and ctx->mem_align. */
+vd_status vd_device_profile_fill(vd_context *ctx);
+const char *vd_device_profile_name(const vd_context *ctx);
+
 void vd_log(const vd_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -1,0 +1,54 @@
+/* The device profile (runtime.h: vd_device_profile): the one function that turns the
+ * device's type and queried limits into the CPU-versus-GPU decisions every op reads. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+const char *vd_device_profile_name(const vd_context *ctx)
+{
+    return ctx && ctx->dev.variant == VD_VARIANT_GPU ? "gpu" : "cpu";
+}
+
+vd_status vd_device_profile_fill(vd_context *ctx)
+{
+    vd_device_profile *d = &ctx->dev;
+    memset(d, 0, sizeof *d);
+    d->variant = ctx->info.type == VD_DEVICE_CPU ? VD_VARIANT_CPU : VD_VARIANT_GPU;
+    const char *env = getenv("VERDANT_DEVICE_PROFILE");
+    if (env && *env && strcmp(env, "auto") != 0) {
+        if (!strcmp(env, "gpu"))
+            d->variant = VD_VARIANT_GPU;
+        else if (!strcmp(env, "cpu"))
+            d->variant = VD_VARIANT_CPU;
+        else
+            return vd_error_set(NULL, VD_ERR_INVALID_ARG,
+                                "VERDANT_DEVICE_PROFILE=\"%s\": expected gpu, cpu or auto", env);
+        d->forced = true;
+    }
+    d->gemm_own = d->variant == VD_VARIANT_CPU;
+    d->wino_fused = d->variant == VD_VARIANT_CPU;
+
+    cl_int err;
+    size_t wg = 0;
+    err = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)", err);
+    d->max_wg = wg ? wg : 1;
+    cl_ulong lm = 0;
+    err = clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
+    d->local_mem = (size_t)lm;
+    cl_uint align_bits = 0;
+    err = clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
+                          &align_bits, NULL);
+    if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)", err);
+    d->mem_align = align_bits >= 8 ? align_bits / 8 : 128;
+    cl_uint w = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) !=
+            CL_SUCCESS || w == 0)
+        w = 8;
+    d->vec_width = w;
+    ctx->max_wg = d->max_wg;
+    ctx->mem_align = d->mem_align;
+    return VD_OK;
+}
