@@ -26,7 +26,8 @@ die() {
 pkgs=(build-essential cmake pkg-config opencl-headers ocl-icd-opencl-dev pocl-opencl-icd
       clinfo libclblast-dev zlib1g-dev dataset-fashion-mnist
       libplplot-dev plplot-driver-cairo # verdant plot (PNG through the cairo driver)
-      libpng-dev)                       # verdant predict reading PNG images
+      libpng-dev                        # verdant predict reading PNG images
+      libopenmpi-dev openmpi-bin)       # data-parallel training (docs/DISTRIBUTED.md)
 # clFFT is needed once the build looks for it.
 if grep -rqs --include=CMakeLists.txt --include='*.cmake' -i 'clfft' "$root/CMakeLists.txt" \
     "$root/cmake" 2>/dev/null; then
