@@ -328,6 +328,18 @@ VD_API vd_status vd_net_train_step(vd_net *net, const float *x, const int32_t *l
 /* Forward pass in inference mode (dropout off). out: (n, output sample) floats; blocks. */
 VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out);
 
+/* Data-parallel training over MPI (docs/DISTRIBUTED.md). comm points to an MPI_Comm, or
+ * is NULL for MPI_COMM_WORLD; MPI must be initialised by the caller. After each backward
+ * pass the gradients are summed over the ranks in one MPI_Allreduce and divided by the
+ * rank count, so with B samples per rank the update is that of one process with batch
+ * N*B (the loss is the batch mean). Call after vd_net_build and before training, on every
+ * rank at once: it checks (collectively) that every rank has the same layers, shapes and
+ * initial weights and returns VD_ERR_STATE on every rank otherwise. Batch-norm statistics
+ * stay per rank. Returns VD_ERR_UNSUPPORTED when Verdant was built without MPI. */
+VD_API vd_status vd_net_set_distributed(vd_net *net, void *comm);
+/* Rank and size of the communicator set by vd_net_set_distributed (0 and 1 when unset). */
+VD_API vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *size);
+
 /* Copy all parameters out / in, in the order of the parameter list (layer order, then
  * weight before bias). count must equal vd_net_param_count. */
 VD_API vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count);

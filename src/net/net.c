@@ -30,6 +30,7 @@ void vd_net_destroy(vd_net *net)
 {
     if (!net) return;
     clFinish(net->ctx->queue);
+    vd_net_dist_free(net);
     for (int32_t i = 0; i < net->n_layers; i++) vd_layer_destroy(net->layers[i]);
     for (size_t i = 0; i < net->n_owned; i++)
         vd_buffer_release(net->ctx, net->owned[i].mem, net->owned[i].bytes);
@@ -567,6 +568,7 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
     }
     if (train) {
         VD_TRY(backward(net, n));
+        if (net->dist) VD_TRY(vd_net_dist_reduce(net));
         vd_profile_scope(ctx, -1, VD_PROF_OPTIM);
         VD_TRY(vd_optim_update(net));
         if (ctx->check_numerics) {

@@ -12,6 +12,7 @@ typedef struct vd_owned_buf {
 
 struct vd_net {
     vd_context *ctx;
+    struct vd_dist *dist;         /* data-parallel state (src/net/dist.c); NULL when off */
     vd_shape input;
     bool has_input;
     vd_layer **layers;
@@ -63,6 +64,11 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train);
 /* Zero / read the running loss sum and correct count. */
 vd_status vd_net_acc_zero(vd_net *net);
 vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct);
+
+/* dist.c: sum the gradients across ranks and divide by the rank count (no-op when
+ * net->dist is NULL); free the state. */
+vd_status vd_net_dist_reduce(vd_net *net);
+void vd_net_dist_free(vd_net *net);
 
 /* Blocking copy between an arena laid out like the parameters (values, gradients,
  * optimizer moments) and vd_net_param_count() host floats in parameter-list order. */

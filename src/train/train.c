@@ -54,11 +54,11 @@ static vd_status check_loss(vd_context *ctx, float (*sums)[2], int64_t *checked,
 }
 
 /* Run every batch of ds in the order of idx through the net (training or evaluation). */
-static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx, int32_t batch,
-                          bool train, int32_t epoch, const vd_train_options *opt, loop_result *res)
+static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx, size_t count,
+                          int32_t batch, bool train, int32_t epoch, const vd_train_options *opt,
+                          loop_result *res)
 {
     vd_context *ctx = net->ctx;
-    size_t count = vd_dataset_count(ds);
     size_t in = vd_shape_numel(&net->input);
     int64_t batches = (int64_t)((count + (size_t)batch - 1) / (size_t)batch);
     float *xs[2] = {NULL, NULL};
@@ -229,11 +229,29 @@ vd_status vd_net_train_epoch(vd_net *net, const vd_dataset *train, int32_t epoch
     if (opt->shuffle) vd_rng_permutation(opt->seed, (uint64_t)epoch, idx, count);
     else
         for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
+    /* Data-parallel (vd_net_set_distributed): rank r of N takes samples [r*B, (r+1)*B) of
+     * each global batch of N*B of the same permutation; an incomplete last global batch is
+     * dropped so every rank takes the same number of steps (each step is collective). */
+    int32_t rank = 0, size = 1;
+    vd_net_dist_info(net, &rank, &size);
+    if (size > 1) {
+        size_t b = (size_t)opt->batch, g = b * (size_t)size, full = count / g;
+        if (full == 0) {
+            free(idx);
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                                "vd_net_train_epoch: %zu samples are fewer than one global batch "
+                                "of %d ranks x %d", count, (int)size, (int)opt->batch);
+        }
+        for (size_t k = 0; k < full; k++)
+            for (size_t j = 0; j < b; j++)
+                idx[k * b + j] = idx[k * g + (size_t)rank * b + j];
+        count = full * b;
+    }
     loop_result r = {0};
     vd_energy_mark mark; /* energy and profiling windows: this epoch's steps */
     vd_energy_mark_begin(net->ctx, &mark);
     vd_profile_begin(net->ctx);
-    st = run_loop(net, train, idx, opt->batch, true, epoch, opt, &r);
+    st = run_loop(net, train, idx, count, opt->batch, true, epoch, opt, &r);
     if (vd_profile_end(net->ctx) != VD_OK && st == VD_OK) vd_log(net->ctx, 1, "%s", net->ctx->error);
     free(idx);
     if (st != VD_OK) return st;
@@ -260,7 +278,7 @@ vd_status vd_net_evaluate(vd_net *net, const vd_dataset *ds, vd_eval_stats *out)
     if (!idx) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
     for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
     loop_result r = {0};
-    st = run_loop(net, ds, idx, net->max_batch, false, 0, NULL, &r);
+    st = run_loop(net, ds, idx, count, net->max_batch, false, 0, NULL, &r);
     free(idx);
     if (st != VD_OK) return st;
     if (out) {
