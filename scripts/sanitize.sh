@@ -31,8 +31,15 @@ export LSAN_OPTIONS="suppressions=$root/tests/sanitizers.supp:${LSAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 set +e
+# Not run here, each for a reason:
+#  - label oclgrind: Oclgrind's runtime is loaded with LD_PRELOAD ahead of the program, and
+#    ASan refuses to start unless its own runtime comes first; the two instrument the same
+#    kernels' host calls twice anyway. The oclgrind tests run in the normal test stage.
+#  - label gpu-check: it packs the build for a GPU machine and checks the 64 MiB limit; the
+#    sanitized build is ~107 MiB and is not what is shipped. It runs in the normal stage.
+#  - label mpi runs below, on its own, with slow (DWARF) unwinding.
 ctest --test-dir "$build" --output-on-failure -j"${VD_TEST_JOBS:-2}" --timeout 600 \
-    -E '^install_consumer$' "$@" 2>&1 | tee "$build/ctest.log"
+    -E '^install_consumer$' -LE '^(oclgrind|gpu-check|mpi)$' "$@" 2>&1 | tee "$build/ctest.log"
 rc="${PIPESTATUS[0]}"
 # LeakSanitizer's tracer can itself crash while it stops the threads of a process whose
 # PoCL worker threads are exiting ("Tracer caught signal 11", then "LeakSanitizer has
@@ -50,6 +57,21 @@ if [ "$rc" -ne 0 ] && grep -q 'LeakSanitizer has encountered a fatal error' "$fa
     ctest --test-dir "$build" --output-on-failure --timeout 600 -R "^(${names})\$" 2>&1 |
         tee -a "$build/ctest.log"
     rc="${PIPESTATUS[0]}"
+fi
+# The MPI test under LeakSanitizer: Open MPI leaks at MPI_Finalize from plugins it has already
+# dlclose'd, so with the default frame-pointer unwinding those stacks end in "<unknown
+# module>" and cannot be matched by a suppression. With fast_unwind_on_malloc=0 the stacks
+# reach libmpi/libopen-pal, which tests/sanitizers.supp names; Verdant's own leaks stay
+# reported. (Slow unwinding is too slow for the whole suite, fine for this one test.)
+if [ -z "${*:-}" ] || [[ "$*" == *mpi* ]]; then
+    ASAN_OPTIONS="fast_unwind_on_malloc=0:$ASAN_OPTIONS" \
+        ctest --test-dir "$build" --output-on-failure --timeout 600 -L '^mpi$' 2>&1 |
+        tee "$build/ctest-mpi.log"
+    mpi_rc="${PIPESTATUS[0]}"
+    if [ "$mpi_rc" -ne 0 ]; then
+        echo "sanitize.sh: the MPI test failed under the sanitizers (log: $build/ctest-mpi.log)"
+        [ "$rc" -ne 0 ] || rc="$mpi_rc"
+    fi
 fi
 set -e
 summary="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$build/ctest.log" | tail -1)"

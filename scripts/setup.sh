@@ -28,7 +28,9 @@ pkgs=(build-essential cmake pkg-config opencl-headers ocl-icd-opencl-dev pocl-op
       libplplot-dev plplot-driver-cairo # verdant plot (PNG through the cairo driver)
       libpng-dev                        # verdant predict reading PNG images
       oclgrind                          # ctest -L oclgrind (docs/GPU.md)
-      libopenmpi-dev openmpi-bin)       # data-parallel training (docs/DISTRIBUTED.md)
+      libopenmpi-dev openmpi-bin        # data-parallel training (docs/DISTRIBUTED.md)
+      libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import/export (docs/ONNX.md)
+      libonnx-testdata)                 # the ONNX conformance node tests
 # clFFT is needed once the build looks for it.
 if grep -rqs --include=CMakeLists.txt --include='*.cmake' -i 'clfft' "$root/CMakeLists.txt" \
     "$root/cmake" 2>/dev/null; then
