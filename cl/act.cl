@@ -92,9 +92,16 @@ kernel void act_bwd(int act, float alpha, ulong n, global const float *x, ulong 
     ulong i = get_global_id(0);
     if (i >= n)
         return;
-    float xi = (act == VD_ACT_GELU || act == VD_ACT_LEAKY_RELU) ? x[x_off + i] : 0.0f;
-    float yi = (act == VD_ACT_RELU || act == VD_ACT_SIGMOID || act == VD_ACT_TANH)
-                   ? y[y_off + i] : 0.0f;
+    /* Branches, not ?:, for every optional read: a select loads both sides, and the side
+     * not taken may be a buffer the caller never wrote (or the NULL of identity). */
+    float xi = 0.0f, yi = 0.0f;
+    if (act == VD_ACT_GELU || act == VD_ACT_LEAKY_RELU)
+        xi = x[x_off + i];
+    if (act == VD_ACT_RELU || act == VD_ACT_SIGMOID || act == VD_ACT_TANH)
+        yi = y[y_off + i];
     float g = dy[dy_off + i] * vd_act_grad1(act, alpha, xi, yi);
-    dx[dx_off + i] = beta == 0.0f ? g : beta * dx[dx_off + i] + g;
+    if (beta == 0.0f)
+        dx[dx_off + i] = g;
+    else
+        dx[dx_off + i] = beta * dx[dx_off + i] + g;
 }

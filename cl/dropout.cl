@@ -42,6 +42,9 @@ kernel void dropout_bwd(ulong n, float p, float scale, ulong seed, ulong stream,
         if (i >= n)
             break;
         float g = vd_uniform(w[k]) >= p ? dy[dy_off + i] * scale : 0.0f;
-        dx[dx_off + i] = beta == 0.0f ? g : beta * dx[dx_off + i] + g;
+        if (beta == 0.0f) /* a branch: ?: would load dx, unwritten when beta == 0 */
+            dx[dx_off + i] = g;
+        else
+            dx[dx_off + i] = beta * dx[dx_off + i] + g;
     }
 }

@@ -2,13 +2,23 @@
  *
  * -D switches: none.
  * fill: global n (rounded up to the local size, default 64), one work-item per element:
- *   x[x_off + i] = value. */
+ *   x[x_off + i] = value.
+ * copy_u32: global n, one work-item per 32-bit word: dst[d_off + i] = src[i], bit for
+ *   bit (uint, so NaN payloads and int32 labels pass unchanged). The staged host write
+ *   of src/runtime/tensor.c (vd_buffer_write). */
 
 kernel void fill(ulong n, float value, global float *x, ulong x_off)
 {
     ulong i = get_global_id(0);
     if (i < n)
         x[x_off + i] = value;
+}
+
+kernel void copy_u32(ulong n, global const uint *src, global uint *dst, ulong d_off)
+{
+    ulong i = get_global_id(0);
+    if (i < n)
+        dst[d_off + i] = src[i];
 }
 
 /* copy2d: global (cols, rows), one work-item per element of a rows x cols block:

@@ -165,11 +165,9 @@ vd_status test_buf_create(vd_context *ctx, size_t n, size_t off, const float *da
     cl_mem mem = NULL;
     vd_status st = vd_buffer_alloc(ctx, total * sizeof(float), &mem);
     if (st == VD_OK) {
-        cl_int err = clEnqueueWriteBuffer(ctx->queue, mem, CL_TRUE, 0, total * sizeof(float),
-                                          fill, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
+        st = vd_buffer_write(ctx, mem, true, 0, total * sizeof(float), fill, NULL, "test_buf");
+        if (st != VD_OK) {
             vd_buffer_release(ctx, mem, total * sizeof(float));
-            st = vd_error_cl(ctx, "clEnqueueWriteBuffer(test_buf)", err);
         } else {
             *out = (test_buf){ctx, mem, off, n, total};
         }
@@ -182,9 +180,8 @@ vd_status test_buf_write(const test_buf *b, const float *src)
 {
     if (b->n == 0)
         return VD_OK;
-    cl_int err = clEnqueueWriteBuffer(b->ctx->queue, b->mem, CL_TRUE, b->off * sizeof(float),
-                                      b->n * sizeof(float), src, 0, NULL, NULL);
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(b->ctx, "clEnqueueWriteBuffer(test_buf)", err);
+    return vd_buffer_write(b->ctx, b->mem, true, b->off * sizeof(float), b->n * sizeof(float), src,
+                           NULL, "test_buf");
 }
 
 vd_status test_buf_read(const test_buf *b, float *dst)

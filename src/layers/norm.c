@@ -85,17 +85,16 @@ static vd_status bn_state_copy(vd_layer *l, vd_context *ctx, float *host, bool t
     vd_status st = bn_ensure_state(b, ctx);
     if (st != VD_OK) return st;
     size_t bytes = 2 * b->C * sizeof(float);
-    const char *call = to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer";
-    cl_int err = vd_fault(ctx, call);
-    if (err == CL_SUCCESS)
-        err = to_host ? clEnqueueReadBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
-                                            NULL, NULL)
-                      : clEnqueueWriteBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
-                                             NULL, NULL);
-    if (err == CL_SUCCESS) return VD_OK;
     char what[160];
-    snprintf(what, sizeof(what), "%s(batchnorm '%s' running statistics)", call, l->name);
-    return vd_error_cl(ctx, what, err);
+    snprintf(what, sizeof(what), "batchnorm '%s' running statistics", l->name);
+    if (!to_host) return vd_buffer_write(ctx, b->state.mem, true, 0, bytes, host, NULL, what);
+    cl_int err = vd_fault(ctx, "clEnqueueReadBuffer")
+                     ?: clEnqueueReadBuffer(ctx->queue, b->state.mem, CL_TRUE, 0, bytes, host, 0,
+                                            NULL, NULL);
+    if (err == CL_SUCCESS) return VD_OK;
+    char call[200];
+    snprintf(call, sizeof(call), "clEnqueueReadBuffer(%s)", what);
+    return vd_error_cl(ctx, call, err);
 }
 
 static vd_status bn_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)

@@ -408,20 +408,16 @@ vd_status vd_net_upload(vd_net *net, const float *x, const int32_t *labels, cons
                         int32_t n, cl_event *ev)
 {
     vd_context *ctx = net->ctx;
-    cl_bool blocking = ev ? CL_FALSE : CL_TRUE;
+    bool blocking = ev == NULL;
     size_t in = vd_shape_numel(&net->input), out = vd_net_output_size(net);
-    cl_int err = vd_fault(ctx, "clEnqueueWriteBuffer")
-                     ?: clEnqueueWriteBuffer(ctx->queue, net->in.mem, blocking, 0,
-                                             (size_t)n * in * sizeof(float), x, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(input)", err);
+    vd_status st = vd_buffer_write(ctx, net->in.mem, blocking, 0, (size_t)n * in * sizeof(float),
+                                   x, NULL, "input");
+    if (st != VD_OK) return st;
     cl_mem dst = labels ? net->labels : net->targets;
     const void *src = labels ? (const void *)labels : (const void *)targets;
     size_t bytes = labels ? (size_t)n * sizeof(cl_int) : (size_t)n * out * sizeof(float);
     if (!src) return VD_OK;
-    err = vd_fault(ctx, "clEnqueueWriteBuffer")
-              ?: clEnqueueWriteBuffer(ctx->queue, dst, blocking, 0, bytes, src, 0, NULL, ev);
-    if (err != CL_SUCCESS) return vd_error_cl(ctx, "clEnqueueWriteBuffer(labels)", err);
-    return VD_OK;
+    return vd_buffer_write(ctx, dst, blocking, 0, bytes, src, ev, "labels");
 }
 
 static vd_step make_step(vd_net *net, int32_t n, bool train)
@@ -684,25 +680,30 @@ static vd_status params_copy(vd_net *net, float *host, size_t count, bool to_hos
 
 vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host, const char *what)
 {
-    cl_int err = CL_SUCCESS;
     size_t pos = 0;
-    for (int32_t i = 0; i < net->n_layers && err == CL_SUCCESS; i++)
-        for (int32_t p = 0; p < net->layers[i]->n_params && err == CL_SUCCESS; p++) {
+    char call[256];
+    for (int32_t i = 0; i < net->n_layers; i++)
+        for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
             const vd_param *pa = &net->layers[i]->params[p];
             size_t bytes = pa->numel * sizeof(float), off = pa->offset * sizeof(float);
-            err = vd_fault(net->ctx, to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer");
-            if (err) break;
-            err = to_host ? clEnqueueReadBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
-                                                host + pos, 0, NULL, NULL)
-                          : clEnqueueWriteBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
-                                                 host + pos, 0, NULL, NULL);
+            if (!to_host) {
+                snprintf(call, sizeof(call), "%s: %s", what, pa->name);
+                vd_status st = vd_buffer_write(net->ctx, arena, true, off, bytes, host + pos, NULL,
+                                               call);
+                if (st != VD_OK) return st;
+                pos += pa->numel;
+                continue;
+            }
+            cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
+                             ?: clEnqueueReadBuffer(net->ctx->queue, arena, CL_TRUE, off, bytes,
+                                                    host + pos, 0, NULL, NULL);
+            if (err != CL_SUCCESS) {
+                snprintf(call, sizeof(call), "%s: clEnqueueReadBuffer", what);
+                return vd_error_cl(net->ctx, call, err);
+            }
             pos += pa->numel;
         }
-    if (err == CL_SUCCESS) return VD_OK;
-    char call[256];
-    snprintf(call, sizeof(call), "%s: %s", what,
-             to_host ? "clEnqueueReadBuffer" : "clEnqueueWriteBuffer");
-    return vd_error_cl(net->ctx, call, err);
+    return VD_OK;
 }
 
 vd_status vd_net_params_read(const vd_net *net, float *dst, size_t count)

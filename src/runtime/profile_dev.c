@@ -48,6 +48,18 @@ vd_status vd_device_profile_fill(vd_context *ctx)
             CL_SUCCESS || w == 0)
         w = 8;
     d->vec_width = w;
+    /* Oclgrind 21.10 (and its master as of 2026-12): the uninitialised-memory plugin
+     * keeps one shadow per buffer index. A host write, copy or fill pattern replaces it
+     * with one of the written size (Uninitialized::hostMemoryStore ->
+     * ShadowMemory::allocate), so a partial write makes the rest of the buffer read as
+     * uninitialised; and clReleaseMemObject does not drop it, so a later buffer that
+     * reuses the index inherits a shadow of the old size, and its stores beyond that
+     * size are lost. Hence oclgrind_compat (runtime.h). */
+    char dname[256] = "";
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_NAME, sizeof dname - 1, dname, NULL) == CL_SUCCESS)
+        d->oclgrind_compat = strstr(dname, "Oclgrind") != NULL;
+    const char *sw = getenv("VERDANT_OCLGRIND_COMPAT"); /* 0/1: force it either way */
+    if (sw && (!strcmp(sw, "0") || !strcmp(sw, "1"))) d->oclgrind_compat = sw[0] == '1';
     ctx->max_wg = d->max_wg;
     ctx->mem_align = d->mem_align;
     return VD_OK;

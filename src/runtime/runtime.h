@@ -82,6 +82,12 @@ typedef struct vd_device_profile {
     size_t max_wg;             /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE in bytes */
     size_t mem_align;          /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    bool oclgrind_compat;      /* Oclgrind's uninitialised-memory shadow is only right when
+                                  every buffer is first written whole by the host and later
+                                  host writes cover whole buffers (docs/GPU.md): new buffers
+                                  are then filled with NaN, partial host writes and fills go
+                                  through a kernel (vd_buffer_write, vd_buffer_fill). Set on
+                                  Oclgrind; VERDANT_OCLGRIND_COMPAT=0/1 forces it. */
 } vd_device_profile;
 
 struct vd_context {
@@ -231,6 +237,16 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
 vd_status vd_buffer_alloc(vd_context *ctx, size_t bytes, cl_mem *out);
 /* Give a block back to the pool. bytes must be what was asked for. */
 void vd_buffer_release(vd_context *ctx, cl_mem mem, size_t bytes);
+/* clEnqueueWriteBuffer of bytes at byte offset off of mem, on ctx's queue, through
+ * vd_fault; what names the call in the error. On a device with oclgrind_compat a write
+ * that does not cover the whole buffer goes to a temporary buffer of exactly its size and
+ * is copied into place by a kernel (blocking; *ev, when asked for, is a marker after it). */
+vd_status vd_buffer_write(vd_context *ctx, cl_mem mem, bool blocking, size_t off, size_t bytes,
+                          const void *src, cl_event *ev, const char *what);
+/* count floats of mem from element off set to value: clEnqueueFillBuffer, or the fill
+ * kernel on a device with oclgrind_compat. */
+vd_status vd_buffer_fill(vd_context *ctx, cl_mem mem, size_t off, size_t count, float value,
+                         const char *what);
 /* Release every cached free block. */
 void vd_pool_trim(vd_context *ctx);
 

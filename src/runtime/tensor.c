@@ -1,6 +1,7 @@
 /* tensor.c - the device buffer pool and float32 tensors (create, views, host copies).
  * The pool keeps freed blocks by size class so a training loop that frees and allocates
  * the same sizes never reaches clCreateBuffer again. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,17 @@ vd_status vd_buffer_alloc(vd_context *ctx, size_t bytes, cl_mem *out)
         char what[96];
         snprintf(what, sizeof(what), "clCreateBuffer(%zu bytes)", cls);
         return vd_error_cl(ctx, what, err);
+    }
+    if (ctx->dev.oclgrind_compat) { /* a whole first write, of NaN (runtime.h) */
+        float *nan = malloc(cls);
+        cl_int e = nan ? CL_SUCCESS : CL_OUT_OF_HOST_MEMORY;
+        for (size_t i = 0; nan && i < cls / sizeof(float); i++) nan[i] = NAN;
+        if (nan) e = clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, cls, nan, 0, NULL, NULL);
+        free(nan);
+        if (e != CL_SUCCESS) {
+            clReleaseMemObject(m);
+            return vd_error_cl(ctx, "clEnqueueWriteBuffer(NaN fill of a new buffer)", e);
+        }
     }
     ctx->stats.pool_allocations++;
     ctx->stats.pool_bytes_in_use += cls;
@@ -199,15 +211,61 @@ static vd_status copy_check(const vd_tensor *t, const void *host, size_t count, 
     return VD_OK;
 }
 
+vd_status vd_buffer_write(vd_context *ctx, cl_mem mem, bool blocking, size_t off, size_t bytes,
+                          const void *src, cl_event *ev, const char *what)
+{
+    char call[160];
+    snprintf(call, sizeof call, "clEnqueueWriteBuffer(%s)", what);
+    size_t size = 0;
+    if (ctx->dev.oclgrind_compat && bytes > 0 &&
+        clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) == CL_SUCCESS &&
+        (off != 0 || bytes != size) && off % 4 == 0 && bytes % 4 == 0) {
+        cl_int err = vd_fault(ctx, "clCreateBuffer");
+        cl_mem tmp = err ? NULL : clCreateBuffer(ctx->cl, CL_MEM_READ_ONLY, bytes, NULL, &err);
+        if (!tmp) return vd_error_cl(ctx, "clCreateBuffer(staged write)", err);
+        err = vd_fault(ctx, "clEnqueueWriteBuffer")
+                  ?: clEnqueueWriteBuffer(ctx->queue, tmp, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
+        vd_status st = err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, call, err);
+        if (st == VD_OK)
+            st = VD_RUN1(ctx, "util", "copy_u32", bytes / 4, VD_A_U64(bytes / 4), VD_A_MEM(tmp),
+                         VD_A_MEM(mem), VD_A_U64(off / 4));
+        if (st == VD_OK && ev) {
+            err = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, ev);
+            if (err != CL_SUCCESS) st = vd_error_cl(ctx, "clEnqueueMarkerWithWaitList", err);
+        }
+        if (st == VD_OK && (err = clFinish(ctx->queue)) != CL_SUCCESS)
+            st = vd_error_cl(ctx, "clFinish(staged write)", err);
+        clReleaseMemObject(tmp); /* the copy holds its own reference until it completes */
+        return st;
+    }
+    cl_int err = vd_fault(ctx, "clEnqueueWriteBuffer")
+                     ?: clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, off,
+                                             bytes, src, 0, NULL, ev);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, call, err);
+}
+
+vd_status vd_buffer_fill(vd_context *ctx, cl_mem mem, size_t off, size_t count, float value,
+                         const char *what)
+{
+    if (count == 0) return VD_OK;
+    if (ctx->dev.oclgrind_compat)
+        return VD_RUN1(ctx, "util", "fill", count, VD_A_U64(count), VD_A_F32(value), VD_A_MEM(mem),
+                       VD_A_U64(off));
+    char call[160];
+    snprintf(call, sizeof call, "clEnqueueFillBuffer(%s)", what);
+    cl_int err = vd_fault(ctx, "clEnqueueFillBuffer")
+                     ?: clEnqueueFillBuffer(ctx->queue, mem, &value, sizeof(value),
+                                            off * sizeof(float), count * sizeof(float), 0, NULL,
+                                            NULL);
+    return err == CL_SUCCESS ? VD_OK : vd_error_cl(ctx, call, err);
+}
+
 vd_status vd_tensor_write(vd_tensor *t, const float *src, size_t count)
 {
     vd_status st = copy_check(t, src, count, "vd_tensor_write");
     if (st != VD_OK) return st;
-    cl_int err = vd_fault(t->ctx, "clEnqueueWriteBuffer")
-                     ?: clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE,
-                                             t->offset * sizeof(float), count * sizeof(float), src,
-                                             0, NULL, NULL);
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueWriteBuffer", err);
+    return vd_buffer_write(t->ctx, t->mem, true, t->offset * sizeof(float),
+                           count * sizeof(float), src, NULL, "tensor");
 }
 
 vd_status vd_tensor_read(const vd_tensor *t, float *dst, size_t count)
@@ -224,9 +282,5 @@ vd_status vd_tensor_read(const vd_tensor *t, float *dst, size_t count)
 vd_status vd_tensor_fill(vd_tensor *t, float value)
 {
     if (!t) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_tensor_fill: tensor is NULL");
-    cl_int err = vd_fault(t->ctx, "clEnqueueFillBuffer")
-                     ?: clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof(value),
-                                            t->offset * sizeof(float), t->numel * sizeof(float),
-                                            0, NULL, NULL);
-    return err == CL_SUCCESS ? VD_OK : vd_error_cl(t->ctx, "clEnqueueFillBuffer", err);
+    return vd_buffer_fill(t->ctx, t->mem, t->offset, t->numel, value, "tensor");
 }
