@@ -433,8 +433,8 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
         size_t used = (size_t)stat > dyn ? (size_t)stat : dyn;
         if (used > ctx->dev.local_mem)
             return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
-                                "kernel %s.cl:%s: needs %zu bytes of __local memory, the device "
-                                "has %zu (CL_DEVICE_LOCAL_MEM_SIZE)",
+                                "kernel %s.cl:%s: needs %zu bytes of __local memory, the budget "
+                                "is %zu (CL_DEVICE_LOCAL_MEM_SIZE, or VERDANT_LOCAL_MEM)",
                                 file, name, used, ctx->dev.local_mem);
     }
     cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")
