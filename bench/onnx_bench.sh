@@ -8,11 +8,12 @@
 # --warmup untimed ones, in a fresh process per round (context or session creation, kernel
 # compilation and Verdant's convolution tuning happen before the timed calls). Before the
 # rounds ONNX Runtime's outputs are checked against Verdant's (1e-4). Prints per model the
-# median images/s of each side and Verdant / ONNX Runtime.
+# median images/s of each side, their ratio Verdant / ONNX Runtime, and the median of the
+# per-round ratios (each Verdant round over the ONNX Runtime round right after it).
 #
 # Usage: bench/onnx_bench.sh [--model lenet5|vgg_bn|all] [--rounds R] [--iters I]
 #                            [--warmup W] [--batch B] [--threads T] [--build DIR]
-#   defaults: all models, 3 rounds, 20 timed batches after 3 warm-up ones, batch 64,
+#   defaults: all models, 5 rounds, 100 timed batches after 3 warm-up ones, batch 64,
 #   ONNX Runtime on 2 threads, build directory build/ (it needs build/tests/onnx_tool: a
 #   build with tests and ONNX).
 # ONNX Runtime comes from PyPI into the virtual environment BUILD/onnx-venv (the one the
@@ -22,8 +23,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model=all
-rounds=3
-iters=20
+rounds=5
+iters=100
 warmup=3
 batch=64
 threads=2
@@ -70,7 +71,7 @@ value() { sed -n 's/^images_per_s=//p' "$1"; }
 ortv="$("$venv/bin/python" -c 'import onnxruntime; print(onnxruntime.__version__)')"
 echo "batch $batch, $iters timed batches after $warmup; ONNX Runtime $ortv CPU, $threads threads;" \
     "$rounds alternating rounds; $(nproc) CPUs (shared machine: figures are noisy)"
-printf '%-8s %14s %14s %10s\n' model verdant_img/s ort_img/s verdant/ort
+printf '%-8s %14s %14s %10s %12s\n' model verdant_img/s ort_img/s verdant/ort paired_ratio
 for m in "${models[@]}"; do
     cfg="$root/samples/models/$m.cfg"
     "$tool" dump "$cfg" "$tmp/$m" --batch "$batch" --train-steps 0 >"$tmp/$m.dump"
@@ -90,7 +91,9 @@ for m in "${models[@]}"; do
     done
     v="$(median <"$tmp/$m.v")"
     o="$(median <"$tmp/$m.o")"
-    printf '%-8s %14.1f %14.1f %10.2f   (rounds: verdant %s; ort %s)\n' "$m" "$v" "$o" \
-        "$(awk -v a="$v" -v b="$o" 'BEGIN { print a / b }')" "$(paste -sd' ' "$tmp/$m.v")" \
-        "$(paste -sd' ' "$tmp/$m.o")"
+    # The median of each round's own ratio too: neighbouring runs share the machine's load.
+    paired="$(paste "$tmp/$m.v" "$tmp/$m.o" | awk '{ print $1 / $2 }' | median)"
+    printf '%-8s %14.1f %14.1f %10.2f %12.2f   (rounds: verdant %s; ort %s)\n' "$m" "$v" "$o" \
+        "$(awk -v a="$v" -v b="$o" 'BEGIN { print a / b }')" "$paired" \
+        "$(paste -sd' ' "$tmp/$m.v")" "$(paste -sd' ' "$tmp/$m.o")"
 done
