@@ -51,8 +51,7 @@ static Onnx__ModelProto *read_model(const char *path)
     uint8_t *buf = test_malloc((size_t)(n > 0 ? n : 1));
     size_t got = fread(buf, 1, (size_t)n, f);
     fclose(f);
-    Onnx__ModelProto *m =
-        got == (size_t)n ? onnx__model_proto__unpack(NULL, (size_t)n, buf) : NULL;
+    Onnx__ModelProto *m = got == (size_t)n ? onnx__model_proto__unpack(NULL, (size_t)n, buf) : NULL;
     free(buf);
     return m;
 }
@@ -80,8 +79,8 @@ static int expect_int(const Onnx__NodeProto *n, const char *name, int64_t want)
     const Onnx__AttributeProto *a = find_attr(n, name);
     char label[160];
     snprintf(label, sizeof(label), "%s.%s == %lld", n->name, name, (long long)want);
-    return expect_true(label, a && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT &&
-                                  a->i == want);
+    return expect_true(label,
+                       a && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT && a->i == want);
 }
 
 static int expect_float(const Onnx__NodeProto *n, const char *name, float want)
@@ -101,8 +100,8 @@ static const Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char 
 }
 
 /* A tensor type (N, d...) with N symbolic. */
-static int expect_type(const char *what, const Onnx__ValueInfoProto *v, const char *name,
-                       size_t nd, const int64_t *d)
+static int expect_type(const char *what, const Onnx__ValueInfoProto *v, const char *name, size_t nd,
+                       const int64_t *d)
 {
     bool ok = v && !strcmp(v->name, name) && v->type &&
               v->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
@@ -131,8 +130,8 @@ static int expect_init(const Onnx__GraphProto *g, const char *name, size_t nd, c
     float *got = test_malloc(4 * n + 4);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *b = t->raw_data.data + 4 * i;
-        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
+        uint32_t u =
+            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
         memcpy(&got[i], &u, 4);
     }
     snprintf(label, sizeof(label), "initializer %s: values bit for bit", name);
@@ -178,8 +177,8 @@ static void test_structure(vd_context *ctx)
     expect_type("output sm (N, 5)", g->output[0], "sm", 1, (int64_t[]){5});
 
     /* Nodes in layer order, each layer's last node producing a tensor named after it. */
-    static const char *const ops[] = {"Conv",    "Relu",    "BatchNormalization", "MaxPool",
-                                      "Dropout", "Flatten", "Gemm",               "Softmax"};
+    static const char *const ops[] = {
+        "Conv", "Relu", "BatchNormalization", "MaxPool", "Dropout", "Flatten", "Gemm", "Softmax"};
     static const char *const outs[] = {"c1/conv", "c1", "bn1", "mp", "drop", "flat", "fc", "sm"};
     bool order = g->n_node == 8;
     for (size_t i = 0; order && i < 8; i++)
@@ -198,8 +197,8 @@ static void test_structure(vd_context *ctx)
     expect_ints("conv", conv, "pads", 4, (int64_t[]){2, 2, 2, 2});
     expect_ints("conv", conv, "dilations", 2, (int64_t[]){2, 2});
     expect_int(conv, "group", 2);
-    expect_true("Relu reads c1/conv", g->node[1]->n_input == 1 &&
-                                          !strcmp(g->node[1]->input[0], "c1/conv"));
+    expect_true("Relu reads c1/conv",
+                g->node[1]->n_input == 1 && !strcmp(g->node[1]->input[0], "c1/conv"));
     expect_true("BatchNormalization inputs c1, scale, bias, running mean, running var",
                 bn->n_input == 5 && !strcmp(bn->input[0], "c1") &&
                     !strcmp(bn->input[1], "bn1.weight") && !strcmp(bn->input[2], "bn1.bias") &&
@@ -217,8 +216,7 @@ static void test_structure(vd_context *ctx)
     expect_true("Dropout has a ratio input", g->node[4]->n_input == 2);
 
     /* Value types of every layer output but the last (that one is the graph output). */
-    static const int64_t shapes[][3] = {{6, 10, 10}, {6, 10, 10}, {6, 5, 5}, {6, 5, 5}, {150},
-                                        {5}};
+    static const int64_t shapes[][3] = {{6, 10, 10}, {6, 10, 10}, {6, 5, 5}, {6, 5, 5}, {150}, {5}};
     static const size_t nds[] = {3, 3, 3, 3, 1, 1};
     static const char *const names[] = {"c1", "bn1", "mp", "drop", "flat", "fc"};
     if (expect_true("value_info for 6 layer outputs", g->n_value_info == 6))

@@ -302,8 +302,8 @@ static const float *param_data(ex *e, const vd_layer *l, int32_t p)
 static bool param_init(ex *e, const vd_layer *l, int32_t p, const char *suffix, char **name)
 {
     *name = astr(e, "%s.%s", l->name, suffix);
-    return *name && init_f32(e, *name, l->params[p].shape.ndim, l->params[p].shape.d,
-                             param_data(e, l, p));
+    return *name &&
+           init_f32(e, *name, l->params[p].shape.ndim, l->params[p].shape.d, param_data(e, l, p));
 }
 
 /* out = Relu(in) named "<layer>" when the layer fuses one. */
@@ -315,9 +315,9 @@ static bool relu_after(ex *e, const vd_layer *l, const char *in)
 
 static vd_status export_conv(ex *e, const vd_layer *l, bool transposed)
 {
-    static const char *const handled[] = {"filters", "kernel",   "kernel_h", "kernel_w",
-                                          "stride",  "pad",      "dilation", "groups",
-                                          "bias",    "relu",     "output_pad", NULL};
+    static const char *const handled[] = {"filters", "kernel", "kernel_h",   "kernel_w",
+                                          "stride",  "pad",    "dilation",   "groups",
+                                          "bias",    "relu",   "output_pad", NULL};
     vd_status st = check_keys(e, l, handled);
     if (st != VD_OK) return st;
     int64_t R = l->params[0].shape.d[2], S = l->params[0].shape.d[3];
@@ -329,9 +329,9 @@ static vd_status export_conv(ex *e, const vd_layer *l, bool transposed)
         return oom(e);
     const char *ins[3] = {tensor_of(e, l->inputs[0]), w, b};
     const char *out = relu ? astr(e, "%s/conv", l->name) : l->name;
-    Onnx__NodeProto *n = out ? node(e, transposed ? "ConvTranspose" : "Conv", l->name,
-                                    bias ? 3 : 2, ins, out)
-                             : NULL;
+    Onnx__NodeProto *n =
+        out ? node(e, transposed ? "ConvTranspose" : "Conv", l->name, bias ? 3 : 2, ins, out)
+            : NULL;
     bool ok = n && attr_ints(e, n, "kernel_shape", 2, (int64_t[]){R, S}) &&
               attr_ints(e, n, "strides", 2, (int64_t[]){stride, stride}) &&
               attr_ints(e, n, "pads", 4, (int64_t[]){pad, pad, pad, pad}) &&
@@ -416,7 +416,8 @@ static vd_status export_batchnorm(ex *e, vd_layer *l)
     static const char *const handled[] = {"momentum", "eps", "relu", NULL};
     vd_status st = check_keys(e, l, handled);
     if (st != VD_OK) return st;
-    if (!l->ops->state_copy || !l->ops->state_size || l->ops->state_size(l) != 2 * (size_t)l->in.d[0])
+    if (!l->ops->state_copy || !l->ops->state_size ||
+        l->ops->state_size(l) != 2 * (size_t)l->in.d[0])
         return VD_INTERNAL(e->ctx, "batchnorm state layout");
     size_t C = (size_t)l->in.d[0];
     float *stats = ax(e, 2 * C * sizeof(float));
@@ -503,52 +504,50 @@ static vd_status export_layer(ex *e, vd_layer *l)
     if (!strcmp(t, "maxpool") || !strcmp(t, "avgpool")) return export_pool(e, l, t[0] == 'm');
     if (!strcmp(t, "batchnorm")) return export_batchnorm(e, l);
     if (!strcmp(t, "layernorm")) return export_layernorm(e, l);
-    /* The families below have no options but these. */
+    static const struct {
+        const char *type, *op;
+    } simple[] = {{"relu", "Relu"},       {"sigmoid", "Sigmoid"},
+                  {"tanh", "Tanh"},       {"leaky_relu", "LeakyRelu"},
+                  {"dropout", "Dropout"}, {"flatten", "Flatten"},
+                  {"concat", "Concat"},   {"globalavgpool", "GlobalAveragePool"},
+                  {"softmax", "Softmax"}, {"gelu", NULL},
+                  {"add", NULL}};
+    size_t i = 0, n_simple = sizeof(simple) / sizeof(simple[0]);
+    while (i < n_simple && strcmp(t, simple[i].type)) i++;
+    if (i == n_simple)
+        return unsupported(e, l, "this layer type has no ONNX mapping in this exporter");
+    /* These families have no options but these. */
     static const char *const none[] = {NULL}, *const alpha[] = {"alpha", NULL},
                              *const p[] = {"p", NULL};
-    vd_status st = check_keys(e, l, !strcmp(t, "leaky_relu") ? alpha
-                                    : !strcmp(t, "dropout")  ? p
-                                                             : none);
+    vd_status st = check_keys(e, l,
+                              !strcmp(t, "leaky_relu") ? alpha
+                              : !strcmp(t, "dropout")  ? p
+                                                       : none);
     if (st != VD_OK) return st;
     if (!strcmp(t, "gelu")) return export_gelu(e, l);
     if (!strcmp(t, "add")) return export_add(e, l);
-    static const struct {
-        const char *type, *op;
-    } simple[] = {{"relu", "Relu"},
-                  {"sigmoid", "Sigmoid"},
-                  {"tanh", "Tanh"},
-                  {"leaky_relu", "LeakyRelu"},
-                  {"dropout", "Dropout"},
-                  {"flatten", "Flatten"},
-                  {"concat", "Concat"},
-                  {"globalavgpool", "GlobalAveragePool"},
-                  {"softmax", "Softmax"}};
-    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-        if (strcmp(t, simple[i].type)) continue;
-        const char *ins[VD_MAX_INPUTS + 1];
-        int n_in = 1;
-        ins[0] = x;
-        if (!strcmp(t, "concat")) {
-            n_in = l->n_inputs;
-            for (int32_t k = 0; k < l->n_inputs; k++) ins[k] = tensor_of(e, l->inputs[k]);
-        }
-        if (!strcmp(t, "dropout")) {
-            /* Dropout-13: the ratio is an input; without training_mode it is the identity,
-             * as Verdant's inference is. */
-            char *ratio = astr(e, "%s.ratio", l->name);
-            if (!ratio || !init_scalar(e, ratio, (float)opt(l, "p"))) return oom(e);
-            ins[n_in++] = ratio;
-        }
-        Onnx__NodeProto *n = node(e, simple[i].op, l->name, n_in, ins, l->name);
-        bool ok = n != NULL;
-        if (ok && !strcmp(t, "leaky_relu")) ok = attr_float(e, n, "alpha", (float)opt(l, "alpha"));
-        /* Flatten keeps the batch; Concat joins channels; Softmax normalises over the
-         * channels (the classes of a (C) sample): all axis 1 of the batched tensor. */
-        if (ok && (!strcmp(t, "flatten") || !strcmp(t, "concat") || !strcmp(t, "softmax")))
-            ok = attr_int(e, n, "axis", 1);
-        return ok ? VD_OK : oom(e);
+    const char *ins[VD_MAX_INPUTS + 1];
+    int n_in = 1;
+    ins[0] = x;
+    if (!strcmp(t, "concat")) {
+        n_in = l->n_inputs;
+        for (int32_t k = 0; k < l->n_inputs; k++) ins[k] = tensor_of(e, l->inputs[k]);
     }
-    return unsupported(e, l, "this layer type has no ONNX mapping in this exporter");
+    if (!strcmp(t, "dropout")) {
+        /* Dropout-13: the ratio is an input; without training_mode it is the identity,
+         * as Verdant's inference is. */
+        char *ratio = astr(e, "%s.ratio", l->name);
+        if (!ratio || !init_scalar(e, ratio, (float)opt(l, "p"))) return oom(e);
+        ins[n_in++] = ratio;
+    }
+    Onnx__NodeProto *n = node(e, simple[i].op, l->name, n_in, ins, l->name);
+    bool ok = n != NULL;
+    if (ok && !strcmp(t, "leaky_relu")) ok = attr_float(e, n, "alpha", (float)opt(l, "alpha"));
+    /* Flatten keeps the batch; Concat joins channels; Softmax normalises over the
+     * channels (the classes of a (C) sample): all axis 1 of the batched tensor. */
+    if (ok && (!strcmp(t, "flatten") || !strcmp(t, "concat") || !strcmp(t, "softmax")))
+        ok = attr_int(e, n, "axis", 1);
+    return ok ? VD_OK : oom(e);
 }
 
 /* Every node, initializer and value name must be distinct (a layer named like a derived
