@@ -15,6 +15,7 @@
 #include "check.h"
 #include "net/net.h"
 #include "onnx.pb-c.h"
+#include "onnx/onnx_export.h"
 
 static char dir[] = "/tmp/verdant-onnx-XXXXXX";
 
@@ -349,6 +350,20 @@ static void test_bad_inputs(vd_context *ctx)
         expect_status("clashing tensor names", ctx, vd_net_save_onnx(net, path),
                       VD_ERR_UNSUPPORTED);
         expect_true("the clash names the tensor", message_has(ctx, "'c/conv'", NULL));
+        vd_net_destroy(net);
+    }
+    /* Over protobuf's 2 GiB message limit (here lowered to 1 KiB): refused with the size. */
+    net = build(ctx, "[net]\ninput = 1, 8, 8\n[flatten]\n[dense]\nname = fc\nunits = 64\n", 2);
+    if (net) {
+        vd_onnx_export_set_size_limit(1024);
+        expect_status("model over the size limit", ctx, vd_net_save_onnx(net, path),
+                      VD_ERR_UNSUPPORTED);
+        expect_true("the refusal gives the size and the limit",
+                    message_has(ctx, "over the 1024-byte limit", "4160 parameters"));
+        vd_onnx_export_set_size_limit(0);
+        char ok_path[256];
+        snprintf(ok_path, sizeof(ok_path), "%s/limit_ok.onnx", dir);
+        EXPECT_OK(ctx, vd_net_save_onnx(net, ok_path));
         vd_net_destroy(net);
     }
     expect_true("failed exports left the existing file alone", file_is(path, "previous"));

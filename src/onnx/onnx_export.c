@@ -15,6 +15,7 @@
  * "<path>.tmp.<pid>", fsync'ed and renamed over path, like checkpoints. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "../net/net.h"
+#include "onnx_export.h"
 
 #ifdef VD_HAVE_ONNX
 
@@ -29,6 +31,14 @@
 
 #define VD_ONNX_OPSET 17
 #define VD_ONNX_IR_VERSION 8
+#define VD_ONNX_MAX_BYTES ((size_t)INT32_MAX) /* protobuf's 2 GiB message limit */
+
+static size_t size_limit = VD_ONNX_MAX_BYTES;
+
+void vd_onnx_export_set_size_limit(size_t bytes)
+{
+    size_limit = bytes ? bytes : VD_ONNX_MAX_BYTES;
+}
 
 typedef struct ex {
     vd_context *ctx;
@@ -692,6 +702,14 @@ vd_status vd_net_save_onnx(const vd_net *net_c, const char *path)
     model.doc_string = doc;
     model.graph = &graph;
     size_t len = onnx__model_proto__get_packed_size(&model);
+    if (len > size_limit) {
+        st = vd_error_set(ctx, VD_ERR_UNSUPPORTED,
+                          "vd_net_save_onnx: the model would be %zu bytes, over the %zu-byte "
+                          "limit of a protobuf message (%zu parameters); ONNX external data "
+                          "files are not written",
+                          len, size_limit, np);
+        goto done;
+    }
     buf = malloc(len ? len : 1);
     if (!buf) {
         st = oom(&e);
@@ -710,6 +728,11 @@ done:
 }
 
 #else /* !VD_HAVE_ONNX */
+
+void vd_onnx_export_set_size_limit(size_t bytes)
+{
+    (void)bytes;
+}
 
 vd_status vd_net_save_onnx(const vd_net *net, const char *path)
 {
