@@ -318,16 +318,37 @@ static void test_bad_inputs(vd_context *ctx)
         vd_net_destroy(net);
     }
 
-    /* avgpool in ceil mode with an overhanging window: Verdant's divisor has no ONNX form. */
+    /* avgpool in ceil mode with padding and an overhanging window (10 + 2 -> 6 windows of 3
+     * at stride 2): Verdant's divisor has no ONNX form. */
     net = build(ctx,
                 "[net]\ninput = 1, 10, 10\n[avgpool]\nname = ap\nkernel = 3\nstride = 2\n"
-                "ceil = 1\n[flatten]\n",
+                "pad = 1\nceil = 1\n[flatten]\n",
                 4);
     if (net) {
         expect_status("avgpool ceil overhang", ctx, vd_net_save_onnx(net, path),
                       VD_ERR_UNSUPPORTED);
         expect_true("the refusal names the layer and the option",
-                    message_has(ctx, "layer 'ap' (avgpool)", "'ceil'"));
+                    message_has(ctx, "layer 'ap' (avgpool): option 'ceil' = 1", "'pad' = 1"));
+        vd_net_destroy(net);
+    }
+    /* Without padding the overhang is count_include_pad 0 with explicit end padding. */
+    net = build(ctx,
+                "[net]\ninput = 1, 10, 10\n[avgpool]\nname = ap\nkernel = 3\nstride = 2\n"
+                "ceil = 1\n",
+                4);
+    if (net) {
+        char ok_path[256];
+        snprintf(ok_path, sizeof(ok_path), "%s/ceil_nopad.onnx", dir);
+        Onnx__ModelProto *m = NULL;
+        if (EXPECT_OK(ctx, vd_net_save_onnx(net, ok_path)) &&
+            expect_true("it parses", (m = read_model(ok_path)) != NULL) &&
+            expect_true("one AveragePool node", m->graph->n_node == 1)) {
+            const Onnx__NodeProto *n = m->graph->node[0];
+            expect_ints("avgpool overhang without padding", n, "pads", 4, (int64_t[]){0, 0, 1, 1});
+            expect_int(n, "count_include_pad", 0);
+            expect_int(n, "ceil_mode", 0);
+        }
+        if (m) onnx__model_proto__free_unpacked(m, NULL);
         vd_net_destroy(net);
     }
     /* The same in ceil mode without an overhang (9 = 2*3 + 3) exports. */

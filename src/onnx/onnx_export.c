@@ -379,13 +379,15 @@ static vd_status export_dense(ex *e, const vd_layer *l)
 }
 
 /* Verdant's pools follow PyTorch (pool.c). Without ceil mode, or when ceil mode adds no
- * window, the output size is the floor formula with symmetric pads. With ceil mode adding
- * a last window that hangs over the bottom/right edge, maxpool is exported with that
- * overhang as explicit end padding (MaxPool pads with -inf, so the window's maximum is the
- * same) and ceil_mode 0, which every ONNX runtime sizes alike. avgpool divides such a
- * window by its part inside the padded input; AveragePool divides by the whole window
- * (count_include_pad=1) or by its part inside the unpadded input (0): neither matches,
- * so that case is refused. */
+ * window, the output size is the floor formula with symmetric pads. When ceil mode adds a
+ * last window that hangs over the bottom/right edge, the overhang is written as explicit
+ * end padding with ceil_mode 0, which every ONNX runtime sizes alike: MaxPool pads with
+ * -inf, so the window's maximum is the same. avgpool divides each window by its part
+ * inside the padded input [-pad, in + pad). Without padding that is its part inside the
+ * input, which is AveragePool's count_include_pad=0 with the end padding. With padding,
+ * AveragePool divides the overhanging window by the whole window (count_include_pad=1) or
+ * the first window by its part inside the unpadded input (0): neither matches, so that
+ * case is refused. */
 static vd_status export_pool(ex *e, const vd_layer *l, bool is_max)
 {
     static const char *const handled[] = {"kernel", "stride", "pad", "ceil", NULL};
@@ -400,14 +402,15 @@ static vd_status export_pool(ex *e, const vd_layer *l, bool is_max)
     if (end_h < p) end_h = p;
     if (end_w < p) end_w = p;
     bool overhang = end_h > p || end_w > p;
-    if (overhang && !is_max) {
+    if (overhang && !is_max && p > 0) {
         char why[400];
         snprintf(why, sizeof(why),
-                 "option 'ceil' = 1 makes the last window hang over the padded %lldx%lld input "
-                 "(kernel %lld, stride %lld, pad %lld); Verdant divides that window by its part "
-                 "inside the padded input, which ONNX AveragePool cannot express (neither "
-                 "count_include_pad value matches): use ceil = 0 or a size without overhang",
-                 (long long)H, (long long)W, (long long)k, (long long)s, (long long)p);
+                 "option 'ceil' = 1 with option 'pad' = %lld makes the last window hang over the "
+                 "padded %lldx%lld input (kernel %lld, stride %lld); Verdant divides that window "
+                 "by its part inside the padded input, which ONNX AveragePool cannot express "
+                 "(neither count_include_pad value matches): use ceil = 0, pad = 0 or a size "
+                 "without overhang",
+                 (long long)p, (long long)H, (long long)W, (long long)k, (long long)s);
         return unsupported(e, l, why);
     }
     const char *x = tensor_of(e, l->inputs[0]);
@@ -416,7 +419,7 @@ static vd_status export_pool(ex *e, const vd_layer *l, bool is_max)
               attr_ints(e, n, "strides", 2, (int64_t[]){s, s}) &&
               attr_ints(e, n, "pads", 4, (int64_t[]){p, p, end_h, end_w}) &&
               attr_int(e, n, "ceil_mode", 0);
-    if (ok && !is_max) ok = attr_int(e, n, "count_include_pad", 1);
+    if (ok && !is_max) ok = attr_int(e, n, "count_include_pad", overhang ? 0 : 1);
     return ok ? VD_OK : oom(e);
 }
 

@@ -53,7 +53,7 @@ contains "$tmp/err" "no-such-dir/x.onnx" "unwritable output is named"
 one_line "unwritable output"
 
 echo "previous" >"$tmp/keep.onnx"
-printf '[net]\ninput = 1, 10, 10\n[avgpool]\nname = ap\nkernel = 3\nstride = 2\nceil = 1\n' \
+printf '[net]\ninput = 1, 10, 10\n[avgpool]\nname = ap\nkernel = 3\nstride = 2\npad = 1\nceil = 1\n' \
     >"$tmp/overhang.cfg"
 expect 1 "layer ONNX cannot express" "$V" export "$tmp/overhang.cfg" -o "$tmp/keep.onnx"
 contains "$tmp/err" "layer 'ap' (avgpool): option 'ceil' = 1" "refusal names layer and option"
