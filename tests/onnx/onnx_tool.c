@@ -7,6 +7,8 @@
  *     initial values), write PREFIX.onnx with vd_net_save_onnx, N random inputs to
  *     PREFIX.in.f32 and vd_net_predict's outputs to PREFIX.out.f32 (raw little-endian
  *     float32), and print "input_shape=N,d1,.. output_shape=N,e1,.." on stdout.
+ *   onnx_tool types
+ *     Print the registered layer types, one a line.
  *   onnx_tool bench MODEL.cfg|MODEL.ckpt [--batch N] [--iters I] [--warmup W]
  *     Time I calls of vd_net_predict on a batch of N random inputs (host to host, after W
  *     untimed calls) and print "images_per_s=X".
@@ -50,6 +52,10 @@ static int has_suffix(const char *s, const char *suf)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "types")) { /* the registered layer types, one a line */
+        for (const char *const *t = vd_net_layer_types(); *t; t++) puts(*t);
+        return 0;
+    }
     if (argc < 3 || (strcmp(argv[1], "dump") && strcmp(argv[1], "bench"))) {
         fprintf(stderr, "usage: onnx_tool dump MODEL PREFIX [--batch N] [--train-steps K] "
                         "[--seed S]\n       onnx_tool bench MODEL [--batch N] [--iters I] "

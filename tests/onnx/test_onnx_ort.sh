@@ -36,6 +36,18 @@ if ! "$venv/bin/python" -c 'import onnxruntime, onnx, numpy' 2>/dev/null; then
     fi
 fi
 
+# all_layers.cfg must hold every registered layer type: a family added later fails here
+# until the export maps it and this file uses it.
+missing=""
+for t in $("$tool" types); do
+    grep -q "^\[$t\]" "$here/all_layers.cfg" || missing="$missing $t"
+done
+if [ -n "$missing" ]; then
+    echo "FAIL all_layers.cfg lacks the layer types:$missing"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
 # all_layers.cfg also cut after some of its layers, so that each part's output is compared
 # before the pooling and softmax at the end average differences away.
 for cut in mp ap ap2 ln bn3; do
