@@ -5,7 +5,7 @@
 command -v oclgrind >/dev/null 2>&1 || { echo "oclgrind not installed: skipped"; exit 77; }
 err=$(mktemp) || exit 1
 trap 'rm -f "$err"' EXIT
-VD_TEST_SMALL=1 oclgrind --data-races --uninitialized --check-api "$@" 2>"$err"
+VD_TEST_SMALL=1 oclgrind --build-options -cl-opt-disable --data-races --uninitialized --check-api "$@" 2>"$err"
 rc=$?
 cat "$err" >&2
 if grep -Eqi 'Invalid (read|write)|data race|Uninitiali[sz]ed|^Oclgrind.*error|error:' "$err"; then

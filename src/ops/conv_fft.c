@@ -139,6 +139,8 @@ typedef struct fft_plan {
     size_t n0, n1, batch;
     bool inverse;          /* false: real -> Hermitian (forward); true: the inverse */
     clfftPlanHandle h;     /* valid when st == VD_OK */
+    cl_mem tmp;            /* the plan's intermediate buffer (NULL: it needs none) */
+    size_t tmp_bytes;
     vd_status st;          /* a failure is kept, with its message */
     char msg[256];
     uint64_t used;
@@ -149,6 +151,16 @@ typedef struct fft_state {
     size_t n_plans;
     uint64_t tick;
 } fft_state;
+
+/* Destroy a baked plan and the intermediate buffer it was given. */
+static void plan_destroy(vd_context *ctx, fft_plan *p)
+{
+    if (p->st != VD_OK) return;
+    clfftDestroyPlan(&p->h);
+    if (p->tmp) vd_buffer_release(ctx, p->tmp, p->tmp_bytes);
+    p->tmp = NULL, p->tmp_bytes = 0;
+}
+
 
 /* clfftSetup is process-wide; every context that uses clFFT holds one reference and the
  * last one out calls clfftTeardown. A failed setup is remembered so applies() can say no. */
@@ -255,7 +267,7 @@ void vd_conv_fft_release(vd_context *ctx)
     fft_state *s = ctx->fft;
     if (!s) return; /* this context never used clFFT: it holds no reference */
     for (size_t i = 0; i < s->n_plans; i++)
-        if (s->plans[i].st == VD_OK) clfftDestroyPlan(&s->plans[i].h);
+        plan_destroy(ctx, &s->plans[i]);
     free(s);
     ctx->fft = NULL;
     fft_unref();
@@ -276,7 +288,7 @@ static vd_status plan_fail(vd_context *ctx, fft_plan *p, const char *call, clfft
 /* The baked plan for batch planes of n0 x n1 (rows x columns), forward real-to-complex or
  * its inverse, out of place, with the layouts of conv_fft.cl. */
 static vd_status plan_get(vd_context *ctx, size_t n0, size_t n1, size_t batch, bool inverse,
-                          clfftPlanHandle *out)
+                          clfftPlanHandle *out, cl_mem *tmp)
 {
     fft_state *s;
     vd_status st = fft_state_get(ctx, &s);
@@ -288,6 +300,7 @@ static vd_status plan_get(vd_context *ctx, size_t n0, size_t n1, size_t batch, b
             p->used = s->tick;
             if (p->st != VD_OK) return vd_error_set(ctx, p->st, "%s (remembered)", p->msg);
             *out = p->h;
+            if (tmp) *tmp = p->tmp;
             return VD_OK;
         }
     }
@@ -298,7 +311,7 @@ static vd_status plan_get(vd_context *ctx, size_t n0, size_t n1, size_t batch, b
         p = &s->plans[0];
         for (size_t i = 1; i < s->n_plans; i++)
             if (s->plans[i].used < p->used) p = &s->plans[i];
-        if (p->st == VD_OK) clfftDestroyPlan(&p->h);
+        plan_destroy(ctx, p);
     }
     memset(p, 0, sizeof(*p));
     p->n0 = n0, p->n1 = n1, p->batch = batch, p->inverse = inverse, p->used = s->tick;
@@ -345,15 +358,36 @@ static vd_status plan_get(vd_context *ctx, size_t n0, size_t n1, size_t batch, b
         call = "clfftBakePlan";
         err = fft_fault(ctx, call) ?: clfftBakePlan(h, 1, &ctx->queue, NULL, NULL);
     }
+    /* The intermediate buffer of a multi-pass plan is ours (vd_buffer_alloc), not one
+     * clFFT creates inside clfftEnqueueTransform: it counts in the memory statistics and
+     * is NaN-filled under oclgrind_compat, whose shadow memory clFFT's own buffer escaped
+     * (every read of it was reported uninitialised; docs/GPU.md). */
+    size_t tmp_bytes = 0;
+    if (err == CLFFT_SUCCESS) {
+        call = "clfftGetTmpBufSize";
+        err = fft_fault(ctx, call) ?: clfftGetTmpBufSize(h, &tmp_bytes);
+    }
     if (err != CLFFT_SUCCESS) {
         clfftDestroyPlan(&h);
         return plan_fail(ctx, p, call, err);
     }
-    vd_log(ctx, 2, "clFFT plan %s %zux%zu batch %zu baked", inverse ? "C2R" : "R2C", n0, n1,
-           batch);
+    if (tmp_bytes) {
+        vd_status st = vd_buffer_alloc(ctx, tmp_bytes, &p->tmp);
+        if (st != VD_OK) {
+            clfftDestroyPlan(&h);
+            p->n0 = p->n1 = p->batch = 0, p->used = 0; /* not remembered: memory may free up */
+            p->st = st;
+            snprintf(p->msg, sizeof p->msg, "%s", vd_last_error(ctx));
+            return st;
+        }
+        p->tmp_bytes = tmp_bytes;
+    }
+    vd_log(ctx, 2, "clFFT plan %s %zux%zu batch %zu baked, %zu bytes of intermediate buffer",
+           inverse ? "C2R" : "R2C", n0, n1, batch, tmp_bytes);
     p->h = h;
     p->st = VD_OK;
     *out = h;
+    if (tmp) *tmp = p->tmp;
     return VD_OK;
 }
 
@@ -362,7 +396,7 @@ vd_status vd_conv_fft_probe(vd_context *ctx, size_t n0, size_t n1, size_t batch)
     VD_CHECK(NULL, ctx != NULL, "NULL context");
     VD_CHECK(ctx, n0 > 0 && n1 > 0 && batch > 0, "empty transform");
     clfftPlanHandle h;
-    return plan_get(ctx, n0, n1, batch, false, &h);
+    return plan_get(ctx, n0, n1, batch, false, &h, NULL);
 }
 
 /* ------------------------------------------------------------------ the passes */
@@ -373,13 +407,14 @@ static vd_status transform(vd_context *ctx, const fft_layout *L, size_t batch, b
                            cl_mem in, cl_mem out)
 {
     clfftPlanHandle h;
-    vd_status st = plan_get(ctx, L->n0, L->n1, batch, inverse, &h);
+    cl_mem tmp = NULL;
+    vd_status st = plan_get(ctx, L->n0, L->n1, batch, inverse, &h, &tmp);
     if (st != VD_OK) return st;
     /* A transform is several kernels; the profiler times it as one span (profile.h). */
     clfftStatus err = fft_fault(ctx, "clfftEnqueueTransform");
     if (err == CLFFT_SUCCESS)
         err = clfftEnqueueTransform(h, inverse ? CLFFT_BACKWARD : CLFFT_FORWARD, 1, &ctx->queue, 0,
-                                    NULL, vd_profile_span_event(ctx), &in, &out, NULL);
+                                    NULL, vd_profile_span_event(ctx), &in, &out, tmp);
     if (err != CLFFT_SUCCESS)
         return vd_error_set(ctx, VD_ERR_FFT,
                             "clfftEnqueueTransform(%s %zux%zu, batch %zu) -> %d (%s)",
