@@ -51,6 +51,8 @@ static const verb verbs[] = {
      cmd_plot},
     {"bench", "measure images/s per model and each conv layer's algorithms", USAGE_BENCH,
      cmd_bench},
+    {"import", "import an ONNX model into a checkpoint (verdant import M.onnx -o M.ckpt)",
+     USAGE_IMPORT, cmd_import},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
