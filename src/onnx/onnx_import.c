@@ -1694,6 +1694,19 @@ static vd_status map_node(imp *I)
     if (!strcmp(op, "Relu") || !strcmp(op, "Sigmoid") || !strcmp(op, "Tanh")) {
         vd_status st = check_attrs(I, "");
         if (st != VD_OK) return st;
+        if (op[0] == 'R') { /* fused into the conv2d/batchnorm it follows (same maths) */
+            val *x = in_val(I, 0);
+            lrec *l = x && x->kind == V_ACT && x->layer >= 0 ? &I->L[x->layer] : NULL;
+            bool fusable = l && (!strcmp(l->type, "conv2d") || !strcmp(l->type, "deconv2d") ||
+                                 !strcmp(l->type, "batchnorm"));
+            for (int32_t k = 0; fusable && k < l->n_kv; k++)
+                if (!strcmp(l->key[k], "relu")) fusable = false;
+            if (fusable && uses(I, x->name) == 1 && out_name(I, 0)) {
+                kv(l, "relu", "1");
+                l->bias_open = false;
+                return set_act(I, out_name(I, 0), x->layer, x->r, x->d);
+            }
+        }
         return op_act(I, op[0] == 'R' ? "relu" : op[0] == 'S' ? "sigmoid" : "tanh");
     }
     if (!strcmp(op, "LeakyRelu")) return op_leaky(I);
