@@ -410,6 +410,37 @@ static void test_bad_inputs(vd_context *ctx)
     expect_refused(ctx, "constant output", &b, VD_ERR_UNSUPPORTED, "constant", NULL, NULL);
 }
 
+/* The reshape layer the importer maps Reshape onto: a view, checked element counts. */
+static void test_reshape_layer(vd_context *ctx)
+{
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, vd_net_create(ctx, &net))) return;
+    EXPECT_OK(ctx, vd_net_input(net, 1, (int64_t[]){12}));
+    expect_status("reshape d2 without d1", ctx, vd_net_add(net, "reshape", "r0", "d0=3 d2=4"),
+                  VD_ERR_INVALID_ARG);
+    EXPECT_OK(ctx, vd_net_add(net, "reshape", "r1", "d0=3 d1=4"));
+    EXPECT_OK(ctx, vd_net_add(net, "softmax", "sm", NULL));
+    if (EXPECT_OK(ctx, vd_net_build(net, 1))) {
+        float x[12], y[12];
+        for (int k = 0; k < 12; k++) x[k] = (float)k * 0.1f;
+        EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+        float want[12];
+        for (int j = 0; j < 4; j++) { /* softmax over the 3 rows of each column */
+            double s = 0;
+            for (int c = 0; c < 3; c++) s += exp(x[c * 4 + j]);
+            for (int c = 0; c < 3; c++) want[c * 4 + j] = (float)(exp(x[c * 4 + j]) / s);
+        }
+        expect_close("softmax over a reshaped (3, 4) sample", y, want, 12, 1e-6f, 1e-5f);
+    }
+    vd_net_destroy(net);
+    if (!EXPECT_OK(ctx, vd_net_create(ctx, &net))) return;
+    EXPECT_OK(ctx, vd_net_input(net, 1, (int64_t[]){12}));
+    EXPECT_OK(ctx, vd_net_add(net, "reshape", "r1", "d0=5 d1=2"));
+    EXPECT_OK(ctx, vd_net_add(net, "relu", NULL, NULL));
+    expect_status("reshape of 12 elements to (5, 2)", ctx, vd_net_build(net, 1), VD_ERR_SHAPE);
+    vd_net_destroy(net);
+}
+
 int main(void)
 {
     vd_context *ctx;
@@ -418,6 +449,7 @@ int main(void)
     test_gemm_relu(ctx);
     test_matmul_bias_fold(ctx);
     test_bad_inputs(ctx);
+    test_reshape_layer(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

@@ -187,5 +187,6 @@ bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
 bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
+extern const vd_layer_ops vd_layer_logsoftmax;                                      /* norm.c */
 
 #endif /* VD_LAYER_H */

@@ -1599,10 +1599,6 @@ static vd_status op_softmax(imp *I, bool logsm)
 {
     vd_status st = check_attrs(I, "axis");
     if (st != VD_OK) return st;
-    if (logsm)
-        return nerr(I, VD_ERR_UNSUPPORTED,
-                    "Verdant has no log-softmax layer (its softmax_ce loss fuses it for "
-                    "training only)");
     int64_t axis;
     bool old = I->opset < 13;
     if ((st = attr_int(I, "axis", old ? 1 : -1, &axis)) != VD_OK) return st;
@@ -1623,7 +1619,7 @@ static vd_status op_softmax(imp *I, bool logsm)
         if ((st = new_layer(I, "flatten", &f)) != VD_OK) return st;
         I->L[f].in[0] = x->layer;
         I->L[f].n_in = 1;
-        if ((st = new_layer(I, "softmax", &s2)) != VD_OK) return st;
+        if ((st = new_layer(I, logsm ? "logsoftmax" : "softmax", &s2)) != VD_OK) return st;
         I->L[s2].in[0] = f;
         I->L[s2].n_in = 1;
         if ((st = new_layer(I, "reshape", &r2)) != VD_OK) return st;
@@ -1646,7 +1642,7 @@ static vd_status op_softmax(imp *I, bool logsm)
         if ((st = new_layer(I, "flatten", &f)) != VD_OK) return st;
         I->L[f].in[0] = x->layer;
         I->L[f].n_in = 1;
-        if ((st = new_layer(I, "softmax", &s2)) != VD_OK) return st;
+        if ((st = new_layer(I, logsm ? "logsoftmax" : "softmax", &s2)) != VD_OK) return st;
         I->L[s2].in[0] = f;
         I->L[s2].n_in = 1;
         if (sr == 1) return set_act(I, o, s2, x->r, x->d);
@@ -1660,7 +1656,7 @@ static vd_status op_softmax(imp *I, bool logsm)
         return set_act(I, o, r2, x->r, x->d);
     }
     int32_t idx;
-    return emit1(I, "softmax", x, x->r, x->d, &idx);
+    return emit1(I, logsm ? "logsoftmax" : "softmax", x, x->r, x->d, &idx);
 }
 
 static vd_status map_node(imp *I)
