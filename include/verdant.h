@@ -220,7 +220,7 @@ VD_API void vd_dataset_set_normalization(vd_dataset *ds, float mean, float std);
  *     vd_net_add(net, "dense", "fc2", "units=10");
  *     vd_net_build(net, 64);
  * Layer types: dense (units, bias=1), relu, sigmoid, tanh, gelu, dropout (p),
- * flatten. vd_net_layer_types() lists them.
+ * flatten, and the rest of docs/FORMATS.md's table. vd_net_layer_types() lists them.
  */
 typedef enum vd_loss {
     VD_LOSS_SOFTMAX_CE = 0, /* softmax + cross-entropy on integer labels (fused, stable) */
