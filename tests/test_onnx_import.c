@@ -293,6 +293,81 @@ static void test_matmul_bias_fold(vd_context *ctx)
     vd_net_destroy(net);
 }
 
+/* h = MatMul(x, W) is read twice (through an Identity by a constant Add, directly by an
+ * Add of activations): the constant must not be fused into the dense layer's bias, which
+ * would change what the second reader sees; Verdant then has no layer for it. */
+static void test_no_unsafe_bias_fusion(vd_context *ctx)
+{
+    static float W43[12];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    mb_tensor(&b, "W", 2, d43, W43, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    mb_node(&b, "MatMul", "mm", "x", "W", NULL, "h");
+    mb_node(&b, "Identity", "id", "h", NULL, NULL, "h2");
+    mb_node(&b, "Add", "bias", "h2", "B", NULL, "hb");
+    mb_node(&b, "Add", "sum", "hb", "h", NULL, "y");
+    mb_output(&b, "y");
+    expect_refused(ctx, "constant Add onto a shared output", &b, VD_ERR_UNSUPPORTED, "'bias'",
+                   "add-a-constant", NULL);
+}
+
+/* Conv with groups = 2, dilation 2, auto_pad SAME_UPPER (total padding 4: 2 a side) and a
+ * bias, then a fused Relu, against a direct host convolution. */
+static void test_conv_groups_dilation(vd_context *ctx)
+{
+    enum { N = 2, C = 4, H = 7, W = 6, M = 6, G = 2, K = 3, D = 2 };
+    static const int64_t in4[4] = {-1, C, H, W}, dw[4] = {M, C / G, K, K}, db[1] = {M},
+                         dil[2] = {D, D};
+    static float w[M * (C / G) * K * K], bias[M];
+    uint64_t rng = 11;
+    test_fill_uniform(&rng, w, sizeof(w) / sizeof(w[0]), -0.5f, 0.5f);
+    test_fill_uniform(&rng, bias, M, -0.2f, 0.2f);
+    mb b;
+    mb_init(&b, 11);
+    mb_input(&b, "x", 4, in4);
+    mb_tensor(&b, "W", 4, dw, w, sizeof(w) / sizeof(w[0]));
+    mb_tensor(&b, "B", 1, db, bias, M);
+    int cv = mb_node(&b, "Conv", "conv", "x", "W", "B", "c");
+    mb_attr_i(&b, cv, "group", G);
+    mb_attr_ints(&b, cv, "dilations", dil, 2);
+    mb_attr_s(&b, cv, "auto_pad", "SAME_UPPER");
+    mb_node(&b, "Relu", "relu", "c", NULL, NULL, "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, N, &net))) return;
+    expect_true("Conv+Relu is one conv2d layer", net->n_layers == 1);
+    float *x = test_malloc(N * C * H * W * sizeof(float));
+    float *y = test_malloc(N * M * H * W * sizeof(float));
+    float *want = test_malloc(N * M * H * W * sizeof(float));
+    test_fill_uniform(&rng, x, N * C * H * W, -1, 1);
+    int cg = C / G, mg = M / G, pad = D * (K - 1) / 2;
+    for (int n = 0; n < N; n++)
+        for (int m = 0; m < M; m++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    double s = bias[m];
+                    int g = m / mg;
+                    for (int c = 0; c < cg; c++)
+                        for (int r = 0; r < K; r++)
+                            for (int q = 0; q < K; q++) {
+                                int ii = i - pad + r * D, jj = j - pad + q * D;
+                                if (ii < 0 || ii >= H || jj < 0 || jj >= W) continue;
+                                s += (double)x[((n * C + g * cg + c) * H + ii) * W + jj] *
+                                     w[((m * cg + c) * K + r) * K + q];
+                            }
+                    want[((n * M + m) * H + i) * W + j] = s > 0 ? (float)s : 0.0f;
+                }
+    EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
+    expect_close("Conv groups=2 dilation=2 SAME_UPPER + Relu", y, want, N * M * H * W, 1e-5f,
+                 1e-4f);
+    free(x);
+    free(y);
+    free(want);
+    vd_net_destroy(net);
+}
+
 static void gemm_model(mb *b, int64_t opset)
 {
     mb_init(b, opset);
@@ -448,6 +523,8 @@ int main(void)
     if (rc) return rc == TEST_SKIP ? check_summary() : rc;
     test_gemm_relu(ctx);
     test_matmul_bias_fold(ctx);
+    test_no_unsafe_bias_fusion(ctx);
+    test_conv_groups_dilation(ctx);
     test_bad_inputs(ctx);
     test_reshape_layer(ctx);
     vd_context_destroy(ctx);

@@ -388,6 +388,16 @@ static int32_t uses(const imp *I, const char *name)
     return c;
 }
 
+/* How many node inputs and graph outputs read planned layer L's output, under any of
+ * its names (Identity and shape-keeping Reshapes add names). */
+static int32_t layer_uses(const imp *I, int32_t L)
+{
+    int32_t c = 0;
+    for (size_t k = 0; k < I->nv; k++)
+        if (I->v[k].kind == V_ACT && I->v[k].layer == L) c += uses(I, I->v[k].name);
+    return c;
+}
+
 /* ------------------------------------------------------------------ layers */
 
 static vd_status new_layer(imp *I, const char *type, int32_t *idx)
@@ -1372,7 +1382,7 @@ static vd_status op_add(imp *I)
     /* A bias: x comes straight from a bias-less dense/conv2d that nothing else reads, and c
      * is one value per output channel. */
     lrec *l = x->layer >= 0 ? &I->L[x->layer] : NULL;
-    bool bias = l && l->bias_open && uses(I, x->name) == 1;
+    bool bias = l && l->bias_open && layer_uses(I, x->layer) == 1;
     if (bias) {
         int64_t cd[R];
         int32_t cr = x->r;
@@ -1697,7 +1707,7 @@ static vd_status map_node(imp *I)
                                  !strcmp(l->type, "batchnorm"));
             for (int32_t k = 0; fusable && k < l->n_kv; k++)
                 if (!strcmp(l->key[k], "relu")) fusable = false;
-            if (fusable && uses(I, x->name) == 1 && out_name(I, 0)) {
+            if (fusable && layer_uses(I, x->layer) == 1 && out_name(I, 0)) {
                 kv(l, "relu", "1");
                 l->bias_open = false;
                 return set_act(I, out_name(I, 0), x->layer, x->r, x->d);

@@ -7,7 +7,12 @@ modules the PyTorch benchmarks train), given non-trivial batch-norm running stat
 torch.onnx.export (opset 13, symbolic batch). Next to each MODEL.onnx it writes
 MODEL.x.bin (N inputs, float32) and MODEL.y.bin (PyTorch's N outputs, float32).
 
-Usage: torch_models.py OUTDIR [N]    (Debian's python3-torch; exits 77 without torch)
+With TRAIN_STEPS > 0 (and Fashion-MNIST in /usr/share/datasets/fashion-mnist) LeNet-5 is
+first trained that many steps in PyTorch (Adam, lr 1e-3, batch 64, Verdant's normalisation)
+and its test accuracy written to lenet5.torch_acc, so the import can be checked to give the
+same accuracy.
+
+Usage: torch_models.py OUTDIR [N] [TRAIN_STEPS]   (Debian's python3-torch; 77 without it)
 """
 import os
 import sys
@@ -27,6 +32,8 @@ import torch_cnn  # noqa: E402
 def main():
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    train_steps = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    data = "/usr/share/datasets/fashion-mnist"
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(2)
     for name in ("lenet5", "vgg_bn"):
@@ -36,6 +43,20 @@ def main():
         with torch.no_grad():
             for _ in range(3):  # running statistics away from (0, 1)
                 m(torch.randn(16, *shape, generator=g) * 1.5 + 0.3)
+        if name == "lenet5" and train_steps > 0 and os.path.isdir(data):
+            xtr, ytr = torch_cnn.load(data, "train", shape)
+            xte, yte = torch_cnn.load(data, "test", shape)
+            opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+            torch_cnn.train_steps(m, opt, torch.nn.CrossEntropyLoss(), xtr, ytr, 64, train_steps,
+                                  torch.Generator().manual_seed(5))
+            m.eval()
+            with torch.no_grad():
+                acc = sum(int((m(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum())
+                          for i in range(0, xte.shape[0], 1000))
+            with open(os.path.join(out, name + ".torch_acc"), "w") as f:
+                f.write(f"{acc}\n")
+            print(f"{name}: trained {train_steps} steps of 64 in PyTorch: test accuracy "
+                  f"{100.0 * acc / xte.shape[0]:.2f}% ({acc} / {xte.shape[0]})")
         m.eval()
         x = torch.randn(n, *shape, generator=g)
         with torch.no_grad():
