@@ -848,7 +848,7 @@ static vd_status spatial_pads(imp *I, const val *x, const int64_t *k, const int6
     if (!strcmp(ap, "NOTSET")) {
         if (n >= 0 && n != 4) return attr_err(I, "pads", "%d values (4 for 2-D)", (int)n);
         for (int j = 0; j < 4 && n == 4; j++) {
-            if (p[j] < 0) return attr_err(I, "pads", "negative padding");
+            if (p[j] < 0 || p[j] > 1024) return attr_err(I, "pads", "padding outside 0 to 1024");
             pads[j] = p[j];
         }
     } else if (!strcmp(ap, "VALID")) {
@@ -878,7 +878,8 @@ static vd_status two_equal(imp *I, const char *name, int64_t def, int64_t out[2]
         return VD_OK;
     }
     if (n != 2) return attr_err(I, name, "%d values (2 for 2-D)", (int)n);
-    if (v[0] < 1 || v[1] < 1) return attr_err(I, name, "values must be >= 1");
+    if (v[0] < 1 || v[1] < 1 || v[0] > 1024 || v[1] > 1024)
+        return attr_err(I, name, "values must be 1 to 1024 (Verdant's range)");
     out[0] = v[0];
     out[1] = v[1];
     return VD_OK;
@@ -910,6 +911,9 @@ static vd_status op_conv(imp *I, bool transpose)
                     (long long)w->c.d[0], (long long)w->c.d[1], (long long)w->c.d[2],
                     (long long)w->c.d[3], (long long)C, (long long)group);
     int64_t k[2] = {w->c.d[2], w->c.d[3]};
+    if (k[0] < 1 || k[1] < 1 || k[0] > 1024 || k[1] > 1024)
+        return nerr(I, VD_ERR_UNSUPPORTED, "kernel %lldx%lld (Verdant's are 1 to 1024)",
+                    (long long)k[0], (long long)k[1]);
     int32_t nk;
     int64_t kv8[8];
     if ((st = attr_ints(I, "kernel_shape", kv8, 8, &nk)) != VD_OK) return st;
@@ -944,6 +948,8 @@ static vd_status op_conv(imp *I, bool transpose)
         if (n >= 0 && n != 2) return attr_err(I, "output_padding", "%d values", (int)n);
         op2[0] = n == 2 ? v[0] : 0;
         op2[1] = n == 2 ? v[1] : 0;
+        if (op2[0] < 0 || op2[1] < 0 || op2[0] > 1024 || op2[1] > 1024)
+            return attr_err(I, "output_padding", "outside 0 to 1024");
         int64_t full[2];
         for (int j = 0; j < 2; j++) full[j] = s[j] * (x->d[2 + j] - 1) + op2[j] + (k[j] - 1) * dil[j] + 1;
         char ap[32];
@@ -955,6 +961,8 @@ static vd_status op_conv(imp *I, bool transpose)
         if (nos == 2 || !strncmp(ap, "SAME", 4)) {
             for (int j = 0; j < 2; j++) {
                 int64_t target = nos == 2 ? os[j] : x->d[2 + j] * s[j];
+                if (target < 1 || target > (1 << 24))
+                    return attr_err(I, "output_shape", "outside 1 to 2^24");
                 int64_t total = full[j] - target;
                 if (total < 0)
                     return attr_err(I, nos == 2 ? "output_shape" : "auto_pad",
@@ -967,7 +975,8 @@ static vd_status op_conv(imp *I, bool transpose)
             if ((st = attr_ints(I, "pads", v, 8, &n)) != VD_OK) return st;
             if (n >= 0 && n != 4) return attr_err(I, "pads", "%d values (4 for 2-D)", (int)n);
             for (int j = 0; j < 4 && n == 4; j++) {
-                if (v[j] < 0) return attr_err(I, "pads", "negative padding");
+                if (v[j] < 0 || v[j] > 1024)
+                    return attr_err(I, "pads", "padding outside 0 to 1024");
                 pads[j] = v[j];
             }
         } else if (strcmp(ap, "VALID")) {
@@ -1047,6 +1056,7 @@ static vd_status op_pool(imp *I, bool maxp)
     if (n != 2) return attr_err(I, "kernel_shape", n < 0 ? "required" : "2 values for 2-D");
     k[0] = v[0];
     k[1] = v[1];
+    if (k[0] > 1024) return attr_err(I, "kernel_shape", "windows are at most 1024 wide");
     if (k[0] < 1 || k[0] != k[1])
         return attr_err(I, "kernel_shape", "(%lld, %lld): Verdant pools square windows",
                         (long long)k[0], (long long)k[1]);
@@ -1953,6 +1963,16 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
                                 "%s: input '%.60s': dimension %d is %s; Verdant needs a fixed "
                                 "sample shape",
                                 I->src, in->name, (int)k, d[k] < 0 ? "symbolic" : "out of range");
+    {
+        size_t sn = 1;
+        for (int32_t k = I->bo; k < r; k++) {
+            if (sn > MAX_ELEMS / (size_t)d[k])
+                return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
+                                    "%s: input '%.60s': more than %zu elements per sample",
+                                    I->src, in->name, MAX_ELEMS);
+            sn *= (size_t)d[k];
+        }
+    }
     I->batch = I->bo == 1 && d[0] > 0 ? d[0] : -1;
     if ((st = set_act(I, in->name, -1, r, d)) != VD_OK) return st;
     if ((st = walk(I)) != VD_OK) return st;
