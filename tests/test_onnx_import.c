@@ -461,7 +461,7 @@ static void test_bad_inputs(vd_context *ctx)
     expect_refused(ctx, "Gelu approximate=none", &b, VD_ERR_UNSUPPORTED, "'approximate'", "tanh",
                    NULL);
     /* Asymmetric Conv padding. */
-    static const int64_t in4[4] = {-1, 1, 5, 5}, dw[4] = {2, 1, 3, 3}, pads[4] = {1, 0, 1, 0};
+    static const int64_t in4[4] = {-1, 1, 5, 5}, dw[4] = {2, 1, 3, 3}, pads[4] = {1, 0, 0, 1};
     static float w[18];
     mb_init(&b, 11);
     mb_input(&b, "x", 4, in4);

@@ -922,22 +922,20 @@ static vd_status op_conv(imp *I, bool transpose)
     int64_t s[2], dil[2];
     if ((st = two_equal(I, "strides", 1, s)) != VD_OK) return st;
     if ((st = two_equal(I, "dilations", 1, dil)) != VD_OK) return st;
-    if (s[0] != s[1]) return attr_err(I, "strides", "%lld, %lld: Verdant strides both axes alike",
-                                      (long long)s[0], (long long)s[1]);
     if (dil[0] != dil[1])
         return attr_err(I, "dilations", "%lld, %lld: Verdant dilates both axes alike",
                         (long long)dil[0], (long long)dil[1]);
     int64_t pads[4] = {0, 0, 0, 0}, out[2], opad = 0;
     if (!transpose) {
         if ((st = spatial_pads(I, x, k, s, dil, pads)) != VD_OK) return st;
-        if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3])
+        if (pads[0] != pads[2] || pads[1] != pads[3])
             return attr_err(I, "pads",
                             "(top, left, bottom, right) = (%lld, %lld, %lld, %lld): Verdant "
-                            "pads all four sides by one amount",
+                            "pads the top as the bottom and the left as the right",
                             (long long)pads[0], (long long)pads[1], (long long)pads[2],
                             (long long)pads[3]);
         for (int j = 0; j < 2; j++) {
-            out[j] = (x->d[2 + j] + 2 * pads[0] - dil[j] * (k[j] - 1) - 1) / s[j] + 1;
+            out[j] = (x->d[2 + j] + 2 * pads[j] - dil[j] * (k[j] - 1) - 1) / s[j] + 1;
             if (out[j] < 1) return nerr(I, VD_ERR_SHAPE, "the kernel does not fit the input");
         }
     } else {
@@ -963,13 +961,16 @@ static vd_status op_conv(imp *I, bool transpose)
                 int64_t target = nos == 2 ? os[j] : x->d[2 + j] * s[j];
                 if (target < 1 || target > (1 << 24))
                     return attr_err(I, "output_shape", "outside 1 to 2^24");
+                /* ONNX's reference: begin = total - total // 2 (SAME_UPPER: total // 2),
+                 * floor division; a negative end extends the output (output_pad). */
                 int64_t total = full[j] - target;
-                if (total < 0)
-                    return attr_err(I, nos == 2 ? "output_shape" : "auto_pad",
-                                    "output larger than the full transposed convolution");
+                int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
                 bool upper = !strcmp(ap, "SAME_UPPER");
-                pads[j] = upper ? total / 2 : total - total / 2;
+                pads[j] = upper ? half : total - half;
                 pads[j + 2] = total - pads[j];
+                if (pads[j] < 0)
+                    return attr_err(I, nos == 2 ? "output_shape" : "auto_pad",
+                                    "output larger than Verdant's deconv2d can extend it");
             }
         } else if (!strcmp(ap, "NOTSET")) {
             if ((st = attr_ints(I, "pads", v, 8, &n)) != VD_OK) return st;
@@ -986,14 +987,15 @@ static vd_status op_conv(imp *I, bool transpose)
         /* Verdant: rows [p, p + out) of the full output, out = full - op - 2p + q; ONNX:
          * rows [pb, full - pe). So p = pb, q = op + pb - pe on both axes. */
         int64_t q[2] = {op2[0] + pads[0] - pads[2], op2[1] + pads[1] - pads[3]};
-        if (pads[0] != pads[1] || q[0] != q[1] || q[0] < 0)
+        if (q[0] != q[1] || q[0] < 0)
             return attr_err(I, "pads",
                             "(top, left, bottom, right) = (%lld, %lld, %lld, %lld) with "
-                            "output_padding (%lld, %lld): Verdant's deconv2d crops the same "
-                            "amount at the top and left and may only extend the bottom/right",
+                            "output_padding (%lld, %lld): Verdant's deconv2d crops the top as "
+                            "the bottom and the left as the right, then may extend the bottom "
+                            "and right by one amount",
                             (long long)pads[0], (long long)pads[1], (long long)pads[2],
                             (long long)pads[3], (long long)op2[0], (long long)op2[1]);
-        if (q[0] >= s[0] && q[0] >= dil[0])
+        if ((q[0] >= s[0] || q[0] >= s[1]) && q[0] >= dil[0])
             return attr_err(I, "pads", "needs output_pad %lld, not below the stride or dilation",
                             (long long)q[0]);
         opad = q[0];
@@ -1010,6 +1012,8 @@ static vd_status op_conv(imp *I, bool transpose)
     kv(l, "kernel", "%lld", (long long)k[0]);
     kv(l, "stride", "%lld", (long long)s[0]);
     kv(l, "pad", "%lld", (long long)pads[0]);
+    if (s[1] != s[0]) kv(l, "stride_w", "%lld", (long long)s[1]);
+    if (pads[1] != pads[0]) kv(l, "pad_w", "%lld", (long long)pads[1]);
     kv(l, "dilation", "%lld", (long long)dil[0]);
     kv(l, "groups", "%lld", (long long)group);
     if (transpose) kv(l, "output_pad", "%lld", (long long)opad);
