@@ -18,7 +18,7 @@
 
 /* ------------------------------------------------------------------ model builder */
 
-#define MAXN 16
+#define MAXN 80
 typedef struct mb {
     Onnx__ModelProto m;
     Onnx__GraphProto g;
@@ -368,6 +368,35 @@ static void test_conv_groups_dilation(vd_context *ctx)
     vd_net_destroy(net);
 }
 
+/* 61 Identity nodes before a Conv: the Conv's output is the 65th value, so the value table
+ * grows while the Conv's weight is being read (a use-after-free under ASan before the fix). */
+static void test_value_table_growth(vd_context *ctx)
+{
+    static const int64_t in4[4] = {-1, 2, 3, 3}, dw[4] = {1, 2, 1, 1}, db[1] = {1};
+    static const float w[2] = {2.0f, -1.0f}, bias[1] = {0.5f};
+    static char names[62][8];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 4, in4);
+    mb_tensor(&b, "W", 4, dw, w, 2);
+    mb_tensor(&b, "B", 1, db, bias, 1);
+    snprintf(names[0], sizeof names[0], "x");
+    for (int k = 1; k <= 61; k++) {
+        snprintf(names[k], sizeof names[k], "i%d", k);
+        mb_node(&b, "Identity", NULL, names[k - 1], NULL, NULL, names[k]);
+    }
+    mb_node(&b, "Conv", "conv", names[61], "W", "B", "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 1, &net))) return;
+    float x[18], y[9], want[9];
+    for (int k = 0; k < 18; k++) x[k] = (float)k * 0.25f - 2.0f;
+    for (int k = 0; k < 9; k++) want[k] = 2.0f * x[k] - x[9 + k] + 0.5f;
+    EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+    expect_close("Conv after 61 Identity nodes", y, want, 9, 1e-6f, 1e-6f);
+    vd_net_destroy(net);
+}
+
 static void gemm_model(mb *b, int64_t opset)
 {
     mb_init(b, opset);
@@ -525,6 +554,7 @@ int main(void)
     test_matmul_bias_fold(ctx);
     test_no_unsafe_bias_fusion(ctx);
     test_conv_groups_dilation(ctx);
+    test_value_table_growth(ctx);
     test_bad_inputs(ctx);
     test_reshape_layer(ctx);
     vd_context_destroy(ctx);

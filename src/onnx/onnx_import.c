@@ -1005,6 +1005,8 @@ static vd_status op_conv(imp *I, bool transpose)
     int32_t idx;
     int64_t od[4] = {x->d[0], M, out[0], out[1]};
     if ((st = emit1(I, transpose ? "deconv2d" : "conv2d", x, 4, od, &idx)) != VD_OK) return st;
+    w = in_val(I, 1); /* emit1 may have moved the value table */
+    b = in_val(I, 2);
     lrec *l = &I->L[idx];
     kv(l, "filters", "%lld", (long long)M);
     kv(l, "kernel_h", "%lld", (long long)k[0]);
@@ -1386,9 +1388,9 @@ static vd_status op_add(imp *I)
             return nerr(I, VD_ERR_UNSUPPORTED,
                         "Add of two activations of different shapes: Verdant's add does not "
                         "broadcast");
-        int32_t idx;
+        int32_t idx, b_layer = b->layer; /* emit1 may move the value table */
         if ((st = emit1(I, "add", a, a->r, a->d, &idx)) != VD_OK) return st;
-        I->L[idx].in[1] = b->layer;
+        I->L[idx].in[1] = b_layer;
         I->L[idx].n_in = 2;
         return VD_OK;
     }
