@@ -397,6 +397,43 @@ static void test_value_table_growth(vd_context *ctx)
     vd_net_destroy(net);
 }
 
+/* A 1-D Conv (N, C, L) -> (N, M, L') imports as reshape, conv2d over (C, 1, L), reshape;
+ * stride 2, pads (1, 1), against the host. */
+static void test_conv1d(vd_context *ctx)
+{
+    enum { N = 2, C = 2, L = 9, M = 3, K = 3, S = 2, P = 1, LO = (L + 2 * P - K) / S + 1 };
+    static const int64_t in3[3] = {-1, C, L}, dw[3] = {M, C, K}, st[1] = {S}, pads[2] = {P, P};
+    static float w[M * C * K];
+    uint64_t rng = 5;
+    test_fill_uniform(&rng, w, M * C * K, -1, 1);
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, in3);
+    mb_tensor(&b, "W", 3, dw, w, M * C * K);
+    int cv = mb_node(&b, "Conv", "conv1d", "x", "W", NULL, "y");
+    mb_attr_ints(&b, cv, "strides", st, 1);
+    mb_attr_ints(&b, cv, "pads", pads, 2);
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, N, &net))) return;
+    float x[N * C * L], y[N * M * LO], want[N * M * LO];
+    test_fill_uniform(&rng, x, N * C * L, -1, 1);
+    for (int n = 0; n < N; n++)
+        for (int m = 0; m < M; m++)
+            for (int o = 0; o < LO; o++) {
+                double acc = 0;
+                for (int c = 0; c < C; c++)
+                    for (int k = 0; k < K; k++) {
+                        int i = o * S - P + k;
+                        if (i >= 0 && i < L) acc += (double)x[(n * C + c) * L + i] * w[(m * C + c) * K + k];
+                    }
+                want[(n * M + m) * LO + o] = (float)acc;
+            }
+    EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
+    expect_close("1-D Conv outputs", y, want, N * M * LO, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+}
+
 static void gemm_model(mb *b, int64_t opset)
 {
     mb_init(b, opset);
@@ -555,6 +592,7 @@ int main(void)
     test_no_unsafe_bias_fusion(ctx);
     test_conv_groups_dilation(ctx);
     test_value_table_growth(ctx);
+    test_conv1d(ctx);
     test_bad_inputs(ctx);
     test_reshape_layer(ctx);
     vd_context_destroy(ctx);

@@ -90,6 +90,7 @@ typedef struct imp {
     const node_t *node; /* the node being mapped (messages) */
     size_t node_idx;
     int64_t batch; /* the data input's fixed batch, -1 when symbolic or whole */
+    bool one_d;    /* a 1-D Conv/pool mapped onto 2-D over (C, 1, L): attributes widened */
 } imp;
 
 /* ------------------------------------------------------------------ messages */
@@ -530,6 +531,15 @@ static vd_status attr_ints(imp *I, const char *name, int64_t *out, int32_t cap, 
     if (a->n_ints > (size_t)cap) return attr_err(I, name, "%zu values (at most %d)", a->n_ints, cap);
     for (size_t k = 0; k < a->n_ints; k++) out[k] = a->ints[k];
     *n = (int32_t)a->n_ints;
+    if (I->one_d && !strcmp(name, "pads") && *n == 2 && cap >= 4) { /* (b, e) -> (0, b, 0, e) */
+        int64_t b = out[0], e = out[1];
+        out[0] = 0, out[1] = b, out[2] = 0, out[3] = e;
+        *n = 4;
+    } else if (I->one_d && strcmp(name, "pads") && *n == 1 && cap >= 2) { /* v -> (1, v) */
+        out[1] = out[0];
+        out[0] = 1;
+        *n = 2;
+    }
     return VD_OK;
 }
 
@@ -885,6 +895,10 @@ static vd_status two_equal(imp *I, const char *name, int64_t def, int64_t out[2]
     return VD_OK;
 }
 
+static vd_status op_conv2(imp *I, bool transpose, val *x, val *w, val *b);
+static vd_status one_d_in(imp *I, const val *x, val *x4);
+static vd_status one_d_out(imp *I);
+
 static vd_status op_conv(imp *I, bool transpose)
 {
     vd_status st = check_attrs(I, transpose ? "auto_pad dilations group kernel_shape "
@@ -894,9 +908,28 @@ static vd_status op_conv(imp *I, bool transpose)
     val *x = in_val(I, 0), *w = in_val(I, 1), *b = in_val(I, 2);
     if ((st = need_act(I, x, "X")) != VD_OK || (st = need_const(I, w, "W")) != VD_OK) return st;
     if (b && (st = need_const(I, b, "B")) != VD_OK) return st;
-    if (x->r == 3 || x->r == 5)
-        return nerr(I, VD_ERR_UNSUPPORTED, "%d-D convolution (Verdant's are 2-D)", (int)x->r - 2);
-    if ((st = need_batch_rank(I, x, 4, 4)) != VD_OK) return st;
+    if (x->r == 5) return nerr(I, VD_ERR_UNSUPPORTED, "3-D convolution (Verdant's are 2-D)");
+    if (x->r == 3 && I->bo == 1) { /* 1-D: over (C, 1, L) with a (.., 1, k) kernel */
+        if (w->c.r != 3) return nerr(I, VD_ERR_SHAPE, "W has rank %d, expected 3", (int)w->c.r);
+        val w4 = *w, x4;
+        w4.c.r = 4;
+        w4.c.d[3] = w->c.d[2];
+        w4.c.d[2] = 1;
+        if ((st = one_d_in(I, x, &x4)) != VD_OK) return st;
+        st = op_conv2(I, transpose, &x4, &w4, b ? in_val(I, 2) : NULL);
+        if (st != VD_OK) {
+            I->one_d = false;
+            return st;
+        }
+        return one_d_out(I);
+    }
+    return op_conv2(I, transpose, x, w, b);
+}
+
+static vd_status op_conv2(imp *I, bool transpose, val *x, val *w, val *b)
+{
+    vd_status st = need_batch_rank(I, x, 4, 4);
+    if (st != VD_OK) return st;
     if (w->c.r != 4) return nerr(I, VD_ERR_SHAPE, "W has rank %d, expected 4", (int)w->c.r);
     int64_t group;
     if ((st = attr_int(I, "group", 1, &group)) != VD_OK) return st;
@@ -1005,7 +1038,7 @@ static vd_status op_conv(imp *I, bool transpose)
     int32_t idx;
     int64_t od[4] = {x->d[0], M, out[0], out[1]};
     if ((st = emit1(I, transpose ? "deconv2d" : "conv2d", x, 4, od, &idx)) != VD_OK) return st;
-    w = in_val(I, 1); /* emit1 may have moved the value table */
+    w = in_val(I, 1); /* emit1 may have moved the value table (and w, b may be views) */
     b = in_val(I, 2);
     lrec *l = &I->L[idx];
     kv(l, "filters", "%lld", (long long)M);
@@ -1042,6 +1075,53 @@ static vd_status op_conv(imp *I, bool transpose)
     return VD_OK;
 }
 
+/* A rank-3 (N, C, L) activation as (N, C, 1, L) for a 1-D Conv or pool: a reshape layer,
+ * and I->one_d widens the node's attributes. *x4 is the 4-D view. */
+static vd_status one_d_in(imp *I, const val *x, val *x4)
+{
+    int32_t r1;
+    vd_status st = new_layer(I, "reshape", &r1);
+    if (st != VD_OK) return st;
+    I->L[r1].in[0] = x->layer;
+    I->L[r1].n_in = 1;
+    kv(&I->L[r1], "d0", "%lld", (long long)x->d[1]);
+    kv(&I->L[r1], "d1", "1");
+    kv(&I->L[r1], "d2", "%lld", (long long)x->d[2]);
+    *x4 = *x;
+    x4->r = 4;
+    x4->d[0] = x->d[0];
+    x4->d[1] = x->d[1];
+    x4->d[2] = 1;
+    x4->d[3] = x->d[2];
+    x4->layer = r1;
+    I->one_d = true;
+    return VD_OK;
+}
+
+/* After a 1-D op's layer: its output value (the last one pushed, (N, M, 1, L')) becomes a
+ * reshape back to (N, M, L'). */
+static vd_status one_d_out(imp *I)
+{
+    I->one_d = false;
+    val *o = &I->v[I->nv - 1];
+    int32_t src = o->layer, r2;
+    int64_t M = o->d[1], L = o->d[3];
+    vd_status st = new_layer(I, "reshape", &r2);
+    if (st != VD_OK) return st;
+    I->L[r2].in[0] = src;
+    I->L[r2].n_in = 1;
+    kv(&I->L[r2], "d0", "%lld", (long long)M);
+    kv(&I->L[r2], "d1", "%lld", (long long)L);
+    o = &I->v[I->nv - 1];
+    o->layer = r2;
+    o->r = 3;
+    o->d[1] = M;
+    o->d[2] = L;
+    return VD_OK;
+}
+
+static vd_status op_pool2(imp *I, bool maxp, val *x);
+
 static vd_status op_pool(imp *I, bool maxp)
 {
     vd_status st = check_attrs(I, maxp ? "auto_pad ceil_mode dilations kernel_shape pads "
@@ -1052,23 +1132,37 @@ static vd_status op_pool(imp *I, bool maxp)
     if ((st = only_first_output(I)) != VD_OK) return st;
     val *x = in_val(I, 0);
     if ((st = need_act(I, x, "X")) != VD_OK) return st;
-    if (x->r == 3 || x->r == 5)
-        return nerr(I, VD_ERR_UNSUPPORTED, "%d-D pooling (Verdant pools 2-D)", (int)x->r - 2);
-    if ((st = need_batch_rank(I, x, 4, 4)) != VD_OK) return st;
+    if (x->r == 5) return nerr(I, VD_ERR_UNSUPPORTED, "3-D pooling (Verdant pools 2-D)");
+    if (x->r == 3 && I->bo == 1) {
+        val x4;
+        if ((st = one_d_in(I, x, &x4)) != VD_OK) return st;
+        st = op_pool2(I, maxp, &x4);
+        if (st != VD_OK) {
+            I->one_d = false;
+            return st;
+        }
+        return one_d_out(I);
+    }
+    return op_pool2(I, maxp, x);
+}
+
+static vd_status op_pool2(imp *I, bool maxp, val *x)
+{
+    vd_status st = need_batch_rank(I, x, 4, 4);
+    if (st != VD_OK) return st;
     int64_t k[2], s[2], dil[2];
     int32_t n;
     int64_t v[8];
     if ((st = attr_ints(I, "kernel_shape", v, 8, &n)) != VD_OK) return st;
-    if (n != 2) return attr_err(I, "kernel_shape", n < 0 ? "required" : "2 values for 2-D");
+    if (n != 2)
+        return attr_err(I, "kernel_shape", n < 0 ? "required" : "%d values for %d-D", (int)n,
+                        I->one_d ? 1 : 2);
     k[0] = v[0];
     k[1] = v[1];
-    if (k[0] > 1024) return attr_err(I, "kernel_shape", "windows are at most 1024 wide");
-    if (k[0] < 1 || k[0] != k[1])
-        return attr_err(I, "kernel_shape", "(%lld, %lld): Verdant pools square windows",
-                        (long long)k[0], (long long)k[1]);
+    if (k[0] < 1 || k[1] < 1 || k[0] > 1024 || k[1] > 1024)
+        return attr_err(I, "kernel_shape", "windows are 1 to 1024 wide");
     if ((st = two_equal(I, "strides", 1, s)) != VD_OK) return st;
     if ((st = two_equal(I, "dilations", 1, dil)) != VD_OK) return st;
-    if (s[0] != s[1]) return attr_err(I, "strides", "Verdant strides both axes alike");
     if (dil[0] != 1 || dil[1] != 1) return attr_err(I, "dilations", "Verdant pools undilated");
     int64_t ceil_mode, cip = 0, so;
     if ((st = attr_int(I, "ceil_mode", 0, &ceil_mode)) != VD_OK) return st;
@@ -1076,26 +1170,26 @@ static vd_status op_pool(imp *I, bool maxp)
     if (!maxp && (st = attr_int(I, "count_include_pad", 0, &cip)) != VD_OK) return st;
     int64_t pads[4];
     if ((st = spatial_pads(I, x, k, s, dil, pads)) != VD_OK) return st;
-    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3])
+    if (pads[0] != pads[2] || pads[1] != pads[3])
         return attr_err(I, "pads",
                         "(top, left, bottom, right) = (%lld, %lld, %lld, %lld): Verdant pads "
-                        "all four sides by one amount",
+                        "the top as the bottom and the left as the right",
                         (long long)pads[0], (long long)pads[1], (long long)pads[2],
                         (long long)pads[3]);
-    if (pads[0] > k[0] / 2)
-        return attr_err(I, "pads", "%lld is more than half the window (Verdant's limit)",
-                        (long long)pads[0]);
-    if (!maxp && pads[0] > 0 && !cip)
+    if (pads[0] > k[0] / 2 || pads[1] > k[1] / 2)
+        return attr_err(I, "pads", "%lld, %lld: more than half the window (Verdant's limit)",
+                        (long long)pads[0], (long long)pads[1]);
+    if (!maxp && (pads[0] > 0 || pads[1] > 0) && !cip)
         return attr_err(I, "count_include_pad",
                         "0 with padding: Verdant's avgpool divides by the window including "
                         "the padding (count_include_pad=1)");
     int64_t out[2];
     for (int j = 0; j < 2; j++) {
-        int64_t span = x->d[2 + j] + 2 * pads[0] - k[0];
+        int64_t span = x->d[2 + j] + 2 * pads[j] - k[j];
         if (span < 0) return nerr(I, VD_ERR_SHAPE, "the window does not fit the input");
-        int64_t onnx = (ceil_mode ? (span + s[0] - 1) / s[0] : span / s[0]) + 1;
-        int32_t vd = vd_pool_out_size((int32_t)x->d[2 + j], (int32_t)k[0], (int32_t)s[0],
-                                      (int32_t)pads[0], ceil_mode != 0);
+        int64_t onnx = (ceil_mode ? (span + s[j] - 1) / s[j] : span / s[j]) + 1;
+        int32_t vd = vd_pool_out_size((int32_t)x->d[2 + j], (int32_t)k[j], (int32_t)s[j],
+                                      (int32_t)pads[j], ceil_mode != 0);
         if (vd != onnx)
             return attr_err(I, "ceil_mode", "ONNX gives %lld outputs, Verdant's ceil rule %d",
                             (long long)onnx, (int)vd);
@@ -1108,6 +1202,9 @@ static vd_status op_pool(imp *I, bool maxp)
     kv(l, "kernel", "%lld", (long long)k[0]);
     kv(l, "stride", "%lld", (long long)s[0]);
     kv(l, "pad", "%lld", (long long)pads[0]);
+    if (k[1] != k[0]) kv(l, "kernel_w", "%lld", (long long)k[1]);
+    if (s[1] != s[0]) kv(l, "stride_w", "%lld", (long long)s[1]);
+    if (pads[1] != pads[0]) kv(l, "pad_w", "%lld", (long long)pads[1]);
     kv(l, "ceil", "%d", ceil_mode ? 1 : 0);
     return VD_OK;
 }
