@@ -45,11 +45,9 @@ static vd_status pool_reshape(vd_layer *l)
     if (l->in.ndim != 3)
         return vd_error_set(NULL, VD_ERR_SHAPE, "%s needs a (C, H, W) input", l->ops->type);
     int32_t kh = p->kernel_h ? p->kernel_h : p->kernel, kw = p->kernel_w ? p->kernel_w : p->kernel;
-    int32_t s = p->stride ? p->stride : p->kernel;
     int32_t sh = p->stride_h ? p->stride_h : p->stride ? p->stride : kh;
     int32_t sw = p->stride_w ? p->stride_w : p->stride ? p->stride : kw;
     int32_t ph = p->pad_h >= 0 ? p->pad_h : p->pad, pw = p->pad_w >= 0 ? p->pad_w : p->pad;
-    (void)s;
     if (ph > kh / 2 || pw > kw / 2)
         return vd_error_set(NULL, VD_ERR_SHAPE, "padding %d, %d is more than half the window %dx%d",
                             (int)ph, (int)pw, (int)kh, (int)kw);

@@ -2127,7 +2127,6 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
     vd_net *net = NULL;
     vd_status st = VD_OK;
     float *all = NULL;
-    int32_t ov = -1;
     VD_TRY(vd_net_create(I->ctx, &net));
     {
         val *in = NULL;
@@ -2142,7 +2141,6 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
     for (int32_t k = 0; k < I->nl; k++) {
         lrec *l = &I->L[k];
         if (!l->live) continue;
-        ov = k;
         char inputs[VD_MAX_INPUTS * 70] = "";
         size_t u = 0;
         for (int32_t j = 0; j < l->n_in; j++)
@@ -2169,8 +2167,6 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
     /* Outputs agree with the ONNX shapes; parameters are where the plan put them. */
     {
         size_t want = 1;
-        const lrec *last = &I->L[ov];
-        (void)last;
         val *o = find_val(I, I->g->output[0]->name);
         for (int32_t k = I->bo; k < o->r; k++) want *= (size_t)o->d[k];
         if (vd_net_output_size(net) != want) {
