@@ -45,6 +45,8 @@
  * Softmax: x is (n, C, inner), normalised over C for each (i, j).
  * softmax_fwd:   global n*inner, one work-item per (i, j): max, then sum of exp(x - max).
  * softmax_bwd:   global n*inner: dx = beta dx + y (dy - sum_c y dy).
+ * logsoftmax_fwd: y = x - max - log(sum exp(x - max)).
+ * logsoftmax_bwd: dx = beta dx + dy - exp(y) sum_c dy.
  * With beta == 0, dx is never read. */
 
 /* Sum of p[0..len) (the 8 lanes of the vector partial sums added in a fixed order, then
@@ -379,6 +381,42 @@ kernel void softmax_bwd(ulong rows, int C, ulong inner, global const float *y, u
     for (int c = 0; c < C; c++) {
         ulong e = base + c * inner;
         float v = y[y_off + e] * (dy[dy_off + e] - dot);
+        dx[dx_off + e] = beta == 0.0f ? v : beta * dx[dx_off + e] + v;
+    }
+}
+
+kernel void logsoftmax_fwd(ulong rows, int C, ulong inner, global const float *x, ulong x_off,
+                           global float *y, ulong y_off)
+{
+    ulong r = get_global_id(0);
+    if (r >= rows)
+        return;
+    ulong base = (r / inner) * C * inner + r % inner;
+    float m = -INFINITY;
+    for (int c = 0; c < C; c++)
+        m = fmax(m, x[x_off + base + c * inner]);
+    float s = 0.0f;
+    for (int c = 0; c < C; c++)
+        s += exp(x[x_off + base + c * inner] - m);
+    float ls = log(s);
+    for (int c = 0; c < C; c++)
+        y[y_off + base + c * inner] = x[x_off + base + c * inner] - m - ls;
+}
+
+kernel void logsoftmax_bwd(ulong rows, int C, ulong inner, global const float *y, ulong y_off,
+                           global const float *dy, ulong dy_off, float beta, global float *dx,
+                           ulong dx_off)
+{
+    ulong r = get_global_id(0);
+    if (r >= rows)
+        return;
+    ulong base = (r / inner) * C * inner + r % inner;
+    float sum = 0.0f;
+    for (int c = 0; c < C; c++)
+        sum += dy[dy_off + base + c * inner];
+    for (int c = 0; c < C; c++) {
+        ulong e = base + c * inner;
+        float v = dy[dy_off + e] - exp(y[y_off + e]) * sum;
         dx[dx_off + e] = beta == 0.0f ? v : beta * dx[dx_off + e] + v;
     }
 }

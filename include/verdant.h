@@ -220,7 +220,7 @@ VD_API void vd_dataset_set_normalization(vd_dataset *ds, float mean, float std);
  *     vd_net_add(net, "dense", "fc2", "units=10");
  *     vd_net_build(net, 64);
  * Layer types: dense (units, bias=1), relu, sigmoid, tanh, gelu, dropout (p),
- * flatten. vd_net_layer_types() lists them.
+ * flatten, and the rest of docs/FORMATS.md's table. vd_net_layer_types() lists them.
  */
 typedef enum vd_loss {
     VD_LOSS_SOFTMAX_CE = 0, /* softmax + cross-entropy on integer labels (fused, stable) */
@@ -407,6 +407,18 @@ VD_API vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batc
  * avgpool ceil=1 with an overhanging last window) or when Verdant was built without ONNX,
  * VD_ERR_IO naming the file. */
 VD_API vd_status vd_net_save_onnx(const vd_net *net, const char *path);
+/* Import an ONNX model (opsets 7 to 21; the operators docs/ONNX.md lists) as a built net
+ * for batches of up to 64 samples, with the model's weights and batch-norm statistics.
+ * Dimension 0 of the model's one data input is the batch; the rest must be fixed (1 to 3
+ * dimensions). Constant subgraphs are folded on the host. VD_ERR_IO for a missing file;
+ * VD_ERR_FORMAT for a file that does not parse (truncated, over the size limit, a tensor
+ * of the wrong size, a cycle or an input nobody produces); VD_ERR_UNSUPPORTED for an
+ * operator, attribute or value Verdant cannot express, naming the node, the operator, the
+ * attribute and the opset; and VD_ERR_UNSUPPORTED when Verdant was built without ONNX. */
+VD_API vd_status vd_net_load_onnx(vd_context *ctx, const char *path, vd_net **out);
+/* The same for batches of up to max_batch samples (1 to 2^20). */
+VD_API vd_status vd_net_load_onnx_batch(vd_context *ctx, const char *path, int32_t max_batch,
+                                        vd_net **out);
 
 /* ---------------------------------------------------------------------------------------
  * Training loop over a dataset

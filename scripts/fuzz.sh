@@ -20,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${VD_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${VD_FUZZ_SECONDS:-60}"
 jobs="${VD_FUZZ_JOBS:-$(nproc)}"
-all=(fuzz_cfg fuzz_idx fuzz_ckpt fuzz_progcache fuzz_tune)
+all=(fuzz_cfg fuzz_idx fuzz_ckpt fuzz_progcache fuzz_tune fuzz_onnx)
 harnesses=("${@:-${all[@]}}")
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found (apt-get install clang)" >&2; exit 1; }

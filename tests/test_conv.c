@@ -50,6 +50,11 @@ typedef struct conv_opts {
     int K, kh, kw, stride, pad, dil, groups, bias, output_pad, relu;
 } conv_opts;
 
+/* on: stride_h/stride_w and pad_h/pad_w per axis instead of stride and pad. */
+typedef struct conv_axes {
+    int on, sh, sw, ph, pw;
+} conv_axes;
+
 static float max_abs(const float *v, size_t n)
 {
     float m = 0;
@@ -111,26 +116,35 @@ static vd_conv_geom geom(int C, int H, int W, int K, int R, int S, int st, int p
 /* conv2d or deconv2d with options o on (C, H, W) inputs, batch n. The test derives the
  * geometry from the options itself (PyTorch's formulas), so the layer's shape inference
  * is checked too. */
-static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H, int W, size_t n)
+static void check_layer_ax(vd_context *ctx, bool deconv, conv_opts o, conv_axes ax, int C, int H,
+                           int W, size_t n)
 {
     const char *type = deconv ? "deconv2d" : "conv2d";
-    char opts[200];
+    char opts[300];
     int used = snprintf(opts, sizeof opts,
                         "filters=%d kernel_h=%d kernel_w=%d stride=%d pad=%d "
                         "dilation=%d groups=%d bias=%d relu=%d",
                         o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups, o.bias, o.relu);
-    if (deconv) snprintf(opts + used, sizeof opts - (size_t)used, " output_pad=%d", o.output_pad);
+    if (deconv)
+        used += snprintf(opts + used, sizeof opts - (size_t)used, " output_pad=%d", o.output_pad);
+    if (ax.on)
+        snprintf(opts + used, sizeof opts - (size_t)used, " stride_h=%d stride_w=%d pad_h=%d pad_w=%d",
+                 ax.sh, ax.sw, ax.ph, ax.pw);
+    int sh = ax.on ? ax.sh : o.stride, sw = ax.on ? ax.sw : o.stride;
+    int ph = ax.on ? ax.ph : o.pad, pw = ax.on ? ax.pw : o.pad;
     vd_conv_geom g;
     if (deconv) { /* the convolution it transposes: C, H, W = the deconv's output */
-        int Ho = (H - 1) * o.stride - 2 * o.pad + o.dil * (o.kh - 1) + o.output_pad + 1;
-        int Wo = (W - 1) * o.stride - 2 * o.pad + o.dil * (o.kw - 1) + o.output_pad + 1;
-        g = (vd_conv_geom){o.K,      Ho,       Wo,    C,     H,     W,     o.kh,    o.kw,
-                           o.stride, o.stride, o.pad, o.pad, o.dil, o.dil, o.groups};
+        int Ho = (H - 1) * sh - 2 * ph + o.dil * (o.kh - 1) + o.output_pad + 1;
+        int Wo = (W - 1) * sw - 2 * pw + o.dil * (o.kw - 1) + o.output_pad + 1;
+        g = (vd_conv_geom){o.K, Ho, Wo, C, H, W, o.kh, o.kw, sh, sw, ph, pw, o.dil, o.dil, o.groups};
     } else {
-        g = geom(C, H, W, o.K, o.kh, o.kw, o.stride, o.pad, o.dil, o.groups);
+        g = geom(C, H, W, o.K, o.kh, o.kw, sh, ph, o.dil, o.groups);
+        g.stride_w = sw;
+        g.pad_w = pw;
+        g.Q = vd_conv_out_size(W, o.kw, sw, pw, o.dil);
     }
     rig r;
-    char what[300];
+    char what[400];
     snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu%s%s", type, opts, C, H, W, n,
              forced_algo ? " algo=" : "", forced_algo ? forced_algo : "");
     if (!rig_open(&r, ctx, type, opts, rig_shape3(C, H, W), n)) {
@@ -139,7 +153,7 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
         return;
     }
     vd_shape want_out = deconv ? rig_shape3(g.C, g.H, g.W) : rig_shape3(g.K, g.P, g.Q);
-    char w0[340];
+    char w0[440];
     snprintf(w0, sizeof w0, "%s: output shape", what);
     expect_true(w0, r.l->out.ndim == 3 && !memcmp(r.l->out.d, want_out.d, 3 * sizeof(int64_t)));
     bool bias = r.l->n_params == 2;
@@ -150,7 +164,7 @@ static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H,
     float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4);
     float *gr = test_malloc(r.arena * 4), *wdw = test_malloc(nw * 4 + 4),
           *wdb = test_malloc(nb * 4 + 4), *dym = test_malloc(r.nout * 4);
-    char w2[400];
+    char w2[500];
 
     if (!rig_forward(&r, true, x, y)) goto out;
     if (deconv) ref_deconv2d_fwd(&g, n, x, rig_param(&r, 0), bias ? rig_param(&r, 1) : NULL, want);
@@ -200,6 +214,44 @@ out:
     free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr), free(wdw), free(wdb);
     free(dym);
     rig_close(&r);
+}
+
+static void check_layer(vd_context *ctx, bool deconv, conv_opts o, int C, int H, int W, size_t n)
+{
+    check_layer_ax(ctx, deconv, o, (conv_axes){0, 0, 0, 0, 0}, C, H, W, n);
+}
+
+/* Per-axis strides and padding (what ONNX's (1, 0, 1, 0) pads and (3, 2) strides import
+ * to), with the selection's choice and every algorithm forced. */
+static void check_axes(vd_context *ctx)
+{
+    typedef struct {
+        bool deconv;
+        conv_opts o;
+        conv_axes ax;
+        int C, H, W;
+        size_t n;
+    } axes_case;
+    static const axes_case cases[] = {
+        {false, {4, 3, 3, 1, 0, 1, 1, 1, 0, 1}, {1, 2, 1, 1, 0}, 3, 9, 8, 2},
+        {false, {4, 3, 5, 1, 0, 1, 1, 1, 0, 0}, {1, 1, 1, 0, 2}, 2, 7, 9, 2},
+        {false, {5, 3, 3, 1, 0, 1, 1, 0, 0, 0}, {1, 1, 1, 1, 0}, 16, 8, 8, 2},
+        {true, {2, 3, 3, 1, 0, 1, 1, 1, 1, 0}, {1, 3, 2, 1, 0}, 3, 4, 5, 2},
+        {true, {3, 3, 3, 1, 0, 1, 1, 1, 0, 1}, {1, 1, 2, 0, 1}, 2, 5, 4, 2},
+    };
+    const char *saved = getenv("VERDANT_CONV_ALGO");
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", saved ? saved : "");
+    for (int a = -1; a < 0 || vd_conv_algos[a]; a++) {
+        forced_algo = a < 0 ? NULL : vd_conv_algos[a]->name;
+        if (forced_algo) setenv("VERDANT_CONV_ALGO", forced_algo, 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check_layer_ax(ctx, cases[i].deconv, cases[i].o, cases[i].ax, cases[i].C, cases[i].H,
+                           cases[i].W, cases[i].n);
+    }
+    forced_algo = NULL;
+    if (saved) setenv("VERDANT_CONV_ALGO", keep, 1);
+    else unsetenv("VERDANT_CONV_ALGO");
 }
 
 /* ------------------------------------------------------------------ launcher tests */
@@ -437,6 +489,7 @@ int main(void)
     check_deterministic(ctx, &rng, "deconv2d", "filters=3 kernel=3 stride=2", rig_shape3(4, 6, 5),
                         3);
     check_relu(ctx);
+    check_axes(ctx);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

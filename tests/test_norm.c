@@ -174,13 +174,14 @@ static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
     rig_close(&r);
 }
 
-static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
+static void check_softmax_kind(vd_context *ctx, vd_shape in, size_t n, float scale, bool logsm)
 {
     char what[256], w2[320];
-    snprintf(what, sizeof what, "softmax on %lld-dim %lldx.. n=%zu scale %g", (long long)in.ndim,
+    const char *type = logsm ? "logsoftmax" : "softmax";
+    snprintf(what, sizeof what, "%s on %lld-dim %lldx.. n=%zu scale %g", type, (long long)in.ndim,
              (long long)in.d[0], n, scale);
     rig r;
-    if (!rig_open(&r, ctx, "softmax", NULL, in, n)) {
+    if (!rig_open(&r, ctx, type, NULL, in, n)) {
         printf("FAIL %s: setup\n", what);
         rig_close(&r);
         return;
@@ -191,7 +192,8 @@ static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
     float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
           *gr = test_malloc(r.arena * 4);
     if (rig_forward(&r, true, x, y)) {
-        ref_softmax_fwd(n, C, inner, x, want);
+        if (logsm) ref_logsoftmax_fwd(n, C, inner, x, want);
+        else ref_softmax_fwd(n, C, inner, x, want);
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, 1e-6f, 1e-5f);
     }
@@ -199,13 +201,20 @@ static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
-        ref_softmax_bwd(n, C, inner, y, dy, beta, wdx);
+        if (logsm) ref_logsoftmax_bwd(n, C, inner, y, dy, beta, wdx);
+        else ref_softmax_bwd(n, C, inner, y, dy, beta, wdx);
         snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
         expect_close(w2, dx, wdx, r.nin, 1e-6f, 1e-5f);
     }
     rig_guards(&r, what);
     free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr);
     rig_close(&r);
+}
+
+static void check_softmax(vd_context *ctx, vd_shape in, size_t n, float scale)
+{
+    check_softmax_kind(ctx, in, n, scale, false);
+    check_softmax_kind(ctx, in, n, scale, true);
 }
 
 static void check_bad(vd_context *ctx)

@@ -33,21 +33,27 @@ static float *rand_array(size_t n, float lo, float hi)
 enum { PLAIN, TIES, NANS };
 
 /* kind: 0 maxpool, 1 avgpool, 2 globalavgpool. */
-static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ceil_mode, int C,
-                        int H, int W, size_t n, int special)
+/* ax (may be NULL): per-axis {kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w}. */
+static void check_layer_ax(vd_context *ctx, int kind, int k, int s, int pad, int ceil_mode,
+                           const int *ax, int C, int H, int W, size_t n, int special)
 {
     static const char *types[] = {"maxpool", "avgpool", "globalavgpool"};
-    char opts[128] = "", what[256];
-    if (kind < 2)
+    char opts[200] = "", what[320];
+    if (kind < 2 && !ax)
         snprintf(opts, sizeof opts, "kernel=%d stride=%d pad=%d ceil=%d", k, s, pad, ceil_mode);
+    if (kind < 2 && ax)
+        snprintf(opts, sizeof opts,
+                 "kernel_h=%d kernel_w=%d stride_h=%d stride_w=%d pad_h=%d pad_w=%d ceil=%d", ax[0],
+                 ax[1], ax[2], ax[3], ax[4], ax[5], ceil_mode);
     snprintf(what, sizeof what, "%s %s on (%d, %d, %d) n=%zu%s", types[kind], opts, C, H, W, n,
              special == TIES   ? " with ties"
              : special == NANS ? " with NaN and inf"
                                : "");
     vd_pool_geom g = {C, H, W, 1, 1, k, k, s ? s : k, s ? s : k, pad, pad};
+    if (ax) g = (vd_pool_geom){C, H, W, 1, 1, ax[0], ax[1], ax[2], ax[3], ax[4], ax[5]};
     if (kind < 2) {
-        g.P = vd_pool_out_size(H, k, g.sh, pad, ceil_mode);
-        g.Q = vd_pool_out_size(W, k, g.sw, pad, ceil_mode);
+        g.P = vd_pool_out_size(H, g.kh, g.sh, g.ph, ceil_mode);
+        g.Q = vd_pool_out_size(W, g.kw, g.sw, g.pw, ceil_mode);
     }
     rig r;
     if (!rig_open(&r, ctx, types[kind], opts, rig_shape3(C, H, W), n)) {
@@ -55,7 +61,7 @@ static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ce
         rig_close(&r);
         return;
     }
-    char w2[300];
+    char w2[400];
     snprintf(w2, sizeof w2, "%s: output shape", what);
     expect_true(w2, r.l->out.ndim == 3 && r.l->out.d[0] == C && r.l->out.d[1] == g.P &&
                         r.l->out.d[2] == g.Q);
@@ -91,6 +97,12 @@ static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ce
     rig_guards(&r, what);
     free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr);
     rig_close(&r);
+}
+
+static void check_layer(vd_context *ctx, int kind, int k, int s, int pad, int ceil_mode, int C,
+                        int H, int W, size_t n, int special)
+{
+    check_layer_ax(ctx, kind, k, s, pad, ceil_mode, NULL, C, H, W, n, special);
 }
 
 /* The launcher's indices against the reference's (first maximum, h*W + w); nans: every
@@ -157,6 +169,9 @@ int main(void)
     if (test_context(&ctx) != 0) return check_summary();
     for (int kind = 0; kind < 2; kind++) {
         check_layer(ctx, kind, 2, 0, 0, 0, 3, 8, 6, 3, PLAIN);    /* the usual 2x2 */
+        /* per axis: a 1-D window over (C, 1, L) as the ONNX importer makes it; 3x2 */
+        check_layer_ax(ctx, kind, 0, 0, 0, 0, (const int[]){1, 3, 1, 2, 0, 1}, 3, 1, 11, 3, PLAIN);
+        check_layer_ax(ctx, kind, 0, 0, 0, 1, (const int[]){3, 2, 2, 1, 1, 0}, 2, 9, 7, 2, PLAIN);
         check_layer(ctx, kind, 2, 2, 0, 0, 2, 7, 9, 1, PLAIN);    /* odd sizes, floor */
         check_layer(ctx, kind, 2, 2, 0, 1, 2, 7, 9, 3, PLAIN);    /* ceil mode */
         check_layer(ctx, kind, 3, 2, 1, 0, 3, 9, 8, 3, PLAIN);    /* overlapping, padded */

@@ -31,6 +31,32 @@ int cmd_info(int argc, char **argv);  /* cmd_info.c */
 int cmd_cache(int argc, char **argv); /* cmd_info.c */
 int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */
+int cmd_import(int argc, char **argv); /* cmd_import.c */
+
+#include <stdint.h>
+
+#include <verdant.h>
+/* A checkpoint, or an ONNX model when the path ends in .onnx (imported, weights and all;
+ * *state, may be NULL, then holds the defaults). cmd_import.c */
+vd_status cli_load_model(vd_context *ctx, const char *path, int32_t max_batch, vd_net **net,
+                         vd_train_state *state);
+
+#define USAGE_IMPORT                                                                        \
+    "usage: verdant import MODEL.onnx -o MODEL.ckpt [--optimizer NAME] [--lr F] [--quiet]\n" \
+    "\n"                                                                                    \
+    "Import an ONNX model (opsets 7 to 21; docs/ONNX.md lists the operators) with its\n"    \
+    "weights and batch-norm statistics into a checkpoint that verdant eval, predict,\n"     \
+    "bench and train --resume take. Prints the layers it became. eval, predict and bench\n" \
+    "also read MODEL.onnx directly. An operator or attribute Verdant cannot express is an\n" \
+    "error naming the node, the operator, the attribute and the opset.\n"                   \
+    "\n"                                                                                    \
+    "options:\n"                                                                            \
+    "  -o, --output FILE  the checkpoint to write (atomically)\n"                           \
+    "  --optimizer NAME   the fresh optimizer stored for train --resume: sgd, adam or\n"     \
+    "                     adamw (default adam)\n"                                           \
+    "  --lr F             its learning rate (default: 0.001, SGD 0.01)\n"                  \
+    "  --device STR       gpu, cpu, P:D or a name substring\n"                              \
+    "  --quiet            no layer table\n"
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 #define USAGE_TRAIN                                                                        \
@@ -88,9 +114,9 @@ int cmd_export(int argc, char **argv); /* cmd_export.c */
     "  -h, --help    this text\n"
 
 #define USAGE_EVAL                                                                    \
-    "usage: verdant eval CHECKPOINT [--data DIR] [--device STR] [--batch N]\n"        \
+    "usage: verdant eval CHECKPOINT|MODEL.onnx [--data DIR] [--device STR] [--batch N]\n" \
     "\n"                                                                              \
-    "Evaluate a checkpoint on the test split: accuracy, per-class accuracy and the\n" \
+    "Evaluate a checkpoint (or an ONNX model) on the test split: accuracy, per-class accuracy and the\n" \
     "confusion matrix (rows: true class, columns: predicted).\n"
 
 #define USAGE_PLAN                                                                        \
@@ -100,9 +126,9 @@ int cmd_export(int argc, char **argv); /* cmd_export.c */
     "uses for training at that batch size.\n"
 
 #define USAGE_PREDICT \
-"usage: verdant predict CHECKPOINT IMAGE... [options]\n" \
+"usage: verdant predict CHECKPOINT|MODEL.onnx IMAGE... [options]\n" \
 "\n" \
-"Classify images with a trained checkpoint and print the top classes with their softmax\n" \
+"Classify images with a trained checkpoint (or an ONNX model) and print the top classes with their softmax\n" \
 "probabilities. IMAGE is a PNG file (.png; colour is converted to grey), a binary PGM file\n" \
 "(.pgm, P5) or an IDX image file (gzip or raw; every image in it, or one with --index). An\n" \
 "image must have the network's input size (28x28 for the samples): it is not resized.\n" \

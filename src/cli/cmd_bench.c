@@ -74,7 +74,14 @@ static int bench_model(vd_context *ctx, const char *path, const bench_opts *o, m
     int32_t batch = (int32_t)o->batch;
     memset(r, 0, sizeof(*r));
     r->path = path;
-    if (vd_net_load_cfg(ctx, path, &net) != VD_OK || vd_net_build(net, batch) != VD_OK) goto fail;
+    size_t plen = strlen(path);
+    int saved = (plen > 5 && !strcmp(path + plen - 5, ".onnx")) ||
+                 (plen > 5 && !strcmp(path + plen - 5, ".ckpt"));
+    if (saved) { /* an ONNX model or a checkpoint: its own weights */
+        if (cli_load_model(ctx, path, batch, &net, NULL) != VD_OK) goto fail;
+    } else if (vd_net_load_cfg(ctx, path, &net) != VD_OK || vd_net_build(net, batch) != VD_OK) {
+        goto fail;
+    }
     vd_optim_options opt;
     vd_optim_options_init(&opt, VD_OPTIM_ADAM);
     if (vd_net_set_optimizer(net, &opt) != VD_OK) goto fail;

@@ -168,7 +168,7 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "verdant predict: %s\n", vd_last_error(NULL));
         goto done;
     }
-    if (vd_net_load(ctx, pos[0], 1, &net, NULL) != VD_OK) {
+    if (cli_load_model(ctx, pos[0], 1, &net, NULL) != VD_OK) {
         fprintf(stderr, "verdant predict: %s\n", vd_last_error(ctx));
         goto done;
     }

@@ -433,7 +433,7 @@ int cmd_eval(int argc, char **argv)
         fail("eval", NULL);
         goto done;
     }
-    if (vd_net_load(ctx, pos[0], (int32_t)batch, &net, NULL) != VD_OK) {
+    if (cli_load_model(ctx, pos[0], (int32_t)batch, &net, NULL) != VD_OK) {
         fail("eval", ctx);
         goto done;
     }

@@ -52,6 +52,8 @@ static const verb verbs[] = {
     {"bench", "measure images/s per model and each conv layer's algorithms", USAGE_BENCH,
      cmd_bench},
     {"export", "write a checkpoint or network file as an ONNX model", USAGE_EXPORT, cmd_export},
+    {"import", "import an ONNX model into a checkpoint (verdant import M.onnx -o M.ckpt)",
+     USAGE_IMPORT, cmd_import},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -26,6 +26,8 @@
 typedef struct conv {
     vd_layer base;
     int32_t filters, kernel, kernel_h, kernel_w, stride, pad, dilation, groups, bias;
+    int32_t stride_h, stride_w; /* 0: stride */
+    int32_t pad_h, pad_w;       /* -1: pad */
     int32_t relu;       /* ReLU fused into the epilogue (int32_t: the key table's bools are) */
     int32_t output_pad; /* deconv2d only */
     /* conv2d: its own geometry. deconv2d: the convolution it transposes, i.e. C, H, W
@@ -50,6 +52,14 @@ typedef struct conv {
      "kernel width (0: kernel)"},                                                             \
     {"stride", VD_KEY_INT, offsetof(conv, stride), 1, 1, 1024, false, "stride"},              \
     {"pad", VD_KEY_INT, offsetof(conv, pad), 0, 0, 1024, false, "zero padding"},              \
+    {"stride_h", VD_KEY_INT, offsetof(conv, stride_h), 0, 0, 1024, false,                     \
+     "stride along the height (0: stride)"},                                                  \
+    {"stride_w", VD_KEY_INT, offsetof(conv, stride_w), 0, 0, 1024, false,                     \
+     "stride along the width (0: stride)"},                                                   \
+    {"pad_h", VD_KEY_INT, offsetof(conv, pad_h), -1, -1, 1024, false,                         \
+     "padding of the top and bottom (-1: pad)"},                                              \
+    {"pad_w", VD_KEY_INT, offsetof(conv, pad_w), -1, -1, 1024, false,                         \
+     "padding of the left and right (-1: pad)"},                                              \
     {"dilation", VD_KEY_INT, offsetof(conv, dilation), 1, 1, 1024, false, "dilation"},        \
     {"groups", VD_KEY_INT, offsetof(conv, groups), 1, 1, 1 << 20, false,                      \
      "channel groups (in channels for depthwise)"},                                           \
@@ -78,6 +88,26 @@ static int32_t kh_of(const conv *c)
 static int32_t kw_of(const conv *c)
 {
     return c->kernel_w ? c->kernel_w : c->kernel;
+}
+
+static int32_t sh_of(const conv *c)
+{
+    return c->stride_h ? c->stride_h : c->stride;
+}
+
+static int32_t sw_of(const conv *c)
+{
+    return c->stride_w ? c->stride_w : c->stride;
+}
+
+static int32_t ph_of(const conv *c)
+{
+    return c->pad_h >= 0 ? c->pad_h : c->pad;
+}
+
+static int32_t pw_of(const conv *c)
+{
+    return c->pad_w >= 0 ? c->pad_w : c->pad;
 }
 
 /* Checks shared by both families; in_ch is the layer's input channel count. */
@@ -114,10 +144,10 @@ static vd_status conv_reshape(vd_layer *l)
                       0,
                       kh_of(c),
                       kw_of(c),
-                      c->stride,
-                      c->stride,
-                      c->pad,
-                      c->pad,
+                      sh_of(c),
+                      sw_of(c),
+                      ph_of(c),
+                      pw_of(c),
                       c->dilation,
                       c->dilation,
                       c->groups};
@@ -127,7 +157,7 @@ static vd_status conv_reshape(vd_layer *l)
         return vd_error_set(NULL, VD_ERR_SHAPE,
                             "kernel %dx%d (dilation %d) does not fit the %dx%d input with "
                             "padding %d",
-                            (int)g.R, (int)g.S, (int)c->dilation, (int)g.H, (int)g.W, (int)c->pad);
+                            (int)g.R, (int)g.S, (int)c->dilation, (int)g.H, (int)g.W, (int)g.pad_h);
     c->g = g;
     for (int p = 0; p < VD_CONV_N_PASSES; p++) c->algo[p] = -1;
     l->out.ndim = 3;
@@ -151,23 +181,24 @@ static vd_status deconv_reshape(vd_layer *l)
     conv *c = (conv *)l;
     vd_status st = check_common(l, l->in.d[0]);
     if (st != VD_OK) return st;
-    if (c->output_pad >= c->stride && c->output_pad >= c->dilation)
+    int32_t sh = sh_of(c), sw = sw_of(c), ph = ph_of(c), pw = pw_of(c);
+    if ((c->output_pad >= sh || c->output_pad >= sw) && c->output_pad >= c->dilation)
         return vd_error_set(NULL, VD_ERR_SHAPE,
-                            "output_pad=%d must be smaller than the stride (%d) or the "
+                            "output_pad=%d must be smaller than the stride (%d, %d) or the "
                             "dilation (%d)",
-                            (int)c->output_pad, (int)c->stride, (int)c->dilation);
+                            (int)c->output_pad, (int)sh, (int)sw, (int)c->dilation);
     int32_t R = kh_of(c), S = kw_of(c);
     int64_t H = l->in.d[1], W = l->in.d[2];
-    int64_t Ho = (H - 1) * c->stride - 2 * (int64_t)c->pad + (int64_t)c->dilation * (R - 1) +
+    int64_t Ho = (H - 1) * sh - 2 * (int64_t)ph + (int64_t)c->dilation * (R - 1) +
                  c->output_pad + 1;
-    int64_t Wo = (W - 1) * c->stride - 2 * (int64_t)c->pad + (int64_t)c->dilation * (S - 1) +
+    int64_t Wo = (W - 1) * sw - 2 * (int64_t)pw + (int64_t)c->dilation * (S - 1) +
                  c->output_pad + 1;
     if (Ho < 1 || Wo < 1 || Ho > (1 << 24) || Wo > (1 << 24))
         return vd_error_set(NULL, VD_ERR_SHAPE, "output would be %lldx%lld", (long long)Ho,
                             (long long)Wo);
     vd_conv_geom g = {c->filters, (int32_t)Ho, (int32_t)Wo, (int32_t)l->in.d[0], (int32_t)H,
-                      (int32_t)W, R,           S,           c->stride,           c->stride,
-                      c->pad,     c->pad,      c->dilation, c->dilation,         c->groups};
+                      (int32_t)W, R,           S,           sh,                  sw,
+                      ph,         pw,          c->dilation, c->dilation,         c->groups};
     c->g = g;
     for (int p = 0; p < VD_CONV_N_PASSES; p++) c->algo[p] = -1;
     l->out.ndim = 3;

@@ -175,7 +175,7 @@ extern const vd_layer_ops vd_layer_dense;
 extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_layer_gelu;
 extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
-extern const vd_layer_ops vd_layer_flatten;
+extern const vd_layer_ops vd_layer_flatten, vd_layer_reshape; /* flatten.c */
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
 extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */
 /* The convolution geometry of a conv2d or deconv2d layer after reshape (for deconv2d: the
@@ -187,5 +187,6 @@ bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
 bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
+extern const vd_layer_ops vd_layer_logsoftmax;                                      /* norm.c */
 
 #endif /* VD_LAYER_H */

@@ -13,7 +13,9 @@
  * layernorm: per sample over all of its features, with elementwise gamma/beta of the
  *   sample's shape (PyTorch's LayerNorm(normalized_shape = sample shape)).
  * softmax: over the first dimension of the sample (the classes of a (C) input, the
- *   channels at each pixel of a (C, H, W) one). Backward is exact. */
+ *   channels at each pixel of a (C, H, W) one). Backward is exact.
+ * logsoftmax: log of that, computed as x - max - log sum exp(x - max) (PyTorch's
+ *   LogSoftmax over dim 1; what ONNX LogSoftmax imports to). */
 #include <stddef.h>
 #include <stdio.h>
 
@@ -250,4 +252,30 @@ const vd_layer_ops vd_layer_softmax = {
     .reshape = softmax_reshape,
     .forward = softmax_forward,
     .backward = softmax_backward,
+};
+
+/* ------------------------------------------------------------------ logsoftmax */
+
+static vd_status logsoftmax_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
+{
+    size_t C = (size_t)l->in.d[0];
+    return vd_op_logsoftmax_fwd(s->ctx, (size_t)s->n, C, vd_shape_numel(&l->in) / C, x.mem, x.off,
+                                y.mem, y.off);
+}
+
+static vd_status logsoftmax_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,
+                                     vd_buf dx, float beta)
+{
+    if (!dx.mem) return VD_OK;
+    size_t C = (size_t)l->in.d[0];
+    return vd_op_logsoftmax_bwd(s->ctx, (size_t)s->n, C, vd_shape_numel(&l->in) / C, y.mem, y.off,
+                                dy.mem, dy.off, beta, dx.mem, dx.off);
+}
+
+const vd_layer_ops vd_layer_logsoftmax = {
+    .type = "logsoftmax",
+    .size = sizeof(vd_layer),
+    .reshape = softmax_reshape,
+    .forward = logsoftmax_forward,
+    .backward = logsoftmax_backward,
 };

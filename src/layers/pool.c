@@ -17,6 +17,8 @@
 typedef struct pool {
     vd_layer base;
     int32_t kernel, stride, pad, ceil;
+    int32_t kernel_h, kernel_w, stride_h, stride_w; /* 0: kernel, stride */
+    int32_t pad_h, pad_w;                           /* -1: pad */
     vd_pool_geom g;
     vd_layer_buf idx; /* maxpool: int32 argmax positions of the last forward */
 } pool;
@@ -26,6 +28,14 @@ static const vd_key pool_keys[] = {
     {"stride", VD_KEY_INT, offsetof(pool, stride), 0, 0, 1024, false, "stride (0: kernel)"},
     {"pad", VD_KEY_INT, offsetof(pool, pad), 0, 0, 512, false, "padding (<= kernel/2)"},
     {"ceil", VD_KEY_BOOL, offsetof(pool, ceil), 0, 0, 1, false, "ceil mode for the output size"},
+    {"kernel_h", VD_KEY_INT, offsetof(pool, kernel_h), 0, 0, 1024, false, "window height (0: kernel)"},
+    {"kernel_w", VD_KEY_INT, offsetof(pool, kernel_w), 0, 0, 1024, false, "window width (0: kernel)"},
+    {"stride_h", VD_KEY_INT, offsetof(pool, stride_h), 0, 0, 1024, false,
+     "stride along the height (0: stride)"},
+    {"stride_w", VD_KEY_INT, offsetof(pool, stride_w), 0, 0, 1024, false,
+     "stride along the width (0: stride)"},
+    {"pad_h", VD_KEY_INT, offsetof(pool, pad_h), -1, -1, 512, false, "top/bottom padding (-1: pad)"},
+    {"pad_w", VD_KEY_INT, offsetof(pool, pad_w), -1, -1, 512, false, "left/right padding (-1: pad)"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
 
@@ -34,26 +44,20 @@ static vd_status pool_reshape(vd_layer *l)
     pool *p = (pool *)l;
     if (l->in.ndim != 3)
         return vd_error_set(NULL, VD_ERR_SHAPE, "%s needs a (C, H, W) input", l->ops->type);
-    int32_t s = p->stride ? p->stride : p->kernel;
-    if (p->pad > p->kernel / 2)
-        return vd_error_set(NULL, VD_ERR_SHAPE, "pad=%d is more than half the kernel (%d)",
-                            (int)p->pad, (int)p->kernel);
-    vd_pool_geom g = {(int32_t)l->in.d[0],
-                      (int32_t)l->in.d[1],
-                      (int32_t)l->in.d[2],
-                      0,
-                      0,
-                      p->kernel,
-                      p->kernel,
-                      s,
-                      s,
-                      p->pad,
-                      p->pad};
+    int32_t kh = p->kernel_h ? p->kernel_h : p->kernel, kw = p->kernel_w ? p->kernel_w : p->kernel;
+    int32_t sh = p->stride_h ? p->stride_h : p->stride ? p->stride : kh;
+    int32_t sw = p->stride_w ? p->stride_w : p->stride ? p->stride : kw;
+    int32_t ph = p->pad_h >= 0 ? p->pad_h : p->pad, pw = p->pad_w >= 0 ? p->pad_w : p->pad;
+    if (ph > kh / 2 || pw > kw / 2)
+        return vd_error_set(NULL, VD_ERR_SHAPE, "padding %d, %d is more than half the window %dx%d",
+                            (int)ph, (int)pw, (int)kh, (int)kw);
+    vd_pool_geom g = {(int32_t)l->in.d[0], (int32_t)l->in.d[1], (int32_t)l->in.d[2], 0, 0, kh, kw, sh,
+                      sw, ph, pw};
     g.P = vd_pool_out_size(g.H, g.kh, g.sh, g.ph, p->ceil != 0);
     g.Q = vd_pool_out_size(g.W, g.kw, g.sw, g.pw, p->ceil != 0);
     if (g.P < 1 || g.Q < 1)
-        return vd_error_set(NULL, VD_ERR_SHAPE, "window %d does not fit the %dx%d input",
-                            (int)p->kernel, (int)g.H, (int)g.W);
+        return vd_error_set(NULL, VD_ERR_SHAPE, "window %dx%d does not fit the %dx%d input",
+                            (int)kh, (int)kw, (int)g.H, (int)g.W);
     p->g = g;
     l->out.ndim = 3;
     l->out.d[0] = g.C;

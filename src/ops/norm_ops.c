@@ -176,3 +176,24 @@ vd_status vd_op_softmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, c
                    VD_A_U64(inner), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy), VD_A_U64(dyo),
                    VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
 }
+
+vd_status vd_op_logsoftmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x,
+                               size_t xo, cl_mem y, size_t yo)
+{
+    VD_NEED(ctx, x, y);
+    VD_CHECK(ctx, C > 0, "no channels");
+    if (n == 0 || inner == 0) return VD_OK;
+    return VD_RUN1(ctx, "norm", "logsoftmax_fwd", n * inner, VD_A_U64(n * inner), VD_A_I32(C),
+                   VD_A_U64(inner), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(y), VD_A_U64(yo));
+}
+
+vd_status vd_op_logsoftmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y,
+                               size_t yo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo)
+{
+    VD_NEED(ctx, y, dy, dx);
+    VD_CHECK(ctx, C > 0, "no channels");
+    if (n == 0 || inner == 0) return VD_OK;
+    return VD_RUN1(ctx, "norm", "logsoftmax_bwd", n * inner, VD_A_U64(n * inner), VD_A_I32(C),
+                   VD_A_U64(inner), VD_A_MEM(y), VD_A_U64(yo), VD_A_MEM(dy), VD_A_U64(dyo),
+                   VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
+}

@@ -139,5 +139,11 @@ vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, c
 /* dx = beta dx + y * (dy - sum_c y dy). */
 vd_status vd_op_softmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y, size_t yo,
                             cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
+/* Log-softmax over the same dimension: y = x - max - log sum exp(x - max); its backward
+ * dx = beta dx + dy - exp(y) * sum_c dy. */
+vd_status vd_op_logsoftmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x,
+                               size_t xo, cl_mem y, size_t yo);
+vd_status vd_op_logsoftmax_bwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem y,
+                               size_t yo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
 
 #endif /* VD_OPS_CNN_H */

@@ -116,3 +116,18 @@ out('fuzz_tune', 'good', b"verdant-tune 1\n# device: PoCL|cpu\nconv.3x3.c64.k64.
 out('fuzz_tune', 'torn', b"verdant-tune 1\nkey value\nkey2 val")
 out('fuzz_tune', 'bad-lines', b"verdant-tune 1\n\n \nnovalue\na b c\n" + b"k" * 130 + b" v\nk\tv\nok fine\n")
 out('fuzz_tune', 'no-header', b"verdant-tune 2\nk v\n")
+
+# ---- ONNX models: node tests of Debian's libonnx-testdata, one flag byte first
+# (fuzz_onnx.c: bit 0 whole-tensor mode, bits 1-2 batch dimensions - 1)
+node = '/usr/share/libonnx-testdata/data/node'
+for t, flag in [('test_conv_with_strides_padding', 0), ('test_convtranspose_pads', 0),
+                ('test_maxpool_2d_precomputed_pads', 0), ('test_averagepool_2d_ceil', 0),
+                ('test_batchnorm_example', 0), ('test_gemm_all_attributes', 0),
+                ('test_matmul_2d', 0), ('test_softmax_axis_0', 1), ('test_softmax_axis_2', 2),
+                ('test_reshape_negative_dim', 0), ('test_flatten_default_axis', 0),
+                ('test_concat_3d_axis_1', 0), ('test_layer_normalization_2d_axis1', 0),
+                ('test_dropout_default_ratio', 0), ('test_gelu_tanh_1', 0),
+                ('test_leakyrelu', 0), ('test_globalaveragepool', 0), ('test_constant', 0)]:
+    p = '%s/%s/model.onnx' % (node, t)
+    if os.path.exists(p):
+        out('fuzz_onnx', t + '.onnx', bytes([flag]) + open(p, 'rb').read())

@@ -159,3 +159,35 @@ void ref_softmax_bwd(size_t n, size_t C, size_t inner, const float *y, const flo
             }
         }
 }
+
+void ref_logsoftmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < inner; k++) {
+            const float *xi = x + i * C * inner + k;
+            double m = -INFINITY, s = 0.0;
+            for (size_t c = 0; c < C; c++)
+                m = fmax(m, xi[c * inner]);
+            for (size_t c = 0; c < C; c++)
+                s += exp(xi[c * inner] - m);
+            for (size_t c = 0; c < C; c++)
+                y[i * C * inner + k + c * inner] = (float)(xi[c * inner] - m - log(s));
+        }
+}
+
+void ref_logsoftmax_bwd(size_t n, size_t C, size_t inner, const float *y, const float *dy,
+                        float beta, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < inner; k++) {
+            size_t base = i * C * inner + k;
+            double sum = 0.0;
+            for (size_t c = 0; c < C; c++)
+                sum += dy[base + c * inner];
+            for (size_t c = 0; c < C; c++) {
+                size_t e = base + c * inner;
+                double v = dy[e] - exp((double)y[e]) * sum;
+                dx[e] = (float)(beta == 0.0f ? v : (double)beta * dx[e] + v);
+            }
+        }
+}

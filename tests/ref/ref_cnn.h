@@ -61,6 +61,9 @@ void ref_layernorm_bwd(size_t n, size_t D, float eps, const float *x, const floa
                        const float *dy, float beta, float *dx, float *dgamma, float *dbeta);
 /* Softmax over dimension 1 of (n, C, inner). */
 void ref_softmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y);
+void ref_logsoftmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y);
+void ref_logsoftmax_bwd(size_t n, size_t C, size_t inner, const float *y, const float *dy,
+                        float beta, float *dx);
 void ref_softmax_bwd(size_t n, size_t C, size_t inner, const float *y, const float *dy,
                      float beta, float *dx);
 

@@ -1,0 +1,600 @@
+/* test_onnx_import.c - the ONNX importer (src/onnx/onnx_import.c) on models built here with
+ * the generated protobuf-c code: a small network whose outputs are checked against a host
+ * computation, bias fusion, constant folding, and every bad input the importer refuses
+ * (truncated file, oversized file, unknown op, unknown or unsupported attribute, wrong
+ * initializer size, a cycle, a missing input, two data inputs, an unsupported opset),
+ * each with the message naming what is wrong. The node-test conformance run is
+ * test_onnx_conformance. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "onnx.pb-c.h"
+#include "net/net.h"
+#include "onnx/onnx_import.h"
+
+/* ------------------------------------------------------------------ model builder */
+
+#define MAXN 80
+typedef struct mb {
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto os, *osp[1];
+    Onnx__NodeProto node[MAXN], *nodep[MAXN];
+    char *nin[MAXN][4], *nout[MAXN][2];
+    Onnx__AttributeProto attr[MAXN][6], *attrp[MAXN][6];
+    Onnx__TensorProto init[MAXN], *initp[MAXN];
+    Onnx__ValueInfoProto vi[4], *inp[3], *outp[1];
+    Onnx__TypeProto tp[4];
+    Onnx__TypeProto__Tensor tt[4];
+    Onnx__TensorShapeProto sh[4];
+    Onnx__TensorShapeProto__Dimension dim[4][4], *dimp[4][4];
+    int nvi;
+} mb;
+
+static void mb_init(mb *b, int64_t opset)
+{
+    memset(b, 0, sizeof(*b));
+    b->m = (Onnx__ModelProto)ONNX__MODEL_PROTO__INIT;
+    b->m.has_ir_version = 1;
+    b->m.ir_version = 8;
+    b->os = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    b->os.domain = (char *)"";
+    b->os.has_version = 1;
+    b->os.version = opset;
+    b->osp[0] = &b->os;
+    b->m.n_opset_import = 1;
+    b->m.opset_import = b->osp;
+    b->g = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
+    b->g.name = (char *)"test";
+    b->g.node = b->nodep;
+    b->g.initializer = b->initp;
+    b->g.input = b->inp;
+    b->g.output = b->outp;
+    b->m.graph = &b->g;
+}
+
+static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int r, const int64_t *d)
+{
+    int k = b->nvi++;
+    Onnx__ValueInfoProto *v = &b->vi[k];
+    *v = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
+    v->name = (char *)name;
+    b->tp[k] = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
+    b->tt[k] = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
+    b->tt[k].has_elem_type = 1;
+    b->tt[k].elem_type = 1;
+    b->sh[k] = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
+    for (int j = 0; j < r; j++) {
+        Onnx__TensorShapeProto__Dimension *dm = &b->dim[k][j];
+        *dm = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+        if (d[j] < 0) {
+            dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            dm->dim_param = (char *)"N";
+        } else {
+            dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            dm->dim_value = d[j];
+        }
+        b->dimp[k][j] = dm;
+    }
+    b->sh[k].n_dim = (size_t)r;
+    b->sh[k].dim = b->dimp[k];
+    b->tt[k].shape = &b->sh[k];
+    b->tp[k].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    b->tp[k].tensor_type = &b->tt[k];
+    v->type = &b->tp[k];
+    return v;
+}
+
+static void mb_input(mb *b, const char *name, int r, const int64_t *d)
+{
+    b->inp[b->g.n_input++] = mb_vi(b, name, r, d);
+}
+
+static void mb_output(mb *b, const char *name)
+{
+    b->outp[b->g.n_output++] = mb_vi(b, name, 0, NULL);
+}
+
+static void mb_tensor(mb *b, const char *name, int r, const int64_t *d, const float *f, size_t n)
+{
+    Onnx__TensorProto *t = &b->init[b->g.n_initializer];
+    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    t->name = (char *)name;
+    t->n_dims = (size_t)r;
+    t->dims = (int64_t *)d;
+    t->has_data_type = 1;
+    t->data_type = 1;
+    t->n_float_data = n;
+    t->float_data = (float *)f;
+    b->initp[b->g.n_initializer++] = t;
+}
+
+static void mb_int64(mb *b, const char *name, const int64_t *d1, const int64_t *v, size_t n)
+{
+    Onnx__TensorProto *t = &b->init[b->g.n_initializer];
+    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    t->name = (char *)name;
+    t->n_dims = 1;
+    t->dims = (int64_t *)d1;
+    t->has_data_type = 1;
+    t->data_type = 7;
+    t->n_int64_data = n;
+    t->int64_data = (int64_t *)v;
+    b->initp[b->g.n_initializer++] = t;
+}
+
+/* Inputs: up to 3 names (NULL ends); one output. Returns the node index. */
+static int mb_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
+                   const char *in2, const char *out)
+{
+    int k = (int)b->g.n_node++;
+    Onnx__NodeProto *n = &b->node[k];
+    *n = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    const char *ins[3] = {in0, in1, in2};
+    for (int j = 0; j < 3 && ins[j]; j++) b->nin[k][n->n_input++] = (char *)ins[j];
+    n->input = b->nin[k];
+    b->nout[k][0] = (char *)out;
+    n->n_output = 1;
+    n->output = b->nout[k];
+    n->attribute = b->attrp[k];
+    b->nodep[k] = n;
+    return k;
+}
+
+static Onnx__AttributeProto *mb_attr(mb *b, int node, const char *name)
+{
+    Onnx__NodeProto *n = &b->node[node];
+    Onnx__AttributeProto *a = &b->attr[node][n->n_attribute];
+    *a = (Onnx__AttributeProto)ONNX__ATTRIBUTE_PROTO__INIT;
+    a->name = (char *)name;
+    a->has_type = 1;
+    b->attrp[node][n->n_attribute++] = a;
+    return a;
+}
+
+static void mb_attr_i(mb *b, int node, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = mb_attr(b, node, name);
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = v;
+}
+
+static void mb_attr_ints(mb *b, int node, const char *name, const int64_t *v, size_t n)
+{
+    Onnx__AttributeProto *a = mb_attr(b, node, name);
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->n_ints = n;
+    a->ints = (int64_t *)v;
+}
+
+static void mb_attr_s(mb *b, int node, const char *name, const char *s)
+{
+    Onnx__AttributeProto *a = mb_attr(b, node, name);
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    a->has_s = 1;
+    a->s.len = strlen(s);
+    a->s.data = (uint8_t *)s;
+}
+
+static uint8_t *mb_pack(mb *b, size_t *len)
+{
+    *len = onnx__model_proto__get_packed_size(&b->m);
+    uint8_t *buf = test_malloc(*len ? *len : 1);
+    onnx__model_proto__pack(&b->m, buf);
+    return buf;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static vd_status import(vd_context *ctx, mb *b, int32_t max_batch, vd_net **net)
+{
+    size_t len;
+    uint8_t *buf = mb_pack(b, &len);
+    vd_onnx_options o;
+    vd_onnx_options_init(&o);
+    o.max_batch = max_batch;
+    vd_status st = vd_onnx_import_mem(ctx, buf, len, "t.onnx", &o, net);
+    free(buf);
+    return st;
+}
+
+/* The import must fail with want and a message holding every one of the words. */
+static void expect_refused(vd_context *ctx, const char *what, mb *b, vd_status want,
+                           const char *w1, const char *w2, const char *w3)
+{
+    vd_net *net = NULL;
+    vd_status st = import(ctx, b, 4, &net);
+    expect_status(what, ctx, st, want);
+    const char *msg = vd_last_error(ctx);
+    const char *words[3] = {w1, w2, w3};
+    for (int k = 0; k < 3; k++)
+        if (words[k]) {
+            char label[256];
+            snprintf(label, sizeof(label), "%s: message names '%s'", what, words[k]);
+            if (!expect_true(label, strstr(msg, words[k]) != NULL)) printf("  message: %s\n", msg);
+        }
+    vd_net_destroy(net);
+}
+
+static const int64_t in_2x4[2] = {-1, 4};
+static const float W34[12] = {0.5f, -1, 2, 0.25f, 1, 1, -0.5f, 0, -2, 0.75f, 0.1f, 3};
+static const float B3[3] = {0.1f, -0.2f, 0.3f};
+static const int64_t d34[2] = {3, 4}, d43[2] = {4, 3}, d3[1] = {3};
+
+/* x (N, 4) -> Gemm(W (3, 4), transB) -> Relu: against the host. */
+static void test_gemm_relu(vd_context *ctx)
+{
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    mb_tensor(&b, "W", 2, d34, W34, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    int g = mb_node(&b, "Gemm", "fc", "x", "W", "B", "h");
+    mb_attr_i(&b, g, "transB", 1);
+    mb_node(&b, "Relu", "act", "h", NULL, NULL, "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 4, &net))) return;
+    float x[8] = {1, 2, 3, 4, -1, 0.5f, 2, -3}, y[6], want[6];
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < 3; j++) {
+            float s = B3[j];
+            for (int k = 0; k < 4; k++) s += x[n * 4 + k] * W34[j * 4 + k];
+            want[n * 3 + j] = s > 0 ? s : 0;
+        }
+    EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+    expect_close("Gemm+Relu outputs", y, want, 6, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+}
+
+/* MatMul (K, N) + Add (N): one dense layer with a bias; the Reshape's shape is folded from
+ * a Constant node and a Concat of constants. */
+static void test_matmul_bias_fold(vd_context *ctx)
+{
+    static const int64_t in3[3] = {-1, 2, 2}, one[1] = {1}, two[1] = {2}, m1[1] = {-1},
+                         four[1] = {4};
+    static float W43[12];
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 3; j++) W43[k * 3 + j] = W34[j * 4 + k];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, in3);
+    mb_int64(&b, "s0", one, m1, 1);
+    int c = mb_node(&b, "Constant", "c", NULL, NULL, NULL, "s1");
+    mb_attr_ints(&b, c, "value_ints", four, 1);
+    int cc = mb_node(&b, "Concat", "cat", "s0", "s1", NULL, "shape");
+    mb_attr_i(&b, cc, "axis", 0);
+    mb_node(&b, "Reshape", "flat", "x", "shape", NULL, "xf");
+    mb_tensor(&b, "W", 2, d43, W43, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    mb_node(&b, "MatMul", "mm", "xf", "W", NULL, "h");
+    mb_node(&b, "Add", "bias", "h", "B", NULL, "y");
+    mb_output(&b, "y");
+    (void)two;
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) return;
+    expect_true("MatMul+Add is one dense layer with a bias (2 layers: flatten, dense)",
+                net->n_layers == 2 && !strcmp(net->layers[1]->ops->type, "dense") &&
+                    net->layers[1]->n_params == 2);
+    float x[4] = {1, -2, 0.5f, 3}, y[3], want[3];
+    for (int j = 0; j < 3; j++) {
+        want[j] = B3[j];
+        for (int k = 0; k < 4; k++) want[j] += x[k] * W34[j * 4 + k];
+    }
+    EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+    expect_close("MatMul+Add outputs", y, want, 3, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+}
+
+/* h = MatMul(x, W) is read twice (through an Identity by a constant Add, directly by an
+ * Add of activations): the constant must not be fused into the dense layer's bias, which
+ * would change what the second reader sees; Verdant then has no layer for it. */
+static void test_no_unsafe_bias_fusion(vd_context *ctx)
+{
+    static float W43[12];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    mb_tensor(&b, "W", 2, d43, W43, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    mb_node(&b, "MatMul", "mm", "x", "W", NULL, "h");
+    mb_node(&b, "Identity", "id", "h", NULL, NULL, "h2");
+    mb_node(&b, "Add", "bias", "h2", "B", NULL, "hb");
+    mb_node(&b, "Add", "sum", "hb", "h", NULL, "y");
+    mb_output(&b, "y");
+    expect_refused(ctx, "constant Add onto a shared output", &b, VD_ERR_UNSUPPORTED, "'bias'",
+                   "add-a-constant", NULL);
+}
+
+/* Conv with groups = 2, dilation 2, auto_pad SAME_UPPER (total padding 4: 2 a side) and a
+ * bias, then a fused Relu, against a direct host convolution. */
+static void test_conv_groups_dilation(vd_context *ctx)
+{
+    enum { N = 2, C = 4, H = 7, W = 6, M = 6, G = 2, K = 3, D = 2 };
+    static const int64_t in4[4] = {-1, C, H, W}, dw[4] = {M, C / G, K, K}, db[1] = {M},
+                         dil[2] = {D, D};
+    static float w[M * (C / G) * K * K], bias[M];
+    uint64_t rng = 11;
+    test_fill_uniform(&rng, w, sizeof(w) / sizeof(w[0]), -0.5f, 0.5f);
+    test_fill_uniform(&rng, bias, M, -0.2f, 0.2f);
+    mb b;
+    mb_init(&b, 11);
+    mb_input(&b, "x", 4, in4);
+    mb_tensor(&b, "W", 4, dw, w, sizeof(w) / sizeof(w[0]));
+    mb_tensor(&b, "B", 1, db, bias, M);
+    int cv = mb_node(&b, "Conv", "conv", "x", "W", "B", "c");
+    mb_attr_i(&b, cv, "group", G);
+    mb_attr_ints(&b, cv, "dilations", dil, 2);
+    mb_attr_s(&b, cv, "auto_pad", "SAME_UPPER");
+    mb_node(&b, "Relu", "relu", "c", NULL, NULL, "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, N, &net))) return;
+    expect_true("Conv+Relu is one conv2d layer", net->n_layers == 1);
+    float *x = test_malloc(N * C * H * W * sizeof(float));
+    float *y = test_malloc(N * M * H * W * sizeof(float));
+    float *want = test_malloc(N * M * H * W * sizeof(float));
+    test_fill_uniform(&rng, x, N * C * H * W, -1, 1);
+    int cg = C / G, mg = M / G, pad = D * (K - 1) / 2;
+    for (int n = 0; n < N; n++)
+        for (int m = 0; m < M; m++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    double s = bias[m];
+                    int g = m / mg;
+                    for (int c = 0; c < cg; c++)
+                        for (int r = 0; r < K; r++)
+                            for (int q = 0; q < K; q++) {
+                                int ii = i - pad + r * D, jj = j - pad + q * D;
+                                if (ii < 0 || ii >= H || jj < 0 || jj >= W) continue;
+                                s += (double)x[((n * C + g * cg + c) * H + ii) * W + jj] *
+                                     w[((m * cg + c) * K + r) * K + q];
+                            }
+                    want[((n * M + m) * H + i) * W + j] = s > 0 ? (float)s : 0.0f;
+                }
+    EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
+    expect_close("Conv groups=2 dilation=2 SAME_UPPER + Relu", y, want, N * M * H * W, 1e-5f,
+                 1e-4f);
+    free(x);
+    free(y);
+    free(want);
+    vd_net_destroy(net);
+}
+
+/* 61 Identity nodes before a Conv: the Conv's output is the 65th value, so the value table
+ * grows while the Conv's weight is being read (a use-after-free under ASan before the fix). */
+static void test_value_table_growth(vd_context *ctx)
+{
+    static const int64_t in4[4] = {-1, 2, 3, 3}, dw[4] = {1, 2, 1, 1}, db[1] = {1};
+    static const float w[2] = {2.0f, -1.0f}, bias[1] = {0.5f};
+    static char names[62][8];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 4, in4);
+    mb_tensor(&b, "W", 4, dw, w, 2);
+    mb_tensor(&b, "B", 1, db, bias, 1);
+    snprintf(names[0], sizeof names[0], "x");
+    for (int k = 1; k <= 61; k++) {
+        snprintf(names[k], sizeof names[k], "i%d", k);
+        mb_node(&b, "Identity", NULL, names[k - 1], NULL, NULL, names[k]);
+    }
+    mb_node(&b, "Conv", "conv", names[61], "W", "B", "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 1, &net))) return;
+    float x[18], y[9], want[9];
+    for (int k = 0; k < 18; k++) x[k] = (float)k * 0.25f - 2.0f;
+    for (int k = 0; k < 9; k++) want[k] = 2.0f * x[k] - x[9 + k] + 0.5f;
+    EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+    expect_close("Conv after 61 Identity nodes", y, want, 9, 1e-6f, 1e-6f);
+    vd_net_destroy(net);
+}
+
+/* A 1-D Conv (N, C, L) -> (N, M, L') imports as reshape, conv2d over (C, 1, L), reshape;
+ * stride 2, pads (1, 1), against the host. */
+static void test_conv1d(vd_context *ctx)
+{
+    enum { N = 2, C = 2, L = 9, M = 3, K = 3, S = 2, P = 1, LO = (L + 2 * P - K) / S + 1 };
+    static const int64_t in3[3] = {-1, C, L}, dw[3] = {M, C, K}, st[1] = {S}, pads[2] = {P, P};
+    static float w[M * C * K];
+    uint64_t rng = 5;
+    test_fill_uniform(&rng, w, M * C * K, -1, 1);
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, in3);
+    mb_tensor(&b, "W", 3, dw, w, M * C * K);
+    int cv = mb_node(&b, "Conv", "conv1d", "x", "W", NULL, "y");
+    mb_attr_ints(&b, cv, "strides", st, 1);
+    mb_attr_ints(&b, cv, "pads", pads, 2);
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, N, &net))) return;
+    float x[N * C * L], y[N * M * LO], want[N * M * LO];
+    test_fill_uniform(&rng, x, N * C * L, -1, 1);
+    for (int n = 0; n < N; n++)
+        for (int m = 0; m < M; m++)
+            for (int o = 0; o < LO; o++) {
+                double acc = 0;
+                for (int c = 0; c < C; c++)
+                    for (int k = 0; k < K; k++) {
+                        int i = o * S - P + k;
+                        if (i >= 0 && i < L) acc += (double)x[(n * C + c) * L + i] * w[(m * C + c) * K + k];
+                    }
+                want[(n * M + m) * LO + o] = (float)acc;
+            }
+    EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
+    expect_close("1-D Conv outputs", y, want, N * M * LO, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+}
+
+static void gemm_model(mb *b, int64_t opset)
+{
+    mb_init(b, opset);
+    mb_input(b, "x", 2, in_2x4);
+    mb_tensor(b, "W", 2, d34, W34, 12);
+    int g = mb_node(b, "Gemm", "fc", "x", "W", NULL, "y");
+    mb_attr_i(b, g, "transB", 1);
+    mb_output(b, "y");
+}
+
+static void test_bad_inputs(vd_context *ctx)
+{
+    mb b;
+    /* Truncated: half of a valid file. */
+    gemm_model(&b, 13);
+    size_t len;
+    uint8_t *buf = mb_pack(&b, &len);
+    vd_net *net = NULL;
+    expect_status("truncated file", ctx, vd_onnx_import_mem(ctx, buf, len / 2, "t.onnx", NULL, &net),
+                  VD_ERR_FORMAT);
+    expect_true("truncated: message says it does not parse",
+                strstr(vd_last_error(ctx), "does not parse") != NULL);
+    expect_status("empty file", ctx, vd_onnx_import_mem(ctx, buf, 0, "t.onnx", NULL, &net),
+                  VD_ERR_FORMAT);
+    /* Through a file: a missing one, a valid one, one over the size limit (sparse). */
+    char path[] = "/tmp/vd_onnx_testXXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        expect_true("write model", write(fd, buf, len) == (ssize_t)len);
+        close(fd);
+        if (EXPECT_OK(ctx, vd_net_load_onnx(ctx, path, &net))) vd_net_destroy(net);
+        net = NULL;
+        expect_true("truncate", truncate(path, (off_t)VD_ONNX_MAX_BYTES + 1) == 0);
+        expect_status("file over the size limit", ctx, vd_net_load_onnx(ctx, path, &net),
+                      VD_ERR_FORMAT);
+        expect_true("over the limit: message gives the limit",
+                    strstr(vd_last_error(ctx), "limited to") != NULL);
+        unlink(path);
+    }
+    expect_status("missing file", ctx, vd_net_load_onnx(ctx, "/nonexistent/m.onnx", &net),
+                  VD_ERR_IO);
+    free(buf);
+
+    /* Unknown operator. */
+    gemm_model(&b, 13);
+    b.node[0].op_type = (char *)"FancyOp";
+    expect_refused(ctx, "unknown op", &b, VD_ERR_UNSUPPORTED, "FancyOp", "'fc'", "opset 13");
+    /* Unknown attribute. */
+    gemm_model(&b, 13);
+    mb_attr_i(&b, 0, "bogus", 1);
+    expect_refused(ctx, "unknown attribute", &b, VD_ERR_UNSUPPORTED, "'bogus'", "Gemm", "'fc'");
+    /* A known attribute with a value Verdant does not implement. */
+    gemm_model(&b, 13);
+    mb_attr_i(&b, 0, "transA", 1);
+    expect_refused(ctx, "transA=1", &b, VD_ERR_UNSUPPORTED, "'transA'", "Gemm", "opset 13");
+    /* Wrong initializer size: 10 values for (3, 4). */
+    gemm_model(&b, 13);
+    b.init[0].n_float_data = 10;
+    expect_refused(ctx, "wrong initializer size", &b, VD_ERR_FORMAT, "'W'", "10 values", NULL);
+    /* Weight of the wrong shape for the input: (3, 5) with transB. */
+    gemm_model(&b, 13);
+    static const int64_t d35[2] = {3, 5};
+    static float W35[15];
+    b.init[0].dims = (int64_t *)d35;
+    b.init[0].n_float_data = 15;
+    b.init[0].float_data = W35;
+    expect_refused(ctx, "weight of the wrong shape", &b, VD_ERR_SHAPE, "inner dimension", "'fc'",
+                   NULL);
+    /* A cycle: a = Relu(b), b = Relu(a). */
+    gemm_model(&b, 13);
+    mb_node(&b, "Relu", "r1", "bb", NULL, NULL, "aa");
+    mb_node(&b, "Relu", "r2", "aa", NULL, NULL, "bb");
+    b.g.output[0]->name = (char *)"aa";
+    expect_refused(ctx, "cycle", &b, VD_ERR_FORMAT, "cycle", "'r1'", NULL);
+    /* An input nobody produces. */
+    gemm_model(&b, 13);
+    b.nin[0][0] = (char *)"nowhere";
+    expect_refused(ctx, "missing input", &b, VD_ERR_FORMAT, "'nowhere'", "produced by no", NULL);
+    /* Two data inputs. */
+    gemm_model(&b, 13);
+    mb_input(&b, "x2", 2, in_2x4);
+    expect_refused(ctx, "two data inputs", &b, VD_ERR_UNSUPPORTED, "2 data inputs", "'x2'", NULL);
+    /* Opset out of range. */
+    gemm_model(&b, 22);
+    expect_refused(ctx, "opset 22", &b, VD_ERR_UNSUPPORTED, "opset 22", "7 to 21", NULL);
+    /* Gelu without the tanh approximation. */
+    gemm_model(&b, 20);
+    int gl = mb_node(&b, "Gelu", "g", "y", NULL, NULL, "z");
+    b.g.output[0]->name = (char *)"z";
+    mb_attr_s(&b, gl, "approximate", "none");
+    expect_refused(ctx, "Gelu approximate=none", &b, VD_ERR_UNSUPPORTED, "'approximate'", "tanh",
+                   NULL);
+    /* Asymmetric Conv padding. */
+    static const int64_t in4[4] = {-1, 1, 5, 5}, dw[4] = {2, 1, 3, 3}, pads[4] = {1, 0, 0, 1};
+    static float w[18];
+    mb_init(&b, 11);
+    mb_input(&b, "x", 4, in4);
+    mb_tensor(&b, "W", 4, dw, w, 18);
+    int cv = mb_node(&b, "Conv", "conv", "x", "W", NULL, "y");
+    mb_attr_ints(&b, cv, "pads", pads, 4);
+    mb_output(&b, "y");
+    expect_refused(ctx, "asymmetric pads", &b, VD_ERR_UNSUPPORTED, "'pads'", "Conv", "'conv'");
+    /* Symbolic sample dimension. */
+    static const int64_t sym[2] = {2, -1};
+    gemm_model(&b, 13);
+    b.vi[0].type->tensor_type->shape->dim[1]->value_case =
+        ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    b.vi[0].type->tensor_type->shape->dim[1]->dim_param = (char *)"K";
+    (void)sym;
+    expect_refused(ctx, "symbolic sample dimension", &b, VD_ERR_UNSUPPORTED, "symbolic", NULL,
+                   NULL);
+    /* Graph output that is a constant. */
+    gemm_model(&b, 13);
+    b.g.output[0]->name = (char *)"W";
+    expect_refused(ctx, "constant output", &b, VD_ERR_UNSUPPORTED, "constant", NULL, NULL);
+}
+
+/* The reshape layer the importer maps Reshape onto: a view, checked element counts. */
+static void test_reshape_layer(vd_context *ctx)
+{
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, vd_net_create(ctx, &net))) return;
+    EXPECT_OK(ctx, vd_net_input(net, 1, (int64_t[]){12}));
+    expect_status("reshape d2 without d1", ctx, vd_net_add(net, "reshape", "r0", "d0=3 d2=4"),
+                  VD_ERR_INVALID_ARG);
+    EXPECT_OK(ctx, vd_net_add(net, "reshape", "r1", "d0=3 d1=4"));
+    EXPECT_OK(ctx, vd_net_add(net, "softmax", "sm", NULL));
+    if (EXPECT_OK(ctx, vd_net_build(net, 1))) {
+        float x[12], y[12];
+        for (int k = 0; k < 12; k++) x[k] = (float)k * 0.1f;
+        EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+        float want[12];
+        for (int j = 0; j < 4; j++) { /* softmax over the 3 rows of each column */
+            double s = 0;
+            for (int c = 0; c < 3; c++) s += exp(x[c * 4 + j]);
+            for (int c = 0; c < 3; c++) want[c * 4 + j] = (float)(exp(x[c * 4 + j]) / s);
+        }
+        expect_close("softmax over a reshaped (3, 4) sample", y, want, 12, 1e-6f, 1e-5f);
+    }
+    vd_net_destroy(net);
+    if (!EXPECT_OK(ctx, vd_net_create(ctx, &net))) return;
+    EXPECT_OK(ctx, vd_net_input(net, 1, (int64_t[]){12}));
+    EXPECT_OK(ctx, vd_net_add(net, "reshape", "r1", "d0=5 d1=2"));
+    EXPECT_OK(ctx, vd_net_add(net, "relu", NULL, NULL));
+    expect_status("reshape of 12 elements to (5, 2)", ctx, vd_net_build(net, 1), VD_ERR_SHAPE);
+    vd_net_destroy(net);
+}
+
+int main(void)
+{
+    vd_context *ctx;
+    int rc = test_context(&ctx);
+    if (rc) return rc == TEST_SKIP ? check_summary() : rc;
+    test_gemm_relu(ctx);
+    test_matmul_bias_fold(ctx);
+    test_no_unsafe_bias_fusion(ctx);
+    test_conv_groups_dilation(ctx);
+    test_value_table_growth(ctx);
+    test_conv1d(ctx);
+    test_bad_inputs(ctx);
+    test_reshape_layer(ctx);
+    vd_context_destroy(ctx);
+    return check_summary();
+}
