@@ -37,84 +37,27 @@ T0 = time.perf_counter()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-# The Fashion-MNIST reader, the BLAS probe and evaluation are the MLP benchmark's.
+# The network-file parser, init rule and reader are shared with the other peers
+# (cnn_cfg.py, no framework imported); the BLAS probe and evaluation are the MLP benchmark's.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_mlp import MEAN, STD, blas_library, evaluate, find, read_idx  # noqa: E402
+from cnn_cfg import LAYER_KEYS, CfgError, init_std, load_numpy, parse_cfg  # noqa: E402,F401
+from torch_mlp import blas_library, evaluate  # noqa: E402
 
 
-class CfgError(Exception):
-    pass
-
-
-# Keys each layer type accepts, with defaults (Verdant's, src/layers/*.c).
-LAYER_KEYS = {
-    "conv2d": {"filters": None, "kernel": 3, "kernel_h": 0, "kernel_w": 0, "pad": 0, "stride": 1,
-               "dilation": 1, "groups": 1, "bias": 1, "relu": 0},
-    "batchnorm": {"momentum": 0.1, "eps": 1e-5, "relu": 0},
-    "relu": {},
-    "maxpool": {"kernel": 2, "stride": 0, "pad": 0, "ceil": 0},
-    "avgpool": {"kernel": 2, "stride": 0, "pad": 0, "ceil": 0},
-    "flatten": {},
-    "dropout": {"p": 0.5},
-    "dense": {"units": None, "bias": 1},
-}
-
-
-def parse_cfg(path):
-    """[(type, {key: value}, line)] and the [net] section, from a Verdant network file."""
-    sections = []
-    with open(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            m = re.fullmatch(r"\[\s*([A-Za-z0-9_]+)\s*\]", line)
-            if m:
-                sections.append((m.group(1), {}, lineno))
-                continue
-            if "=" not in line or not sections:
-                raise CfgError(f"{path}:{lineno}: expected [section] or key = value")
-            key, value = (s.strip() for s in line.split("=", 1))
-            sections[-1][1][key] = (value, lineno)
-    if not sections or sections[0][0] != "net":
-        raise CfgError(f"{path}: the first section must be [net]")
-    net = sections[0][1]
-    layers = []
-    for typ, kv, lineno in sections[1:]:
-        if typ not in LAYER_KEYS:
-            raise CfgError(f"{path}:{lineno}: layer type '{typ}' is not supported by torch_cnn.py")
-        opts = dict(LAYER_KEYS[typ])
-        for key, (value, kl) in kv.items():
-            if key == "name":
-                continue
-            if key == "input":
-                raise CfgError(f"{path}:{kl}: graph inputs are not supported (sequential only)")
-            if key not in opts:
-                raise CfgError(f"{path}:{kl}: {typ}: unknown key '{key}'")
-            try:
-                opts[key] = float(value) if isinstance(LAYER_KEYS[typ][key], float) else int(value)
-            except ValueError:
-                raise CfgError(f"{path}:{kl}: {typ}: '{key}' = '{value}' is not a number")
-            if key in ("bias", "relu", "ceil") and opts[key] not in (0, 1):
-                raise CfgError(f"{path}:{kl}: {typ}: '{key}' = '{value}' is not 0 or 1")
-        for key, v in opts.items():
-            if v is None:
-                raise CfgError(f"{path}:{lineno}: {typ}: missing '{key}'")
-        layers.append((typ, opts, lineno))
-    if "input" not in net:
-        raise CfgError(f"{path}: [net] has no input")
-    shape = tuple(int(s) for s in net["input"][0].split(","))
-    loss = net.get("loss", ("softmax_ce", 0))[0]
-    if loss != "softmax_ce":
-        raise CfgError(f"{path}:{net['loss'][1]}: loss '{loss}' is not supported (softmax_ce)")
-    return shape, layers
+def torch_blas():
+    """The BLAS torch's dense layers run on: PyPI's wheels link MKL statically (no .so to
+    find in /proc/self/maps, where numpy's own OpenBLAS would be found instead); Debian's
+    torch calls the libblas.so.3 the alternatives system selects (torch_mlp.blas_library)."""
+    cfg = torch.__config__.show()
+    if "BLAS_INFO=mkl" in cfg:
+        return "mkl (linked into torch)"
+    return blas_library()
 
 
 def build_model(path, seed):
@@ -167,37 +110,25 @@ def build_model(path, seed):
         elif typ == "dropout":
             m = torch.nn.Dropout(o["p"])
         mods.append(m)
-    # He normal before a ReLU (looking through batchnorm, dropout, flatten; a batchnorm
-    # with relu = 1 is a ReLU; a conv2d with relu = 1 is followed by its own), else Xavier.
+    # He normal before a ReLU, else Xavier (cnn_cfg.init_std); zero biases.
     for i, m in init:
-        nxt = next(("relu" if t == "batchnorm" and o["relu"] else t for t, o, _ in layers[i + 1:]
-                    if t not in ("batchnorm", "dropout", "flatten") or
-                    (t == "batchnorm" and o["relu"])), None)
-        if layers[i][0] == "conv2d" and layers[i][1]["relu"]:
-            nxt = "relu"
-        w = m.weight
-        fan_in = w.shape[1] * int(np.prod(w.shape[2:]))
-        fan_out = w.shape[0] * int(np.prod(w.shape[2:]))
-        var = 2.0 / fan_in if nxt == "relu" else 2.0 / (fan_in + fan_out)
         with torch.no_grad():
-            w.normal_(0.0, var ** 0.5)
+            m.weight.normal_(0.0, init_std(layers, i, tuple(m.weight.shape)))
             if m.bias is not None:
                 m.bias.zero_()
     return torch.nn.Sequential(*mods), shape
 
 
 def load(dir_, split, shape):
-    prefix = "train" if split == "train" else "t10k"
-    x = read_idx(find(dir_, f"{prefix}-images-idx3-ubyte"), 0x00000803, 3)
-    y = read_idx(find(dir_, f"{prefix}-labels-idx1-ubyte"), 0x00000801, 1)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{split}: {x.shape[0]} images but {y.shape[0]} labels")
-    x = (x.astype(np.float32) / 255.0 - MEAN) / STD
-    x = x.reshape((x.shape[0],) + tuple(shape))
-    return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    x, y = load_numpy(dir_, split, shape)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def train_steps(model, opt, loss_fn, xtr, ytr, batch, steps, gen):
+def batch_input(x, channels_last):
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def train_steps(model, opt, loss_fn, xtr, ytr, batch, steps, gen, channels_last=False):
     """Run `steps` steps on shuffled batches (reshuffling when the data runs out); the
     loss of the last one (its .item() waits for nothing: CPU ops are synchronous)."""
     n = xtr.shape[0]
@@ -207,12 +138,21 @@ def train_steps(model, opt, loss_fn, xtr, ytr, batch, steps, gen):
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos:pos + batch]
         pos += batch
-        out = model(xtr[idx])
+        out = model(batch_input(xtr[idx], channels_last))
         loss = loss_fn(out, ytr[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return loss.item() if loss is not None else None
+
+
+def infer_batches(model, xtr, batch, batches, channels_last=False):
+    """Forward passes in eval mode without autograd over `batches` consecutive batches."""
+    n = xtr.shape[0]
+    with torch.no_grad():
+        for b in range(batches):
+            i = (b * batch) % max(1, n - batch + 1)
+            model(batch_input(xtr[i:i + batch], channels_last))
 
 
 def main():
@@ -227,9 +167,20 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--infer-steps", type=int, default=0,
+                    help="also time N inference batches (eval mode, no autograd; 0: skip)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="NHWC memory format for the model and its inputs (oneDNN's favourite)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model (inductor; the warm-up steps compile it)")
     args = ap.parse_args()
-    if args.batch < 1 or args.steps < 0 or args.warmup < 0 or args.epochs < 0 or args.limit < 0:
-        ap.error("--batch must be >= 1; --steps, --warmup, --epochs, --limit >= 0")
+    if (args.batch < 1 or args.steps < 0 or args.warmup < 0 or args.epochs < 0 or args.limit < 0
+            or args.infer_steps < 0):
+        ap.error("--batch must be >= 1; --steps, --warmup, --epochs, --limit, --infer-steps >= 0")
+    if args.compile and not hasattr(torch, "compile"):
+        print(f"torch_cnn.py: --compile: torch {torch.__version__} has no torch.compile",
+              file=sys.stderr)
+        sys.exit(1)
 
     torch.set_num_threads(args.threads)
     try:
@@ -237,7 +188,11 @@ def main():
     except (CfgError, OSError) as e:
         print(f"torch_cnn.py: {e}", file=sys.stderr)
         sys.exit(1)
+    cl = args.channels_last
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
+    run = torch.compile(model) if args.compile else model  # shares model's parameters
     loss_fn = torch.nn.CrossEntropyLoss()
     t = time.perf_counter()
     xtr, ytr = load(args.data, "train", shape)
@@ -250,26 +205,44 @@ def main():
     result = {
         "framework": "pytorch", "torch": torch.__version__, "model": args.cfg,
         "params": sum(p.numel() for p in model.parameters()),
-        "threads": torch.get_num_threads(), "blas": blas_library(),
+        "threads": torch.get_num_threads(), "blas": torch_blas(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", ""),
         "batch": args.batch, "lr": args.lr, "startup_ms": startup_ms, "load_ms": load_ms,
+        "channels_last": cl, "compile": args.compile,
     }
 
     if args.steps > 0:
-        train_steps(model, opt, loss_fn, xtr, ytr, args.batch, args.warmup, gen)
         t = time.perf_counter()
-        last = train_steps(model, opt, loss_fn, xtr, ytr, args.batch, args.steps, gen)
+        train_steps(run, opt, loss_fn, xtr, ytr, args.batch, args.warmup, gen, cl)
+        warm_s = time.perf_counter() - t
+        t = time.perf_counter()
+        last = train_steps(run, opt, loss_fn, xtr, ytr, args.batch, args.steps, gen, cl)
         seconds = time.perf_counter() - t
         result.update({"steps": args.steps, "warmup": args.warmup, "steps_seconds": seconds,
+                       "warmup_seconds": warm_s,
                        "images_per_s": args.batch * args.steps / seconds,
                        "ms_per_step": 1e3 * seconds / args.steps, "last_loss": last})
+
+    if args.infer_steps > 0:
+        model.eval()
+        infer_batches(run, xtr, args.batch, max(1, args.warmup), cl)
+        t = time.perf_counter()
+        infer_batches(run, xtr, args.batch, args.infer_steps, cl)
+        seconds = time.perf_counter() - t
+        model.train()
+        result.update({"infer_steps": args.infer_steps,
+                       "infer_images_per_s": args.batch * args.infer_steps / seconds,
+                       "infer_ms_per_batch": 1e3 * seconds / args.infer_steps})
 
     if args.epochs > 0:
         if args.steps > 0:  # fresh weights and optimizer for the accuracy run
             model, _ = build_model(args.cfg, args.seed)
+            if cl:
+                model = model.to(memory_format=torch.channels_last)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
+            run = torch.compile(model) if args.compile else model
         n = xtr.shape[0]
         epochs = []
         for epoch in range(1, args.epochs + 1):
@@ -279,7 +252,7 @@ def main():
             for i in range(0, n, args.batch):
                 idx = perm[i:i + args.batch]
                 xb, yb = xtr[idx], ytr[idx]
-                out = model(xb)
+                out = run(batch_input(xb, cl))
                 loss = loss_fn(out, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

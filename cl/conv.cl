@@ -167,16 +167,28 @@ kernel void relu_mask_bias_nchw_bwd(ulong n, int C, ulong HW, global const float
     int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
     float s = 0.0f;
 #if VD_DEVICE_IS_CPU
+    /* Eight lanes at a time, each its own partial sum (one scalar chain measured about
+     * 1 ms per step on LeNet-5's c1 on PoCL), added in a fixed tree: still reproducible. */
+    float8 s8 = (float8)(0.0f);
     for (ulong img = (ulong)l; img < n; img += (ulong)lsz) {
         ulong base = (img * C + c) * HW;
         global const float *yp = y + y_off + base;
         global float *dp = dy + dy_off + base;
-        for (ulong j = 0; j < HW; j++) {
+        ulong j = 0;
+        for (; j + 8 <= HW; j += 8) {
+            float8 g = select((float8)(0.0f), vload8(0, dp + j), vload8(0, yp + j) > 0.0f);
+            vstore8(g, 0, dp + j);
+            s8 += g;
+        }
+        for (; j < HW; j++) {
             float g = yp[j] > 0.0f ? dp[j] : 0.0f;
             dp[j] = g;
             s += g;
         }
     }
+    float4 s4 = s8.lo + s8.hi;
+    float2 s2 = s4.lo + s4.hi;
+    s += s2.x + s2.y;
 #else
     ulong img = (ulong)l / HW, j = (ulong)l - img * HW;
     while (img < n) {

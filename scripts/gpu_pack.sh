@@ -129,7 +129,8 @@ done
 
 # 4. Models, benchmark peers, the run-there script, data.
 cp "$root"/samples/models/*.cfg "$out/models/"
-cp "$root/bench/torch_cnn.py" "$root/bench/torch_gpu.py" "$out/bench/"
+cp "$root/bench/torch_cnn.py" "$root/bench/torch_gpu.py" "$root/bench/cnn_cfg.py" \
+    "$root/bench/torch_mlp.py" "$out/bench/" # torch_cnn imports the other two
 cp "$root/scripts/gpu_check.sh" "$out/"
 chmod +x "$out/gpu_check.sh"
 if "$with_data"; then

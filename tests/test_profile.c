@@ -251,6 +251,13 @@ int main(void)
     if (f) fclose(f);
     check_table(table, net);
     expect_true("table: the first step apart", file_has(table, "profile: first step "));
+    /* The per-kernel section: steps 2-3 grouped by kernel name, every launch named. */
+    expect_true("table: per-kernel section", file_has(table, "kernels, steps 2-3, by time:"));
+    bool named = p && p->n_kernels > 0;
+    for (size_t i = 0; p && i < p->n_kernels; i++)
+        named = named && p->kernels[i].name[0] && strcmp(p->kernels[i].name, "(unnamed)") != 0 &&
+                p->kernels[i].launches > 0;
+    expect_true("table: every kernel of steps 2-3 has its name", named);
 
     /* A manual window around single steps. */
     float x[2 * 28 * 28] = {0}, loss = 0;
@@ -265,6 +272,7 @@ int main(void)
     if (f) fclose(f);
     check_table(table, net);
     expect_true("manual: one step, no first-step line", !file_has(table, "profile: first step "));
+    expect_true("manual: one step, no per-kernel section", !file_has(table, "kernels, steps"));
     check_span(ctx);
     EXPECT_OK(ctx, vd_context_set_profiling(ctx, 0));
     expect_true("off again", ctx->profile == NULL && vd_profile_event(ctx) == NULL);

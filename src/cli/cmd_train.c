@@ -301,6 +301,15 @@ int cmd_train(int argc, char **argv)
         }
         state.shuffle_seed = (uint64_t)seed;
         state.lr = o.lr;
+        /* What the run resolved to; a sample model's header documents this line
+         * ("resolves to: ..."), which tests/cli/test_cli.sh checks. */
+        printf("recipe: optimizer %s, lr %g, schedule %s, warmup %ld, epochs %ld, batch %ld, "
+               "weight_decay %g\n",
+               opt_name ? opt_name : "adam", (double)o.lr,
+               sched == VD_SCHEDULE_COSINE ? "cosine"
+               : sched == VD_SCHEDULE_STEP ? "step"
+                                           : "constant",
+               warmup > 0 ? warmup : 0L, epochs, batch, (double)o.weight_decay);
     }
     /* The plan: flags given override the checkpoint's; it is saved with every checkpoint. */
     if (sched >= 0) state.schedule = sched;

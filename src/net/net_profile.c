@@ -4,6 +4,7 @@
  * compulsory bytes (inputs, parameters, outputs) and the algorithm in use (the algo hook).
  * Recording and the public on/off switch are in runtime/profile.c. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../runtime/profile.h"
@@ -36,6 +37,32 @@ static void cell_text(char *dst, size_t cap, double v, const char *fmt)
 {
     if (v > 0) snprintf(dst, cap, fmt, v);
     else snprintf(dst, cap, "-");
+}
+
+static int by_time_desc(const void *a, const void *b)
+{
+    double x = ((const vd_prof_kernel *)a)->ns, y = ((const vd_prof_kernel *)b)->ns;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Kernel time per kernel name over the steps after the first: which kernels the step is
+ * made of (a layer's row sums several), how often each runs and how long one launch takes
+ * (small launches are where a CPU device's per-launch cost shows). */
+static void kernel_table(vd_profile *p, FILE *f)
+{
+    if (p->steps < 2 || p->n_kernels == 0) return;
+    qsort(p->kernels, p->n_kernels, sizeof(*p->kernels), by_time_desc);
+    double rest = (double)(p->steps - 1), total = 0;
+    for (size_t i = 0; i < p->n_kernels; i++) total += p->kernels[i].ns;
+    fprintf(f, "kernels, steps 2-%llu, by time:\n%-34s %10s %9s %9s %7s\n",
+            (unsigned long long)p->steps, "kernel", "launches", "ms/step", "us/launch", "share");
+    for (size_t i = 0; i < p->n_kernels; i++) {
+        const vd_prof_kernel *k = &p->kernels[i];
+        fprintf(f, "%-34s %10.1f %9.3f %9.1f %6.1f%%\n", k->name, (double)k->launches / rest,
+                k->ns * 1e-6 / rest, k->launches ? k->ns * 1e-3 / (double)k->launches : 0.0,
+                total > 0 ? 100.0 * k->ns / total : 0.0);
+    }
+    fprintf(f, "(launches: per step; share: of the kernel time of these steps)\n");
 }
 
 #define ROW_FMT "%-16s %-11s %9s %9s %9s %7s %12s %12s %9s  %s\n"
@@ -153,6 +180,7 @@ vd_status vd_net_profile_report(vd_net *net, void *file)
     fprintf(f, ROW_FMT, "total", "", "", "", c, sh, "", "", "", "");
     fprintf(f, "ms are per training step; fwd GB/s counts compulsory traffic only (inputs, "
                "parameters, outputs), a lower bound\n");
+    kernel_table(p, f);
     fflush(f);
     return VD_OK;
 }

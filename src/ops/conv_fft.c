@@ -412,9 +412,11 @@ static vd_status transform(vd_context *ctx, const fft_layout *L, size_t batch, b
     if (st != VD_OK) return st;
     /* A transform is several kernels; the profiler times it as one span (profile.h). */
     clfftStatus err = fft_fault(ctx, "clfftEnqueueTransform");
+    vd_profile_name(ctx, inverse ? "clfft:inverse" : "clfft:forward");
     if (err == CLFFT_SUCCESS)
         err = clfftEnqueueTransform(h, inverse ? CLFFT_BACKWARD : CLFFT_FORWARD, 1, &ctx->queue, 0,
                                     NULL, vd_profile_span_event(ctx), &in, &out, tmp);
+    vd_profile_name(ctx, NULL);
     if (err != CLFFT_SUCCESS)
         return vd_error_set(ctx, VD_ERR_FFT,
                             "clfftEnqueueTransform(%s %zux%zu, batch %zu) -> %d (%s)",

@@ -219,11 +219,13 @@ vd_status vd_blas_sgemm(vd_context *ctx, bool trans_a, bool trans_b, size_t m, s
     if (!a || !b || !c) return vd_error_set(ctx, VD_ERR_INVALID_ARG, "sgemm: NULL buffer");
     if (!ctx->blas_tuned) tune_apply(ctx);
     CLBlastStatusCode s = (CLBlastStatusCode)vd_fault(ctx, "CLBlastSgemm");
+    vd_profile_name(ctx, "clblast:sgemm");
     if (s == CLBlastSuccess)
         s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                          trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
                          a_off, lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue,
                          vd_profile_event(ctx) /* NULL unless profiling */);
+    vd_profile_name(ctx, NULL);
     if (s == CLBlastSuccess) return VD_OK;
     vd_status st =
         (s == CLBlastInsufficientMemoryA || s == CLBlastInsufficientMemoryB ||

@@ -39,6 +39,7 @@ static void clear_sums(vd_profile *p)
     p->steps = p->samples = 0;
     p->origin_ns = p->first_end_ns = 0;
     p->first_ns = 0;
+    p->n_kernels = 0;
     p->error = VD_OK;
     p->error_msg[0] = '\0';
 }
@@ -105,6 +106,30 @@ static void read_origin(vd_context *ctx)
     p->origin = NULL;
 }
 
+/* Add one launch's time to its kernel name's sums (a full table drops it: a few dozen
+ * names are usual). */
+static void kernel_add(vd_profile *p, const char *name, double ns)
+{
+    if (!name[0]) name = "(unnamed)";
+    for (size_t i = 0; i < p->n_kernels; i++)
+        if (!strcmp(p->kernels[i].name, name)) {
+            p->kernels[i].ns += ns;
+            p->kernels[i].launches++;
+            return;
+        }
+    if (p->n_kernels == p->cap_kernels) {
+        size_t cap = p->cap_kernels ? p->cap_kernels * 2 : 32;
+        vd_prof_kernel *k = realloc(p->kernels, cap * sizeof(*k));
+        if (!k) return;
+        p->kernels = k;
+        p->cap_kernels = cap;
+    }
+    vd_prof_kernel *k = &p->kernels[p->n_kernels++];
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->ns = ns;
+    k->launches = 1;
+}
+
 /* Read and release the first n pending records (waiting for each), keep the rest. */
 static void harvest(vd_context *ctx, size_t n)
 {
@@ -133,6 +158,8 @@ static void harvest(vd_context *ctx, size_t n)
             if (r->step == 0) {
                 p->first_ns += ns;
                 if (t1 > p->first_end_ns) p->first_end_ns = t1;
+            } else {
+                kernel_add(p, r->name, ns);
             }
         }
         clReleaseEvent(r->ev);
@@ -159,6 +186,8 @@ cl_event *vd_profile_slot(vd_context *ctx)
     r->layer = p->layer;
     r->phase = p->phase;
     r->step = p->steps;
+    snprintf(r->name, sizeof(r->name), "%s", p->next_name ? p->next_name : "");
+    p->next_name = NULL;
     return &r->ev;
 }
 
@@ -200,6 +229,7 @@ void vd_profile_destroy(vd_profile *p)
     drop_pending(p);
     free(p->pending);
     free(p->layers);
+    free(p->kernels);
     free(p);
 }
 

@@ -30,13 +30,23 @@ typedef enum vd_prof_phase {
     VD_PROF_PHASES = 5
 } vd_prof_phase;
 
+#define VD_PROF_NAME 48
+
 typedef struct vd_prof_record {
     cl_event ev;    /* NULL when the enqueue failed */
     cl_event begin; /* spans: the marker enqueued just before (the span starts at its end) */
     int32_t layer;
     int32_t phase;
     uint64_t step; /* training steps counted in the window before this command */
+    char name[VD_PROF_NAME];   /* kernel (or library call) name; "" if not given */
 } vd_prof_record;
+
+/* Sums per kernel name over the steps after the first (the steady state). */
+typedef struct vd_prof_kernel {
+    char name[VD_PROF_NAME];
+    double ns;
+    uint64_t launches;
+} vd_prof_kernel;
 
 /* Sums for one (layer, phase) or one non-layer phase. */
 typedef struct vd_prof_cell {
@@ -60,6 +70,9 @@ typedef struct vd_profile {
     cl_ulong origin_ns;    /* its end on the device clock, once read (0: not read) */
     cl_ulong first_end_ns; /* device clock: the latest end among the first step's commands */
     double first_ns;       /* kernel time of the first step (also in the sums) */
+    vd_prof_kernel *kernels; /* per kernel name, steps after the first */
+    size_t n_kernels, cap_kernels;
+    const char *next_name; /* name for the next slot (vd_profile_name) */
     vd_status error;       /* first failure of a profiling call (VD_OK if none) */
     char error_msg[256];
 } vd_profile;
@@ -81,6 +94,13 @@ vd_status vd_profile_end(vd_context *ctx);
 cl_event *vd_profile_slot(vd_context *ctx);
 /* Slow path of vd_profile_span_event: a slot whose record starts at a marker enqueued now. */
 cl_event *vd_profile_span_slot(vd_context *ctx);
+
+/* Name the launch whose vd_profile_event / _span_event comes next (a kernel's name, or
+ * "clblast:sgemm"); the per-kernel table of the report groups by it. */
+static inline void vd_profile_name(vd_context *ctx, const char *name)
+{
+    if (ctx->profile) ctx->profile->next_name = name;
+}
 
 /* Event pointer to pass to an enqueue call: NULL (no event) unless a window is open. */
 static inline cl_event *vd_profile_event(vd_context *ctx)

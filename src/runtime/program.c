@@ -437,9 +437,11 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
                                 "is %zu (CL_DEVICE_LOCAL_MEM_SIZE, or VERDANT_LOCAL_MEM)",
                                 file, name, used, ctx->dev.local_mem);
     }
+    vd_profile_name(ctx, name); /* the profiler's per-kernel table */
     cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")
                      ?: clEnqueueNDRangeKernel(ctx->queue, k, dim, NULL, gws, lws, 0, NULL,
                                                vd_profile_event(ctx) /* NULL unless profiling */);
+    vd_profile_name(ctx, NULL);
     if (err != CL_SUCCESS) {
         snprintf(what, sizeof(what), "clEnqueueNDRangeKernel(%s)", name);
         return vd_error_cl(ctx, what, err);

@@ -72,8 +72,10 @@ expect 2 "bench bad batch" "$V" bench "$M/lenet5.cfg" --batch 0
 expect 1 "bench missing model" "$V" bench "$tmp/none.cfg"
 contains "$tmp/err" "none.cfg" "bench names the missing model"
 
+# --lr and --warmup pinned: the resume checks below count on lr 0.001 and no warm-up,
+# whatever lenet5.cfg's recipe says.
 expect 0 "train" "$V" train "$M/lenet5.cfg" --epochs 1 --limit 640 --checkpoint "$tmp/m.ckpt" \
-    --log "$tmp/log.jsonl" --schedule cosine
+    --log "$tmp/log.jsonl" --schedule cosine --lr 0.001 --warmup 0
 contains "$tmp/out" "epoch 1/1" "train prints the epoch"
 contains "$tmp/log.jsonl" '"epoch": 1' "train writes the log"
 # stderr is a file here, not a terminal: plain progress lines instead of a redrawn bar.
@@ -187,6 +189,31 @@ contains "$tmp/out" "lr 0.002 " "flag overrides lr"
 sed 's/^epochs = 2$/epochs = 0/' "$tmp/r.cfg" >"$tmp/rbad.cfg"
 expect 1 "bad recipe value" "$V" train "$tmp/rbad.cfg" --limit 320
 contains "$tmp/err" "rbad.cfg:6: [net] epochs: '0'" "bad recipe value names file, line, key, value"
+
+# Each sample model documents what `verdant train MODEL` with no flags resolves to (a
+# "# resolves to: ..." header line next to its expected accuracy); the run must print that
+# recipe. A 64-image train and test split keeps the documented epochs quick.
+tiny="$tmp/tiny"
+mkdir -p "$tiny"
+for split in train t10k; do
+    { printf '\x00\x00\x08\x03\x00\x00\x00\x40\x00\x00\x00\x1c\x00\x00\x00\x1c'
+      gzip -dc "$data/$split-images-idx3-ubyte.gz" | tail -c +17 | head -c $((64 * 784)); } \
+        >"$tiny/$split-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01\x00\x00\x00\x40'
+      gzip -dc "$data/$split-labels-idx1-ubyte.gz" | tail -c +9 | head -c 64; } \
+        >"$tiny/$split-labels-idx1-ubyte"
+done
+for cfg in "$M"/*.cfg; do
+    name="$(basename "$cfg")"
+    doc="$(sed -n 's/^# resolves to: //p' "$cfg")"
+    if [ -z "$doc" ]; then
+        fail=$((fail + 1)); echo "FAIL $name: no '# resolves to:' header line"; continue
+    fi
+    grep -q '^# Expected' "$cfg" && pass=$((pass + 1)) ||
+        { fail=$((fail + 1)); echo "FAIL $name: no '# Expected' accuracy line in its header"; }
+    expect 0 "$name: train with the defaults" "$V" train "$cfg" --data "$tiny"
+    contains "$tmp/out" "recipe: $doc" "$name: the defaults resolve as its header documents"
+done
 
 head -c 100 /dev/urandom >"$tmp/m2.ckpt"
 expect 1 "corrupt checkpoint" "$V" eval "$tmp/m2.ckpt"
