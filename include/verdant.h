@@ -339,6 +339,18 @@ VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *o
 VD_API vd_status vd_net_set_distributed(vd_net *net, void *comm);
 /* Rank and size of the communicator set by vd_net_set_distributed (0 and 1 when unset). */
 VD_API vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *size);
+/* Where the gradient reductions' time went since vd_net_set_distributed (all zero when
+ * unset or with one rank). Per step: wait for the backward pass to finish on the device,
+ * copy the gradients to the host, MPI_Allreduce (which includes waiting for the slowest
+ * rank to arrive), scale and copy back. */
+typedef struct vd_dist_stats {
+    uint64_t reduces;         /* gradient reductions (training steps) */
+    uint64_t bytes;           /* gradient bytes reduced per rank, all steps */
+    double wait_seconds;      /* waiting for the device to finish backward (compute) */
+    double copy_seconds;      /* device -> host and host -> device gradient copies */
+    double allreduce_seconds; /* inside MPI_Allreduce */
+} vd_dist_stats;
+VD_API vd_status vd_net_dist_stats(const vd_net *net, vd_dist_stats *out);
 
 /* Copy all parameters out / in, in the order of the parameter list (layer order, then
  * weight before bias). count must equal vd_net_param_count. */

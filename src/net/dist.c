@@ -8,14 +8,23 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef VD_HAVE_MPI
 #include <mpi.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 struct vd_dist {
     MPI_Comm comm;
     int rank, size;
     float *buf; /* net->arena floats */
+    vd_dist_stats stats;
 };
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
@@ -93,17 +102,42 @@ vd_status vd_net_dist_reduce(vd_net *net)
     struct vd_dist *d = net->dist;
     if (!d || d->size <= 1) return VD_OK;
     size_t n = net->arena, bytes = n * sizeof(float);
-    cl_int e = clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, bytes, d->buf, 0,
-                                   NULL, NULL);
+    double t0 = now_s();
+    cl_int e = vd_fault(net->ctx, "clFinish") ?: clFinish(net->ctx->queue);
+    if (e != CL_SUCCESS) return vd_error_cl(net->ctx, "vd_net_dist_reduce: clFinish(backward)", e);
+    double t1 = now_s();
+    e = vd_fault(net->ctx, "clEnqueueReadBuffer")
+            ?: clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, bytes, d->buf, 0, NULL,
+                                   NULL);
     if (e != CL_SUCCESS) return vd_error_cl(net->ctx, "vd_net_dist_reduce: clEnqueueReadBuffer", e);
+    double t2 = now_s();
     int err = MPI_Allreduce(MPI_IN_PLACE, d->buf, (int)n, MPI_FLOAT, MPI_SUM, d->comm);
     if (err != MPI_SUCCESS)
         return vd_error_set(net->ctx, VD_ERR_INTERNAL, "vd_net_dist_reduce: MPI_Allreduce failed (%d)",
                             err);
+    double t3 = now_s();
     float inv = 1.0f / (float)d->size;
     for (size_t i = 0; i < n; i++) d->buf[i] *= inv;
-    e = clEnqueueWriteBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, bytes, d->buf, 0, NULL, NULL);
+    e = vd_fault(net->ctx, "clEnqueueWriteBuffer")
+            ?: clEnqueueWriteBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, bytes, d->buf, 0, NULL,
+                                    NULL);
     if (e != CL_SUCCESS) return vd_error_cl(net->ctx, "vd_net_dist_reduce: clEnqueueWriteBuffer", e);
+    double t4 = now_s();
+    d->stats.reduces++;
+    d->stats.bytes += bytes;
+    d->stats.wait_seconds += t1 - t0;
+    d->stats.copy_seconds += (t2 - t1) + (t4 - t3);
+    d->stats.allreduce_seconds += t3 - t2;
+    return VD_OK;
+}
+
+vd_status vd_net_dist_stats(const vd_net *net, vd_dist_stats *out)
+{
+    if (!net || !out)
+        return vd_error_set(net ? net->ctx : NULL, VD_ERR_INVALID_ARG,
+                            "vd_net_dist_stats: net or out is NULL");
+    memset(out, 0, sizeof(*out));
+    if (net->dist) *out = net->dist->stats;
     return VD_OK;
 }
 
@@ -132,7 +166,20 @@ vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *size)
     return VD_OK;
 }
 
-vd_status vd_net_dist_reduce(vd_net *net) { return VD_OK; }
+vd_status vd_net_dist_stats(const vd_net *net, vd_dist_stats *out)
+{
+    if (!net || !out)
+        return vd_error_set(net ? net->ctx : NULL, VD_ERR_INVALID_ARG,
+                            "vd_net_dist_stats: net or out is NULL");
+    memset(out, 0, sizeof(*out));
+    return VD_OK;
+}
+
+vd_status vd_net_dist_reduce(vd_net *net)
+{
+    (void)net;
+    return VD_OK;
+}
 void vd_net_dist_free(vd_net *net) { (void)net; }
 
 #endif
