@@ -342,10 +342,14 @@ VD_API vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *siz
 /* Where the gradient reductions' time went since vd_net_set_distributed (all zero when
  * unset or with one rank). Per step: wait for the backward pass to finish on the device,
  * copy the gradients to the host, MPI_Allreduce (which includes waiting for the slowest
- * rank to arrive), scale and copy back. */
+ * rank to arrive), scale and copy back. With buckets (VERDANT_DIST_BUCKET_KB, see
+ * docs/DISTRIBUTED.md) each is read back and all-reduced while backward goes on: the
+ * wait then ends with the last bucket on the host, and allreduce_seconds is the time the
+ * all-reduces still took after that (the part not overlapped). */
 typedef struct vd_dist_stats {
     uint64_t reduces;         /* gradient reductions (training steps) */
     uint64_t bytes;           /* gradient bytes reduced per rank, all steps */
+    int32_t buckets;          /* all-reduces per step (VERDANT_DIST_BUCKET_KB; 1 by default) */
     double wait_seconds;      /* waiting for the device to finish backward (compute) */
     double copy_seconds;      /* device -> host and host -> device gradient copies */
     double allreduce_seconds; /* inside MPI_Allreduce */

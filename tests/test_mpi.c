@@ -72,6 +72,22 @@ int main(int argc, char **argv)
         EXPECT_OK(ctx, vd_net_train_step(net, x + off * in, labels + off, NULL, B, &loss));
     }
     size_t np = vd_net_param_count(net);
+    /* Where the reductions' time went: one per step, the whole gradient arena each. */
+    vd_dist_stats ds;
+    EXPECT_OK(ctx, vd_net_dist_stats(net, &ds));
+    expect_true("vd_net_dist_stats counts one reduction per step", ds.reduces == STEPS);
+    expect_true("vd_net_dist_stats counts the gradient bytes",
+                ds.bytes >= (uint64_t)STEPS * np * sizeof(float));
+    expect_true("vd_net_dist_stats times are >= 0",
+                ds.wait_seconds >= 0 && ds.copy_seconds >= 0 && ds.allreduce_seconds > 0);
+    const char *kb = getenv("VERDANT_DIST_BUCKET_KB");
+    printf("rank %d: %d gradient bucket(s) per step (VERDANT_DIST_BUCKET_KB=%s)\n", rank,
+           (int)ds.buckets, kb ? kb : "unset");
+    if (kb && atoi(kb) == 16) /* LeNet-5: [out, f4], [f3], [c2, c1] */
+        expect_true("16 KiB buckets: 3 all-reduces per step", ds.buckets == 3);
+    else if (!kb) expect_true("one all-reduce per step by default", ds.buckets == 1);
+    expect_status("vd_net_dist_stats(net, NULL)", ctx, vd_net_dist_stats(net, NULL),
+                  VD_ERR_INVALID_ARG);
     w = malloc(np * sizeof(float));
     wr = malloc(np * sizeof(float));
     EXPECT_OK(ctx, vd_net_params_read(net, w, np));

@@ -2,7 +2,8 @@
 # test_mpi_cli.sh - `mpirun -np 2 verdant train` end to end (docs/DISTRIBUTED.md):
 #  * 2 ranks x batch 4 train LeNet-5 8 SGD steps; the weights equal those of one process
 #    with batch 8 to 1e-5 relative (and differ from a run with other batches: the
-#    comparison is not vacuous); rank 0 alone prints, logs and checkpoints;
+#    comparison is not vacuous), also with crop and flip augmentation; rank 0 alone
+#    prints, logs and checkpoints;
 #  * resume with 2 ranks from a 1-process checkpoint and with 1 from a 2-rank one, both
 #    against one process resumed from the same checkpoint;
 #  * a rank that fails (a missing data directory on rank 1 only; an injected device error
@@ -78,6 +79,11 @@ cmp_ok "$tmp/np2.ckpt" "$tmp/np1.ckpt" "2 ranks x 4 vs 1 process x 8"
 expect 0 "1 process x 4" "$V" train "$L" "${run[@]}" --epochs 1 --batch 4 --checkpoint "$tmp/b4.ckpt"
 expect 1 "other batches give other weights (the comparison can fail)" "$CMP" "$tmp/np2.ckpt" \
     "$tmp/b4.ckpt" 1e-3
+# Augmentation is drawn by the position in the global order: the same crops and flips.
+aug=(--crop-pad 2 --flip --epochs 1 --batch 8)
+expect 0 "np 2 augmented" mpi -np 2 "$V" train "$L" "${run[@]}" "${aug[@]}" --checkpoint "$tmp/a2.ckpt"
+expect 0 "1 process augmented" "$V" train "$L" "${run[@]}" "${aug[@]}" --checkpoint "$tmp/a1.ckpt"
+cmp_ok "$tmp/a2.ckpt" "$tmp/a1.ckpt" "augmented: 2 ranks x 4 vs 1 process x 8"
 ls "$tmp"/np2.ckpt.tmp.* >/dev/null 2>&1 && { fail=$((fail + 1)); echo "FAIL temporary checkpoint left"; } || pass=$((pass + 1))
 
 # Resume with any rank count: the checkpoint holds the global batch (8) and the state.
