@@ -335,7 +335,11 @@ VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *o
  * N*B (the loss is the batch mean). Call after vd_net_build and before training, on every
  * rank at once: it checks (collectively) that every rank has the same layers, shapes and
  * initial weights and returns VD_ERR_STATE on every rank otherwise. Batch-norm statistics
- * stay per rank. Returns VD_ERR_UNSUPPORTED when Verdant was built without MPI. */
+ * stay per rank; dropout masks are drawn per rank. vd_net_train_epoch then shards every
+ * global batch of N*B over the ranks. A step that fails on one rank leaves the others
+ * waiting in its all-reduce: the caller must stop them (verdant train calls MPI_Abort).
+ * VERDANT_DIST_BUCKET_KB=K splits the all-reduce into buckets of >= K KiB started while
+ * backward runs. Returns VD_ERR_UNSUPPORTED when Verdant was built without MPI. */
 VD_API vd_status vd_net_set_distributed(vd_net *net, void *comm);
 /* Rank and size of the communicator set by vd_net_set_distributed (0 and 1 when unset). */
 VD_API vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *size);
