@@ -2,11 +2,14 @@
  * Every rank trains LeNet-5 (samples/models/lenet5.cfg) for a few SGD steps on its half
  * (B samples) of each synthetic global batch of 2B; rank 0 then trains a plain net with
  * batch 2B on the same batches, and the weights must agree to 1e-5 relative. Also: a
- * rank with different initial weights makes vd_net_set_distributed fail on every rank. */
+ * rank with different initial weights, a bad VERDANT_DIST_BUCKET_KB, or one that differs
+ * between the ranks make vd_net_set_distributed fail on every rank; vd_net_dist_stats. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -59,6 +62,26 @@ int main(int argc, char **argv)
     if (!net) goto done;
     expect_status("mismatched weights -> VD_ERR_STATE on every rank", ctx,
                   vd_net_set_distributed(net, NULL), VD_ERR_STATE);
+    vd_net_destroy(net);
+
+    /* VERDANT_DIST_BUCKET_KB: a bad value, and values that differ between the ranks (their
+     * all-reduces would not pair up), fail on every rank. */
+    const char *kb0 = getenv("VERDANT_DIST_BUCKET_KB");
+    char kb_saved[32] = "";
+    if (kb0) snprintf(kb_saved, sizeof(kb_saved), "%s", kb0);
+    net = make_net(ctx, cfg, 7);
+    if (!net) goto done;
+    setenv("VERDANT_DIST_BUCKET_KB", "16k", 1);
+    expect_status("VERDANT_DIST_BUCKET_KB=16k -> VD_ERR_INVALID_ARG", ctx,
+                  vd_net_set_distributed(net, NULL), VD_ERR_INVALID_ARG);
+    expect_true("the message names the variable",
+                strstr(vd_last_error(ctx), "VERDANT_DIST_BUCKET_KB '16k'") != NULL);
+    setenv("VERDANT_DIST_BUCKET_KB", rank == 1 ? "16" : "0", 1);
+    expect_status("VERDANT_DIST_BUCKET_KB differing between ranks -> VD_ERR_STATE", ctx,
+                  vd_net_set_distributed(net, NULL), VD_ERR_STATE);
+    expect_true("the message says so", strstr(vd_last_error(ctx), "VERDANT_DIST_BUCKET_KB differ"));
+    if (kb0) setenv("VERDANT_DIST_BUCKET_KB", kb_saved, 1);
+    else unsetenv("VERDANT_DIST_BUCKET_KB");
     vd_net_destroy(net);
 
     net = make_net(ctx, cfg, 7);

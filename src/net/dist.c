@@ -48,6 +48,8 @@ static int make_buckets(vd_net *net, struct vd_dist *d, size_t cap)
     if (!d->b || !d->req) {
         free(d->b);
         free(d->req);
+        d->b = NULL;
+        d->req = NULL;
         return -1;
     }
     d->nb = 0;
@@ -103,7 +105,26 @@ vd_status vd_net_set_distributed(vd_net *net, void *comm)
     size_t np = vd_net_param_count(net);
     float *w = malloc((np ? np : 1) * sizeof(float));
     char *cfg = NULL;
-    vd_status st = (d && buf && w) ? VD_OK : VD_ERR_NO_MEMORY;
+    vd_status st = (d && buf && w) ? VD_OK : vd_error_set(net->ctx, VD_ERR_NO_MEMORY,
+                                                         "vd_net_set_distributed: out of host memory");
+    /* VERDANT_DIST_BUCKET_KB: gradient buckets of at least that many KiB, each read back
+     * and all-reduced (MPI_Iallreduce) as soon as backward has finished its layers, while
+     * the earlier layers' backward still runs; 0 or unset: one bucket after backward. The
+     * ranks must cut the same buckets (their all-reduces pair up): checked below. */
+    const char *env = getenv("VERDANT_DIST_BUCKET_KB");
+    unsigned long long kb = 0;
+    if (st == VD_OK && env && *env) {
+        char *end = NULL;
+        kb = strtoull(env, &end, 10);
+        if (*end || env[0] == '-' || kb > (1ull << 30))
+            st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                              "vd_net_set_distributed: VERDANT_DIST_BUCKET_KB '%s' is not a "
+                              "number of KiB in [0, 2^30]",
+                              env);
+    }
+    size_t cap = (size_t)kb * 1024 / sizeof(float);
+    if (st == VD_OK && make_buckets(net, d, cap) != 0)
+        st = vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "vd_net_set_distributed: out of host memory");
     if (st == VD_OK) st = vd_net_params_read(net, w, np);
     if (st == VD_OK) st = vd_net_to_cfg(net, &cfg);
     /* The hash of the cfg text (layers, shapes, options) and of the initial weights. */
@@ -113,9 +134,11 @@ vd_status vd_net_set_distributed(vd_net *net, void *comm)
         h = fnv1a(h, &np, sizeof(np));
         h = fnv1a(h, w, np * sizeof(float));
     }
-    /* Every rank takes part whatever happened locally, so nobody hangs. */
-    unsigned long long v[3] = {h, ~(unsigned long long)h, st == VD_OK ? 0ull : 1ull}, mx[3];
-    int err = MPI_Allreduce(v, mx, 3, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c);
+    /* Every rank takes part whatever happened locally, so nobody hangs. Maxima of x and
+     * of ~x are x and ~x on every rank only when every rank has the same x. */
+    unsigned long long v[5] = {h, ~(unsigned long long)h, st == VD_OK ? 0ull : 1ull, kb, ~kb},
+                       mx[5];
+    int err = MPI_Allreduce(v, mx, 5, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c);
     free(cfg);
     free(w);
     if (err != MPI_SUCCESS) st = vd_error_set(net->ctx, VD_ERR_INTERNAL,
@@ -128,20 +151,19 @@ vd_status vd_net_set_distributed(vd_net *net, void *comm)
         st = vd_error_set(net->ctx, VD_ERR_STATE,
                           "vd_net_set_distributed: the ranks' models differ (network, "
                           "shapes or initial weights)");
+    else if (mx[3] != kb || mx[4] != ~kb)
+        st = vd_error_set(net->ctx, VD_ERR_STATE,
+                          "vd_net_set_distributed: the ranks' VERDANT_DIST_BUCKET_KB differ "
+                          "(%llu here)",
+                          kb);
     if (st != VD_OK) {
+        if (d) {
+            free(d->b);
+            free(d->req);
+        }
         free(d);
         free(buf);
         return st;
-    }
-    /* VERDANT_DIST_BUCKET_KB: gradient buckets of at least that many KiB, each read back
-     * and all-reduced (MPI_Iallreduce) as soon as backward has finished its layers, while
-     * the earlier layers' backward still runs; 0 or unset: one bucket after backward. */
-    const char *env = getenv("VERDANT_DIST_BUCKET_KB");
-    size_t cap = env ? (size_t)strtoull(env, NULL, 10) * 1024 / sizeof(float) : 0;
-    if (make_buckets(net, d, cap) != 0) {
-        free(d);
-        free(buf);
-        return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "vd_net_set_distributed: out of host memory");
     }
     MPI_Comm_rank(c, &d->rank);
     MPI_Comm_size(c, &d->size);
