@@ -1,7 +1,7 @@
 /* convalgo_bench.c - the convolution algorithms against im2col + GEMM on the layer shapes
  * they are meant for, side by side in one process: implicit GEMM and Winograd F(2x2,3x3) /
  * F(4x4,3x3) on 3x3 stride-1 layers with 32-256 channels at 28x28, 14x14 and 7x7; direct
- * on LeNet-5's first layer and depthwise 3x3 layers; FFT on 5x5, 7x7 and 9x9 layers with
+ * on LeNet-5's two layers and depthwise 3x3 layers; FFT on 5x5, 7x7 and 9x9 layers with
  * 16-64 channels at 28x28 and 56x56. Each algorithm runs through its table entry
  * (conv_algo.h) on the whole batch in one call (im2col with a chunk of n images).
  * Prints a Markdown table: ms per pass, effective GFLOP/s (the direct convolution's
@@ -62,6 +62,7 @@ static const bcase cases[] = {
     {"3x3 32->64 p1 @14", WINO, 32, 14, 64, 3, 1, 1, 1, 64},  /* VGG-BN c2a */
     {"3x3 64->128 p1 @7", WINO, 64, 7, 128, 3, 1, 1, 1, 64},  /* VGG-BN c3a */
     {"lenet conv1 1->6 5x5 p2 @28", DIRECT, 1, 28, 6, 5, 1, 2, 1, 64},
+    {"lenet conv2 6->16 5x5 @14", DIRECT, 6, 14, 16, 5, 1, 0, 1, 64},
     {"depthwise 32 3x3 p1 @28", DIRECT, 32, 28, 32, 3, 1, 1, 32, 64},
     {"depthwise 32 3x3 s2 p1 @28", DIRECT, 32, 28, 32, 3, 2, 1, 32, 64},
     {"rgb 3->32 3x3 p1 @28", DIRECT, 3, 28, 32, 3, 1, 1, 1, 64},

@@ -274,8 +274,11 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
     vd_local_zero(dys, P * Q8);
     /* 3x3 and 5x5, stride 1, dilation 1 (VGG's and LeNet-5's first layers, LeNet's
      * second): the taps' sums in registers, each dy block loaded once for all of them and
-     * each staged row once per tap row (the general loop below runs one tap at a time on
-     * one dependent chain). Ws >= Q8 + 8 (launcher). The two sizes are written out: one
+     * each tap's window an unaligned vload8 of the staged row (the general loop below runs
+     * one tap at a time on one dependent chain). The windows are not swizzles of one
+     * vload16: Oclgrind 21.10 takes lane 11 of any 16-lane shuffle for undefined and
+     * reported every such fma as uninitialised (docs/GPU.md). Ws >= Q8 + 8 (launcher), so
+     * the last window of a row stays inside it. The two sizes are written out: one
      * always-inline helper taking the tap array and the size (the Winograd kernels' way)
      * kept the sums out of registers here and measured 1.5-2x slower (LeNet-5 c2). */
     bool k5 = R == 5 && S == 5 && sh == 1 && sw == 1 && dh == 1 && dw == 1;
@@ -294,12 +297,9 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
                 for (int q0 = 0; q0 < Q; q0 += 8) {
                     float8 d = vload8(0, dys + p * Q8 + q0);
                     for (int r = 0; r < 5; r++) {
-                        float16 row = vload16(0, xs + (p + r) * Ws + q0);
-                        t5[r * 5 + 0] = fma(d, row.s01234567, t5[r * 5 + 0]);
-                        t5[r * 5 + 1] = fma(d, row.s12345678, t5[r * 5 + 1]);
-                        t5[r * 5 + 2] = fma(d, row.s23456789, t5[r * 5 + 2]);
-                        t5[r * 5 + 3] = fma(d, row.s3456789a, t5[r * 5 + 3]);
-                        t5[r * 5 + 4] = fma(d, row.s456789ab, t5[r * 5 + 4]);
+                        local const float *xr = xs + (p + r) * Ws + q0;
+                        for (int s = 0; s < 5; s++)
+                            t5[r * 5 + s] = fma(d, vload8(0, xr + s), t5[r * 5 + s]);
                     }
                 }
             continue;
@@ -309,10 +309,9 @@ kernel void direct_bwd_filter(int C, int H, int W, int K, int R, int S, int sh, 
                 for (int q0 = 0; q0 < Q; q0 += 8) {
                     float8 d = vload8(0, dys + p * Q8 + q0);
                     for (int r = 0; r < 3; r++) {
-                        float16 row = vload16(0, xs + (p + r) * Ws + q0);
-                        t5[r * 3 + 0] = fma(d, row.s01234567, t5[r * 3 + 0]);
-                        t5[r * 3 + 1] = fma(d, row.s12345678, t5[r * 3 + 1]);
-                        t5[r * 3 + 2] = fma(d, row.s23456789, t5[r * 3 + 2]);
+                        local const float *xr = xs + (p + r) * Ws + q0;
+                        for (int s = 0; s < 3; s++)
+                            t5[r * 3 + s] = fma(d, vload8(0, xr + s), t5[r * 3 + s]);
                     }
                 }
             continue;

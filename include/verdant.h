@@ -413,6 +413,22 @@ VD_API vd_status vd_net_load(vd_context *ctx, const char *path, int32_t max_batc
                              vd_train_state *state);
 
 /* ---------------------------------------------------------------------------------------
+ * ONNX (docs/ONNX.md)
+ */
+
+/* Write a built net as an ONNX model (IR version 8, opset 17) to path: the graph of what
+ * vd_net_predict computes (inference mode: dropout is the identity, batch norm uses the
+ * running statistics), the current weights and running statistics as float initializers,
+ * one input "input" of shape (N, sample shape...) with the batch dimension N symbolic and
+ * one output named after the last layer. Written to a temporary file, fsync'ed and
+ * renamed, like vd_net_save. Blocks (reads the weights from the device).
+ * Returns VD_ERR_INVALID_ARG for a NULL argument, VD_ERR_STATE when the net is not built,
+ * VD_ERR_UNSUPPORTED naming the layer and option that ONNX cannot express exactly (e.g.
+ * avgpool ceil=1 with an overhanging last window) or when Verdant was built without ONNX,
+ * VD_ERR_IO naming the file. */
+VD_API vd_status vd_net_save_onnx(const vd_net *net, const char *path);
+
+/* ---------------------------------------------------------------------------------------
  * Training loop over a dataset
  */
 typedef struct vd_progress {

@@ -30,7 +30,8 @@ pkgs=(build-essential cmake pkg-config opencl-headers ocl-icd-opencl-dev pocl-op
       oclgrind                          # ctest -L oclgrind (docs/GPU.md)
       libopenmpi-dev openmpi-bin        # data-parallel training (docs/DISTRIBUTED.md)
       libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import/export (docs/ONNX.md)
-      libonnx-testdata)                 # the ONNX conformance node tests
+      libonnx-testdata                  # the ONNX conformance node tests
+      python3-venv)                     # test_onnx_ort's ONNX Runtime environment (PyPI)
 # clFFT is needed once the build looks for it.
 if grep -rqs --include=CMakeLists.txt --include='*.cmake' -i 'clfft' "$root/CMakeLists.txt" \
     "$root/cmake" 2>/dev/null; then

@@ -128,6 +128,12 @@ void *test_malloc(size_t bytes)
     return p;
 }
 
+bool test_small(void)
+{
+    const char *v = getenv("VD_TEST_SMALL");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 int test_context(vd_context **out)
 {
     vd_context_options opt;

@@ -54,6 +54,12 @@ void *test_malloc(size_t bytes);
  * counting a skip) when there is none; 1 (counting a failure) on any other error. */
 int test_context(vd_context **out);
 
+/* Whether VD_TEST_SMALL is set (tests/oclgrind_run.sh sets it): tests then leave out the
+ * cases that are large only to reach a host-side limit (launch splits over 65535 planes,
+ * many chunks) and shrink the rest, so every kernel still runs, in a few minutes, under a
+ * simulator that is some 1000x slower than PoCL. */
+bool test_small(void);
+
 /* A device buffer of n floats at element offset off inside a larger allocation whose
  * other elements (guard zones) hold a sentinel. */
 typedef struct test_buf {

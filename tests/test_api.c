@@ -68,6 +68,16 @@ static void context_errors(void)
     } else {
         unsetenv("VERDANT_DEVICE_PROFILE");
     }
+    /* So is an invalid VERDANT_LOCAL_MEM (the __local budget cap). */
+    const char *bad_caps[] = {"lots", "0", "-5", "12k"};
+    for (size_t i = 0; i < sizeof bad_caps / sizeof bad_caps[0]; i++) {
+        setenv("VERDANT_LOCAL_MEM", bad_caps[i], 1);
+        char what[64], want[64];
+        snprintf(what, sizeof what, "VERDANT_LOCAL_MEM=%s", bad_caps[i]);
+        snprintf(want, sizeof want, "VERDANT_LOCAL_MEM=\"%s\"", bad_caps[i]);
+        expect_err(what, NULL, vd_context_create(&o, &ctx), VD_ERR_INVALID_ARG, want);
+    }
+    unsetenv("VERDANT_LOCAL_MEM");
     vd_context_destroy(NULL);
     expect_true("NULL context has an empty-or-last error string", vd_last_error(NULL) != NULL);
     size_t count = 0;

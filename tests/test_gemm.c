@@ -156,6 +156,40 @@ static void check_bad_args(vd_context *ctx)
     test_buf_destroy(&t);
 }
 
+/* VERDANT_LOCAL_MEM below what the own kernel's tiles need (the budget of a device with
+ * little __local memory): in the CPU profile the default backend becomes CLBlast and
+ * gives the same products, and forcing the own kernel is refused by the launch check with
+ * the kernel named, not run over the budget. */
+static void check_local_cap(void)
+{
+    setenv("VERDANT_LOCAL_MEM", "4096", 1);
+    vd_context *ctx = NULL;
+    if (test_context(&ctx) != 0) {
+        unsetenv("VERDANT_LOCAL_MEM");
+        return;
+    }
+    expect_true("VERDANT_LOCAL_MEM=4096 caps the profile's budget", ctx->dev.local_mem == 4096);
+    unsetenv("VERDANT_GEMM");
+    expect_true("4 KiB of __local: the default backend is CLBlast",
+                vd_gemm_backend_get(ctx) == VD_GEMM_BACKEND_CLBLAST);
+    check_gemm(ctx, false, true, 64, 128, 256, 1.0f, 0.0f, 0, 0, false);
+    check_gemm(ctx, true, false, 33, 17, 70, 0.5f, 1.0f, 1, 2, false);
+    setenv("VERDANT_GEMM", "own", 1);
+    test_buf t;
+    if (EXPECT_OK(ctx, test_buf_create(ctx, 64, 1, NULL, &t))) {
+        vd_status st = vd_gemm(ctx, false, false, 8, 8, 8, 1, t.mem, t.off, 8, t.mem, t.off, 8, 0,
+                               t.mem, t.off, 8);
+        expect_true("own GEMM forced past the __local budget: VD_ERR_UNSUPPORTED naming it",
+                    st == VD_ERR_UNSUPPORTED && strstr(vd_last_error(ctx), "gemm") &&
+                        strstr(vd_last_error(ctx), "local"));
+        test_buf_destroy(&t);
+    }
+    unsetenv("VERDANT_GEMM");
+    EXPECT_OK(ctx, vd_context_finish(ctx));
+    vd_context_destroy(ctx);
+    unsetenv("VERDANT_LOCAL_MEM");
+}
+
 /* ------------------------------------------------------------------ tuning */
 
 /* Every candidate of both own widths, forced, on shapes that cross each parameter's
@@ -458,6 +492,7 @@ int main(void)
     check_candidates(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);
+    check_local_cap();
 
     /* Tuning records in fresh cache directories of their own. */
     char dir[] = "/tmp/vd_test_gemm_XXXXXX", dir2[] = "/tmp/vd_test_gemm_XXXXXX";

@@ -30,6 +30,7 @@ int cmd_bench(int argc, char **argv); /* cmd_bench.c */
 int cmd_info(int argc, char **argv);  /* cmd_info.c */
 int cmd_cache(int argc, char **argv); /* cmd_info.c */
 int cmd_plot(int argc, char **argv);  /* cmd_plot.c */
+int cmd_export(int argc, char **argv); /* cmd_export.c */
 /* cli_mpi.c: data-parallel `verdant train` under mpirun (docs/DISTRIBUTED.md). */
 typedef struct cli_mpi {
     int on;                      /* MPI initialised by cli_mpi_init */
@@ -169,5 +170,22 @@ void cli_mpi_gather(const cli_mpi *m, const char *mine, char *all, size_t each);
     "options:\n"                                                                            \
     "  -o FILE       output file (.png or .svg)\n"                                          \
     "  --title TEXT  title above the plots (default: the log's file name)\n"
+
+#define USAGE_EXPORT                                                                         \
+    "usage: verdant export MODEL.ckpt|MODEL.cfg -o MODEL.onnx [--seed N] [--device STR]\n"   \
+    "\n"                                                                                    \
+    "Write a network as an ONNX model (IR version 8, opset 17) that ONNX Runtime and other\n" \
+    "ONNX tools run: what 'verdant predict' computes (dropout off, batch norm with its\n"    \
+    "running statistics), the weights as initializers, the batch dimension symbolic (N).\n" \
+    "A checkpoint gives its trained weights; a network file its initial weights (from its\n" \
+    "[net] seed, or --seed). The output is the last layer's (scores unless the model ends\n" \
+    "in softmax). A layer or option ONNX cannot express exactly is refused, naming both\n"  \
+    "(docs/ONNX.md). The file is written to a temporary name and renamed.\n"               \
+    "\n"                                                                                    \
+    "options:\n"                                                                            \
+    "  -o, --output FILE  the ONNX file to write\n"                                         \
+    "  --seed N           weight seed for a MODEL.cfg (default: its [net] seed, else 42)\n"  \
+    "  --device STR       gpu, cpu, P:D or a name substring\n"                              \
+    "  -h, --help         this text\n"
 
 #endif /* VD_CLI_H */

@@ -51,6 +51,7 @@ static const verb verbs[] = {
      cmd_plot},
     {"bench", "measure images/s per model and each conv layer's algorithms", USAGE_BENCH,
      cmd_bench},
+    {"export", "write a checkpoint or network file as an ONNX model", USAGE_EXPORT, cmd_export},
     {"help", "show the help of a command", "usage: verdant help [COMMAND]\n", cmd_help},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

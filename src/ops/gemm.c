@@ -500,6 +500,14 @@ static vd_status gemm_any(vd_context *ctx, vd_gemm_backend backend, const vd_gem
         backend = (vd_gemm_backend)e;
     }
     backend = resolve(ctx, backend);
+    if (backend == VD_GEMM_BACKEND_CLBLAST && ctx->dev.gemm_own &&
+        ctx->dev.local_mem < GEMM_LOCAL_BYTES && !ctx->gemm_fallback_noted) {
+        ctx->gemm_fallback_noted = true;
+        vd_log(ctx, 1,
+               "GEMM: the own kernel needs %zu bytes of __local memory, the budget is %zu "
+               "(CL_DEVICE_LOCAL_MEM_SIZE, or VERDANT_LOCAL_MEM): CLBlast runs instead",
+               (size_t)GEMM_LOCAL_BYTES, ctx->dev.local_mem);
+    }
     if (backend == VD_GEMM_BACKEND_CLBLAST && batch > 1) {
         vd_status st = VD_OK;
         for (size_t z = 0; z < batch && st == VD_OK; z++)

@@ -38,6 +38,19 @@ vd_status vd_device_profile_fill(vd_context *ctx)
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
     if (err != CL_SUCCESS) return vd_error_cl(NULL, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
     d->local_mem = (size_t)lm;
+    /* VERDANT_LOCAL_MEM=BYTES lowers the budget (never raises it), so a CPU run can take
+     * the paths of a device with less __local memory (NVIDIA's 48 KiB, 32 or 16 KiB):
+     * every launcher and candidate check reads local_mem, not the device. */
+    const char *lmenv = getenv("VERDANT_LOCAL_MEM");
+    if (lmenv && *lmenv) {
+        char *end = NULL;
+        unsigned long long cap = strtoull(lmenv, &end, 10);
+        if (!end || *end || cap == 0 || lmenv[0] == '-')
+            return vd_error_set(NULL, VD_ERR_INVALID_ARG,
+                                "VERDANT_LOCAL_MEM=\"%s\": expected a positive number of bytes",
+                                lmenv);
+        if (cap < d->local_mem) d->local_mem = (size_t)cap;
+    }
     cl_uint align_bits = 0;
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
                           &align_bits, NULL);

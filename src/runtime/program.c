@@ -298,7 +298,11 @@ vd_status vd_program_get(vd_context *ctx, const char *file, const char *options,
 {
     if (!ctx || !file || !out) return VD_INTERNAL(ctx, "vd_program_get: NULL argument");
     char opts[128];
-    snprintf(opts, sizeof(opts), "-cl-std=CL1.2%s%s", options && *options ? " " : "",
+    /* Oclgrind's uninitialised-memory plugin stops at LLVM's freeze instruction, which its
+     * optimiser emits for paired / and % (docs/GPU.md): under oclgrind_compat the kernels
+     * are built unoptimised, which emits none. */
+    snprintf(opts, sizeof(opts), "-cl-std=CL1.2%s%s%s",
+             ctx->dev.oclgrind_compat ? " -cl-opt-disable" : "", options && *options ? " " : "",
              options ? options : "");
     for (size_t i = 0; i < ctx->n_programs; i++) {
         if (!strcmp(ctx->programs[i].file, file) && !strcmp(ctx->programs[i].options, opts)) {
@@ -429,8 +433,8 @@ vd_status vd_kernel_run(vd_context *ctx, const char *file, const char *name, cl_
         size_t used = (size_t)stat > dyn ? (size_t)stat : dyn;
         if (used > ctx->dev.local_mem)
             return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
-                                "kernel %s.cl:%s: needs %zu bytes of __local memory, the device "
-                                "has %zu (CL_DEVICE_LOCAL_MEM_SIZE)",
+                                "kernel %s.cl:%s: needs %zu bytes of __local memory, the budget "
+                                "is %zu (CL_DEVICE_LOCAL_MEM_SIZE, or VERDANT_LOCAL_MEM)",
                                 file, name, used, ctx->dev.local_mem);
     }
     cl_int err = vd_fault(ctx, "clEnqueueNDRangeKernel")

@@ -115,6 +115,7 @@ struct vd_context {
 
     struct vd_tune_table *tune; /* tuning records, loaded on first use (tune.h) */
     bool blas_tuned;            /* CLBlast's tuning record looked up and applied (blas.c) */
+    bool gemm_fallback_noted;   /* the own GEMM's local-memory fallback logged (gemm.c) */
     struct vd_profile *profile; /* kernel-time recorder, NULL when profiling is off (profile.h) */
     struct vd_meter *meter;     /* energy meter, opened on first use (src/energy/meter.h) */
     bool meter_tried;
