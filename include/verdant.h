@@ -335,10 +335,30 @@ VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *o
  * N*B (the loss is the batch mean). Call after vd_net_build and before training, on every
  * rank at once: it checks (collectively) that every rank has the same layers, shapes and
  * initial weights and returns VD_ERR_STATE on every rank otherwise. Batch-norm statistics
- * stay per rank. Returns VD_ERR_UNSUPPORTED when Verdant was built without MPI. */
+ * stay per rank; dropout masks are drawn per rank. vd_net_train_epoch then shards every
+ * global batch of N*B over the ranks. A step that fails on one rank leaves the others
+ * waiting in its all-reduce: the caller must stop them (verdant train calls MPI_Abort).
+ * VERDANT_DIST_BUCKET_KB=K splits the all-reduce into buckets of >= K KiB started while
+ * backward runs. Returns VD_ERR_UNSUPPORTED when Verdant was built without MPI. */
 VD_API vd_status vd_net_set_distributed(vd_net *net, void *comm);
 /* Rank and size of the communicator set by vd_net_set_distributed (0 and 1 when unset). */
 VD_API vd_status vd_net_dist_info(const vd_net *net, int32_t *rank, int32_t *size);
+/* Where the gradient reductions' time went since vd_net_set_distributed (all zero when
+ * unset or with one rank). Per step: wait for the backward pass to finish on the device,
+ * copy the gradients to the host, MPI_Allreduce (which includes waiting for the slowest
+ * rank to arrive), scale and copy back. With buckets (VERDANT_DIST_BUCKET_KB, see
+ * docs/DISTRIBUTED.md) each is read back and all-reduced while backward goes on: the
+ * wait then ends with the last bucket on the host, and allreduce_seconds is the time the
+ * all-reduces still took after that (the part not overlapped). */
+typedef struct vd_dist_stats {
+    uint64_t reduces;         /* gradient reductions (training steps) */
+    uint64_t bytes;           /* gradient bytes reduced per rank, all steps */
+    int32_t buckets;          /* all-reduces per step (VERDANT_DIST_BUCKET_KB; 1 by default) */
+    double wait_seconds;      /* waiting for the device to finish backward (compute) */
+    double copy_seconds;      /* device -> host and host -> device gradient copies */
+    double allreduce_seconds; /* inside MPI_Allreduce */
+} vd_dist_stats;
+VD_API vd_status vd_net_dist_stats(const vd_net *net, vd_dist_stats *out);
 
 /* Copy all parameters out / in, in the order of the parameter list (layer order, then
  * weight before bias). count must equal vd_net_param_count. */

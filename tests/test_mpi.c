@@ -2,11 +2,14 @@
  * Every rank trains LeNet-5 (samples/models/lenet5.cfg) for a few SGD steps on its half
  * (B samples) of each synthetic global batch of 2B; rank 0 then trains a plain net with
  * batch 2B on the same batches, and the weights must agree to 1e-5 relative. Also: a
- * rank with different initial weights makes vd_net_set_distributed fail on every rank. */
+ * rank with different initial weights, a bad VERDANT_DIST_BUCKET_KB, or one that differs
+ * between the ranks make vd_net_set_distributed fail on every rank; vd_net_dist_stats. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -61,6 +64,26 @@ int main(int argc, char **argv)
                   vd_net_set_distributed(net, NULL), VD_ERR_STATE);
     vd_net_destroy(net);
 
+    /* VERDANT_DIST_BUCKET_KB: a bad value, and values that differ between the ranks (their
+     * all-reduces would not pair up), fail on every rank. */
+    const char *kb0 = getenv("VERDANT_DIST_BUCKET_KB");
+    char kb_saved[32] = "";
+    if (kb0) snprintf(kb_saved, sizeof(kb_saved), "%s", kb0);
+    net = make_net(ctx, cfg, 7);
+    if (!net) goto done;
+    setenv("VERDANT_DIST_BUCKET_KB", "16k", 1);
+    expect_status("VERDANT_DIST_BUCKET_KB=16k -> VD_ERR_INVALID_ARG", ctx,
+                  vd_net_set_distributed(net, NULL), VD_ERR_INVALID_ARG);
+    expect_true("the message names the variable",
+                strstr(vd_last_error(ctx), "VERDANT_DIST_BUCKET_KB '16k'") != NULL);
+    setenv("VERDANT_DIST_BUCKET_KB", rank == 1 ? "16" : "0", 1);
+    expect_status("VERDANT_DIST_BUCKET_KB differing between ranks -> VD_ERR_STATE", ctx,
+                  vd_net_set_distributed(net, NULL), VD_ERR_STATE);
+    expect_true("the message says so", strstr(vd_last_error(ctx), "VERDANT_DIST_BUCKET_KB differ"));
+    if (kb0) setenv("VERDANT_DIST_BUCKET_KB", kb_saved, 1);
+    else unsetenv("VERDANT_DIST_BUCKET_KB");
+    vd_net_destroy(net);
+
     net = make_net(ctx, cfg, 7);
     if (!net || !EXPECT_OK(ctx, vd_net_set_distributed(net, NULL))) goto done;
     int32_t r = -1, n = -1;
@@ -72,6 +95,22 @@ int main(int argc, char **argv)
         EXPECT_OK(ctx, vd_net_train_step(net, x + off * in, labels + off, NULL, B, &loss));
     }
     size_t np = vd_net_param_count(net);
+    /* Where the reductions' time went: one per step, the whole gradient arena each. */
+    vd_dist_stats ds;
+    EXPECT_OK(ctx, vd_net_dist_stats(net, &ds));
+    expect_true("vd_net_dist_stats counts one reduction per step", ds.reduces == STEPS);
+    expect_true("vd_net_dist_stats counts the gradient bytes",
+                ds.bytes >= (uint64_t)STEPS * np * sizeof(float));
+    expect_true("vd_net_dist_stats times are >= 0",
+                ds.wait_seconds >= 0 && ds.copy_seconds >= 0 && ds.allreduce_seconds > 0);
+    const char *kb = getenv("VERDANT_DIST_BUCKET_KB");
+    printf("rank %d: %d gradient bucket(s) per step (VERDANT_DIST_BUCKET_KB=%s)\n", rank,
+           (int)ds.buckets, kb ? kb : "unset");
+    if (kb && atoi(kb) == 16) /* LeNet-5: [out, f4], [f3], [c2, c1] */
+        expect_true("16 KiB buckets: 3 all-reduces per step", ds.buckets == 3);
+    else if (!kb) expect_true("one all-reduce per step by default", ds.buckets == 1);
+    expect_status("vd_net_dist_stats(net, NULL)", ctx, vd_net_dist_stats(net, NULL),
+                  VD_ERR_INVALID_ARG);
     w = malloc(np * sizeof(float));
     wr = malloc(np * sizeof(float));
     EXPECT_OK(ctx, vd_net_params_read(net, w, np));

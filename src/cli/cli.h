@@ -57,6 +57,30 @@ vd_status cli_load_model(vd_context *ctx, const char *path, int32_t max_batch, v
     "  --lr F             its learning rate (default: 0.001, SGD 0.01)\n"                  \
     "  --device STR       gpu, cpu, P:D or a name substring\n"                              \
     "  --quiet            no layer table\n"
+/* cli_mpi.c: data-parallel `verdant train` under mpirun (docs/DISTRIBUTED.md). */
+typedef struct cli_mpi {
+    int on;                      /* MPI initialised by cli_mpi_init */
+    int rank, size;              /* in MPI_COMM_WORLD (0 and 1 when off) */
+    int local_rank, local_size;  /* among the ranks on this machine */
+} cli_mpi;
+/* The launcher variable that says this process was started by mpirun/srun, or NULL. */
+const char *cli_mpi_launched(void);
+/* MPI_Init and the ranks; EXIT_FAIL with a message (built without MPI, MPI_Init failed). */
+int cli_mpi_init(int *argc, char ***argv, cli_mpi *m);
+void cli_mpi_finalize(cli_mpi *m);
+/* MPI_Abort of every rank after a failure past the set-up (no-op with one rank). */
+void cli_mpi_abort(const cli_mpi *m, int code);
+/* Collective: 1 when every rank passes ok; else 0 on every rank, with out set to the
+ * message of the lowest failed rank, "rank R: msg" (and how many others failed). */
+int cli_mpi_agree(const cli_mpi *m, int ok, const char *msg, char *out, size_t cap);
+/* Collective: the index of the first of v[0..n) that differs between ranks (lo/hi get
+ * the minimum and maximum over the ranks), or -1 when all agree. */
+int cli_mpi_differ(const cli_mpi *m, const double *v, int n, double *lo, double *hi);
+void cli_mpi_sum(const cli_mpi *m, double *v, int n); /* in place over the ranks */
+void cli_mpi_max(const cli_mpi *m, double *v, int n);
+/* Rank 0 receives every rank's string in all[r * each] (each bytes per rank). */
+void cli_mpi_gather(const cli_mpi *m, const char *mine, char *all, size_t each);
+
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 #define USAGE_TRAIN                                                                        \
@@ -67,7 +91,8 @@ vd_status cli_load_model(vd_context *ctx, const char *path, int32_t max_batch, v
     "options:\n"                                                                           \
     "  --data DIR         dataset directory (default " DEFAULT_DATA ")\n"                  \
     "  --epochs N         epochs to train in total (default 5)\n"                          \
-    "  --batch N          batch size (default 64)\n"                                       \
+    "  --batch N          global batch size (default 64); under mpirun -np R each rank\n"  \
+    "                     takes N/R of it (N must divide by R)\n"                         \
     "  --lr F             base learning rate (default: the optimizer's)\n"                 \
     "  --optimizer NAME   sgd, adam or adamw (default adam)\n"                             \
     "  --momentum F       SGD momentum (default 0.9)\n"                                    \
@@ -88,6 +113,8 @@ vd_status cli_load_model(vd_context *ctx, const char *path, int32_t max_batch, v
     "  --limit N          use only the first N training images (quick runs)\n"             \
     "  --profile          print per-layer kernel times after each epoch (also\n"          \
     "                     VERDANT_PROFILE=1, which prints to stderr)\n"                   \
+    "  --mpi              data-parallel over MPI (automatic under mpirun; see\n"          \
+    "                     docs/DISTRIBUTED.md): rank 0 prints, logs and checkpoints\n"    \
     "  -h, --help         this text\n"
 
 #define USAGE_BENCH                                                                        \

@@ -104,15 +104,23 @@ static vd_status open_context(const char *device, vd_context **ctx)
     return vd_context_create(&o, ctx);
 }
 
+/* What the progress callbacks get: with R ranks each takes 1/R of every batch, so the
+ * whole job's images/s is R times the local figure (printed by rank 0 only). */
+typedef struct progress_user {
+    int last[2]; /* epoch, and the tenth last printed in it (plain lines) */
+    int ranks;
+} progress_user;
+
 /* Progress bar on stderr, only when it is a terminal. */
 static void progress(void *user, const vd_progress *p)
 {
-    (void)user;
+    const progress_user *u = user;
     int width = 30, done = (int)(width * p->batch / (p->batches ? p->batches : 1));
     fprintf(stderr, "\r  epoch %d [", (int)p->epoch);
     for (int i = 0; i < width; i++) fputc(i < done ? '#' : '.', stderr);
     fprintf(stderr, "] %lld/%lld  loss %.4f  %.0f img/s ", (long long)p->batch,
-            (long long)p->batches, p->loss, p->seconds > 0 ? (double)p->samples / p->seconds : 0.0);
+            (long long)p->batches, p->loss,
+            p->seconds > 0 ? (double)p->samples * u->ranks / p->seconds : 0.0);
     if (p->batch == p->batches) fprintf(stderr, "\r%*s\r", 100, "");
     fflush(stderr);
 }
@@ -121,7 +129,8 @@ static void progress(void *user, const vd_progress *p)
  * one unreadable line: print a plain line at every tenth of the epoch instead. */
 static void progress_lines(void *user, const vd_progress *p)
 {
-    int *last = user; /* [0]: epoch, [1]: the tenth last printed in it */
+    progress_user *u = user;
+    int *last = u->last;
     long long batches = p->batches ? p->batches : 1;
     int tenth = (int)(10 * p->batch / batches);
     if (last[0] != p->epoch) last[0] = p->epoch, last[1] = 0;
@@ -129,7 +138,7 @@ static void progress_lines(void *user, const vd_progress *p)
     last[1] = tenth;
     fprintf(stderr, "  epoch %d  %3d%%  batch %lld/%lld  loss %.4f  %.0f img/s\n", (int)p->epoch,
             10 * tenth, (long long)p->batch, batches, p->loss,
-            p->seconds > 0 ? (double)p->samples / p->seconds : 0.0);
+            p->seconds > 0 ? (double)p->samples * u->ranks / p->seconds : 0.0);
     fflush(stderr);
 }
 
@@ -148,14 +157,66 @@ static vd_status load_split(const char *dir, const char *split, long limit, vd_d
     return st;
 }
 
+/* A failure of a data-parallel run once every rank is training: the other ranks may be
+ * waiting in a collective for this one, so the job is aborted (the library never exits;
+ * the command does, with the message first). With one process it just returns. */
+static int die(const cli_mpi *m, const char *msg)
+{
+    if (m->size > 1) fprintf(stderr, "verdant train: rank %d: %s\n", m->rank, msg);
+    else fprintf(stderr, "verdant train: %s\n", msg);
+    cli_mpi_abort(m, EXIT_FAIL);
+    return EXIT_FAIL;
+}
+
+/* With several ranks on one machine and no --device (nor VERDANT_DEVICE), local rank l
+ * takes GPU l modulo the GPUs there are; without a GPU every rank opens the default. */
+static const char *rank_device(const cli_mpi *m, const char *device, char *buf, size_t cap)
+{
+    if (device || getenv("VERDANT_DEVICE") || !m->on || m->local_size < 2) return device;
+    vd_device_info list[64];
+    size_t n = 0;
+    if (vd_devices_list(list, 64, &n) != VD_OK) return device;
+    int gpus[64], ng = 0;
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (list[i].type == VD_DEVICE_GPU) gpus[ng++] = (int)i;
+    if (ng == 0) return device;
+    const vd_device_info *d = &list[gpus[m->local_rank % ng]];
+    snprintf(buf, cap, "%d:%d", (int)d->platform_index, (int)d->device_index);
+    return buf;
+}
+
+static int train_run(int argc, char **argv, const cli_mpi *m);
+
 int cmd_train(int argc, char **argv)
+{
+    /* Data-parallel when started by an MPI launcher or asked with --mpi (a value of a
+     * string flag spelt "--mpi" would count too: not worth a second parse). */
+    int want = cli_mpi_launched() != NULL;
+    for (int i = 1; i < argc; i++) want |= !strcmp(argv[i], "--mpi");
+    cli_mpi m = {0, 0, 1, 0, 1};
+    if (want && cli_mpi_init(&argc, &argv, &m) != EXIT_OK) return EXIT_FAIL;
+    int rc = train_run(argc, argv, &m);
+    cli_mpi_finalize(&m);
+    return rc;
+}
+
+/* Set-up failures are collected into why[] (empty: already printed, as cli_parse does)
+ * and agreed on by every rank before any rank starts a collective step. */
+#define SETUP_FAIL(code, ...)                          \
+    do {                                               \
+        snprintf(why, sizeof(why), __VA_ARGS__);       \
+        rc = (code);                                   \
+        goto agree;                                    \
+    } while (0)
+
+static int train_run(int argc, char **argv, const cli_mpi *m)
 {
     const char *data = DEFAULT_DATA, *device = NULL, *ckpt = NULL, *resume = NULL, *log = NULL;
     /* Flags left at -1 (or NULL) were not given: a new run takes the defaults, a resumed
      * one the plan saved in its checkpoint. */
     const char *opt_name = NULL, *schedule = NULL;
     long epochs = -1, batch = -1, seed = 42, step_size = -1, warmup = -1, limit = 0, crop_pad = -1;
-    int flip = 0, profile = 0;
+    int flip = 0, profile = 0, mpi_flag = 0;
     double lr = 0, momentum = -1, wd = -1, clip = -1;
     const flag flags[] = {{"--data", FLAG_STR, &data, 0, 0},
                           {"--device", FLAG_STR, &device, 0, 0},
@@ -177,74 +238,76 @@ int cmd_train(int argc, char **argv)
                           {"--crop-pad", FLAG_INT, &crop_pad, 0, 64},
                           {"--flip", FLAG_BOOL, &flip, 0, 0},
                           {"--profile", FLAG_BOOL, &profile, 0, 0},
+                          {"--mpi", FLAG_BOOL, &mpi_flag, 0, 0},
                           {NULL, 0, NULL, 0, 0}};
-    const char *pos[1];
-    int npos, help;
-    int rc = cli_parse("train", argc, argv, flags, pos, 1, &npos, &help);
-    if (rc || help) return help ? (fputs(USAGE_TRAIN, stdout), EXIT_OK) : rc;
-    vd_optim_kind kind = !opt_name                    ? VD_OPTIM_ADAM
-                         : !strcmp(opt_name, "sgd")   ? VD_OPTIM_SGD
-                         : !strcmp(opt_name, "adam")  ? VD_OPTIM_ADAM
-                         : !strcmp(opt_name, "adamw") ? VD_OPTIM_ADAMW
-                                                      : (vd_optim_kind)-1;
-    if ((int)kind < 0) {
-        fprintf(stderr, "verdant train: --optimizer '%s' is not sgd, adam or adamw\n", opt_name);
-        return EXIT_USAGE;
-    }
-    int sched = !schedule                       ? -1
-                : !strcmp(schedule, "constant") ? VD_SCHEDULE_CONSTANT
-                : !strcmp(schedule, "step")     ? VD_SCHEDULE_STEP
-                : !strcmp(schedule, "cosine")   ? VD_SCHEDULE_COSINE
-                                                : -2;
-    if (sched == -2) {
-        fprintf(stderr, "verdant train: --schedule '%s' is not constant, step or cosine\n",
-                schedule);
-        return EXIT_USAGE;
-    }
-    if (npos == 0 && !resume) {
-        fprintf(stderr, "verdant train: missing MODEL.cfg (see 'verdant train --help')\n");
-        return EXIT_USAGE;
-    }
+    const int R = m->size, root = m->rank == 0;
+    /* Rank 0 alone prints the run (errors still reach stderr from every rank). */
+    if (!root && !freopen("/dev/null", "w", stdout)) return EXIT_FAIL;
     double t_start = now_s();
+    char why[1024] = "", agreed[1200] = "", devbuf[32];
     vd_context *ctx = NULL;
     vd_dataset *train = NULL, *test = NULL;
     vd_net *net = NULL;
     FILE *logf = NULL;
     vd_train_state state;
     vd_train_state_init(&state);
-    rc = EXIT_FAIL;
-    if (open_context(device, &ctx) != VD_OK) {
-        fail("train", NULL);
-        goto done;
-    }
-    if (load_split(data, "train", limit, &train) != VD_OK ||
-        load_split(data, "test", 0, &test) != VD_OK) {
-        fail("train", NULL);
-        goto done;
-    }
-    if (log && !(logf = fopen(log, "a"))) {
-        fprintf(stderr, "verdant train: cannot open log '%s'\n", log);
-        goto done;
-    }
     vd_optim_options o;
     vd_train_recipe rec; /* the model file's [net] training keys */
     vd_train_recipe_init(&rec);
+    const char *pos[1];
+    int npos, help;
+    vd_optim_kind kind = VD_OPTIM_ADAM;
+    int sched = -1;
+    int rc = cli_parse("train", argc, argv, flags, pos, 1, &npos, &help);
+    if (help) {
+        if (root) fputs(USAGE_TRAIN, stdout);
+        return EXIT_OK; /* every rank reads the same --help: nobody waits */
+    }
+    if (rc) SETUP_FAIL(rc, "%s", ""); /* cli_parse printed it */
+    kind = !opt_name                    ? VD_OPTIM_ADAM
+           : !strcmp(opt_name, "sgd")   ? VD_OPTIM_SGD
+           : !strcmp(opt_name, "adam")  ? VD_OPTIM_ADAM
+           : !strcmp(opt_name, "adamw") ? VD_OPTIM_ADAMW
+                                        : (vd_optim_kind)-1;
+    if ((int)kind < 0)
+        SETUP_FAIL(EXIT_USAGE, "--optimizer '%s' is not sgd, adam or adamw", opt_name);
+    sched = !schedule                       ? -1
+            : !strcmp(schedule, "constant") ? VD_SCHEDULE_CONSTANT
+            : !strcmp(schedule, "step")     ? VD_SCHEDULE_STEP
+            : !strcmp(schedule, "cosine")   ? VD_SCHEDULE_COSINE
+                                            : -2;
+    if (sched == -2)
+        SETUP_FAIL(EXIT_USAGE, "--schedule '%s' is not constant, step or cosine", schedule);
+    if (npos == 0 && !resume)
+        SETUP_FAIL(EXIT_USAGE, "missing MODEL.cfg (see 'verdant train --help')");
+    if (batch > 0 && batch % R)
+        SETUP_FAIL(EXIT_USAGE, "--batch %ld (global) does not divide by the %d ranks", batch, R);
+    rc = EXIT_FAIL;
+    if (open_context(rank_device(m, device, devbuf, sizeof(devbuf)), &ctx) != VD_OK)
+        SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(NULL));
+    if (load_split(data, "train", limit, &train) != VD_OK ||
+        load_split(data, "test", 0, &test) != VD_OK)
+        SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(NULL));
+    if (root && log && !(logf = fopen(log, "a"))) SETUP_FAIL(EXIT_FAIL, "cannot open log '%s'", log);
     if (resume) {
         vd_optim_options_init(&o, kind);
-        if (vd_net_load(ctx, resume, batch > 0 ? (int32_t)batch : 64, &net, &state) != VD_OK) {
-            fail("train", ctx);
-            goto done;
-        }
-        /* The saved plan fills what the command line leaves open. */
-        if (batch < 0 && state.batch > 0 && state.batch != 64) {
+        /* The net is built for the per-rank batch: the global one (flag, else the
+         * checkpoint's plan, else 64) divided by the ranks. */
+        int32_t built = (int32_t)((batch > 0 ? batch : 64) + R - 1) / R;
+        if (vd_net_load(ctx, resume, built, &net, &state) != VD_OK)
+            SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
+        if (batch < 0) batch = state.batch > 0 ? state.batch : 64;
+        if (batch % R)
+            SETUP_FAIL(EXIT_USAGE,
+                       "the checkpoint's batch %ld (global) does not divide by the %d ranks: "
+                       "give --batch",
+                       batch, R);
+        if (batch / R != built) {
             vd_net_destroy(net);
             net = NULL;
-            if (vd_net_load(ctx, resume, state.batch, &net, &state) != VD_OK) {
-                fail("train", ctx);
-                goto done;
-            }
+            if (vd_net_load(ctx, resume, (int32_t)(batch / R), &net, &state) != VD_OK)
+                SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
         }
-        if (batch < 0) batch = state.batch > 0 ? state.batch : 64;
         if (epochs < 0) epochs = state.epochs > 0 ? state.epochs : 5;
         printf("resumed from %s after epoch %d", resume, (int)state.epoch);
         if (state.epochs > 0)
@@ -262,10 +325,8 @@ int cmd_train(int argc, char **argv)
     } else {
         /* flag given > the model file's [net] recipe > built-in default */
         if (vd_net_load_cfg(ctx, pos[0], &net) != VD_OK ||
-            vd_net_train_recipe(net, &rec) != VD_OK) {
-            fail("train", ctx);
-            goto done;
-        }
+            vd_net_train_recipe(net, &rec) != VD_OK)
+            SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
         if (!opt_name && rec.optimizer[0]) {
             opt_name = rec.optimizer;
             kind = !strcmp(opt_name, "sgd")    ? VD_OPTIM_SGD
@@ -278,6 +339,11 @@ int cmd_train(int argc, char **argv)
                                                     : VD_SCHEDULE_CONSTANT;
         if (epochs < 0) epochs = rec.epochs > 0 ? rec.epochs : 5;
         if (batch < 0) batch = rec.batch > 0 ? rec.batch : 64;
+        if (batch % R)
+            SETUP_FAIL(EXIT_USAGE,
+                       "the model file's batch %ld (global) does not divide by the %d ranks: "
+                       "give --batch",
+                       batch, R);
         if (lr <= 0 && rec.lr > 0) lr = rec.lr;
         if (momentum < 0) momentum = rec.momentum >= 0 ? rec.momentum : 0.9;
         if (wd < 0) wd = rec.weight_decay >= 0 ? rec.weight_decay : 0;
@@ -287,18 +353,13 @@ int cmd_train(int argc, char **argv)
         if (crop_pad < 0 && rec.crop_pad >= 0) crop_pad = rec.crop_pad;
         if (!flip && rec.flip > 0) flip = 1;
         vd_optim_options_init(&o, kind);
-        if (vd_net_build(net, (int32_t)batch) != VD_OK) {
-            fail("train", ctx);
-            goto done;
-        }
+        if (vd_net_build(net, (int32_t)(batch / R)) != VD_OK)
+            SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
         if (lr > 0) o.lr = (float)lr;
         o.momentum = (float)momentum;
         o.weight_decay = (float)wd;
         o.clip_norm = (float)clip;
-        if (vd_net_set_optimizer(net, &o) != VD_OK) {
-            fail("train", ctx);
-            goto done;
-        }
+        if (vd_net_set_optimizer(net, &o) != VD_OK) SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
         state.shuffle_seed = (uint64_t)seed;
         state.lr = o.lr;
         /* What the run resolved to; a sample model's header documents this line
@@ -311,6 +372,70 @@ int cmd_train(int argc, char **argv)
                                            : "constant",
                warmup > 0 ? warmup : 0L, epochs, batch, (double)o.weight_decay);
     }
+    if (profile && vd_context_set_profiling(ctx, 1) != VD_OK)
+        SETUP_FAIL(EXIT_FAIL, "%s", vd_last_error(ctx));
+    rc = EXIT_OK;
+agree:
+    /* Every rank gets here, failed or not; no rank goes on alone. */
+    if (!cli_mpi_agree(m, rc == EXIT_OK, why, agreed, sizeof(agreed))) {
+        if (root && agreed[0] && (R > 1 || why[0]))
+            fprintf(stderr, "verdant train: %s\n", R > 1 ? agreed : why);
+        if (rc == EXIT_OK) rc = EXIT_FAIL;
+        goto done;
+    }
+    if (m->on) {
+        /* The same layers, shapes, recipe and initial (or resumed) weights on every rank,
+         * checked by the library on every rank at once; then the same plan. */
+        if (vd_net_set_distributed(net, NULL) != VD_OK) {
+            if (root) fprintf(stderr, "verdant train: %s\n", vd_last_error(ctx));
+            rc = EXIT_FAIL;
+            goto done;
+        }
+        static const char *what[] = {"--batch (global)",
+                                     "--epochs",
+                                     "the epoch to start from (--resume)",
+                                     "the learning rate (--lr or the checkpoint)",
+                                     "the shuffle seed (--seed or the checkpoint)",
+                                     "the training images (--data, --limit)",
+                                     "the test images (--data)",
+                                     "--momentum",
+                                     "--weight-decay",
+                                     "--clip-norm",
+                                     "--optimizer",
+                                     "--schedule",
+                                     "--step-size",
+                                     "--warmup",
+                                     "--crop-pad",
+                                     "--flip"};
+        double plan[] = {(double)batch,
+                         (double)epochs,
+                         (double)state.epoch,
+                         (double)state.lr,
+                         (double)state.shuffle_seed,
+                         (double)vd_dataset_count(train),
+                         (double)vd_dataset_count(test),
+                         momentum,
+                         wd,
+                         clip,
+                         (double)kind,
+                         (double)sched,
+                         (double)step_size,
+                         (double)warmup,
+                         (double)crop_pad,
+                         (double)flip},
+               lo[16], hi[16];
+        int k = cli_mpi_differ(m, plan, 16, lo, hi);
+        if (k >= 0) {
+            if (root)
+                fprintf(stderr,
+                        "verdant train: the ranks disagree on %s (%.9g on some, %.9g on others): "
+                        "start every rank with the same command line and files\n",
+                        what[k], lo[k], hi[k]);
+            rc = EXIT_FAIL;
+            goto done;
+        }
+    }
+    rc = EXIT_FAIL;
     /* The plan: flags given override the checkpoint's; it is saved with every checkpoint. */
     if (sched >= 0) state.schedule = sched;
     if (step_size > 0) state.step_size = (int32_t)step_size;
@@ -318,45 +443,74 @@ int cmd_train(int argc, char **argv)
     if (crop_pad >= 0) state.crop_pad = (int32_t)crop_pad;
     if (flip) state.flip = 1;
     state.epochs = (int32_t)epochs;
-    state.batch = (int32_t)batch;
+    state.batch = (int32_t)batch; /* global: a checkpoint resumes with any rank count */
     vd_device_info dev;
     vd_context_device(ctx, &dev);
     printf("device %d:%d %s (%s)\n", (int)dev.platform_index, (int)dev.device_index, dev.name,
            dev.platform_name);
-    printf("%zu train / %zu test images, %zu parameters, optimizer %s, batch %ld\n",
-           vd_dataset_count(train), vd_dataset_count(test), vd_net_param_count(net), opt_name ? opt_name : "adam",
-           batch);
+    if (R > 1) {
+        char mine[160], *all = root ? calloc((size_t)R, sizeof(mine)) : NULL;
+        snprintf(mine, sizeof(mine), "local rank %d of %d, device %d:%d %s", m->local_rank,
+                 m->local_size, (int)dev.platform_index, (int)dev.device_index, dev.name);
+        cli_mpi_gather(m, mine, all, sizeof(mine));
+        for (int r = 0; all && r < R; r++) printf("  rank %d: %s\n", r, all + (size_t)r * sizeof(mine));
+        free(all);
+    }
+    printf("%zu train / %zu test images, %zu parameters, optimizer %s, batch %ld", vd_dataset_count(train),
+           vd_dataset_count(test), vd_net_param_count(net), opt_name ? opt_name : "adam", batch);
+    if (R > 1) printf(" (global: %d ranks x %ld)", R, batch / R);
+    printf("\n");
     double startup_s = now_s() - t_start;
     printf("startup %.0f ms\n", startup_s * 1e3);
     vd_meter_info meter;
     vd_context_meter(ctx, &meter);
-    if (meter.available) printf("energy: %s meter, %s\n", meter.name, meter.detail);
+    if (meter.available) printf("energy: %s meter, %s%s\n", meter.name, meter.detail,
+                                R > 1 ? " (rank 0's device only)" : "");
     else printf("energy: unavailable (%s)\n", meter.detail);
-    if (profile && vd_context_set_profiling(ctx, 1) != VD_OK) {
-        fail("train", ctx);
-        goto done;
-    }
     vd_train_options to;
     vd_train_options_init(&to);
-    to.batch = (int32_t)batch;
+    to.batch = (int32_t)(batch / R);
     to.seed = state.shuffle_seed;
     to.crop_pad = state.crop_pad;
     to.flip = state.flip;
-    int last_tenth[2] = {0, 0};
-    if (isatty(fileno(stderr))) {
-        to.progress = progress;
-    } else {
-        to.progress = progress_lines;
-        to.user = last_tenth;
-    }
+    progress_user pu = {{0, 0}, R};
+    to.user = &pu;
+    if (!root) to.progress = NULL;
+    else if (isatty(fileno(stderr))) to.progress = progress;
+    else to.progress = progress_lines;
+    vd_dist_stats prev;
+    vd_net_dist_stats(net, &prev);
     for (long e = state.epoch + 1; e <= epochs; e++) {
         float elr = vd_schedule_lr(&state, (int32_t)e);
         vd_epoch_stats es;
         vd_eval_stats ev;
         if (vd_net_set_lr(net, elr) != VD_OK ||
-            vd_net_train_epoch(net, train, (int32_t)e, &to, &es) != VD_OK ||
-            vd_net_evaluate(net, test, &ev) != VD_OK) {
-            fail("train", ctx);
+            vd_net_train_epoch(net, train, (int32_t)e, &to, &es) != VD_OK) {
+            rc = die(m, vd_last_error(ctx));
+            goto done;
+        }
+        /* The job's figures: loss and accuracy over every rank's samples, the slowest
+         * rank's time; the reductions' time averaged over the ranks. */
+        vd_dist_stats ds;
+        vd_net_dist_stats(net, &ds);
+        double sums[6] = {es.loss * (double)es.samples, es.train_accuracy * (double)es.samples,
+                          (double)es.samples, ds.wait_seconds - prev.wait_seconds,
+                          ds.copy_seconds - prev.copy_seconds,
+                          ds.allreduce_seconds - prev.allreduce_seconds},
+               slowest = es.seconds;
+        prev = ds;
+        cli_mpi_sum(m, sums, 6);
+        cli_mpi_max(m, &slowest, 1);
+        if (R > 1) {
+            es.samples = (int64_t)sums[2];
+            es.loss = sums[0] / sums[2];
+            es.train_accuracy = sums[1] / sums[2];
+            es.seconds = slowest;
+            es.images_per_second = slowest > 0 ? sums[2] / slowest : 0.0;
+        }
+        if (!root) continue; /* rank 0 alone evaluates, prints, logs and checkpoints */
+        if (vd_net_evaluate(net, test, &ev) != VD_OK) {
+            rc = die(m, vd_last_error(ctx));
             goto done;
         }
         printf("epoch %ld/%ld  loss %.4f  train %.2f%%  test %.2f%%  lr %.3g  %.1f s  %.0f img/s",
@@ -366,6 +520,13 @@ int cmd_train(int argc, char **argv)
             printf("  %.1f J  %.1f W  %.1f img/J (%s)\n", es.joules, es.watts, es.images_per_joule,
                    es.meter);
         else printf("  energy n/a\n");
+        double comm = (sums[4] + sums[5]) / R;
+        if (R > 1)
+            printf("  %d ranks: per rank %.2f s of %.2f s in gradient communication (%.1f%%): "
+                   "MPI_Allreduce %.2f s (includes waiting for the slowest rank), copies %.2f "
+                   "s; waiting for backward %.2f s\n",
+                   R, comm, es.seconds, es.seconds > 0 ? 100 * comm / es.seconds : 0.0,
+                   sums[5] / R, sums[4] / R, sums[3] / R);
         /* Time to the first finished training step of this process: start-up (context,
          * programs, data, net) plus the first step (with any compilation or algorithm
          * measurement it triggered) - the warm-start figure of docs/BENCHMARKS.md. */
@@ -394,13 +555,16 @@ int cmd_train(int argc, char **argv)
             if (first)
                 fprintf(logf, ", \"startup_ms\": %.1f, \"first_step_ms\": %.1f", startup_s * 1e3,
                         first_step_s * 1e3);
+            if (R > 1)
+                fprintf(logf, ", \"ranks\": %d, \"comm_seconds\": %.3f, \"allreduce_seconds\": %.3f",
+                        R, comm, sums[5] / R);
             fprintf(logf, "}\n");
             fflush(logf);
         }
         state.epoch = (int32_t)e;
         if (ev.accuracy > state.best_accuracy) state.best_accuracy = ev.accuracy;
         if (ckpt && vd_net_save(net, ckpt, &state) != VD_OK) {
-            fail("train", ctx);
+            rc = die(m, vd_last_error(ctx));
             goto done;
         }
     }
@@ -413,6 +577,7 @@ done:
     vd_context_destroy(ctx);
     return rc;
 }
+#undef SETUP_FAIL
 
 int cmd_eval(int argc, char **argv)
 {

@@ -422,7 +422,12 @@ vd_status vd_net_upload(vd_net *net, const float *x, const int32_t *labels, cons
 
 static vd_step make_step(vd_net *net, int32_t n, bool train)
 {
-    vd_step s = {net->ctx, n, train, net->seed, net->step, {net->params, 0}, {net->grads, 0}};
+    /* Data-parallel: each rank draws its own dropout masks (with the one seed, rank r's
+     * sample j would repeat rank 0's sample j's mask). */
+    int32_t rank = 0;
+    vd_net_dist_info(net, &rank, NULL);
+    uint64_t seed = net->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)rank);
+    vd_step s = {net->ctx, n, train, seed, net->step, {net->params, 0}, {net->grads, 0}};
     return s;
 }
 
@@ -525,6 +530,7 @@ static vd_status backward(vd_net *net, int32_t n)
                                (size_t)n * vd_shape_numel(&l->ins[k]));
         if (st == VD_OK && net->ctx->check_numerics)
             st = check_params(net, &s, l, net->grads, "the gradient of its ");
+        if (st == VD_OK && net->dist) st = vd_net_dist_layer_done(net, i);
         if (st != VD_OK) break;
         for (int32_t k = 0; k < l->n_inputs; k++) {
             bool seen = false;
@@ -563,6 +569,7 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
         if (train) VD_TRY(check_numeric(net, &s, NULL, "the loss gradient", dy, (size_t)n * out));
     }
     if (train) {
+        if (net->dist) vd_net_dist_begin(net);
         VD_TRY(backward(net, n));
         if (net->dist) VD_TRY(vd_net_dist_reduce(net));
         vd_profile_scope(ctx, -1, VD_PROF_OPTIM);

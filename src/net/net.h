@@ -68,6 +68,10 @@ vd_status vd_net_acc_read(vd_net *net, double *loss_sum, double *correct);
 /* dist.c: sum the gradients across ranks and divide by the rank count (no-op when
  * net->dist is NULL); free the state. */
 vd_status vd_net_dist_reduce(vd_net *net);
+/* Before a training step's backward (drops what a failed step left); after layer i's
+ * backward is enqueued (reads back the gradient bucket it completes, if any). */
+void vd_net_dist_begin(vd_net *net);
+vd_status vd_net_dist_layer_done(vd_net *net, int32_t layer);
 void vd_net_dist_free(vd_net *net);
 
 /* Blocking copy between an arena laid out like the parameters (values, gradients,

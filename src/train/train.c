@@ -65,6 +65,8 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
     int32_t *ys[2] = {NULL, NULL};
     cl_event ev[2] = {NULL, NULL};
     vd_status st = VD_OK;
+    int32_t drank = 0, dsize = 1; /* data-parallel rank and size (1: off) */
+    if (train) vd_net_dist_info(net, &drank, &dsize);
     /* Augmentation (training only): its own Philox key, so it does not repeat the shuffle's
      * stream (seed, epoch). */
     vd_augment aug = {0};
@@ -111,7 +113,13 @@ static vd_status run_loop(vd_net *net, const vd_dataset *ds, const uint32_t *idx
         size_t first = (size_t)b * (size_t)batch;
         int32_t nb = (int32_t)((count - first) < (size_t)batch ? count - first : (size_t)batch);
         if (aug.crop_pad > 0 || aug.flip) {
-            for (int32_t i = 0; i < nb; i++) pos[i] = first + (uint64_t)i;
+            /* The position in the epoch's global order, so that N ranks (each taking its
+             * B of every global batch of N*B, vd_net_train_epoch) draw the crops and
+             * flips one process with batch N*B would. */
+            uint64_t p0 = dsize > 1 ? ((uint64_t)b * (uint64_t)dsize + (uint64_t)drank) *
+                                          (uint64_t)batch
+                                    : first;
+            for (int32_t i = 0; i < nb; i++) pos[i] = p0 + (uint64_t)i;
             st = vd_dataset_batch_augmented(ds, idx + first, pos, (size_t)nb, xs[slot], ys[slot],
                                             &aug);
         } else {
