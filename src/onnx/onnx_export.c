@@ -207,6 +207,23 @@ static bool init_f32(ex *e, const char *name, int32_t ndim, const int64_t *dims,
     return push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits, t);
 }
 
+/* A 1-D int64 initializer (Reshape's shape). */
+static bool init_i64(ex *e, const char *name, size_t n, const int64_t *v)
+{
+    Onnx__TensorProto *t = ax(e, sizeof(*t));
+    int64_t *dims = ax(e, sizeof(int64_t)), *data = ax(e, n * sizeof(int64_t));
+    if (!t || !dims || !data) return false;
+    onnx__tensor_proto__init(t);
+    if (!(t->name = astr(e, "%s", name))) return false;
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    dims[0] = (int64_t)n;
+    t->dims = dims, t->n_dims = 1;
+    memcpy(data, v, n * sizeof(int64_t));
+    t->int64_data = data, t->n_int64_data = n;
+    return push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits, t);
+}
+
 static bool init_scalar(ex *e, const char *name, float v)
 {
     return init_f32(e, name, 0, NULL, &v);
@@ -517,13 +534,30 @@ static vd_status export_layer(ex *e, vd_layer *l)
     if (!strcmp(t, "maxpool") || !strcmp(t, "avgpool")) return export_pool(e, l, t[0] == 'm');
     if (!strcmp(t, "batchnorm")) return export_batchnorm(e, l);
     if (!strcmp(t, "layernorm")) return export_layernorm(e, l);
+    if (!strcmp(t, "reshape")) {
+        /* Reshape-14 with a constant shape: 0 first (the batch, copied from the input),
+         * then the layer's output sample shape. */
+        static const char *const dims[] = {"d0", "d1", "d2", NULL};
+        vd_status st = check_keys(e, l, dims);
+        if (st != VD_OK) return st;
+        int64_t shape[VD_MAX_DIMS + 1];
+        size_t n = 0;
+        shape[n++] = 0;
+        for (int32_t k = 0; k < l->out.ndim; k++) shape[n++] = l->out.d[k];
+        char *sname = astr(e, "%s.shape", l->name);
+        const char *ins[2] = {x, sname};
+        if (!sname || !init_i64(e, sname, n, shape) || !node(e, "Reshape", l->name, 2, ins, l->name))
+            return oom(e);
+        return VD_OK;
+    }
     static const struct {
         const char *type, *op;
     } simple[] = {{"relu", "Relu"},       {"sigmoid", "Sigmoid"},
                   {"tanh", "Tanh"},       {"leaky_relu", "LeakyRelu"},
                   {"dropout", "Dropout"}, {"flatten", "Flatten"},
                   {"concat", "Concat"},   {"globalavgpool", "GlobalAveragePool"},
-                  {"softmax", "Softmax"}, {"gelu", NULL},
+                  {"softmax", "Softmax"}, {"logsoftmax", "LogSoftmax"},
+                  {"gelu", NULL},
                   {"add", NULL}};
     size_t i = 0, n_simple = sizeof(simple) / sizeof(simple[0]);
     while (i < n_simple && strcmp(t, simple[i].type)) i++;
@@ -558,7 +592,8 @@ static vd_status export_layer(ex *e, vd_layer *l)
     if (ok && !strcmp(t, "leaky_relu")) ok = attr_float(e, n, "alpha", (float)opt(l, "alpha"));
     /* Flatten keeps the batch; Concat joins channels; Softmax normalises over the
      * channels (the classes of a (C) sample): all axis 1 of the batched tensor. */
-    if (ok && (!strcmp(t, "flatten") || !strcmp(t, "concat") || !strcmp(t, "softmax")))
+    if (ok && (!strcmp(t, "flatten") || !strcmp(t, "concat") || !strcmp(t, "softmax") ||
+               !strcmp(t, "logsoftmax")))
         ok = attr_int(e, n, "axis", 1);
     return ok ? VD_OK : oom(e);
 }
