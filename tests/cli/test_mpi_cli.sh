@@ -121,10 +121,13 @@ lacks "$tmp/fault.all" "3/3" "the job stopped before the last epoch"
 
 # Mismatches found at start.
 sed 's/^filters = 6$/filters = 8/' "$L" >"$tmp/lenet8.cfg"
+cmp -s "$L" "$tmp/lenet8.cfg" && { echo "FAIL $L has no 'filters = 6' line to change"; exit 1; }
 expect_fail "mismatched model files" mpi -np 1 "$V" train "$L" "${run[@]}" --batch 8 : \
     -np 1 "$V" train "$tmp/lenet8.cfg" "${run[@]}" --batch 8
 contains "$tmp/err" "the ranks' models differ" "mismatched models message"
-sed 's/^lr = 0.001$/lr = 0.002/' "$L" >"$tmp/lenet_lr.cfg"
+# Whatever lr the sample's recipe holds, rank 1's file holds another (and must differ).
+sed 's/^lr = .*/lr = 0.0123/' "$L" >"$tmp/lenet_lr.cfg"
+cmp -s "$L" "$tmp/lenet_lr.cfg" && { echo "FAIL $L has no 'lr = ' line to change"; exit 1; }
 expect_fail "model files with another recipe" mpi -np 1 "$V" train "$L" --data "$data" \
     --limit 64 --batch 8 : -np 1 "$V" train "$tmp/lenet_lr.cfg" --data "$data" --limit 64 --batch 8
 contains "$tmp/err" "the ranks' models differ" "another recipe is another model"
