@@ -7,6 +7,8 @@
 # Environment:
 #   VD_TEST_TIMEOUT  seconds allowed per test that sets no TIMEOUT of its own (default 900)
 #   VD_TEST_JOBS     parallel tests (default 2)
+#   VD_OCLGRIND_LONG=1  also run the label oclgrind-long (the model step of every sample
+#                    model under Oclgrind, both profiles; over 10 CPU minutes each)
 #   VD_SANITIZE=1    also run scripts/sanitize.sh (ASan+UBSan+LSan build, all tests); on in CI
 #   VD_FUZZ=1        also run scripts/fuzz.sh (VD_FUZZ_SECONDS per harness, default 60); on in
 #                    CI. Both stages run only when no ctest options were given.
@@ -54,7 +56,10 @@ log="$(mktemp "${TMPDIR:-/tmp}/verdant-ctest.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 reason=""
 set +e
-ctest --test-dir "$build" --output-on-failure --no-tests=error \
+# The Oclgrind model steps (label oclgrind-long, over 10 CPU minutes each) only on request.
+long_filter=()
+[ "${VD_OCLGRIND_LONG:-0}" = 1 ] || long_filter=(-LE oclgrind-long)
+ctest --test-dir "$build" --output-on-failure --no-tests=error "${long_filter[@]}" \
     -j"${VD_TEST_JOBS:-2}" --timeout "${VD_TEST_TIMEOUT:-900}" "$@" 2>&1 | tee "$log"
 rc="${PIPESTATUS[0]}"
 set -e
