@@ -481,6 +481,11 @@ static void test_bad_inputs(vd_context *ctx)
     gemm_model(&b, 13);
     b.node[0].op_type = (char *)"FancyOp";
     expect_refused(ctx, "unknown op", &b, VD_ERR_UNSUPPORTED, "FancyOp", "'fc'", "opset 13");
+    /* A node without op_type (optional in onnx.proto: protobuf-c leaves it NULL; found by
+     * fuzz_onnx, which crashed on it). */
+    gemm_model(&b, 13);
+    b.node[0].op_type = NULL;
+    expect_refused(ctx, "node without op_type", &b, VD_ERR_FORMAT, "op_type", "'fc'", NULL);
     /* Unknown attribute. */
     gemm_model(&b, 13);
     mb_attr_i(&b, 0, "bogus", 1);

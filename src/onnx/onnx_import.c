@@ -643,10 +643,11 @@ static vd_status emit1(imp *I, const char *type, const val *x, int32_t r, const 
 
 static vd_status fold(imp *I)
 {
-    const char *op = I->node->op_type;
+    const char *op = I->node->op_type ? I->node->op_type : "";
     const char *o = out_name(I, 0);
     if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
     val *a = in_val(I, 0);
+    if (!a) return nerr(I, VD_ERR_FORMAT, "missing input 0");
     tens t;
     vd_status st;
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
@@ -1786,6 +1787,9 @@ static vd_status map_node(imp *I)
 {
     const node_t *n = I->node;
     const char *op = n->op_type ? n->op_type : "";
+    /* op_type is an optional string in onnx.proto (proto2): absent, protobuf-c leaves it
+     * NULL (found by fuzz_onnx). */
+    if (!*op) return nerr(I, VD_ERR_FORMAT, "node without op_type");
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return nerr(I, VD_ERR_UNSUPPORTED, "operator domain '%.60s' is not supported", n->domain);
     if (!strcmp(op, "Constant")) return op_constant(I);
