@@ -39,3 +39,17 @@ checks_summary() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]
 }
+# checks_need_data_and_device VERDANT DATA_DIR: exit 77 (skip) when the Fashion-MNIST
+# package is not in DATA_DIR or VERDANT finds no usable OpenCL device.
+checks_need_data_and_device() {
+    if [ ! -f "$2/t10k-images-idx3-ubyte.gz" ]; then
+        echo "no Fashion-MNIST (install dataset-fashion-mnist)"
+        echo "0 passed, 0 failed, 1 skipped"
+        exit 77
+    fi
+    if ! "$1" devices >/dev/null 2>&1; then
+        echo "no usable OpenCL device"
+        echo "0 passed, 0 failed, 1 skipped"
+        exit 77
+    fi
+}

@@ -21,16 +21,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
-if [ ! -f "$data/t10k-images-idx3-ubyte.gz" ]; then
-    echo "no Fashion-MNIST (install dataset-fashion-mnist)"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 77
-fi
-if ! "$V" devices >/dev/null 2>&1; then
-    echo "no usable OpenCL device"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 77
-fi
+checks_need_data_and_device "$V" "$data"
 # As root, on a machine with fewer cores than ranks (Open MPI refuses both by default).
 export OMPI_MCA_rmaps_base_oversubscribe=1
 mpi() { timeout 240 "$MPIEXEC" --oversubscribe --allow-run-as-root "$@"; }
