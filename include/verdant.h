@@ -273,6 +273,19 @@ VD_API vd_status vd_net_set_lr(vd_net *net, float lr);
 VD_API size_t vd_net_param_count(const vd_net *net);
 /* Size of one output sample (classes for a classifier). */
 VD_API size_t vd_net_output_size(const vd_net *net);
+/* Extra outputs. A net's output (output 0) is its last layer's; vd_net_add_output makes
+ * the output of another layer, named, one more result of vd_net_predict_outputs (outputs
+ * 1, 2, ... in the order of the calls; at most VD_MAX_OUTPUTS in all). Call before
+ * vd_net_build; the layer may be added later (it is looked up at build). Training still
+ * minimises the loss of output 0: a layer that only feeds extra outputs gets no gradient
+ * and its backward never runs. In a network file: [net] outputs = name, name. */
+#define VD_MAX_OUTPUTS 8
+VD_API vd_status vd_net_add_output(vd_net *net, const char *layer);
+/* 1 + the number of extra outputs. */
+VD_API int32_t vd_net_output_count(const vd_net *net);
+/* Output i's layer name and floats per sample (after build for the size; NULL skips). */
+VD_API vd_status vd_net_output_info(const vd_net *net, int32_t i, const char **layer,
+                                    size_t *size);
 /* Forward floating-point operations for one sample (multiply-add = 2), after build. */
 VD_API uint64_t vd_net_flops(const vd_net *net);
 /* Print one line per layer (name, type, output shape, parameters, MFLOP per sample) to a FILE* passed as
@@ -327,6 +340,10 @@ VD_API vd_status vd_net_train_step(vd_net *net, const float *x, const int32_t *l
                                    const float *targets, int32_t n, float *loss);
 /* Forward pass in inference mode (dropout off). out: (n, output sample) floats; blocks. */
 VD_API vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out);
+/* The same forward pass, every output: out[i] receives (n, output i's sample) floats, for i
+ * below vd_net_output_count(); out[0] is what vd_net_predict returns. */
+VD_API vd_status vd_net_predict_outputs(vd_net *net, const float *x, int32_t n,
+                                        float *const *out);
 
 /* Data-parallel training over MPI (docs/DISTRIBUTED.md). comm points to an MPI_Comm, or
  * is NULL for MPI_COMM_WORLD; MPI must be initialised by the caller. After each backward

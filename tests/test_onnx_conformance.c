@@ -7,8 +7,9 @@
  * later are bound to the model's other graph inputs as constants (Verdant nets take one
  * data input and hold weights, a Conv's W say, as parameters). The model is imported with
  * dimension 0 of input_0 as the batch; if that import fails and the input has at most 3
- * dimensions, once more with the whole tensor as one sample (batch 1). The outputs must
- * match output_0 within 1e-4 relative plus 1e-5 absolute. One line per test:
+ * dimensions, once more with the whole tensor as one sample (batch 1). Every graph output
+ * (vd_net_predict_outputs) must match its output_N.pb within 1e-4 relative plus 1e-5
+ * absolute. One line per test:
  *     PASS test_relu (batch)
  *     FAIL test_softmax_axis_0: <the importer's message>
  *     SKIP test_abs: op Abs is not on the import list
@@ -93,10 +94,10 @@ static int run_test(vd_context *ctx, const char *dir, const char *name, char *mo
     char **inputs = NULL;
     size_t n_inputs = 0, n_outputs = 0;
     int result = 0;
-    tensor in[8], expect;
+    tensor in[8], expect[VD_MAX_OUTPUTS];
     int n_in = 0;
-    memset(&expect, 0, sizeof(expect));
-    float *got = NULL;
+    memset(expect, 0, sizeof(expect));
+    float *got[VD_MAX_OUTPUTS] = {NULL};
     vd_net *net = NULL;
     if (vd_onnx_model_info(ctx, model, len, name, on_op, &scan, &inputs, &n_inputs, &n_outputs) !=
         VD_OK) {
@@ -114,10 +115,19 @@ static int run_test(vd_context *ctx, const char *dir, const char *name, char *mo
         if (rc == 0) break;
         if (rc < 0) goto out;
     }
-    snprintf(path, sizeof(path), "%s/%s/test_data_set_0/output_0.pb", dir, name);
-    int rc = read_tensor(ctx, path, &expect, why, cap);
-    if (rc <= 0) {
-        if (rc == 0) snprintf(why, cap, "no output_0.pb");
+    /* Every graph output is compared: output_k.pb with the net's output k. */
+    int n_exp = 0;
+    for (; n_exp < VD_MAX_OUTPUTS && (size_t)n_exp < n_outputs; n_exp++) {
+        snprintf(path, sizeof(path), "%s/%s/test_data_set_0/output_%d.pb", dir, name, n_exp);
+        int rc = read_tensor(ctx, path, &expect[n_exp], why, cap);
+        if (rc <= 0) {
+            if (rc == 0) snprintf(why, cap, "no output_%d.pb", n_exp);
+            goto out;
+        }
+    }
+    if (n_outputs > VD_MAX_OUTPUTS) {
+        snprintf(why, cap, "%zu graph outputs (Verdant nets have at most %d)", n_outputs,
+                 VD_MAX_OUTPUTS);
         goto out;
     }
     if (n_in == 0) {
@@ -170,39 +180,59 @@ static int run_test(vd_context *ctx, const char *dir, const char *name, char *mo
         goto out;
     }
     int32_t n = nbatch;
-    size_t outn = (size_t)n * vd_net_output_size(net);
-    if (outn != expect.n) {
-        snprintf(why, cap, "the net gives %zu values, the test expects %zu", outn, expect.n);
+    if (vd_net_output_count(net) != (int32_t)n_outputs) {
+        snprintf(why, cap, "the net has %d outputs, the graph %zu", (int)vd_net_output_count(net),
+                 n_outputs);
         goto out;
     }
-    got = malloc((outn ? outn : 1) * sizeof(float));
-    if (!got || vd_net_predict(net, in[0].f, n, got) != VD_OK) {
+    for (int o = 0; o < (int)n_outputs; o++) {
+        size_t per = 0;
+        vd_net_output_info(net, o, NULL, &per);
+        size_t outn = (size_t)n * per;
+        if (outn != expect[o].n) {
+            snprintf(why, cap, "output %d: the net gives %zu values, the test expects %zu", o, outn,
+                     expect[o].n);
+            goto out;
+        }
+        got[o] = malloc((outn ? outn : 1) * sizeof(float));
+        if (!got[o]) {
+            snprintf(why, cap, "out of host memory");
+            goto out;
+        }
+    }
+    if (vd_net_predict_outputs(net, in[0].f, n, got) != VD_OK) {
         snprintf(why, cap, "predict: %s", vd_last_error(ctx));
         goto out;
     }
-    size_t bad = 0, first_bad = 0;
-    double worst = 0;
-    for (size_t k = 0; k < outn; k++) {
-        double e = expect.f[k], a = got[k], diff = fabs(a - e);
-        bool ok = diff <= 1e-5 + 1e-4 * fabs(e) || (isnan(e) && isnan(a));
-        if (!ok) {
-            if (!bad) first_bad = k;
-            bad++;
+    for (int o = 0; o < (int)n_outputs; o++) {
+        size_t bad = 0, first_bad = 0, outn = expect[o].n;
+        double worst = 0;
+        for (size_t k = 0; k < outn; k++) {
+            double e = expect[o].f[k], a = got[o][k], diff = fabs(a - e);
+            bool ok = diff <= 1e-5 + 1e-4 * fabs(e) || (isnan(e) && isnan(a));
+            if (!ok) {
+                if (!bad) first_bad = k;
+                bad++;
+            }
+            if (diff > worst) worst = diff;
         }
-        if (diff > worst) worst = diff;
-    }
-    if (bad) {
-        snprintf(why, cap, "%zu of %zu values differ (first at %zu: %g, expected %g; largest "
-                 "difference %g)",
-                 bad, outn, first_bad, (double)got[first_bad], (double)expect.f[first_bad], worst);
-        goto out;
+        if (bad) {
+            snprintf(why, cap,
+                     "output %d: %zu of %zu values differ (first at %zu: %g, expected %g; "
+                     "largest difference %g)",
+                     o, bad, outn, first_bad, (double)got[o][first_bad],
+                     (double)expect[o].f[first_bad], worst);
+            goto out;
+        }
     }
     result = 1;
 out:
     vd_net_destroy(net);
-    free(got);
+    for (int k = 0; k < VD_MAX_OUTPUTS; k++) {
+        free(got[k]);
+        free(expect[k].f);
+    }
     for (int k = 0; k < n_in; k++) free(in[k].f);
-    free(expect.f);
     for (size_t k = 0; k < n_inputs; k++) free(inputs[k]);
     free(inputs);
     free(model);

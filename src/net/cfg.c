@@ -96,6 +96,25 @@ static vd_status net_key(vd_net *net, const char *src, int32_t line, const char 
                         "");
         return vd_net_set_seed(net, v);
     }
+    if (!strcmp(key, "outputs")) { /* extra outputs; checked against the layers at the end */
+        char names[1024];
+        snprintf(names, sizeof(names), "%s", value);
+        for (char *t = names, *next; t; t = next) {
+            next = strchr(t, ',');
+            if (next) *next++ = '\0';
+            t = trim(t);
+            vd_status st = *t ? vd_net_add_output(net, t)
+                              : fail(ctx, src, line, "[net] outputs: an empty layer name in '%s'%s",
+                                     value, "");
+            if (st != VD_OK && *t) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "%.390s", vd_last_error(ctx));
+                return fail(ctx, src, line, "[net] outputs: %s%s", msg, "");
+            }
+            if (st != VD_OK) return st;
+        }
+        return VD_OK;
+    }
     vd_train_recipe *r = &net->recipe;
     if (!strcmp(key, "optimizer") || !strcmp(key, "schedule")) {
         bool opt = key[0] == 'o';
@@ -146,7 +165,7 @@ static vd_status net_key(vd_net *net, const char *src, int32_t line, const char 
         return VD_OK;
     }
     return fail(ctx, src, line,
-                "[net]: unknown key '%s' (known: input, loss, seed, optimizer, schedule, epochs, "
+                "[net]: unknown key '%s' (known: input, loss, seed, outputs, optimizer, schedule, epochs, "
                 "batch, lr, momentum, weight_decay, clip_norm, warmup, step_size, crop_pad, "
                 "flip)%s",
                 key, "");
@@ -296,6 +315,16 @@ vd_status vd_net_parse_cfg(vd_context *ctx, const char *text, const char *src, v
         st = vd_error_set(ctx, VD_ERR_FORMAT, "%s: no layers", src);
         goto done;
     }
+    for (int32_t o = 0; o < net->n_extra; o++) {
+        bool found = false;
+        for (int32_t i = 0; i < net->n_layers && !found; i++)
+            found = !strcmp(net->layers[i]->name, net->out_names[o]);
+        if (!found) {
+            st = vd_error_set(ctx, VD_ERR_FORMAT, "%s: [net] outputs: no layer is named '%s'", src,
+                              net->out_names[o]);
+            goto done;
+        }
+    }
     *out = net;
     net = NULL;
 done:
@@ -346,6 +375,8 @@ vd_status vd_net_to_cfg(const vd_net *net, char **out)
         PUT("%s%lld", d ? ", " : "", (long long)net->input.d[d]);
     PUT("\nloss = %s\nseed = %llu\n", net->loss == VD_LOSS_MSE ? "mse" : "softmax_ce",
         (unsigned long long)net->seed);
+    for (int32_t o = 0; o < net->n_extra; o++)
+        PUT("%s%s%s", o ? ", " : "outputs = ", net->out_names[o], o == net->n_extra - 1 ? "\n" : "");
     const vd_train_recipe *r = &net->recipe;
     if (r->optimizer[0]) PUT("optimizer = %s\n", r->optimizer);
     if (r->schedule[0]) PUT("schedule = %s\n", r->schedule);

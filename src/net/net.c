@@ -34,6 +34,7 @@ void vd_net_destroy(vd_net *net)
     for (int32_t i = 0; i < net->n_layers; i++) vd_layer_destroy(net->layers[i]);
     for (size_t i = 0; i < net->n_owned; i++)
         vd_buffer_release(net->ctx, net->owned[i].mem, net->owned[i].bytes);
+    for (int32_t i = 0; i < net->n_extra; i++) free(net->out_names[i]);
     free(net->owned);
     free(net->layers);
     free(net->act);
@@ -263,13 +264,14 @@ static vd_status infer_shapes(vd_net *net)
     }
     for (int32_t i = 0; i + 1 < net->n_layers; i++) {
         bool used = false;
+        for (int32_t o = 0; o < net->n_extra; o++) used |= net->out_layers[o] == i;
         for (int32_t j = i + 1; j < net->n_layers && !used; j++)
             for (int32_t k = 0; k < net->layers[j]->n_inputs; k++)
                 used |= net->layers[j]->inputs[k] == i;
         if (!used)
             return vd_error_set(net->ctx, VD_ERR_SHAPE,
                                 "layer '%s' output is not used by any later layer (the last "
-                                "layer is the net's output)",
+                                "layer is the net's output; vd_net_add_output makes it another)",
                                 net->layers[i]->name);
     }
     return VD_OK;
@@ -342,6 +344,16 @@ vd_status vd_net_build(vd_net *net, int32_t max_batch)
     if (max_batch < 1 || max_batch > (1 << 20))
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "vd_net_build: max_batch %d out of range",
                             (int)max_batch);
+    for (int32_t o = 0; o < net->n_extra; o++) {
+        net->out_layers[o] = -1;
+        for (int32_t i = 0; i < net->n_layers; i++)
+            if (!strcmp(net->layers[i]->name, net->out_names[o])) net->out_layers[o] = i;
+        if (net->out_layers[o] < 0)
+            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                "vd_net_build: output %d names layer '%s', which the net does not "
+                                "have",
+                                (int)o + 1, net->out_names[o]);
+    }
     VD_TRY(infer_shapes(net));
     bool computes = false;
     for (int32_t i = 0; i < net->n_layers; i++) computes |= !net->layers[i]->ops->alias;
@@ -512,6 +524,11 @@ static vd_status backward(vd_net *net, int32_t n)
     for (int32_t i = net->n_layers - 1; i >= 0; i--) {
         vd_layer *l = net->layers[i];
         if (l->ops->alias) continue;
+        /* A layer the loss does not depend on (it feeds only extra outputs, or nothing):
+         * no consumer wrote its output's gradient, and it has none to pass on. */
+        bool reached = i == net->n_layers - 1;
+        for (size_t w = 0; !reached && w < n_written; w++) reached = written[w] == net->grad[i].mem;
+        if (!reached) continue;
         for (int32_t k = 0; k < l->n_inputs; k++) {
             int32_t p = l->inputs[k];
             xs[k] = act_of(net, p);
@@ -655,21 +672,93 @@ done:
     return st;
 }
 
-vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out)
+static int32_t output_layer(const vd_net *net, int32_t i)
 {
-    vd_status st = check_batch(net, x, n, "vd_net_predict");
+    return i == 0 ? net->n_layers - 1 : net->out_layers[i - 1];
+}
+
+static vd_status predict(vd_net *net, const float *x, int32_t n, float *const *out,
+                         int32_t n_out, const char *fn)
+{
+    vd_status st = check_batch(net, x, n, fn);
     if (st != VD_OK) return st;
-    if (!out) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_predict: out is NULL");
+    for (int32_t i = 0; i < n_out; i++)
+        if (!out[i]) return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "%s: out[%d] is NULL", fn, (int)i);
     VD_TRY(vd_net_upload(net, x, NULL, NULL, n, NULL));
     VD_TRY(forward(net, n, false));
-    vd_buf y = net->act[net->n_layers - 1];
-    cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
-                     ?: clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE, y.off * sizeof(float),
-                                            (size_t)n * vd_net_output_size(net) * sizeof(float),
-                                            out, 0, NULL, NULL);
-    if (err != CL_SUCCESS) st = vd_error_cl(net->ctx, "clEnqueueReadBuffer(output)", err);
+    for (int32_t i = 0; i < n_out; i++) {
+        const vd_layer *l = net->layers[output_layer(net, i)];
+        vd_buf y = net->act[output_layer(net, i)];
+        cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
+                         ?: clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE,
+                                                y.off * sizeof(float),
+                                                (size_t)n * vd_shape_numel(&l->out) * sizeof(float),
+                                                out[i], 0, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            char what[128];
+            snprintf(what, sizeof(what), "clEnqueueReadBuffer(output %d, layer '%.64s')", (int)i,
+                     l->name);
+            return vd_error_cl(net->ctx, what, err);
+        }
+    }
 done:
     return st;
+}
+
+vd_status vd_net_predict(vd_net *net, const float *x, int32_t n, float *out)
+{
+    if (net && !out)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_predict: out is NULL");
+    return predict(net, x, n, &out, 1, "vd_net_predict");
+}
+
+vd_status vd_net_predict_outputs(vd_net *net, const float *x, int32_t n, float *const *out)
+{
+    if (net && !out)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_predict_outputs: out is NULL");
+    return predict(net, x, n, out, net ? 1 + net->n_extra : 0, "vd_net_predict_outputs");
+}
+
+vd_status vd_net_add_output(vd_net *net, const char *layer)
+{
+    vd_status st = need_state(net, false, "vd_net_add_output");
+    if (st != VD_OK) return st;
+    if (!layer || !*layer)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG, "vd_net_add_output: no layer name");
+    if (net->n_extra + 1 >= VD_MAX_OUTPUTS)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_add_output: '%s': at most %d outputs", layer, VD_MAX_OUTPUTS);
+    for (int32_t i = 0; i < net->n_extra; i++)
+        if (!strcmp(net->out_names[i], layer))
+            return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                                "vd_net_add_output: layer '%s' is already output %d", layer,
+                                (int)i + 1);
+    char *copy = strdup(layer);
+    if (!copy) return vd_error_set(net->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    net->out_names[net->n_extra] = copy;
+    net->out_layers[net->n_extra++] = -1;
+    return VD_OK;
+}
+
+int32_t vd_net_output_count(const vd_net *net)
+{
+    return net ? 1 + net->n_extra : 0;
+}
+
+vd_status vd_net_output_info(const vd_net *net, int32_t i, const char **layer, size_t *size)
+{
+    if (!net) return vd_error_set(NULL, VD_ERR_INVALID_ARG, "vd_net_output_info: net is NULL");
+    if (i < 0 || i > net->n_extra)
+        return vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                            "vd_net_output_info: output %d of %d", (int)i, (int)(1 + net->n_extra));
+    if (size && !net->built)
+        return vd_error_set(net->ctx, VD_ERR_STATE, "vd_net_output_info: build the net first");
+    if (i == 0 && net->n_layers == 0)
+        return vd_error_set(net->ctx, VD_ERR_STATE, "vd_net_output_info: the net has no layers");
+    if (layer)
+        *layer = i == 0 ? net->layers[net->n_layers - 1]->name : net->out_names[i - 1];
+    if (size) *size = vd_shape_numel(&net->layers[output_layer(net, i)]->out);
+    return VD_OK;
 }
 
 /* ---------------------------------------------------------------- parameters */

@@ -20,6 +20,9 @@ struct vd_net {
     vd_loss loss;
     uint64_t seed;
     vd_train_recipe recipe; /* [net] training keys, "not given" by default */
+    char *out_names[VD_MAX_OUTPUTS]; /* extra outputs (vd_net_add_output), resolved at build */
+    int32_t out_layers[VD_MAX_OUTPUTS];
+    int32_t n_extra;
 
     /* Planned by vd_net_build */
     bool built;

@@ -682,7 +682,9 @@ vd_status vd_net_save_onnx(const vd_net *net_c, const char *path)
         vd_layer *l = net->layers[i];
         VD_TRY(export_layer(&e, l));
         for (int32_t p = 0; p < l->n_params; p++) e.param_pos += l->params[p].numel;
-        if (i + 1 < net->n_layers) {
+        bool is_output = i + 1 == net->n_layers;
+        for (int32_t o = 0; o < net->n_extra; o++) is_output |= net->out_layers[o] == i;
+        if (!is_output) {
             Onnx__ValueInfoProto *v = value_info(&e, l->name, &l->out);
             if (!push(&e, (void ***)&e.infos, &e.n_infos, &e.cap_infos, v)) {
                 st = oom(&e);
@@ -700,7 +702,17 @@ vd_status vd_net_save_onnx(const vd_net *net_c, const char *path)
     Onnx__GraphProto graph;
     onnx__graph_proto__init(&graph);
     Onnx__ValueInfoProto *gin = value_info(&e, "input", &net->input);
+    /* Output 0, the last layer's, then the extra outputs (vd_net_add_output) in order; an
+     * extra output naming the last layer is output 0 already. */
+    Onnx__ValueInfoProto *gouts[VD_MAX_OUTPUTS];
+    size_t n_gout = 0;
     Onnx__ValueInfoProto *gout = value_info(&e, last->name, &last->out);
+    gouts[n_gout++] = gout;
+    for (int32_t o = 0; o < net->n_extra && gout; o++) {
+        const vd_layer *x = net->layers[net->out_layers[o]];
+        if (x == last) continue;
+        if (!(gouts[n_gout++] = value_info(&e, x->name, &x->out))) gout = NULL;
+    }
     Onnx__OperatorSetIdProto opset;
     onnx__operator_set_id_proto__init(&opset);
     Onnx__OperatorSetIdProto *opsets[1] = {&opset};
@@ -725,8 +737,8 @@ vd_status vd_net_save_onnx(const vd_net *net_c, const char *path)
     graph.n_initializer = e.n_inits;
     graph.input = &gin;
     graph.n_input = 1;
-    graph.output = &gout;
-    graph.n_output = 1;
+    graph.output = gouts;
+    graph.n_output = n_gout;
     graph.value_info = e.infos;
     graph.n_value_info = e.n_infos;
     Onnx__ModelProto model;

@@ -91,6 +91,9 @@ typedef struct imp {
     size_t node_idx;
     int64_t batch; /* the data input's fixed batch, -1 when symbolic or whole */
     bool one_d;    /* a 1-D Conv/pool mapped onto 2-D over (C, 1, L): attributes widened */
+    int32_t *order, n_order; /* live layers in emission order; output 0's (main) last */
+    int32_t main;
+    int32_t out_layer[VD_MAX_OUTPUTS], n_outs; /* the planned layer of each graph output */
 } imp;
 
 /* ------------------------------------------------------------------ messages */
@@ -1923,6 +1926,7 @@ static void imp_free(imp *I)
         free(I->L[k].state);
     }
     free(I->L);
+    free(I->order);
 }
 
 static int64_t opset_of(const Onnx__ModelProto *m)
@@ -2083,46 +2087,77 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
     I->batch = I->bo == 1 && d[0] > 0 ? d[0] : -1;
     if ((st = set_act(I, in->name, -1, r, d)) != VD_OK) return st;
     if ((st = walk(I)) != VD_OK) return st;
-    if (g->n_output != 1)
+    if (g->n_output < 1 || g->n_output > VD_MAX_OUTPUTS)
         return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
-                            "%s: the graph has %zu outputs; Verdant nets have one", I->src,
-                            g->n_output);
-    const char *on = g->output[0]->name ? g->output[0]->name : "";
-    val *ov = find_val(I, on);
-    if (!ov)
-        return vd_error_set(I->ctx, VD_ERR_FORMAT, "%s: graph output '%.60s' is never produced",
-                            I->src, on);
-    if (ov->kind != V_ACT)
-        return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
-                            "%s: graph output '%.60s' is a constant: the net would compute nothing",
-                            I->src, on);
+                            "%s: the graph has %zu outputs; Verdant nets have 1 to %d", I->src,
+                            g->n_output, VD_MAX_OUTPUTS);
+    val *outs[VD_MAX_OUTPUTS];
+    for (size_t o = 0; o < g->n_output; o++) {
+        const char *on = g->output[o]->name ? g->output[o]->name : "";
+        val *ov = find_val(I, on);
+        if (!ov)
+            return vd_error_set(I->ctx, VD_ERR_FORMAT, "%s: graph output '%.60s' is never produced",
+                                I->src, on);
+        if (ov->kind != V_ACT)
+            return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
+                                "%s: graph output '%.60s' is a constant%s", I->src, on,
+                                o ? " (a Verdant net's outputs are computed from its input)"
+                                  : ": the net would compute nothing");
+        if (o && ov->layer < 0)
+            return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
+                                "%s: graph output '%.60s' is the data input itself", I->src, on);
+        outs[o] = ov;
+    }
+    val *ov = outs[0];
     for (int32_t k = 0; k < I->nl; k++) I->L[k].live = false;
-    if (ov->layer >= 0) I->L[ov->layer].live = true;
-    for (int32_t k = ov->layer; k >= 0; k--)
+    int32_t top = -1;
+    for (size_t o = 0; o < g->n_output; o++) {
+        if (outs[o]->layer >= 0) I->L[outs[o]->layer].live = true;
+        if (outs[o]->layer > top) top = outs[o]->layer;
+    }
+    for (int32_t k = top; k >= 0; k--)
         if (I->L[k].live)
             for (int32_t j = 0; j < I->L[k].n_in; j++)
                 if (I->L[k].in[j] >= 0) I->L[I->L[k].in[j]].live = true;
     /* A graph that only re-views its input (Identity, Flatten, Reshape) is one copy: a Verdant
-     * net must compute something, and dropout copies in inference. */
-    bool computes = false;
-    for (int32_t k = 0; k < I->nl; k++)
-        if (I->L[k].live && strcmp(I->L[k].type, "flatten") && strcmp(I->L[k].type, "reshape"))
-            computes = true;
-    if (!computes) {
+     * net must compute something, and dropout copies in inference. The same copy makes output
+     * 0 a layer that no other live layer reads, when the other outputs are computed from it,
+     * since a net's output 0 is its last layer. */
+    bool computes = false, read = false;
+    for (int32_t k = 0; k < I->nl; k++) {
+        if (!I->L[k].live) continue;
+        if (strcmp(I->L[k].type, "flatten") && strcmp(I->L[k].type, "reshape")) computes = true;
+        for (int32_t j = 0; j < I->L[k].n_in && ov->layer >= 0; j++)
+            read |= I->L[k].in[j] == ov->layer;
+    }
+    if (!computes || read) {
         int32_t idx;
         I->node = NULL;
         if ((st = new_layer(I, "dropout", &idx)) != VD_OK) return st;
         snprintf(I->L[idx].name, sizeof(I->L[idx].name), "copy_output");
+        for (int32_t k = 0, suffix = 1; k < idx; k++)
+            if (!strcmp(I->L[k].name, I->L[idx].name)) {
+                snprintf(I->L[idx].name, sizeof(I->L[idx].name), "copy_output_%d", (int)suffix++);
+                k = -1;
+            }
         I->L[idx].in[0] = ov->layer;
         I->L[idx].n_in = 1;
         I->L[idx].live = true;
         kv(&I->L[idx], "p", "0");
         val o2 = *ov;
         if ((st = set_act(I, o2.name, idx, o2.r, o2.d)) != VD_OK) return st;
-        ov = &I->v[I->nv - 1];
+        outs[0] = &I->v[I->nv - 1];
     }
-    /* The output layer must be the last live one (the net's output is its last layer). */
-    for (int32_t k = ov->layer + 1; k < I->nl; k++) I->L[k].live = false;
+    /* Emission order: the live layers in plan order, output 0's layer last. */
+    I->main = outs[0]->layer;
+    I->n_order = 0;
+    I->order = malloc((size_t)(I->nl ? I->nl : 1) * sizeof(int32_t));
+    if (!I->order) return vd_error_set(I->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    for (int32_t k = 0; k < I->nl; k++)
+        if (I->L[k].live && k != I->main) I->order[I->n_order++] = k;
+    I->order[I->n_order++] = I->main;
+    I->n_outs = (int32_t)g->n_output;
+    for (size_t o = 0; o < g->n_output; o++) I->out_layer[o] = outs[o]->layer;
     return VD_OK;
 }
 
@@ -2142,9 +2177,8 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
         }
         VD_TRY(vd_net_input(net, in->r - I->bo, in->d + I->bo));
     }
-    for (int32_t k = 0; k < I->nl; k++) {
-        lrec *l = &I->L[k];
-        if (!l->live) continue;
+    for (int32_t q = 0; q < I->n_order; q++) {
+        lrec *l = &I->L[I->order[q]];
         char inputs[VD_MAX_INPUTS * 70] = "";
         size_t u = 0;
         for (int32_t j = 0; j < l->n_in; j++)
@@ -2160,6 +2194,7 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
             goto done;
         }
     }
+    for (int32_t o = 1; o < I->n_outs; o++) VD_TRY(vd_net_add_output(net, I->L[I->out_layer[o]].name));
     if (max_batch <= 0) max_batch = I->batch > 64 ? (int32_t)I->batch : 64;
     st = vd_net_build(net, max_batch);
     if (st != VD_OK) {
@@ -2169,15 +2204,16 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
         goto done;
     }
     /* Outputs agree with the ONNX shapes; parameters are where the plan put them. */
-    {
-        size_t want = 1;
-        val *o = find_val(I, I->g->output[0]->name);
+    for (int32_t oi = 0; oi < I->n_outs; oi++) {
+        size_t want = 1, have = 0;
+        val *o = find_val(I, I->g->output[oi]->name);
         for (int32_t k = I->bo; k < o->r; k++) want *= (size_t)o->d[k];
-        if (vd_net_output_size(net) != want) {
+        VD_TRY(vd_net_output_info(net, oi, NULL, &have));
+        if (have != want) {
             st = vd_error_set(I->ctx, VD_ERR_INTERNAL,
-                              "%s: the net's output has %zu values per sample, the ONNX graph's "
-                              "%zu",
-                              I->src, vd_net_output_size(net), want);
+                              "%s: the net's output %d ('%.60s') has %zu values per sample, the "
+                              "ONNX graph's %zu",
+                              I->src, (int)oi, I->g->output[oi]->name, have, want);
             goto done;
         }
     }
@@ -2187,10 +2223,9 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
         st = vd_error_set(I->ctx, VD_ERR_NO_MEMORY, "out of host memory");
         goto done;
     }
-    for (int32_t k = 0, li = 0; k < I->nl; k++) {
-        lrec *l = &I->L[k];
-        if (!l->live) continue;
-        vd_layer *vl = net->layers[li++];
+    for (int32_t li = 0; li < I->n_order; li++) {
+        lrec *l = &I->L[I->order[li]];
+        vd_layer *vl = net->layers[li];
         if (vl->n_params != l->np) {
             st = vd_error_set(I->ctx, VD_ERR_INTERNAL, "%s: layer '%s': %d parameters, planned %d",
                               I->src, l->name, (int)vl->n_params, (int)l->np);
@@ -2208,10 +2243,9 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
         }
     }
     VD_TRY(vd_net_params_write(net, all, total));
-    for (int32_t k = 0, li = 0; k < I->nl; k++) {
-        lrec *l = &I->L[k];
-        if (!l->live) continue;
-        vd_layer *vl = net->layers[li++];
+    for (int32_t li = 0; li < I->n_order; li++) {
+        lrec *l = &I->L[I->order[li]];
+        vd_layer *vl = net->layers[li];
         if (!l->state) continue;
         if (!vl->ops->state_copy || vl->ops->state_size(vl) != l->state_n) {
             st = VD_INTERNAL(I->ctx, "state size");
