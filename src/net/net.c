@@ -844,6 +844,11 @@ vd_status vd_net_summary(const vd_net *net, void *file)
                 net->built ? (double)layer_flops(l) * 1e-6 : 0.0);
     }
     fprintf(f, "total parameters: %zu\n", vd_net_param_count(net));
+    if (net->n_extra && net->n_layers) {
+        fprintf(f, "outputs: %s", net->layers[net->n_layers - 1]->name);
+        for (int32_t o = 0; o < net->n_extra; o++) fprintf(f, ", %s", net->out_names[o]);
+        fprintf(f, "\n");
+    }
     if (net->built)
         fprintf(f, "forward: %.2f MFLOP per sample (training: about 3x that)\n",
                 (double)vd_net_flops(net) * 1e-6);
