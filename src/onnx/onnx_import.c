@@ -1685,15 +1685,22 @@ static vd_status op_layernorm(imp *I)
         return st;
     if (b && (st = need_const(I, b, "B")) != VD_OK) return st;
     int64_t a = axis < 0 ? axis + x->r : axis;
-    if (a != I->bo)
+    if (a < 0 || a >= x->r)
+        return attr_err(I, "axis", "%lld is not an axis of this rank-%d input", (long long)axis,
+                        (int)x->r);
+    /* ONNX axis a of the tensor is sample axis a - bo (bo = 1 with a batch axis, 0 when
+     * the whole tensor is one sample); the normalised block must lie inside the sample. */
+    if (a < I->bo)
         return attr_err(I, "axis",
-                        "%lld: Verdant's layernorm normalises each sample over all of its "
-                        "dimensions (axis %d of this rank-%d input)",
+                        "%lld: the normalised block would take in the batch axis; Verdant's "
+                        "layernorm normalises within each sample (axis %d or later of this "
+                        "rank-%d input)",
                         (long long)axis, (int)I->bo, (int)x->r);
     if (!(eps >= 1e-12f && eps <= 1.0f))
         return attr_err(I, "epsilon", "%g is outside Verdant's [1e-12, 1]", (double)eps);
-    int32_t sr = x->r - I->bo;
-    const int64_t *sd = x->d + I->bo;
+    int32_t sa = (int32_t)(a - I->bo); /* first normalised sample axis */
+    int32_t sr = x->r - (int32_t)a;    /* rank of the normalised block */
+    const int64_t *sd = x->d + a;      /* its dimensions: Scale and B broadcast to them */
     float *gamma = NULL, *beta = NULL;
     if ((st = expand_to(I, &sc->c, sr, sd, "Scale", &gamma)) != VD_OK) return st;
     size_t D = prod(sd, 0, sr);
@@ -1714,6 +1721,7 @@ static vd_status op_layernorm(imp *I)
     }
     lrec *l = &I->L[idx];
     kv(l, "eps", "%.9g", (double)eps);
+    if (sa) kv(l, "axis", "%d", (int)sa);
     add_param(l, gamma, D);
     add_param(l, beta, D);
     return VD_OK;
