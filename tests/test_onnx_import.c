@@ -128,6 +128,27 @@ static void mb_int64(mb *b, const char *name, const int64_t *d1, const int64_t *
     b->initp[b->g.n_initializer++] = t;
 }
 
+/* A scalar bool initializer: one raw byte, or (raw false) in int32_data as ONNX allows. */
+static void mb_bool(mb *b, const char *name, bool v, bool raw)
+{
+    static uint8_t bytes[2] = {0, 1};
+    static int32_t ints[2] = {0, 1};
+    Onnx__TensorProto *t = &b->init[b->g.n_initializer];
+    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    if (raw) {
+        t->has_raw_data = 1;
+        t->raw_data.len = 1;
+        t->raw_data.data = &bytes[v];
+    } else {
+        t->n_int32_data = 1;
+        t->int32_data = &ints[v];
+    }
+    b->initp[b->g.n_initializer++] = t;
+}
+
 /* Inputs: up to 3 names (NULL ends); one output. Returns the node index. */
 static int mb_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
                    const char *in2, const char *out)
@@ -699,6 +720,80 @@ static void test_layernorm_axis(vd_context *ctx)
     }
 }
 
+/* Dropout-13 with a constant bool training_mode: true with ratio 0 is the identity and
+ * imports; true with ratio > 0 is refused; false imports. Bool tensors decode as 0/1. */
+static void test_dropout_training_mode(vd_context *ctx)
+{
+    static const int64_t in2[2] = {-1, 6};
+    static const float zero[1] = {0}, half[1] = {0.5f};
+    struct {
+        const char *what;
+        const float *ratio;
+        bool tm, raw, ok;
+    } cases[] = {
+        {"Dropout training_mode=true (raw bool) ratio 0: identity", zero, true, true, true},
+        {"Dropout training_mode=true (int32_data bool) ratio 0: identity", zero, true, false,
+         true},
+        {"Dropout training_mode=false (raw bool) ratio 0.5: identity", half, false, true, true},
+        {"Dropout training_mode=true ratio 0.5 refused", half, true, true, false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 2, in2);
+        mb_tensor(&b, "ratio", 0, NULL, cases[k].ratio, 1);
+        mb_bool(&b, "tm", cases[k].tm, cases[k].raw);
+        mb_node(&b, "Dropout", "drop", "x", "ratio", "tm", "y");
+        mb_output(&b, "y");
+        if (!cases[k].ok) {
+            expect_refused(ctx, cases[k].what, &b, VD_ERR_UNSUPPORTED, "training_mode is true",
+                           "ratio 0.5", NULL);
+            continue;
+        }
+        vd_net *net = NULL;
+        if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) continue;
+        float x[12], y[12];
+        for (int e = 0; e < 12; e++) x[e] = (float)e - 5.5f;
+        EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+        expect_equal_bytes(cases[k].what, y, x, sizeof(x));
+        vd_net_destroy(net);
+    }
+    /* the decoder itself: a (3) bool tensor in raw bytes */
+    static uint8_t bytes[3] = {1, 0, 2};
+    static int64_t d3b[1] = {3};
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+    t.name = (char *)"flags";
+    t.n_dims = 1;
+    t.dims = d3b;
+    t.has_data_type = 1;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    t.has_raw_data = 1;
+    t.raw_data.len = 3;
+    t.raw_data.data = bytes;
+    size_t len = onnx__tensor_proto__get_packed_size(&t);
+    uint8_t *buf = test_malloc(len);
+    onnx__tensor_proto__pack(&t, buf);
+    float *f = NULL;
+    int32_t nd = 0;
+    int64_t dims[VD_ONNX_MAX_RANK];
+    bool is_int = false;
+    if (EXPECT_OK(ctx, vd_onnx_tensor_decode(ctx, buf, len, "flags.pb", &f, &nd, dims, &is_int,
+                                             NULL))) {
+        float want[3] = {1, 0, 1};
+        expect_true("bool tensor: rank 1, 3 values, integers", nd == 1 && dims[0] == 3 && is_int);
+        expect_equal_bytes("bool tensor decodes as 0/1", f, want, sizeof(want));
+    }
+    free(f);
+    /* 2 bytes for 3 elements */
+    t.raw_data.len = 2;
+    len = onnx__tensor_proto__get_packed_size(&t);
+    onnx__tensor_proto__pack(&t, buf);
+    expect_status("bool tensor with too few bytes", ctx,
+                  vd_onnx_tensor_decode(ctx, buf, len, "short.pb", &f, &nd, dims, &is_int, NULL),
+                  VD_ERR_FORMAT);
+    free(buf);
+}
+
 int main(void)
 {
     vd_context *ctx;
@@ -713,6 +808,7 @@ int main(void)
     test_bad_inputs(ctx);
     test_reshape_layer(ctx);
     test_layernorm_axis(ctx);
+    test_dropout_training_mode(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

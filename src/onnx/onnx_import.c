@@ -190,10 +190,12 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: have = t->n_double_data; esize = 8; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: have = t->n_int32_data; esize = 4; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: have = t->n_int64_data; esize = 8; break;
+    /* bool: one byte each in raw_data, or int32_data; read as the integers 0 and 1 */
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: have = t->n_int32_data; esize = 1; break;
     default:
         return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
                             "%s: tensor '%.80s': data type %d is not supported (float32, "
-                            "float64, int32 and int64 are)",
+                            "float64, int32, int64 and bool are)",
                             src, nm, (int)dt);
     }
     bool raw = t->has_raw_data && t->raw_data.len > 0;
@@ -206,8 +208,9 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
                             "%s: tensor '%.80s': %zu values for shape with %zu elements", src, nm,
                             raw ? t->raw_data.len / esize : have, n);
     out->f = malloc((n ? n : 1) * sizeof(float));
-    bool isint =
-        dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    bool isint = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
+                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     if (isint) out->i = malloc((n ? n : 1) * sizeof(int64_t));
     if (!out->f || (isint && !out->i)) {
         tens_free(out);
@@ -227,6 +230,12 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
             double x;
             if (rp) memcpy(&x, rp + 8 * k, 8);
             else x = t->double_data[k];
+            out->f[k] = (float)x;
+            break;
+        }
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: {
+            int64_t x = rp ? rp[k] != 0 : t->int32_data[k] != 0;
+            out->i[k] = x;
             out->f[k] = (float)x;
             break;
         }
@@ -1280,9 +1289,14 @@ static vd_status op_dropout(imp *I)
         }
         if (tm) {
             if ((st = need_const(I, tm, "training_mode")) != VD_OK) return st;
-            if (tm->c.n != 1 || tm->c.f[0] != 0.0f)
+            if (tm->c.n != 1) return nerr(I, VD_ERR_SHAPE, "training_mode is not a scalar");
+            /* training mode with ratio 0 keeps everything: the identity, as at inference */
+            if (tm->c.f[0] != 0.0f && ratio != 0.0f)
                 return nerr(I, VD_ERR_UNSUPPORTED,
-                            "training_mode is true: Verdant imports inference graphs");
+                            "training_mode is true with ratio %g: the random mask of a "
+                            "training-mode Dropout cannot be reproduced; Verdant imports "
+                            "inference graphs (training_mode false, or ratio 0)",
+                            (double)ratio);
         }
     }
     if (!(ratio >= 0.0f && ratio <= 0.99f))
