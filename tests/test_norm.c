@@ -144,8 +144,8 @@ static void check_layernorm_opts(vd_context *ctx, vd_shape in, size_t n, int axi
     static const char *const outs[] = {"y", "mean", "invstd"};
     char what[256], w2[320], opts[96];
     snprintf(opts, sizeof opts, "axis=%d output=%s eps=%g", axis, outs[output], (double)eps);
-    snprintf(what, sizeof what, "layernorm %s on %lld-dim %lldx.. n=%zu", opts,
-             (long long)in.ndim, (long long)in.d[0], n);
+    snprintf(what, sizeof what, "layernorm %s on %lld-dim %lldx.. n=%zu", opts, (long long)in.ndim,
+             (long long)in.d[0], n);
     rig r;
     if (!rig_open(&r, ctx, "layernorm", opts, in, n)) {
         printf("FAIL %s: setup\n", what);
@@ -272,8 +272,10 @@ static void check_bad(vd_context *ctx)
     vd_kv kv5[] = {{"output", "1", 0}};
     expect_status("layernorm output=1 (a number)", ctx,
                   vd_layer_create(ctx, "layernorm", "b", kv5, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
-    expect_reshape_fails(ctx, "layernorm", "axis=3", rig_shape3(2, 3, 4), "layernorm axis 3 of 3 axes");
-    expect_reshape_fails(ctx, "layernorm", "axis=1", (vd_shape){1, {10}}, "layernorm axis 1 of 1 axis");
+    expect_reshape_fails(ctx, "layernorm", "axis=3", rig_shape3(2, 3, 4),
+                         "layernorm axis 3 of 3 axes");
+    expect_reshape_fails(ctx, "layernorm", "axis=1", (vd_shape){1, {10}},
+                         "layernorm axis 1 of 1 axis");
     if (EXPECT_OK(ctx, vd_layer_create(ctx, "batchnorm", "b", NULL, 0, NULL, 0, &l))) {
         vd_step s = {ctx, 2, true, 0, 0, {NULL, 0}, {NULL, 0}};
         l->in = l->ins[0] = (vd_shape){1, {3}};

@@ -344,8 +344,7 @@ static void test_layernorm_axis(vd_context *ctx)
     }
     net = build(ctx, "[net]\ninput = 6\n[dropout]\nname = dm\noutput = mask\n", 2);
     if (net) {
-        expect_status("dropout output=mask", ctx, vd_net_save_onnx(net, path),
-                      VD_ERR_UNSUPPORTED);
+        expect_status("dropout output=mask", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
         expect_true("the refusal names the option",
                     message_has(ctx, "layer 'dm' (dropout): option 'output' = mask", NULL));
         vd_net_destroy(net);

@@ -164,9 +164,9 @@ const vd_layer_ops vd_layer_batchnorm = {
 typedef struct layernorm {
     vd_layer base;
     float eps;
-    int32_t axis;   /* first normalised sample axis */
-    int32_t output; /* LN_OUT_Y, LN_OUT_MEAN, LN_OUT_INVSTD */
-    size_t rows, D; /* per sample: rows of D normalised values */
+    int32_t axis;       /* first normalised sample axis */
+    int32_t output;     /* LN_OUT_Y, LN_OUT_MEAN, LN_OUT_INVSTD */
+    size_t rows, D;     /* per sample: rows of D normalised values */
     vd_layer_buf stats; /* 2 floats per row: mean, 1/std */
 } layernorm;
 
