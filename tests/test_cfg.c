@@ -98,8 +98,7 @@ static void enum_options(vd_context *ctx)
     char *text = NULL, *text2 = NULL;
     if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text0, "enum.cfg", &net))) return;
     if (!EXPECT_OK(ctx, vd_net_build(net, 2))) goto done;
-    expect_true("layernorm axis=1 on (2, 3, 4): gamma, beta (3, 4)",
-                vd_net_param_count(net) == 24);
+    expect_true("layernorm axis=1 on (2, 3, 4): gamma, beta (3, 4)", vd_net_param_count(net) == 24);
     expect_true("layernorm output=invstd axis=2: (2, 3, 1)", vd_net_output_size(net) == 6);
     EXPECT_OK(ctx, vd_net_to_cfg(net, &text));
     if (!text) goto done;

@@ -238,8 +238,7 @@ int main(void)
         vd_layer *l = NULL;
         vd_kv kv[] = {{"output", "keep", 0}};
         expect_status("dropout output=keep refused", ctx,
-                      vd_layer_create(ctx, "dropout", "d", kv, 1, NULL, 0, &l),
-                      VD_ERR_INVALID_ARG);
+                      vd_layer_create(ctx, "dropout", "d", kv, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
     }
     check_bad_args(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));

@@ -386,8 +386,8 @@ static void check_ln_stats(bool invstd, size_t rows, size_t D)
     float *dx = zeros(rows * D);
     ln_stat_bwd(&c, 0.0f, dx);
     char what[160];
-    snprintf(what, sizeof what, "layernorm output=%s %zu rows of %zu dx", invstd ? "invstd" : "mean",
-             rows, D);
+    snprintf(what, sizeof what, "layernorm output=%s %zu rows of %zu dx",
+             invstd ? "invstd" : "mean", rows, D);
     gradcheck(&rng, what, ln_stat_fwd, &c, c.x, rows * D, rows, c.dy, dx);
     accumulate_check(what, ln_stat_bwd, &c, rows * D);
     free(dx), free(c.x), free(c.dy);

@@ -624,8 +624,7 @@ static void test_reshape_layer(vd_context *ctx)
 static void test_layernorm_axis(vd_context *ctx)
 {
     enum { N = 2, A = 2, B = 3, C = 4 };
-    static const int64_t in4[4] = {-1, A, B, C}, dsc[2] = {B, C},
-                         db[1] = {C};
+    static const int64_t in4[4] = {-1, A, B, C}, dsc[2] = {B, C}, db[1] = {C};
     static float sc[B * C], bb[C];
     uint64_t rng = 11;
     test_fill_uniform(&rng, sc, B * C, 0.5f, 1.5f);
@@ -662,8 +661,9 @@ static void test_layernorm_axis(vd_context *ctx)
         int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", NULL, "y");
         mb_attr_i(&b, ln, "axis", k ? -4 : 0);
         mb_output(&b, "y");
-        expect_refused(ctx, k ? "LayerNormalization axis=-4 with a batch axis"
-                              : "LayerNormalization axis=0 with a batch axis",
+        expect_refused(ctx,
+                       k ? "LayerNormalization axis=-4 with a batch axis"
+                         : "LayerNormalization axis=0 with a batch axis",
                        &b, VD_ERR_UNSUPPORTED, "axis", "batch axis", NULL);
     }
     {
@@ -687,8 +687,8 @@ static void test_layernorm_axis(vd_context *ctx)
         b.node[ln].n_output = 2;
         mb_node(&b, "Add", "use_mean", "y", "mean", NULL, "z");
         mb_output(&b, "z");
-        expect_refused(ctx, "LayerNormalization with Mean used", &b, VD_ERR_UNSUPPORTED,
-                       "output 1", "mean", NULL);
+        expect_refused(ctx, "LayerNormalization with Mean used", &b, VD_ERR_UNSUPPORTED, "output 1",
+                       "mean", NULL);
     }
     /* The whole (2, 3, 4) tensor as one sample: ONNX axis 1 is sample axis 1. */
     {
@@ -732,8 +732,7 @@ static void test_dropout_training_mode(vd_context *ctx)
         bool tm, raw, ok;
     } cases[] = {
         {"Dropout training_mode=true (raw bool) ratio 0: identity", zero, true, true, true},
-        {"Dropout training_mode=true (int32_data bool) ratio 0: identity", zero, true, false,
-         true},
+        {"Dropout training_mode=true (int32_data bool) ratio 0: identity", zero, true, false, true},
         {"Dropout training_mode=false (raw bool) ratio 0.5: identity", half, false, true, true},
         {"Dropout training_mode=true ratio 0.5 refused", half, true, true, false},
     };
@@ -777,8 +776,8 @@ static void test_dropout_training_mode(vd_context *ctx)
     int32_t nd = 0;
     int64_t dims[VD_ONNX_MAX_RANK];
     bool is_int = false;
-    if (EXPECT_OK(ctx, vd_onnx_tensor_decode(ctx, buf, len, "flags.pb", &f, &nd, dims, &is_int,
-                                             NULL))) {
+    if (EXPECT_OK(ctx,
+                  vd_onnx_tensor_decode(ctx, buf, len, "flags.pb", &f, &nd, dims, &is_int, NULL))) {
         float want[3] = {1, 0, 1};
         expect_true("bool tensor: rank 1, 3 values, integers", nd == 1 && dims[0] == 3 && is_int);
         expect_equal_bytes("bool tensor decodes as 0/1", f, want, sizeof(want));
