@@ -9,7 +9,9 @@
  *   64), one work-item per block of 4 consecutive elements 4j..4j+3 (one Philox call
  *   each), bounds-checked against n.
  *   fwd: y = keep ? x * scale : 0.    bwd: dx = beta * dx + (keep ? dy * scale : 0);
- *   with beta == 0, dx is written without being read. scale = 1/(1-p) from the host. */
+ *   with beta == 0, dx is written without being read. scale = 1/(1-p) from the host.
+ * dropout_mask: same work size and draws as dropout_fwd: y = keep ? 1 : 0 (the mask that
+ *   dropout_fwd with the same seed and stream applies; ONNX Dropout's second output). */
 
 kernel void dropout_fwd(ulong n, float p, float scale, ulong seed, ulong stream,
                         global const float *x, ulong x_off, global float *y, ulong y_off)
@@ -46,5 +48,21 @@ kernel void dropout_bwd(ulong n, float p, float scale, ulong seed, ulong stream,
             dx[dx_off + i] = g;
         else
             dx[dx_off + i] = beta * dx[dx_off + i] + g;
+    }
+}
+
+kernel void dropout_mask(ulong n, float p, float scale, ulong seed, ulong stream,
+                         global float *y, ulong y_off)
+{
+    ulong j = get_global_id(0);
+    if (j * 4 >= n)
+        return;
+    uint4 r = vd_philox4x32((uint4)((uint)j, 0u, (uint)stream, (uint)(stream >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint w[4] = {r.x, r.y, r.z, r.w};
+    for (int k = 0; k < 4; k++) {
+        ulong i = j * 4 + k;
+        if (i < n)
+            y[y_off + i] = vd_uniform(w[k]) >= p ? 1.0f : 0.0f;
     }
 }

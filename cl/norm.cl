@@ -34,13 +34,19 @@
  * bn_bwd_data:   global (HW, n*C): dx = beta dx + gamma/std (dy - s1/M - xhat s2/M) in
  *                training mode, gamma/std dy in evaluation mode.
  *
- * Layer norm: x is (n, D); stats (2n floats) holds the mean and 1/std of each sample.
+ * Layer norm: x is (n, D); stats (2n floats) holds the mean and 1/std of each row.
  * ln_fwd:        one group per sample: two-pass mean and biased variance, then
  *                y = gamma xhat + beta for the sample's D elements.
  * ln_bwd_data:   one group per sample: g = gamma dy; dx = beta dx +
  *                (1/std) (g - mean(g) - xhat mean(g xhat)).
  * ln_bwd_param:  global D, one work-item per feature j: dgamma[j] += sum_i dy xhat,
  *                dbeta[j] += sum_i dy, in sample order.
+ * A "sample" here is a row: layernorm over the trailing axes from `axis` hands these
+ * kernels n * (rows per sample) rows of D values, gamma/beta indexed by the column.
+ * ln_stat_fwd:   one group per row, as ln_fwd, but y (one value per row) gets the mean
+ *                (invstd 0) or 1/std (invstd 1), and stats as ln_fwd writes them.
+ * ln_stat_bwd:   global n*D, one work-item per element: dx = beta dx + dy_i / D (mean) or
+ *                - dy_i inv^3 (x - mean) / D (invstd: d(var)/dx = 2 (x - mean) / D).
  *
  * Softmax: x is (n, C, inner), normalised over C for each (i, j).
  * softmax_fwd:   global n*inner, one work-item per (i, j): max, then sum of exp(x - max).
@@ -282,14 +288,11 @@ kernel void bn_bwd_data(ulong n, int C, ulong HW, int train, int relu, global co
     dx[dx_off + i] = beta == 0.0f ? g : beta * dx[dx_off + i] + g;
 }
 
-kernel void ln_fwd(ulong D, float eps, global const float *x, ulong x_off,
-                   global const float *gamma, ulong g_off, global const float *bt,
-                   ulong b_off, global float *y, ulong y_off, global float *stats,
-                   ulong s_off, local float *buf)
+/* Mean and 1/sqrt(biased var + eps) of the D values at xi, by the whole group (two
+ * passes: the mean, then the squared deviations around it). */
+inline float2 vd_ln_row_stats(global const float *xi, ulong D, float eps, local float *buf)
 {
-    ulong i = get_group_id(0);
     int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    global const float *xi = x + x_off + i * D;
     float s = 0.0f;
     for (ulong j = (ulong)l; j < D; j += (ulong)lsz)
         s += xi[j];
@@ -299,13 +302,59 @@ kernel void ln_fwd(ulong D, float eps, global const float *x, ulong x_off,
         float d = xi[j] - mean;
         s += d * d;
     }
-    float inv = 1.0f / sqrt(vd_group_sum(buf, s) / (float)D + eps);
+    return (float2)(mean, 1.0f / sqrt(vd_group_sum(buf, s) / (float)D + eps));
+}
+
+kernel void ln_fwd(ulong D, float eps, global const float *x, ulong x_off,
+                   global const float *gamma, ulong g_off, global const float *bt,
+                   ulong b_off, global float *y, ulong y_off, global float *stats,
+                   ulong s_off, local float *buf)
+{
+    ulong i = get_group_id(0);
+    int l = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    global const float *xi = x + x_off + i * D;
+    float2 ms = vd_ln_row_stats(xi, D, eps, buf);
+    float mean = ms.x, inv = ms.y;
     for (ulong j = (ulong)l; j < D; j += (ulong)lsz)
         y[y_off + i * D + j] = gamma[g_off + j] * ((xi[j] - mean) * inv) + bt[b_off + j];
     if (l == 0) {
         stats[s_off + 2 * i] = mean;
         stats[s_off + 2 * i + 1] = inv;
     }
+}
+
+kernel void ln_stat_fwd(ulong D, float eps, int invstd, global const float *x, ulong x_off,
+                        global float *y, ulong y_off, global float *stats, ulong s_off,
+                        local float *buf)
+{
+    ulong i = get_group_id(0);
+    float2 ms = vd_ln_row_stats(x + x_off + i * D, D, eps, buf);
+    if (get_local_id(0) == 0) {
+        y[y_off + i] = invstd ? ms.y : ms.x;
+        stats[s_off + 2 * i] = ms.x;
+        stats[s_off + 2 * i + 1] = ms.y;
+    }
+}
+
+kernel void ln_stat_bwd(ulong total, ulong D, int invstd, global const float *x, ulong x_off,
+                        global const float *dy, ulong dy_off, global const float *stats,
+                        ulong s_off, float beta, global float *dx, ulong dx_off)
+{
+    ulong e = get_global_id(0);
+    if (e >= total)
+        return;
+    ulong i = e / D;
+    float g = dy[dy_off + i], v;
+    if (invstd) {
+        float inv = stats[s_off + 2 * i + 1];
+        v = -g * inv * inv * inv * (x[x_off + e] - stats[s_off + 2 * i]) / (float)D;
+    } else {
+        v = g / (float)D;
+    }
+    if (beta == 0.0f)
+        dx[dx_off + e] = v;
+    else
+        dx[dx_off + e] = beta * dx[dx_off + e] + v;
 }
 
 kernel void ln_bwd_data(ulong D, global const float *x, ulong x_off, global const float *dy,

@@ -79,6 +79,45 @@ done:
     vd_net_destroy(again);
 }
 
+/* Enum options (layernorm output=, dropout output=) and layernorm axis= survive the writer. */
+static void enum_options(vd_context *ctx)
+{
+    static const char *text0 = "[net]\n"
+                               "input = 2, 3, 4\n"
+                               "[layernorm]\n"
+                               "name = ln\n"
+                               "axis = 1\n"
+                               "eps = 0.001\n"
+                               "[dropout]\n"
+                               "output = mask\n"
+                               "[layernorm]\n"
+                               "name = stat\n"
+                               "axis = 2\n"
+                               "output = invstd\n";
+    vd_net *net = NULL, *again = NULL;
+    char *text = NULL, *text2 = NULL;
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text0, "enum.cfg", &net))) return;
+    if (!EXPECT_OK(ctx, vd_net_build(net, 2))) goto done;
+    expect_true("layernorm axis=1 on (2, 3, 4): gamma, beta (3, 4)", vd_net_param_count(net) == 24);
+    expect_true("layernorm output=invstd axis=2: (2, 3, 1)", vd_net_output_size(net) == 6);
+    EXPECT_OK(ctx, vd_net_to_cfg(net, &text));
+    if (!text) goto done;
+    expect_true("writer keeps axis = 1", strstr(text, "axis = 1\n") != NULL);
+    expect_true("writer keeps output = mask", strstr(text, "output = mask\n") != NULL);
+    expect_true("writer keeps output = invstd", strstr(text, "output = invstd\n") != NULL);
+    expect_true("writer spells out output = y", strstr(text, "output = y\n") != NULL);
+    if (EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text, "written.cfg", &again)) &&
+        EXPECT_OK(ctx, vd_net_build(again, 2))) {
+        EXPECT_OK(ctx, vd_net_to_cfg(again, &text2));
+        expect_true("enum options: write, read, write is stable", text2 && !strcmp(text, text2));
+    }
+done:
+    free(text);
+    free(text2);
+    vd_net_destroy(net);
+    vd_net_destroy(again);
+}
+
 static void bad_files(vd_context *ctx)
 {
     const char *net = "[net]\ninput = 1, 4, 4\n";
@@ -93,6 +132,8 @@ static void bad_files(vd_context *ctx)
     BAD("missing required key", "[dense]\nname = fc\n", VD_ERR_INVALID_ARG,
         "bad.cfg:3: layer 'fc' (dense): missing key 'units'");
     BAD("bad value", "[dense]\nunits = ten\n", VD_ERR_INVALID_ARG, "bad.cfg:4:");
+    BAD("bad enum value", "[layernorm]\nname = ln\noutput = std\n", VD_ERR_INVALID_ARG,
+        "bad.cfg:5: layer 'ln' (layernorm): key 'output': 'std' is not one of y|mean|invstd");
     BAD("no equals", "[dense]\nunits 3\n", VD_ERR_FORMAT, "bad.cfg:4: expected 'key = value'");
     BAD("empty value", "[dense]\nunits =\n", VD_ERR_FORMAT, "bad.cfg:4: empty key or value");
     BAD("duplicate key", "[dense]\nunits = 3\nunits = 4\n", VD_ERR_FORMAT,
@@ -341,6 +382,7 @@ int main(void)
     vd_context *ctx = NULL;
     if (test_context(&ctx)) return check_summary();
     good_file(ctx);
+    enum_options(ctx);
     bad_files(ctx);
     conv_relu(ctx);
     recipe(ctx);

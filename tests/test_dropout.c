@@ -1,13 +1,16 @@
 /* test_dropout.c - cl/dropout.cl against tests/ref/dropout_ref.c: the device mask must
  * equal the host Philox mask bit for bit (for seeds and streams using all 64 bits), the
  * kept values and gradients must match, the keep rate must be near 1 - p, p = 0 must be
- * the identity, and bad probabilities must be refused. */
+ * the identity, and bad probabilities must be refused. The mask itself (vd_op_dropout_mask,
+ * and the layer's output=mask: ONNX Dropout's second output) is the same mask as 0/1
+ * floats, all ones at inference, with a zero gradient. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "layer_rig.h"
 #include "ops/ops.h"
 #include "ref.h"
 
@@ -50,6 +53,13 @@ static void check_dropout(vd_context *ctx, size_t n, float p, uint64_t seed, uin
     expect_equal_bytes(what, mask_dev, mask_ref, n);
     ref_dropout_fwd(n, p, seed, stream, x, want);
     expect_close(what, got, want, n, ATOL, RTOL);
+    expect_guards(what, &by);
+
+    snprintf(what, sizeof what, "dropout_mask n=%zu p=%g off=%zu", n, (double)p, off);
+    EXPECT_OK(ctx, vd_op_dropout_mask(ctx, n, p, seed, stream, by.mem, by.off));
+    EXPECT_OK(ctx, test_buf_read(&by, got));
+    for (size_t i = 0; i < n; i++) want[i] = mask_ref[i] ? 1.0f : 0.0f;
+    expect_equal_bytes(what, got, want, bytes);
     expect_guards(what, &by);
 
     /* Backward redraws the same mask: beta = 0 over NaN, then beta = 1 accumulating. */
@@ -171,6 +181,43 @@ static void check_bad_args(vd_context *ctx)
     test_buf_destroy(&t);
 }
 
+/* The layer with output=mask: training draws the layer's mask (rig: seed 1, step 0, index
+ * 0, so stream 0), inference gives ones, and the gradient is zero (beta = 0 over NaN) or
+ * leaves dx alone (beta = 1). */
+static void check_mask_layer(vd_context *ctx, float p)
+{
+    char what[160], opts[64];
+    snprintf(opts, sizeof opts, "p=%g output=mask", (double)p);
+    rig r;
+    if (!rig_open(&r, ctx, "dropout", opts, rig_shape3(3, 5, 7), 2)) {
+        printf("FAIL dropout %s: setup\n", opts);
+        rig_close(&r);
+        return;
+    }
+    size_t n = r.nin;
+    float *x = rig_rand_array(&rng, n, -1, 1), *dy = rig_rand_array(&rng, n, -1, 1);
+    float *y = test_malloc(n * 4), *want = test_malloc(n * 4), *dx = test_malloc(n * 4);
+    float *g = test_malloc((r.arena ? r.arena : 1) * 4);
+    uint8_t *keep = test_malloc(n);
+    ref_dropout_mask(n, p, 1, 0, keep);
+    for (size_t i = 0; i < n; i++) want[i] = keep[i] ? 1.0f : 0.0f;
+    snprintf(what, sizeof what, "dropout %s: training forward is the mask", opts);
+    if (rig_forward(&r, true, x, y)) expect_equal_bytes(what, y, want, n * 4);
+    for (size_t i = 0; i < n; i++) want[i] = 1.0f;
+    snprintf(what, sizeof what, "dropout %s: inference forward is all ones", opts);
+    if (rig_forward(&r, false, x, y)) expect_equal_bytes(what, y, want, n * 4);
+    rig_nan_dx(&r, dx);
+    for (size_t i = 0; i < n; i++) want[i] = 0.0f;
+    snprintf(what, sizeof what, "dropout %s: backward beta=0 writes zeros", opts);
+    if (rig_backward(&r, true, dy, 0.0f, dx, g)) expect_equal_bytes(what, dx, want, n * 4);
+    snprintf(what, sizeof what, "dropout %s: backward beta=1 leaves dx", opts);
+    if (rig_backward(&r, true, dy, 1.0f, dx, g)) expect_equal_bytes(what, dx, want, n * 4);
+    snprintf(what, sizeof what, "dropout %s", opts);
+    rig_guards(&r, what);
+    free(x), free(dy), free(y), free(want), free(dx), free(g), free(keep);
+    rig_close(&r);
+}
+
 int main(void)
 {
     vd_context *ctx;
@@ -185,6 +232,14 @@ int main(void)
     check_dropout(ctx, 1000, 0.3f, 0, 0, 13);
     check_statistics(ctx);
     check_identity(ctx);
+    check_mask_layer(ctx, 0.5f);
+    check_mask_layer(ctx, 0.0f);
+    {
+        vd_layer *l = NULL;
+        vd_kv kv[] = {{"output", "keep", 0}};
+        expect_status("dropout output=keep refused", ctx,
+                      vd_layer_create(ctx, "dropout", "d", kv, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    }
     check_bad_args(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

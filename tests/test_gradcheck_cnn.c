@@ -361,6 +361,38 @@ static void norm_bwd_dg(void *u, float beta, float *dg)
     norm_bwd_all(c, 0.0f, NULL, dg, NULL);
 }
 
+/* layernorm output=mean|invstd: rows of D values, one statistic each. */
+typedef struct ln_stat_case {
+    size_t rows, D;
+    bool invstd;
+    float *x, *dy;
+} ln_stat_case;
+
+static void ln_stat_fwd(void *u, float *y)
+{
+    ln_stat_case *c = u;
+    ref_layernorm_stats(c->rows, c->D, 1e-5f, c->invstd, c->x, y);
+}
+
+static void ln_stat_bwd(void *u, float beta, float *dx)
+{
+    ln_stat_case *c = u;
+    ref_layernorm_stats_bwd(c->rows, c->D, 1e-5f, c->invstd, c->x, c->dy, beta, dx);
+}
+
+static void check_ln_stats(bool invstd, size_t rows, size_t D)
+{
+    ln_stat_case c = {rows, D, invstd, rand_array(rows * D, -2, 3), rand_array(rows, -1, 1)};
+    float *dx = zeros(rows * D);
+    ln_stat_bwd(&c, 0.0f, dx);
+    char what[160];
+    snprintf(what, sizeof what, "layernorm output=%s %zu rows of %zu dx",
+             invstd ? "invstd" : "mean", rows, D);
+    gradcheck(&rng, what, ln_stat_fwd, &c, c.x, rows * D, rows, c.dy, dx);
+    accumulate_check(what, ln_stat_bwd, &c, rows * D);
+    free(dx), free(c.x), free(c.dy);
+}
+
 static void check_norm(const char *label, int kind, size_t n, size_t C, size_t HW)
 {
     norm_case c = {n, C, HW, kind, NULL, NULL, NULL, NULL, NULL, NULL};
@@ -442,6 +474,9 @@ int main(void)
     check_norm("(2, 3x3) n=1", 0, 1, 2, 9);
     check_norm("(3, 4x5) n=3", 2, 3, 3, 20);
     check_norm("(10) n=4", 2, 4, 10, 1);
+    check_ln_stats(false, 6, 5);
+    check_ln_stats(true, 6, 5);
+    check_ln_stats(true, 2, 17);
     check_norm("(10) n=4", 3, 4, 10, 1);
     check_norm("(5, 3x2) n=2", 3, 2, 5, 6);
     return check_summary();

@@ -136,27 +136,41 @@ static void check_running_stats(vd_context *ctx, size_t n, size_t C, size_t HW)
     free(x), free(st), free(rm), free(rv), free(y), free(got), free(g), free(b);
 }
 
-static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
+/* Layer norm over the sample axes from `axis` (rows of D = prod(in.d[axis..]) values);
+ * output 0: y, 1: the row means, 2: the row 1/std (no parameters, one value per row). */
+static void check_layernorm_opts(vd_context *ctx, vd_shape in, size_t n, int axis, int output,
+                                 float eps)
 {
-    char what[256], w2[320];
-    snprintf(what, sizeof what, "layernorm on %lld-dim %lldx.. n=%zu", (long long)in.ndim,
+    static const char *const outs[] = {"y", "mean", "invstd"};
+    char what[256], w2[320], opts[96];
+    snprintf(opts, sizeof opts, "axis=%d output=%s eps=%g", axis, outs[output], (double)eps);
+    snprintf(what, sizeof what, "layernorm %s on %lld-dim %lldx.. n=%zu", opts, (long long)in.ndim,
              (long long)in.d[0], n);
     rig r;
-    if (!rig_open(&r, ctx, "layernorm", NULL, in, n)) {
+    if (!rig_open(&r, ctx, "layernorm", opts, in, n)) {
         printf("FAIL %s: setup\n", what);
         rig_close(&r);
         return;
     }
-    size_t D = vd_shape_numel(&in);
-    test_fill_uniform(&rng, rig_param(&r, 0), D, 0.5f, 1.5f);
-    test_fill_uniform(&rng, rig_param(&r, 1), D, -1, 1);
+    size_t D = 1;
+    for (int k = axis; k < in.ndim; k++) D *= (size_t)in.d[k];
+    size_t rows = n * vd_shape_numel(&in) / D;
+    bool stats = output != 0;
+    expect_true(what, r.nout == (stats ? rows : r.nin));
+    expect_true(what, r.l->n_params == (stats ? 0 : 2));
+    if (!stats) {
+        expect_true(what, r.l->params[0].numel == D && r.l->params[1].numel == D);
+        test_fill_uniform(&rng, rig_param(&r, 0), D, 0.5f, 1.5f);
+        test_fill_uniform(&rng, rig_param(&r, 1), D, -1, 1);
+    }
     float *x = rand_array(r.nin, -2, 3), *dy = rand_array(r.nout, -1, 1);
     float *y = test_malloc(r.nout * 4), *want = test_malloc(r.nout * 4);
     float *dx = test_malloc(r.nin * 4), *wdx = test_malloc(r.nin * 4),
-          *gr = test_malloc(r.arena * 4);
+          *gr = test_malloc((r.arena ? r.arena : 1) * 4);
     float *wdg = test_malloc(D * 4), *wdb = test_malloc(D * 4);
     if (rig_forward(&r, true, x, y)) {
-        ref_layernorm_fwd(n, D, 1e-5f, x, rig_param(&r, 0), rig_param(&r, 1), want);
+        if (stats) ref_layernorm_stats(rows, D, eps, output == 2, x, want);
+        else ref_layernorm_fwd(rows, D, eps, x, rig_param(&r, 0), rig_param(&r, 1), want);
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
     }
@@ -164,14 +178,24 @@ static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
         if (!rig_backward(&r, true, dy, beta, dx, gr)) break;
-        ref_layernorm_bwd(n, D, 1e-5f, x, rig_param(&r, 0), dy, beta, wdx, wdg, wdb);
         snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        if (stats) {
+            ref_layernorm_stats_bwd(rows, D, eps, output == 2, x, dy, beta, wdx);
+            expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
+            continue;
+        }
+        ref_layernorm_bwd(rows, D, eps, x, rig_param(&r, 0), dy, beta, wdx, wdg, wdb);
         expect_close(w2, dx, wdx, r.nin, ATOL, RTOL);
         check_param_grads(&r, w2, gr, wdg, wdb, D);
     }
     rig_guards(&r, what);
     free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(gr), free(wdg), free(wdb);
     rig_close(&r);
+}
+
+static void check_layernorm(vd_context *ctx, vd_shape in, size_t n)
+{
+    check_layernorm_opts(ctx, in, n, 0, 0, 1e-5f);
 }
 
 static void check_softmax_kind(vd_context *ctx, vd_shape in, size_t n, float scale, bool logsm)
@@ -239,6 +263,19 @@ static void check_bad(vd_context *ctx)
     vd_kv kv2[] = {{"eps", "0", 0}};
     expect_status("layernorm eps 0", ctx,
                   vd_layer_create(ctx, "layernorm", "b", kv2, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv kv3[] = {{"output", "std", 0}};
+    expect_status("layernorm output=std", ctx,
+                  vd_layer_create(ctx, "layernorm", "b", kv3, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv kv4[] = {{"axis", "-1", 0}};
+    expect_status("layernorm axis=-1", ctx,
+                  vd_layer_create(ctx, "layernorm", "b", kv4, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    vd_kv kv5[] = {{"output", "1", 0}};
+    expect_status("layernorm output=1 (a number)", ctx,
+                  vd_layer_create(ctx, "layernorm", "b", kv5, 1, NULL, 0, &l), VD_ERR_INVALID_ARG);
+    expect_reshape_fails(ctx, "layernorm", "axis=3", rig_shape3(2, 3, 4),
+                         "layernorm axis 3 of 3 axes");
+    expect_reshape_fails(ctx, "layernorm", "axis=1", (vd_shape){1, {10}},
+                         "layernorm axis 1 of 1 axis");
     if (EXPECT_OK(ctx, vd_layer_create(ctx, "batchnorm", "b", NULL, 0, NULL, 0, &l))) {
         vd_step s = {ctx, 2, true, 0, 0, {NULL, 0}, {NULL, 0}};
         l->in = l->ins[0] = (vd_shape){1, {3}};
@@ -274,12 +311,24 @@ int main(void)
     check_layernorm(ctx, rig_shape3(3, 5, 7), 3);
     check_layernorm(ctx, (vd_shape){1, {10}}, 1);
     check_layernorm(ctx, (vd_shape){1, {1000}}, 3);
+    /* trailing blocks (ONNX axis): rows of the last axes, several rows per sample */
+    check_layernorm_opts(ctx, rig_shape3(3, 5, 7), 2, 1, 0, 1e-5f);
+    check_layernorm_opts(ctx, rig_shape3(3, 5, 7), 2, 2, 0, 1e-3f);
+    check_layernorm_opts(ctx, (vd_shape){4, {2, 3, 4, 5}}, 1, 3, 0, 1e-5f);
+    check_layernorm_opts(ctx, (vd_shape){2, {3, 130}}, 3, 1, 0, 1e-5f); /* D > lanes */
+    check_layernorm_opts(ctx, rig_shape3(3, 5, 7), 2, 0, 1, 1e-5f);
+    check_layernorm_opts(ctx, rig_shape3(3, 5, 7), 2, 1, 1, 1e-5f);
+    check_layernorm_opts(ctx, rig_shape3(3, 5, 7), 2, 2, 2, 1e-5f);
+    check_layernorm_opts(ctx, (vd_shape){2, {3, 130}}, 3, 1, 2, 1e-2f);
+    check_layernorm_opts(ctx, (vd_shape){1, {10}}, 2, 0, 2, 1e-5f);
     check_softmax(ctx, (vd_shape){1, {10}}, 3, 4.0f);
     check_softmax(ctx, (vd_shape){1, {1}}, 2, 1.0f);
     check_softmax(ctx, (vd_shape){1, {67}}, 1, 60.0f); /* large logits: max subtraction */
     check_softmax(ctx, rig_shape3(5, 3, 4), 3, 3.0f);
     check_deterministic(ctx, &rng, "batchnorm", NULL, rig_shape3(5, 31, 29), 3);
     check_deterministic(ctx, &rng, "layernorm", NULL, rig_shape3(5, 31, 29), 3);
+    check_deterministic(ctx, &rng, "layernorm", "axis=1", rig_shape3(5, 31, 29), 3);
+    check_deterministic(ctx, &rng, "layernorm", "axis=2 output=invstd", rig_shape3(5, 31, 29), 3);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

@@ -298,6 +298,59 @@ static int message_has(vd_context *ctx, const char *a, const char *b)
     return ok;
 }
 
+/* layernorm axis=A exports as LayerNormalization axis A + 1, and imports back to the same
+ * outputs; output=mean and dropout output=mask have no single-output ONNX form yet. */
+static void test_layernorm_axis(vd_context *ctx)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/ln_axis.onnx", dir);
+    vd_net *net = build(ctx,
+                        "[net]\ninput = 2, 3, 4\nseed = 5\n[layernorm]\nname = ln\naxis = 1\n"
+                        "eps = 0.001\n",
+                        2);
+    if (!net) return;
+    Onnx__ModelProto *m = NULL;
+    vd_net *back = NULL;
+    float gb[24];
+    uint64_t rng = 3;
+    test_fill_uniform(&rng, gb, 24, 0.5f, 1.5f); /* gamma, beta not at their 1, 0 start */
+    EXPECT_OK(ctx, vd_net_params_write(net, gb, 24));
+    if (EXPECT_OK(ctx, vd_net_save_onnx(net, path)) &&
+        expect_true("it parses", (m = read_model(path)) != NULL) &&
+        expect_true("one LayerNormalization node",
+                    m->graph->n_node == 1 &&
+                        !strcmp(m->graph->node[0]->op_type, "LayerNormalization"))) {
+        expect_int(m->graph->node[0], "axis", 2);
+        expect_float(m->graph->node[0], "epsilon", 0.001f);
+        expect_init(m->graph, "ln.weight", 2, (int64_t[]){3, 4}, gb, 12);
+    }
+    if (EXPECT_OK(ctx, vd_net_load_onnx_batch(ctx, path, 2, &back))) {
+        float x[48], y0[48], y1[48];
+        test_fill_uniform(&rng, x, 48, -2, 3);
+        EXPECT_OK(ctx, vd_net_predict(net, x, 2, y0));
+        EXPECT_OK(ctx, vd_net_predict(back, x, 2, y1));
+        expect_equal_bytes("layernorm axis=1: export, import, same outputs", y1, y0, sizeof(y0));
+    }
+    if (m) onnx__model_proto__free_unpacked(m, NULL);
+    vd_net_destroy(back);
+    vd_net_destroy(net);
+    net = build(ctx, "[net]\ninput = 2, 3, 4\n[layernorm]\nname = st\noutput = mean\n", 2);
+    if (net) {
+        expect_status("layernorm output=mean", ctx, vd_net_save_onnx(net, path),
+                      VD_ERR_UNSUPPORTED);
+        expect_true("the refusal names the option",
+                    message_has(ctx, "layer 'st' (layernorm): option 'output' = mean", NULL));
+        vd_net_destroy(net);
+    }
+    net = build(ctx, "[net]\ninput = 6\n[dropout]\nname = dm\noutput = mask\n", 2);
+    if (net) {
+        expect_status("dropout output=mask", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
+        expect_true("the refusal names the option",
+                    message_has(ctx, "layer 'dm' (dropout): option 'output' = mask", NULL));
+        vd_net_destroy(net);
+    }
+}
+
 static void test_bad_inputs(vd_context *ctx)
 {
     char path[256];
@@ -400,6 +453,7 @@ int main(void)
     if (!mkdtemp(dir)) return expect_true("mkdtemp", false), check_summary();
     test_structure(ctx);
     test_bad_inputs(ctx);
+    test_layernorm_axis(ctx);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);

@@ -15,6 +15,7 @@
 #include "onnx.pb-c.h"
 #include "net/net.h"
 #include "onnx/onnx_import.h"
+#include "ref_cnn.h"
 
 /* ------------------------------------------------------------------ model builder */
 
@@ -127,6 +128,27 @@ static void mb_int64(mb *b, const char *name, const int64_t *d1, const int64_t *
     b->initp[b->g.n_initializer++] = t;
 }
 
+/* A scalar bool initializer: one raw byte, or (raw false) in int32_data as ONNX allows. */
+static void mb_bool(mb *b, const char *name, bool v, bool raw)
+{
+    static uint8_t bytes[2] = {0, 1};
+    static int32_t ints[2] = {0, 1};
+    Onnx__TensorProto *t = &b->init[b->g.n_initializer];
+    *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    if (raw) {
+        t->has_raw_data = 1;
+        t->raw_data.len = 1;
+        t->raw_data.data = &bytes[v];
+    } else {
+        t->n_int32_data = 1;
+        t->int32_data = &ints[v];
+    }
+    b->initp[b->g.n_initializer++] = t;
+}
+
 /* Inputs: up to 3 names (NULL ends); one output. Returns the node index. */
 static int mb_node(mb *b, const char *op, const char *name, const char *in0, const char *in1,
                    const char *in2, const char *out)
@@ -164,6 +186,14 @@ static void mb_attr_i(mb *b, int node, const char *name, int64_t v)
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
     a->has_i = 1;
     a->i = v;
+}
+
+static void mb_attr_f(mb *b, int node, const char *name, float v)
+{
+    Onnx__AttributeProto *a = mb_attr(b, node, name);
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1;
+    a->f = v;
 }
 
 static void mb_attr_ints(mb *b, int node, const char *name, const int64_t *v, size_t n)
@@ -587,6 +617,182 @@ static void test_reshape_layer(vd_context *ctx)
     vd_net_destroy(net);
 }
 
+/* LayerNormalization over the trailing axes from `axis` (negative too), Scale and B
+ * broadcast to the normalised block: layernorm axis = ONNX axis - 1 with a batch axis,
+ * = ONNX axis with the whole tensor as one sample; axis 0 with a batch axis refused; an
+ * output beyond Y (Mean) that is used refused. */
+static void test_layernorm_axis(vd_context *ctx)
+{
+    enum { N = 2, A = 2, B = 3, C = 4 };
+    static const int64_t in4[4] = {-1, A, B, C}, dsc[2] = {B, C}, db[1] = {C};
+    static float sc[B * C], bb[C];
+    uint64_t rng = 11;
+    test_fill_uniform(&rng, sc, B * C, 0.5f, 1.5f);
+    test_fill_uniform(&rng, bb, C, -1, 1);
+    float x[N * A * B * C], y[N * A * B * C], want[N * A * B * C], g[A * B * C], be[A * B * C];
+    test_fill_uniform(&rng, x, N * A * B * C, -2, 3);
+    for (int e = 0; e < B * C; e++) g[e] = sc[e], be[e] = bb[e % C];
+    ref_layernorm_fwd(N * A, B * C, 1e-3f, x, g, be, want);
+    static const int64_t axes[2] = {-2, 2};
+    for (int k = 0; k < 2; k++) {
+        mb b;
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, in4);
+        mb_tensor(&b, "S", 2, dsc, sc, B * C);
+        mb_tensor(&b, "B", 1, db, bb, C);
+        int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", "B", "y");
+        mb_attr_i(&b, ln, "axis", axes[k]);
+        mb_attr_f(&b, ln, "epsilon", 1e-3f);
+        mb_output(&b, "y");
+        vd_net *net = NULL;
+        char what[96];
+        snprintf(what, sizeof what, "LayerNormalization axis=%lld", (long long)axes[k]);
+        if (!EXPECT_OK(ctx, import(ctx, &b, N, &net))) continue;
+        EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
+        expect_close(what, y, want, N * A * B * C, 2e-5f, 1e-4f);
+        vd_net_destroy(net);
+    }
+    /* axis 0 (and -4): the block takes in the batch axis */
+    for (int k = 0; k < 2; k++) {
+        mb b;
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, in4);
+        mb_tensor(&b, "S", 2, dsc, sc, B * C);
+        int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", NULL, "y");
+        mb_attr_i(&b, ln, "axis", k ? -4 : 0);
+        mb_output(&b, "y");
+        expect_refused(ctx,
+                       k ? "LayerNormalization axis=-4 with a batch axis"
+                         : "LayerNormalization axis=0 with a batch axis",
+                       &b, VD_ERR_UNSUPPORTED, "axis", "batch axis", NULL);
+    }
+    {
+        mb b;
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, in4);
+        mb_tensor(&b, "S", 2, dsc, sc, B * C);
+        int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", NULL, "y");
+        mb_attr_i(&b, ln, "axis", 4);
+        mb_output(&b, "y");
+        expect_refused(ctx, "LayerNormalization axis=4 of a rank-4 input", &b, VD_ERR_UNSUPPORTED,
+                       "axis", "not an axis", NULL);
+    }
+    {
+        mb b;
+        mb_init(&b, 17);
+        mb_input(&b, "x", 4, in4);
+        mb_tensor(&b, "S", 2, dsc, sc, B * C);
+        int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", NULL, "y");
+        b.nout[ln][1] = "mean";
+        b.node[ln].n_output = 2;
+        mb_node(&b, "Add", "use_mean", "y", "mean", NULL, "z");
+        mb_output(&b, "z");
+        expect_refused(ctx, "LayerNormalization with Mean used", &b, VD_ERR_UNSUPPORTED, "output 1",
+                       "mean", NULL);
+    }
+    /* The whole (2, 3, 4) tensor as one sample: ONNX axis 1 is sample axis 1. */
+    {
+        static const int64_t in3[3] = {A, B, C};
+        mb b;
+        mb_init(&b, 17);
+        mb_input(&b, "x", 3, in3);
+        mb_tensor(&b, "S", 2, dsc, sc, B * C);
+        mb_tensor(&b, "B", 1, db, bb, C);
+        int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", "B", "y");
+        mb_attr_i(&b, ln, "axis", 1);
+        mb_attr_f(&b, ln, "epsilon", 1e-3f);
+        mb_output(&b, "y");
+        size_t len;
+        uint8_t *buf = mb_pack(&b, &len);
+        vd_onnx_options o;
+        vd_onnx_options_init(&o);
+        o.max_batch = 1;
+        o.whole_tensor = true;
+        vd_net *net = NULL;
+        if (EXPECT_OK(ctx, vd_onnx_import_mem(ctx, buf, len, "t.onnx", &o, &net))) {
+            EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+            ref_layernorm_fwd(A, B * C, 1e-3f, x, g, be, want);
+            expect_close("LayerNormalization axis=1, whole tensor one sample", y, want, A * B * C,
+                         2e-5f, 1e-4f);
+        }
+        vd_net_destroy(net);
+        free(buf);
+    }
+}
+
+/* Dropout-13 with a constant bool training_mode: true with ratio 0 is the identity and
+ * imports; true with ratio > 0 is refused; false imports. Bool tensors decode as 0/1. */
+static void test_dropout_training_mode(vd_context *ctx)
+{
+    static const int64_t in2[2] = {-1, 6};
+    static const float zero[1] = {0}, half[1] = {0.5f};
+    struct {
+        const char *what;
+        const float *ratio;
+        bool tm, raw, ok;
+    } cases[] = {
+        {"Dropout training_mode=true (raw bool) ratio 0: identity", zero, true, true, true},
+        {"Dropout training_mode=true (int32_data bool) ratio 0: identity", zero, true, false, true},
+        {"Dropout training_mode=false (raw bool) ratio 0.5: identity", half, false, true, true},
+        {"Dropout training_mode=true ratio 0.5 refused", half, true, true, false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 2, in2);
+        mb_tensor(&b, "ratio", 0, NULL, cases[k].ratio, 1);
+        mb_bool(&b, "tm", cases[k].tm, cases[k].raw);
+        mb_node(&b, "Dropout", "drop", "x", "ratio", "tm", "y");
+        mb_output(&b, "y");
+        if (!cases[k].ok) {
+            expect_refused(ctx, cases[k].what, &b, VD_ERR_UNSUPPORTED, "training_mode is true",
+                           "ratio 0.5", NULL);
+            continue;
+        }
+        vd_net *net = NULL;
+        if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) continue;
+        float x[12], y[12];
+        for (int e = 0; e < 12; e++) x[e] = (float)e - 5.5f;
+        EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+        expect_equal_bytes(cases[k].what, y, x, sizeof(x));
+        vd_net_destroy(net);
+    }
+    /* the decoder itself: a (3) bool tensor in raw bytes */
+    static uint8_t bytes[3] = {1, 0, 2};
+    static int64_t d3b[1] = {3};
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+    t.name = (char *)"flags";
+    t.n_dims = 1;
+    t.dims = d3b;
+    t.has_data_type = 1;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    t.has_raw_data = 1;
+    t.raw_data.len = 3;
+    t.raw_data.data = bytes;
+    size_t len = onnx__tensor_proto__get_packed_size(&t);
+    uint8_t *buf = test_malloc(len);
+    onnx__tensor_proto__pack(&t, buf);
+    float *f = NULL;
+    int32_t nd = 0;
+    int64_t dims[VD_ONNX_MAX_RANK];
+    bool is_int = false;
+    if (EXPECT_OK(ctx,
+                  vd_onnx_tensor_decode(ctx, buf, len, "flags.pb", &f, &nd, dims, &is_int, NULL))) {
+        float want[3] = {1, 0, 1};
+        expect_true("bool tensor: rank 1, 3 values, integers", nd == 1 && dims[0] == 3 && is_int);
+        expect_equal_bytes("bool tensor decodes as 0/1", f, want, sizeof(want));
+    }
+    free(f);
+    /* 2 bytes for 3 elements */
+    t.raw_data.len = 2;
+    len = onnx__tensor_proto__get_packed_size(&t);
+    onnx__tensor_proto__pack(&t, buf);
+    expect_status("bool tensor with too few bytes", ctx,
+                  vd_onnx_tensor_decode(ctx, buf, len, "short.pb", &f, &nd, dims, &is_int, NULL),
+                  VD_ERR_FORMAT);
+    free(buf);
+}
+
 int main(void)
 {
     vd_context *ctx;
@@ -600,6 +806,8 @@ int main(void)
     test_conv1d(ctx);
     test_bad_inputs(ctx);
     test_reshape_layer(ctx);
+    test_layernorm_axis(ctx);
+    test_dropout_training_mode(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

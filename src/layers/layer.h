@@ -61,7 +61,10 @@ typedef struct vd_step {
 
 typedef struct vd_layer vd_layer;
 
-typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL } vd_key_type;
+/* VD_KEY_ENUM: one of a few words, stored as its index (int32_t); the words open the help
+ * text, '|'-separated and ended by ':' ("y|mean|invstd: what the layer returns"), so the
+ * key tables keep their shape. lo/hi are ignored, def is the default's index. */
+typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL, VD_KEY_ENUM } vd_key_type;
 
 /* One accepted option of a layer family: sets the field at `offset` in the family's
  * struct. */
@@ -73,6 +76,11 @@ typedef struct vd_key {
     bool required;
     const char *help;
 } vd_key;
+
+/* Index of word `w` among the choices of VD_KEY_ENUM help text `help`, or -1. */
+int32_t vd_key_choice(const char *help, const char *w);
+/* Copy word `i` of those choices to dst ("" when out of range). */
+void vd_key_choice_name(const char *help, int32_t i, char *dst, size_t cap);
 
 typedef struct vd_layer_ops {
     const char *type;   /* registry name */

@@ -10,8 +10,12 @@
  *   layer-owned device buffer (mean 0, variance 1 when first allocated, on the first
  *   forward), saved in checkpoints through state_copy.
  *   relu=1 fuses a ReLU after it (forward and backward in the same kernels).
- * layernorm: per sample over all of its features, with elementwise gamma/beta of the
- *   sample's shape (PyTorch's LayerNorm(normalized_shape = sample shape)).
+ * layernorm: over the trailing block of sample axes from `axis` (0: the whole sample,
+ *   PyTorch's LayerNorm(normalized_shape = sample shape); ONNX LayerNormalization's axis):
+ *   rows of D = prod(d[axis..]) values, prod(d[..axis)) rows per sample, with elementwise
+ *   gamma/beta of the block's shape. output=mean|invstd returns each row's mean or
+ *   1/sqrt(var + eps) instead (ONNX's Mean/InvStdDev outputs: the normalised axes become
+ *   1), with no parameters; its backward is exact too.
  * softmax: over the first dimension of the sample (the classes of a (C) input, the
  *   channels at each pixel of a (C, H, W) one). Backward is exact.
  * logsoftmax: log of that, computed as x - max - log sum exp(x - max) (PyTorch's
@@ -160,34 +164,63 @@ const vd_layer_ops vd_layer_batchnorm = {
 typedef struct layernorm {
     vd_layer base;
     float eps;
-    vd_layer_buf stats; /* 2 floats per sample: mean, 1/std */
+    int32_t axis;       /* first normalised sample axis */
+    int32_t output;     /* LN_OUT_Y, LN_OUT_MEAN, LN_OUT_INVSTD */
+    size_t rows, D;     /* per sample: rows of D normalised values */
+    vd_layer_buf stats; /* 2 floats per row: mean, 1/std */
 } layernorm;
+
+enum { LN_OUT_Y = 0, LN_OUT_MEAN, LN_OUT_INVSTD };
 
 static const vd_key ln_keys[] = {
     {"eps", VD_KEY_FLOAT, offsetof(layernorm, eps), 1e-5, 1e-12, 1.0, false,
      "added to the variance"},
+    {"axis", VD_KEY_INT, offsetof(layernorm, axis), 0, 0, VD_MAX_DIMS - 1, false,
+     "first sample axis of the normalised block (0: the whole sample)"},
+    {"output", VD_KEY_ENUM, offsetof(layernorm, output), LN_OUT_Y, 0, 0, false,
+     "y|mean|invstd: the normalised values, or each row's mean or 1/sqrt(var + eps)"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
 
 static vd_status ln_reshape(vd_layer *l)
 {
-    size_t D = vd_shape_numel(&l->in);
+    layernorm *ln = (layernorm *)l;
+    if (ln->axis >= l->in.ndim) {
+        char sh[128];
+        vd_shape_format(&l->in, sh, sizeof(sh));
+        return vd_error_set(NULL, VD_ERR_SHAPE,
+                            "layernorm '%s': axis %d is not an axis of its input %s (%d axes)",
+                            l->name, (int)ln->axis, sh, (int)l->in.ndim);
+    }
+    vd_shape block = {.ndim = l->in.ndim - ln->axis};
+    for (int32_t k = 0; k < block.ndim; k++) block.d[k] = l->in.d[ln->axis + k];
+    ln->D = vd_shape_numel(&block);
+    ln->rows = ln->D ? vd_shape_numel(&l->in) / ln->D : 0;
     l->out = l->in;
     l->n_params = 0;
-    vd_status st = vd_layer_param(l, NULL, "gamma", l->in.ndim, l->in.d, VD_INIT_ONE, D, D);
-    if (st == VD_OK) st = vd_layer_param(l, NULL, "beta", l->in.ndim, l->in.d, VD_INIT_ZERO, D, D);
+    if (ln->output != LN_OUT_Y) {
+        /* the statistics do not depend on gamma and beta: no parameters */
+        for (int32_t k = ln->axis; k < l->out.ndim; k++) l->out.d[k] = 1;
+        return VD_OK;
+    }
+    size_t D = ln->D;
+    vd_status st = vd_layer_param(l, NULL, "gamma", block.ndim, block.d, VD_INIT_ONE, D, D);
+    if (st == VD_OK) st = vd_layer_param(l, NULL, "beta", block.ndim, block.d, VD_INIT_ZERO, D, D);
     return st;
 }
 
 static vd_status ln_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     layernorm *ln = (layernorm *)l;
-    size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
-    vd_status st = vd_layer_buf_reserve(&ln->stats, s->ctx, 2 * n * sizeof(float), NULL);
+    size_t R = (size_t)s->n * ln->rows, D = ln->D;
+    vd_status st = vd_layer_buf_reserve(&ln->stats, s->ctx, 2 * (R ? R : 1) * sizeof(float), NULL);
     if (st != VD_OK) return st;
+    if (ln->output != LN_OUT_Y)
+        return vd_op_layernorm_stat_fwd(s->ctx, R, D, ln->eps, ln->output == LN_OUT_INVSTD, x.mem,
+                                        x.off, y.mem, y.off, ln->stats.mem, 0);
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf be = vd_buf_at(s->params, l->params[1].offset);
-    return vd_op_layernorm_fwd(s->ctx, n, D, ln->eps, x.mem, x.off, g.mem, g.off, be.mem, be.off,
+    return vd_op_layernorm_fwd(s->ctx, R, D, ln->eps, x.mem, x.off, g.mem, g.off, be.mem, be.off,
                                y.mem, y.off, ln->stats.mem, 0);
 }
 
@@ -195,14 +228,19 @@ static vd_status ln_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, 
                              vd_buf dx, float beta)
 {
     layernorm *ln = (layernorm *)l;
-    size_t n = (size_t)s->n, D = vd_shape_numel(&l->in);
-    if (!ln->stats.mem || ln->stats.bytes < 2 * n * sizeof(float))
+    size_t R = (size_t)s->n * ln->rows, D = ln->D;
+    if (!ln->stats.mem || ln->stats.bytes < 2 * R * sizeof(float))
         return vd_error_set(s->ctx, VD_ERR_STATE, "layernorm '%s': backward before forward",
                             l->name);
+    if (ln->output != LN_OUT_Y) {
+        if (!dx.mem) return VD_OK;
+        return vd_op_layernorm_stat_bwd(s->ctx, R, D, ln->output == LN_OUT_INVSTD, x.mem, x.off,
+                                        dy.mem, dy.off, ln->stats.mem, 0, beta, dx.mem, dx.off);
+    }
     vd_buf g = vd_buf_at(s->params, l->params[0].offset);
     vd_buf dg = vd_buf_at(s->grads, l->params[0].offset);
     vd_buf db = vd_buf_at(s->grads, l->params[1].offset);
-    return vd_op_layernorm_bwd(s->ctx, n, D, x.mem, x.off, dy.mem, dy.off, ln->stats.mem, 0, g.mem,
+    return vd_op_layernorm_bwd(s->ctx, R, D, x.mem, x.off, dy.mem, dy.off, ln->stats.mem, 0, g.mem,
                                g.off, dg.mem, dg.off, db.mem, db.off, beta, dx.mem, dx.off);
 }
 

@@ -100,6 +100,42 @@ static void set_field(vd_layer *l, const vd_key *k, double v)
     else *(int32_t *)field = (int32_t)v;
 }
 
+/* Word i of the choices that open an enum key's help ("a|b|c: ..."): its start, length. */
+static const char *choice_at(const char *help, int32_t i, size_t *len)
+{
+    const char *p = help;
+    size_t end = p ? strcspn(p, ":") : 0; /* the choices end at the first ':' */
+    for (int32_t k = 0; p && k <= i; k++) {
+        size_t n = strcspn(p, "|:");
+        if (n > end) n = end;
+        if (k == i) {
+            *len = n;
+            return i >= 0 ? p : NULL;
+        }
+        if (n == end) return NULL;
+        end -= n + 1;
+        p += n + 1;
+    }
+    return NULL;
+}
+
+int32_t vd_key_choice(const char *help, const char *w)
+{
+    size_t len, wl = strlen(w);
+    for (int32_t i = 0;; i++) {
+        const char *p = choice_at(help, i, &len);
+        if (!p) return -1;
+        if (len == wl && !strncmp(p, w, len)) return i;
+    }
+}
+
+void vd_key_choice_name(const char *help, int32_t i, char *dst, size_t cap)
+{
+    size_t len = 0;
+    const char *p = choice_at(help, i, &len);
+    snprintf(dst, cap, "%.*s", p ? (int)len : 0, p ? p : "");
+}
+
 vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, const char *value)
 {
     const vd_key *k = find_key(l->ops, key);
@@ -112,6 +148,15 @@ vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, con
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): unknown key '%s'%s%s%s",
                             l->name, l->ops->type, key,
                             used ? " (known: " : " (it takes no options", known, ")");
+    }
+    if (k->type == VD_KEY_ENUM) {
+        int32_t c = vd_key_choice(k->help, value);
+        if (c < 0)
+            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                "layer '%s' (%s): key '%s': '%s' is not one of %.*s", l->name,
+                                l->ops->type, key, value, (int)strcspn(k->help, ":"), k->help);
+        set_field(l, k, c);
+        return VD_OK;
     }
     char *end = NULL;
     errno = 0;
@@ -204,9 +249,15 @@ size_t vd_layer_options_text(const vd_layer *l, char *dst, size_t cap)
     size_t used = 0;
     for (const vd_key *k = l->ops->keys; k && k->name; k++) {
         const char *field = (const char *)l + k->offset;
+        char word[32];
+        if (k->type == VD_KEY_ENUM)
+            vd_key_choice_name(k->help, *(const int32_t *)field, word, sizeof(word));
         if (k->type == VD_KEY_FLOAT)
             used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %.9g\n",
                                      k->name, (double)*(const float *)field);
+        else if (k->type == VD_KEY_ENUM)
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %s\n", k->name,
+                                     word);
         else
             used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %d\n", k->name,
                                      (int)*(const int32_t *)field);

@@ -294,6 +294,14 @@ static vd_status check_keys(ex *e, const vd_layer *l, const char *const *handled
         bool known = false;
         for (const char *const *h = handled; *h && !known; h++) known = !strcmp(*h, k->name);
         double v = opt(l, k->name);
+        if (!known && k->type == VD_KEY_ENUM && v != k->def) {
+            char word[32];
+            vd_key_choice_name(k->help, (int32_t)v, word, sizeof(word));
+            return vd_error_set(e->ctx, VD_ERR_UNSUPPORTED,
+                                "vd_net_save_onnx: layer '%s' (%s): option '%s' = %s has no ONNX "
+                                "mapping in this exporter",
+                                l->name, l->ops->type, k->name, word);
+        }
         if (!known && v != (k->type == VD_KEY_FLOAT ? (double)(float)k->def : k->def))
             return vd_error_set(e->ctx, VD_ERR_UNSUPPORTED,
                                 "vd_net_save_onnx: layer '%s' (%s): option '%s' = %g has no ONNX "
@@ -472,14 +480,17 @@ static vd_status export_batchnorm(ex *e, vd_layer *l)
 
 static vd_status export_layernorm(ex *e, const vd_layer *l)
 {
-    static const char *const handled[] = {"eps", NULL};
+    /* output=mean|invstd (ONNX's Mean/InvStdDev outputs) is left to check_keys to refuse */
+    static const char *const handled[] = {"eps", "axis", NULL};
     vd_status st = check_keys(e, l, handled);
     if (st != VD_OK) return st;
     char *g = NULL, *b = NULL;
     if (!param_init(e, l, 0, "weight", &g) || !param_init(e, l, 1, "bias", &b)) return oom(e);
     const char *ins[3] = {tensor_of(e, l->inputs[0]), g, b};
     Onnx__NodeProto *n = node(e, "LayerNormalization", l->name, 3, ins, l->name);
-    bool ok = n && attr_int(e, n, "axis", 1) && attr_float(e, n, "epsilon", (float)opt(l, "eps"));
+    /* sample axis a is axis a + 1 of the (N, ...) tensor */
+    bool ok = n && attr_int(e, n, "axis", (int64_t)opt(l, "axis") + 1) &&
+              attr_float(e, n, "epsilon", (float)opt(l, "eps"));
     return ok ? VD_OK : oom(e);
 }
 

@@ -193,10 +193,12 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: have = t->n_double_data; esize = 8; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: have = t->n_int32_data; esize = 4; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: have = t->n_int64_data; esize = 8; break;
+    /* bool: one byte each in raw_data, or int32_data; read as the integers 0 and 1 */
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: have = t->n_int32_data; esize = 1; break;
     default:
         return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
                             "%s: tensor '%.80s': data type %d is not supported (float32, "
-                            "float64, int32 and int64 are)",
+                            "float64, int32, int64 and bool are)",
                             src, nm, (int)dt);
     }
     bool raw = t->has_raw_data && t->raw_data.len > 0;
@@ -209,8 +211,9 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
                             "%s: tensor '%.80s': %zu values for shape with %zu elements", src, nm,
                             raw ? t->raw_data.len / esize : have, n);
     out->f = malloc((n ? n : 1) * sizeof(float));
-    bool isint =
-        dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    bool isint = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
+                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     if (isint) out->i = malloc((n ? n : 1) * sizeof(int64_t));
     if (!out->f || (isint && !out->i)) {
         tens_free(out);
@@ -230,6 +233,12 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
             double x;
             if (rp) memcpy(&x, rp + 8 * k, 8);
             else x = t->double_data[k];
+            out->f[k] = (float)x;
+            break;
+        }
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: {
+            int64_t x = rp ? rp[k] != 0 : t->int32_data[k] != 0;
+            out->i[k] = x;
             out->f[k] = (float)x;
             break;
         }
@@ -1283,9 +1292,14 @@ static vd_status op_dropout(imp *I)
         }
         if (tm) {
             if ((st = need_const(I, tm, "training_mode")) != VD_OK) return st;
-            if (tm->c.n != 1 || tm->c.f[0] != 0.0f)
+            if (tm->c.n != 1) return nerr(I, VD_ERR_SHAPE, "training_mode is not a scalar");
+            /* training mode with ratio 0 keeps everything: the identity, as at inference */
+            if (tm->c.f[0] != 0.0f && ratio != 0.0f)
                 return nerr(I, VD_ERR_UNSUPPORTED,
-                            "training_mode is true: Verdant imports inference graphs");
+                            "training_mode is true with ratio %g: the random mask of a "
+                            "training-mode Dropout cannot be reproduced; Verdant imports "
+                            "inference graphs (training_mode false, or ratio 0)",
+                            (double)ratio);
         }
     }
     if (!(ratio >= 0.0f && ratio <= 0.99f))
@@ -1688,15 +1702,22 @@ static vd_status op_layernorm(imp *I)
         return st;
     if (b && (st = need_const(I, b, "B")) != VD_OK) return st;
     int64_t a = axis < 0 ? axis + x->r : axis;
-    if (a != I->bo)
+    if (a < 0 || a >= x->r)
+        return attr_err(I, "axis", "%lld is not an axis of this rank-%d input", (long long)axis,
+                        (int)x->r);
+    /* ONNX axis a of the tensor is sample axis a - bo (bo = 1 with a batch axis, 0 when
+     * the whole tensor is one sample); the normalised block must lie inside the sample. */
+    if (a < I->bo)
         return attr_err(I, "axis",
-                        "%lld: Verdant's layernorm normalises each sample over all of its "
-                        "dimensions (axis %d of this rank-%d input)",
+                        "%lld: the normalised block would take in the batch axis; Verdant's "
+                        "layernorm normalises within each sample (axis %d or later of this "
+                        "rank-%d input)",
                         (long long)axis, (int)I->bo, (int)x->r);
     if (!(eps >= 1e-12f && eps <= 1.0f))
         return attr_err(I, "epsilon", "%g is outside Verdant's [1e-12, 1]", (double)eps);
-    int32_t sr = x->r - I->bo;
-    const int64_t *sd = x->d + I->bo;
+    int32_t sa = (int32_t)(a - I->bo); /* first normalised sample axis */
+    int32_t sr = x->r - (int32_t)a;    /* rank of the normalised block */
+    const int64_t *sd = x->d + a;      /* its dimensions: Scale and B broadcast to them */
     float *gamma = NULL, *beta = NULL;
     if ((st = expand_to(I, &sc->c, sr, sd, "Scale", &gamma)) != VD_OK) return st;
     size_t D = prod(sd, 0, sr);
@@ -1717,6 +1738,7 @@ static vd_status op_layernorm(imp *I)
     }
     lrec *l = &I->L[idx];
     kv(l, "eps", "%.9g", (double)eps);
+    if (sa) kv(l, "axis", "%d", (int)sa);
     add_param(l, gamma, D);
     add_param(l, beta, D);
     return VD_OK;

@@ -156,6 +156,31 @@ vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, siz
                   VD_A_U64(dxo), VD_A_LOCAL(lsz * sizeof(float)));
 }
 
+vd_status vd_op_layernorm_stat_fwd(vd_context *ctx, size_t n, size_t D, float eps, bool invstd,
+                                   cl_mem x, size_t xo, cl_mem y, size_t yo, cl_mem stats,
+                                   size_t sto)
+{
+    VD_NEED(ctx, x, y, stats);
+    VD_CHECK(ctx, D > 0, "no features");
+    if (n == 0) return VD_OK;
+    size_t lsz = vd_cnn_reduce_local(ctx);
+    return VD_RUN(ctx, "norm", "ln_stat_fwd", 1, (size_t[]){n * lsz}, (size_t[]){lsz}, VD_A_U64(D),
+                  VD_A_F32(eps), VD_A_I32(invstd ? 1 : 0), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(y),
+                  VD_A_U64(yo), VD_A_MEM(stats), VD_A_U64(sto), VD_A_LOCAL(lsz * sizeof(float)));
+}
+
+vd_status vd_op_layernorm_stat_bwd(vd_context *ctx, size_t n, size_t D, bool invstd, cl_mem x,
+                                   size_t xo, cl_mem dy, size_t dyo, cl_mem stats, size_t sto,
+                                   float beta, cl_mem dx, size_t dxo)
+{
+    VD_NEED(ctx, x, dy, stats, dx);
+    VD_CHECK(ctx, D > 0, "no features");
+    if (n == 0) return VD_OK;
+    return VD_RUN1(ctx, "norm", "ln_stat_bwd", n * D, VD_A_U64(n * D), VD_A_U64(D),
+                   VD_A_I32(invstd ? 1 : 0), VD_A_MEM(x), VD_A_U64(xo), VD_A_MEM(dy), VD_A_U64(dyo),
+                   VD_A_MEM(stats), VD_A_U64(sto), VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
+}
+
 vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x, size_t xo,
                             cl_mem y, size_t yo)
 {

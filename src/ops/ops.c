@@ -138,6 +138,16 @@ vd_status vd_op_dropout_bwd(vd_context *ctx, size_t n, float p, uint64_t seed, u
                    VD_A_MEM(dy), VD_A_U64(dyo), VD_A_F32(beta), VD_A_MEM(dx), VD_A_U64(dxo));
 }
 
+vd_status vd_op_dropout_mask(vd_context *ctx, size_t n, float p, uint64_t seed, uint64_t stream,
+                             cl_mem y, size_t yo)
+{
+    VD_NEED(ctx, y);
+    VD_CHECK(ctx, p >= 0.0f && p < 1.0f, "dropout probability outside [0, 1)");
+    if (n == 0) return VD_OK;
+    return VD_RUN1(ctx, "dropout", "dropout_mask", (n + 3) / 4, VD_DROPOUT_ARGS(n, p, seed, stream),
+                   VD_A_MEM(y), VD_A_U64(yo));
+}
+
 /* row_correct may be NULL as well as dz: the kernel takes a flag for each. */
 vd_status vd_op_softmax_ce(vd_context *ctx, size_t rows, size_t cols, cl_mem z, size_t zo,
                            cl_mem labels, size_t lo, float grad_scale, cl_mem dz, size_t dzo,

@@ -76,6 +76,9 @@ vd_status vd_op_dropout_fwd(vd_context *ctx, size_t n, float p, uint64_t seed, u
 /* dx = beta * dx + mask * dy / (1-p) */
 vd_status vd_op_dropout_bwd(vd_context *ctx, size_t n, float p, uint64_t seed, uint64_t stream,
                             cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
+/* y = the mask itself: 1 where vd_op_dropout_fwd keeps element i, 0 where it drops it. */
+vd_status vd_op_dropout_mask(vd_context *ctx, size_t n, float p, uint64_t seed, uint64_t stream,
+                             cl_mem y, size_t yo);
 
 /* Fused, numerically stable softmax + cross-entropy over (rows, cols) logits and int32
  * labels. Per row r: row_loss[r] = logsumexp(z_r) - z_r[label_r];

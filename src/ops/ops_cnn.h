@@ -132,6 +132,18 @@ vd_status vd_op_layernorm_bwd(vd_context *ctx, size_t n, size_t D, cl_mem x, siz
                               cl_mem dgamma, size_t dgo, cl_mem dbeta, size_t dbo, float beta,
                               cl_mem dx, size_t dxo);
 
+/* The statistics alone (layernorm output=mean|invstd): for each of the n rows of D values,
+ * y[i] = mean (invstd false) or 1/sqrt(biased var + eps) (invstd true); stats (2n floats)
+ * gets mean and 1/std as vd_op_layernorm_fwd writes them.  x: (n, D)  y: (n) */
+vd_status vd_op_layernorm_stat_fwd(vd_context *ctx, size_t n, size_t D, float eps, bool invstd,
+                                   cl_mem x, size_t xo, cl_mem y, size_t yo, cl_mem stats,
+                                   size_t sto);
+/* Its backward: dx = beta dx + dy_i / D (mean) or - dy_i inv^3 (x - mean) / D (invstd).
+ * x, dx: (n, D)  dy: (n) */
+vd_status vd_op_layernorm_stat_bwd(vd_context *ctx, size_t n, size_t D, bool invstd, cl_mem x,
+                                   size_t xo, cl_mem dy, size_t dyo, cl_mem stats, size_t sto,
+                                   float beta, cl_mem dx, size_t dxo);
+
 /* Softmax over dimension 1 of x: (n, C, inner): for each (i, j),
  * y[i][:][j] = exp(x - max) / sum exp(x - max). */
 vd_status vd_op_softmax_fwd(vd_context *ctx, size_t n, size_t C, size_t inner, cl_mem x, size_t xo,

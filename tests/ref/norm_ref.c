@@ -128,6 +128,31 @@ void ref_layernorm_bwd(size_t n, size_t D, float eps, const float *x, const floa
     }
 }
 
+void ref_layernorm_stats(size_t n, size_t D, float eps, bool invstd, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        double mean, inv;
+        ln_stats(D, x + i * D, eps, &mean, &inv);
+        y[i] = (float)(invstd ? inv : mean);
+    }
+}
+
+/* d mean / dx_j = 1/D; d inv / dx_j = -inv^3 (x_j - mean) / D (d var / dx_j = 2 (x_j - mean)
+ * / D, and the mean's own change sums to zero against the deviations). */
+void ref_layernorm_stats_bwd(size_t n, size_t D, float eps, bool invstd, const float *x,
+                             const float *dy, float beta, float *dx)
+{
+    for (size_t i = 0; i < n; i++) {
+        double mean, inv;
+        ln_stats(D, x + i * D, eps, &mean, &inv);
+        for (size_t j = 0; j < D; j++) {
+            double v = invstd ? -(double)dy[i] * inv * inv * inv * (x[i * D + j] - mean) / (double)D
+                              : (double)dy[i] / (double)D;
+            dx[i * D + j] = (float)(beta == 0.0f ? v : (double)beta * dx[i * D + j] + v);
+        }
+    }
+}
+
 void ref_softmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y)
 {
     for (size_t i = 0; i < n; i++)

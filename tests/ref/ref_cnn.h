@@ -59,6 +59,11 @@ void ref_layernorm_fwd(size_t n, size_t D, float eps, const float *x, const floa
                        const float *beta_p, float *y);
 void ref_layernorm_bwd(size_t n, size_t D, float eps, const float *x, const float *gamma,
                        const float *dy, float beta, float *dx, float *dgamma, float *dbeta);
+/* The row statistics alone (layernorm output=mean|invstd): y[i] = mean of row i (invstd
+ * false) or 1/sqrt(biased var + eps); x: (n, D), y: (n). The backward: dx (n, D) from dy (n). */
+void ref_layernorm_stats(size_t n, size_t D, float eps, bool invstd, const float *x, float *y);
+void ref_layernorm_stats_bwd(size_t n, size_t D, float eps, bool invstd, const float *x,
+                             const float *dy, float beta, float *dx);
 /* Softmax over dimension 1 of (n, C, inner). */
 void ref_softmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y);
 void ref_logsoftmax_fwd(size_t n, size_t C, size_t inner, const float *x, float *y);
