@@ -28,11 +28,11 @@ typedef struct mb {
     char *nin[MAXN][4], *nout[MAXN][2];
     Onnx__AttributeProto attr[MAXN][6], *attrp[MAXN][6];
     Onnx__TensorProto init[MAXN], *initp[MAXN];
-    Onnx__ValueInfoProto vi[4], *inp[3], *outp[1];
-    Onnx__TypeProto tp[4];
-    Onnx__TypeProto__Tensor tt[4];
-    Onnx__TensorShapeProto sh[4];
-    Onnx__TensorShapeProto__Dimension dim[4][4], *dimp[4][4];
+    Onnx__ValueInfoProto vi[6], *inp[3], *outp[3];
+    Onnx__TypeProto tp[6];
+    Onnx__TypeProto__Tensor tt[6];
+    Onnx__TensorShapeProto sh[6];
+    Onnx__TensorShapeProto__Dimension dim[6][4], *dimp[6][4];
     int nvi;
 } mb;
 
@@ -791,6 +791,72 @@ static void test_dropout_training_mode(vd_context *ctx)
                   vd_onnx_tensor_decode(ctx, buf, len, "short.pb", &f, &nd, dims, &is_int, NULL),
                   VD_ERR_FORMAT);
     free(buf);
+/* Several graph outputs: y = Relu(h) and h itself, h = Gemm(x). Output 0 (y) is computed
+ * from h's layer, so a copy ends the net; output 1 is the Gemm's own output. */
+static void test_two_outputs(vd_context *ctx)
+{
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    mb_tensor(&b, "W", 2, d34, W34, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    int g = mb_node(&b, "Gemm", "fc", "x", "W", "B", "h");
+    mb_attr_i(&b, g, "transB", 1);
+    mb_node(&b, "Relu", "act", "h", NULL, NULL, "y");
+    mb_output(&b, "y");
+    mb_output(&b, "h");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 4, &net))) return;
+    expect_true("two outputs", vd_net_output_count(net) == 2);
+    float x[8] = {1, 2, 3, 4, -1, 0.5f, 2, -3}, y[6], h[6], want_h[6], want_y[6];
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < 3; j++) {
+            float s = B3[j];
+            for (int k = 0; k < 4; k++) s += x[n * 4 + k] * W34[j * 4 + k];
+            want_h[n * 3 + j] = s;
+            want_y[n * 3 + j] = s > 0 ? s : 0;
+        }
+    float *outs[2] = {y, h};
+    if (vd_net_output_count(net) == 2) {
+        EXPECT_OK(ctx, vd_net_predict_outputs(net, x, 2, outs));
+        expect_close("output 0: Relu(Gemm)", y, want_y, 6, 1e-5f, 1e-5f);
+        expect_close("output 1: Gemm", h, want_h, 6, 1e-5f, 1e-5f);
+    }
+    vd_net_destroy(net);
+}
+
+/* A uint8 input goes into value-keeping operators (Relu, MaxPool, ...) exactly; into
+ * arithmetic it is refused. */
+static void test_int_input(vd_context *ctx)
+{
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    b.tt[0].elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    mb_node(&b, "Relu", "act", "x", NULL, NULL, "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (EXPECT_OK(ctx, import(ctx, &b, 4, &net))) {
+        float x[8] = {0, 255, 3, 17, 200, 1, 9, 128}, y[8];
+        EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+        expect_equal_bytes("uint8 through Relu", y, x, sizeof(x));
+    }
+    vd_net_destroy(net);
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    b.tt[0].elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    mb_tensor(&b, "W", 2, d34, W34, 12);
+    int g = mb_node(&b, "Gemm", "fc", "x", "W", NULL, "y");
+    mb_attr_i(&b, g, "transB", 1);
+    mb_output(&b, "y");
+    expect_refused(ctx, "uint8 into Gemm", &b, VD_ERR_UNSUPPORTED, "integer input", "dense",
+                   "element type 2");
+    mb_init(&b, 13);
+    mb_input(&b, "x", 2, in_2x4);
+    b.tt[0].elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
+    mb_node(&b, "Relu", "act", "x", NULL, NULL, "y");
+    mb_output(&b, "y");
+    expect_refused(ctx, "bfloat16 input", &b, VD_ERR_UNSUPPORTED, "element type 16", NULL, NULL);
 }
 
 int main(void)
@@ -808,6 +874,8 @@ int main(void)
     test_reshape_layer(ctx);
     test_layernorm_axis(ctx);
     test_dropout_training_mode(ctx);
+    test_two_outputs(ctx);
+    test_int_input(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

@@ -93,7 +93,9 @@ typedef struct imp {
     bool one_d;    /* a 1-D Conv/pool mapped onto 2-D over (C, 1, L): attributes widened */
     int32_t *order, n_order; /* live layers in emission order; output 0's (main) last */
     int32_t main;
-    int32_t out_layer[VD_MAX_OUTPUTS], n_outs; /* the planned layer of each graph output */
+    int32_t out_layer[VD_MAX_OUTPUTS], n_outs;
+    bool int_input; /* the data input is an 8/16-bit integer type (in_type) */
+    int in_type; /* the planned layer of each graph output */
 } imp;
 
 /* ------------------------------------------------------------------ messages */
@@ -195,10 +197,14 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: have = t->n_int64_data; esize = 8; break;
     /* bool: one byte each in raw_data, or int32_data; read as the integers 0 and 1 */
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: have = t->n_int32_data; esize = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: have = t->n_int32_data; esize = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: have = t->n_int32_data; esize = 2; break;
     default:
         return vd_error_set(ctx, VD_ERR_UNSUPPORTED,
                             "%s: tensor '%.80s': data type %d is not supported (float32, "
-                            "float64, int32, int64 and bool are)",
+                            "float64, int8/16/32/64, uint8/16 and bool are)",
                             src, nm, (int)dt);
     }
     bool raw = t->has_raw_data && t->raw_data.len > 0;
@@ -211,9 +217,8 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
                             "%s: tensor '%.80s': %zu values for shape with %zu elements", src, nm,
                             raw ? t->raw_data.len / esize : have, n);
     out->f = malloc((n ? n : 1) * sizeof(float));
-    bool isint = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
-                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
-                 dt == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    bool isint = dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+                 dt != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
     if (isint) out->i = malloc((n ? n : 1) * sizeof(int64_t));
     if (!out->f || (isint && !out->i)) {
         tens_free(out);
@@ -246,6 +251,22 @@ static vd_status tensor_from_proto(vd_context *ctx, const char *src, const Onnx_
             int32_t x;
             if (rp) memcpy(&x, rp + 4 * k, 4);
             else x = t->int32_data[k];
+            out->i[k] = x;
+            out->f[k] = (float)x;
+            break;
+        }
+        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: {
+            /* raw_data: little-endian bytes; typed: one int32_data value per element. */
+            int64_t x;
+            if (rp && esize == 1)
+                x = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? (int64_t)(int8_t)rp[k] : rp[k];
+            else if (rp) {
+                uint16_t u = (uint16_t)(rp[2 * k] | rp[2 * k + 1] << 8);
+                x = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT16 ? (int64_t)(int16_t)u : u;
+            } else x = t->int32_data[k];
             out->i[k] = x;
             out->f[k] = (float)x;
             break;
@@ -2053,10 +2074,21 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
         return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED, "%s: input '%.60s' is not a tensor",
                             I->src, in->name);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (!tt->has_elem_type || tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+    int et = tt->has_elem_type ? (int)tt->elem_type : 0;
+    /* 8- and 16-bit integers are exact in float32; they are taken where every operator keeps
+     * values as they are (checked once the graph is walked), not where arithmetic would
+     * have to wrap around as the integer type does. */
+    I->int_input = et == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ||
+                   et == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ||
+                   et == ONNX__TENSOR_PROTO__DATA_TYPE__UINT16 ||
+                   et == ONNX__TENSOR_PROTO__DATA_TYPE__INT16;
+    if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !I->int_input)
         return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
-                            "%s: input '%.60s' has element type %d; Verdant computes float32 (1)",
-                            I->src, in->name, tt->has_elem_type ? (int)tt->elem_type : 0);
+                            "%s: input '%.60s' has element type %d; Verdant computes float32 (1) "
+                            "and takes 8- and 16-bit integers (2 to 5) into value-keeping "
+                            "operators",
+                            I->src, in->name, et);
+    I->in_type = et;
     int32_t r;
     int64_t d[R];
     if (opt->input_ndim > 0) {
@@ -2170,6 +2202,20 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
         if ((st = set_act(I, o2.name, idx, o2.r, o2.d)) != VD_OK) return st;
         outs[0] = &I->v[I->nv - 1];
     }
+    if (I->int_input) /* only operators that select or move values, never compute new ones */
+        for (int32_t k = 0; k < I->nl; k++) {
+            static const char *const keep[] = {"maxpool", "relu", "flatten", "reshape", "concat",
+                                               "dropout", NULL};
+            bool ok = false;
+            for (const char *const *t = keep; *t && !ok; t++) ok = !strcmp(I->L[k].type, *t);
+            if (I->L[k].live && !ok)
+                return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
+                                    "%s: integer input (element type %d) into a %s layer: Verdant "
+                                    "computes float32, and only operators that keep values "
+                                    "(MaxPool, Relu, Flatten, Reshape, Concat, Identity, Dropout "
+                                    "at inference) give the integer result exactly",
+                                    I->src, I->in_type, I->L[k].type);
+        }
     /* Emission order: the live layers in plan order, output 0's layer last. */
     I->main = outs[0]->layer;
     I->n_order = 0;
