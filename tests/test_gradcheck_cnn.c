@@ -252,7 +252,7 @@ static float *distinct_array(size_t m)
 
 static vd_pool_geom pool_geom(int C, int H, int W, int k, int s, int pad, bool ceil_mode)
 {
-    vd_pool_geom g = {C, H, W, 0, 0, k, k, s, s, pad, pad};
+    vd_pool_geom g = {C, H, W, 0, 0, k, k, s, s, pad, pad, pad, pad, 1, 1, 0};
     g.P = vd_pool_out_size(H, k, s, pad, ceil_mode);
     g.Q = vd_pool_out_size(W, k, s, pad, ceil_mode);
     return g;
