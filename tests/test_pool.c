@@ -214,6 +214,55 @@ static void check_indices_layer(vd_context *ctx)
     rig_close(&r);
 }
 
+/* Through a net: the new options survive vd_net_to_cfg (write, read, write is stable);
+ * vd_net_predict gives the indices of maxpool indices=1 (against the reference), and
+ * vd_net_train_step refuses it with VD_ERR_UNSUPPORTED. */
+static void check_net(vd_context *ctx)
+{
+    const char *cfg = "[net]\ninput = 2, 5, 6\nloss = mse\n"
+                      "[avgpool]\nname = ap\nkernel = 1\npad_bottom = 0\ncount_pad = 0\n"
+                      "[maxpool]\nname = mp\nkernel = 3\nstride = 2\npad_top = 0\n"
+                      "pad_bottom = 2\npad_left = 1\npad_right = 0\ndilation_w = 2\n"
+                      "indices = 1\n[flatten]\n";
+    vd_net *net = NULL, *again = NULL;
+    char *text = NULL, *text2 = NULL;
+    if (!EXPECT_OK(ctx, vd_net_parse_cfg(ctx, cfg, "pool.cfg", &net)) ||
+        !EXPECT_OK(ctx, vd_net_build(net, 2)))
+        goto done;
+    expect_true("pool net: output size 2*3*2", vd_net_output_size(net) == 12);
+    if (!EXPECT_OK(ctx, vd_net_to_cfg(net, &text)) || !text) goto done;
+    expect_true("cfg writer keeps the per-side pads, dilation, count_pad and indices",
+                strstr(text, "pad_bottom = 2") && strstr(text, "pad_left = 1") &&
+                    strstr(text, "dilation_w = 2") && strstr(text, "count_pad = 0") &&
+                    strstr(text, "indices = 1"));
+    if (EXPECT_OK(ctx, vd_net_parse_cfg(ctx, text, "written.cfg", &again)) &&
+        EXPECT_OK(ctx, vd_net_build(again, 2))) {
+        EXPECT_OK(ctx, vd_net_to_cfg(again, &text2));
+        expect_true("pool net: write, read, write is stable", text2 && !strcmp(text, text2));
+    }
+    float x[2 * 60], y[24], want[24], wv[24];
+    int32_t widx[24];
+    for (int i = 0; i < 120; i++) x[i] = roundf((float)((i * 37) % 11) - 5.0f);
+    vd_pool_geom g = {2, 5, 6, 3, 2, 3, 3, 2, 2, 0, 1, 2, 0, 1, 2, 0};
+    if (EXPECT_OK(ctx, vd_net_predict(net, x, 2, y))) {
+        ref_maxpool_fwd(&g, 2, x, wv, widx);
+        for (int i = 0; i < 24; i++) want[i] = (float)((i / 6) * 30 + widx[i]);
+        expect_close("pool net: predict gives the flattened argmax", y, want, 24, 0, 0);
+    }
+    float t[24] = {0}, loss;
+    vd_optim_options o;
+    vd_optim_options_init(&o, VD_OPTIM_SGD);
+    EXPECT_OK(ctx, vd_net_set_optimizer(net, &o));
+    expect_status("pool net: train_step with indices=1", ctx,
+                  vd_net_train_step(net, x, NULL, t, 2, &loss), VD_ERR_UNSUPPORTED);
+    expect_true("the refusal says inference only",
+                strstr(vd_last_error(ctx), "indices=1") != NULL &&
+                    strstr(vd_last_error(ctx), "inference only") != NULL);
+done:
+    free(text), free(text2);
+    vd_net_destroy(net), vd_net_destroy(again);
+}
+
 static void check_bad(vd_context *ctx)
 {
     expect_reshape_fails(ctx, "maxpool", "kernel=2 pad=2", rig_shape3(1, 8, 8), "pad = kernel");
@@ -323,6 +372,7 @@ int main(void)
     /* asymmetric padding and dilation: P = (7 + 0 + 2 - 5) / 2 + 1 = 3, Q = (9 + 1 + 0 - 3) + 1 */
     check_indices(ctx, (vd_pool_geom){2, 7, 9, 3, 8, 3, 2, 2, 1, 0, 1, 2, 0, 2, 2, 0}, 2, true);
     check_indices_layer(ctx);
+    check_net(ctx);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);
