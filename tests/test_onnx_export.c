@@ -393,8 +393,9 @@ static void test_bad_inputs(vd_context *ctx)
     expect_true("no temporary file left behind", access(tmp, F_OK) != 0);
 }
 
-/* The pools' per-side padding, dilation and count_pad as ONNX attributes; a dilated
- * avgpool and maxpool indices=1 are refused with what is missing. */
+/* The pools' per-side padding, dilation and count_pad as ONNX attributes, and deconv2d's
+ * negative output_pad as end pads; a dilated avgpool and maxpool indices=1 are refused
+ * with what is missing. */
 static void test_pool_options(vd_context *ctx)
 {
     char path[256];
@@ -418,6 +419,25 @@ static void test_pool_options(vd_context *ctx)
             expect_ints("maxpool dilations", mp, "dilations", 2, (int64_t[]){1, 3});
             expect_ints("avgpool per-side pads", ap, "pads", 4, (int64_t[]){2, 0, 1, 2});
             expect_int(ap, "count_include_pad", 0);
+        }
+        if (m) onnx__model_proto__free_unpacked(m, NULL);
+        vd_net_destroy(net);
+    }
+    /* deconv2d's negative output_pad: the bottom/right cropped more (end pads) */
+    net = build(ctx,
+                "[net]\ninput = 2, 4, 5\n[deconv2d]\nname = up\nfilters = 3\nkernel = 3\n"
+                "stride = 2\npad = 1\noutput_pad = -1\n",
+                2);
+    if (net) {
+        Onnx__ModelProto *m = NULL;
+        if (EXPECT_OK(ctx, vd_net_save_onnx(net, path)) &&
+            expect_true("it parses", (m = read_model(path)) != NULL) &&
+            expect_true("one ConvTranspose", m->graph->n_node == 1)) {
+            const Onnx__NodeProto *n = m->graph->node[0];
+            expect_ints("deconv2d output_pad -1 as end pads", n, "pads", 4,
+                        (int64_t[]){1, 1, 2, 2});
+            expect_ints("deconv2d output_pad -1: output_padding 0", n, "output_padding", 2,
+                        (int64_t[]){0, 0});
         }
         if (m) onnx__model_proto__free_unpacked(m, NULL);
         vd_net_destroy(net);

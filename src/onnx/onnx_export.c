@@ -359,15 +359,17 @@ static vd_status export_conv(ex *e, const vd_layer *l, bool transposed)
     Onnx__NodeProto *n =
         out ? node(e, transposed ? "ConvTranspose" : "Conv", l->name, bias ? 3 : 2, ins, out)
             : NULL;
+    /* deconv2d's negative output_pad crops -op more at the bottom/right: end pads
+     * pad - op and output_padding 0 (ONNX's output: full - begin - end + output_padding). */
+    int64_t op = transposed ? (int64_t)opt(l, "output_pad") : 0;
+    int64_t end = op < 0 ? pad - op : pad;
     bool ok = n && attr_ints(e, n, "kernel_shape", 2, (int64_t[]){R, S}) &&
               attr_ints(e, n, "strides", 2, (int64_t[]){stride, stride}) &&
-              attr_ints(e, n, "pads", 4, (int64_t[]){pad, pad, pad, pad}) &&
+              attr_ints(e, n, "pads", 4, (int64_t[]){pad, pad, end, end}) &&
               attr_ints(e, n, "dilations", 2, (int64_t[]){dil, dil}) &&
               attr_int(e, n, "group", groups);
-    if (ok && transposed) {
-        int64_t op = (int64_t)opt(l, "output_pad");
-        ok = attr_ints(e, n, "output_padding", 2, (int64_t[]){op, op});
-    }
+    if (ok && transposed)
+        ok = attr_ints(e, n, "output_padding", 2, (int64_t[]){op > 0 ? op : 0, op > 0 ? op : 0});
     if (ok && relu) ok = relu_after(e, l, out);
     return ok ? VD_OK : oom(e);
 }

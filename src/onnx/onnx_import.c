@@ -1019,14 +1019,15 @@ static vd_status op_conv2(imp *I, bool transpose, val *x, val *w, val *b)
                             ap);
         }
         /* Verdant: rows [p, p + out) of the full output, out = full - op - 2p + q; ONNX:
-         * rows [pb, full - pe). So p = pb, q = op + pb - pe on both axes. */
+         * rows [pb, full - pe). So p = pb, q = op + pb - pe on both axes (q < 0: the
+         * bottom/right cropped more than the top/left). */
         int64_t q[2] = {op2[0] + pads[0] - pads[2], op2[1] + pads[1] - pads[3]};
-        if (q[0] != q[1] || q[0] < 0)
+        if (q[0] != q[1] || q[0] < -1024)
             return attr_err(I, "pads",
                             "(top, left, bottom, right) = (%lld, %lld, %lld, %lld) with "
                             "output_padding (%lld, %lld): Verdant's deconv2d crops the top as "
-                            "the bottom and the left as the right, then may extend the bottom "
-                            "and right by one amount",
+                            "the bottom and the left as the right, then extends (or crops) the "
+                            "bottom and right by one amount, the same on both axes",
                             (long long)pads[0], (long long)pads[1], (long long)pads[2],
                             (long long)pads[3], (long long)op2[0], (long long)op2[1]);
         if ((q[0] >= s[0] || q[0] >= s[1]) && q[0] >= dil[0])
