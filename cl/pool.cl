@@ -119,8 +119,8 @@ kernel void maxpool_indices(ulong planes, ulong plane0, int HW, int PQ, global c
 }
 
 /* The windows whose extent (k: (taps - 1) * dilation + 1) contains input row h: p in
- * [lo, hi] (empty when lo > hi). lo is ceil((h + pad - k + 1) / s) clamped at 0, written without a branch so that both
- * divisions always run (see pool_bwd). */
+ * [lo, hi] (empty when lo > hi). lo is ceil((h + pad - k + 1) / s) clamped at 0,
+ * written without a branch so that both divisions always run (see pool_bwd). */
 inline int2 vd_pool_range(int h, int k, int s, int pad, int P)
 {
     int lo = max(h + pad - k + s, 0) / s;

@@ -12,8 +12,8 @@
  * layer-owned buffer for its backward, taken from the pool on the first forward and
  * grown with the batch; with indices=1 it outputs that position as an index into the
  * flattened (N, C, H, W) input, as float (exact below 2^24; ONNX MaxPool's Indices,
- * storage_order 0), for inference only. globalavgpool maps (C, H, W) to (C, 1, 1), so a following conv
- * still sees three dimensions and a dense layer flattens it as usual. */
+ * storage_order 0), for inference only. globalavgpool maps (C, H, W) to (C, 1, 1), so a
+ * following conv still sees three dimensions and a dense layer flattens it as usual. */
 #include <stddef.h>
 
 #include "../ops/ops_cnn.h"
@@ -32,38 +32,43 @@ typedef struct pool {
     vd_layer_buf idx; /* maxpool: int32 argmax positions of the last forward */
 } pool;
 
+/* The keys maxpool and avgpool share (clang-format would put every field of an entry on
+ * a line of its own). */
+// clang-format off
 #define POOL_KEYS                                                                                  \
-    {"kernel", VD_KEY_INT, offsetof(pool, kernel), 2, 1, 1024, false, "window size"},               \
-        {"stride", VD_KEY_INT, offsetof(pool, stride), 0, 0, 1024, false, "stride (0: kernel)"},    \
-        {"pad", VD_KEY_INT, offsetof(pool, pad), 0, 0, 65535, false,                                \
-         "padding on every side (< the window extent)"},                                            \
-        {"ceil", VD_KEY_BOOL, offsetof(pool, ceil), 0, 0, 1, false, "ceil mode for the output size"}, \
-        {"kernel_h", VD_KEY_INT, offsetof(pool, kernel_h), 0, 0, 1024, false,                       \
-         "window height (0: kernel)"},                                                              \
-        {"kernel_w", VD_KEY_INT, offsetof(pool, kernel_w), 0, 0, 1024, false,                       \
-         "window width (0: kernel)"},                                                               \
-        {"stride_h", VD_KEY_INT, offsetof(pool, stride_h), 0, 0, 1024, false,                       \
-         "stride along the height (0: stride)"},                                                    \
-        {"stride_w", VD_KEY_INT, offsetof(pool, stride_w), 0, 0, 1024, false,                       \
-         "stride along the width (0: stride)"},                                                     \
-        {"pad_h", VD_KEY_INT, offsetof(pool, pad_h), -1, -1, 65535, false,                          \
-         "top/bottom padding (-1: pad)"},                                                           \
-        {"pad_w", VD_KEY_INT, offsetof(pool, pad_w), -1, -1, 65535, false,                          \
-         "left/right padding (-1: pad)"},                                                           \
-        {"pad_top", VD_KEY_INT, offsetof(pool, pad_top), -1, -1, 65535, false,                      \
-         "top padding (-1: pad_h)"},                                                                \
-        {"pad_left", VD_KEY_INT, offsetof(pool, pad_left), -1, -1, 65535, false,                    \
-         "left padding (-1: pad_w)"},                                                               \
-        {"pad_bottom", VD_KEY_INT, offsetof(pool, pad_bottom), -1, -1, 65535, false,                \
-         "bottom padding (-1: pad_h)"},                                                             \
-        {"pad_right", VD_KEY_INT, offsetof(pool, pad_right), -1, -1, 65535, false,                  \
-         "right padding (-1: pad_w)"},                                                              \
-        {"dilation", VD_KEY_INT, offsetof(pool, dilation), 1, 1, 1024, false,                       \
-         "spacing of the window's taps"},                                                           \
-        {"dilation_h", VD_KEY_INT, offsetof(pool, dilation_h), 0, 0, 1024, false,                   \
-         "dilation along the height (0: dilation)"},                                                \
-        {"dilation_w", VD_KEY_INT, offsetof(pool, dilation_w), 0, 0, 1024, false,                   \
+    {"kernel", VD_KEY_INT, offsetof(pool, kernel), 2, 1, 1024, false, "window size"},              \
+        {"stride", VD_KEY_INT, offsetof(pool, stride), 0, 0, 1024, false, "stride (0: kernel)"},   \
+        {"pad", VD_KEY_INT, offsetof(pool, pad), 0, 0, 65535, false,                               \
+         "padding on every side (< the window extent)"},                                           \
+        {"ceil", VD_KEY_BOOL, offsetof(pool, ceil), 0, 0, 1, false,                                \
+         "ceil mode for the output size"},                                                         \
+        {"kernel_h", VD_KEY_INT, offsetof(pool, kernel_h), 0, 0, 1024, false,                      \
+         "window height (0: kernel)"},                                                             \
+        {"kernel_w", VD_KEY_INT, offsetof(pool, kernel_w), 0, 0, 1024, false,                      \
+         "window width (0: kernel)"},                                                              \
+        {"stride_h", VD_KEY_INT, offsetof(pool, stride_h), 0, 0, 1024, false,                      \
+         "stride along the height (0: stride)"},                                                   \
+        {"stride_w", VD_KEY_INT, offsetof(pool, stride_w), 0, 0, 1024, false,                      \
+         "stride along the width (0: stride)"},                                                    \
+        {"pad_h", VD_KEY_INT, offsetof(pool, pad_h), -1, -1, 65535, false,                         \
+         "top/bottom padding (-1: pad)"},                                                          \
+        {"pad_w", VD_KEY_INT, offsetof(pool, pad_w), -1, -1, 65535, false,                         \
+         "left/right padding (-1: pad)"},                                                          \
+        {"pad_top", VD_KEY_INT, offsetof(pool, pad_top), -1, -1, 65535, false,                     \
+         "top padding (-1: pad_h)"},                                                               \
+        {"pad_left", VD_KEY_INT, offsetof(pool, pad_left), -1, -1, 65535, false,                   \
+         "left padding (-1: pad_w)"},                                                              \
+        {"pad_bottom", VD_KEY_INT, offsetof(pool, pad_bottom), -1, -1, 65535, false,               \
+         "bottom padding (-1: pad_h)"},                                                            \
+        {"pad_right", VD_KEY_INT, offsetof(pool, pad_right), -1, -1, 65535, false,                 \
+         "right padding (-1: pad_w)"},                                                             \
+        {"dilation", VD_KEY_INT, offsetof(pool, dilation), 1, 1, 1024, false,                      \
+         "spacing of the window's taps"},                                                          \
+        {"dilation_h", VD_KEY_INT, offsetof(pool, dilation_h), 0, 0, 1024, false,                  \
+         "dilation along the height (0: dilation)"},                                               \
+        {"dilation_w", VD_KEY_INT, offsetof(pool, dilation_w), 0, 0, 1024, false,                  \
          "dilation along the width (0: dilation)"}
+// clang-format on
 
 static const vd_key maxpool_keys[] = {
     POOL_KEYS,
