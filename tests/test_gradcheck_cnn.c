@@ -435,8 +435,7 @@ int main(void)
     for (int kind = 0; kind < 2; kind++)
         for (int excl = 0; excl <= kind; excl++) {
             vd_pool_geom g = {2, 6, 7, 2, 6, 3, 2, 2, 1, 0, 1, 2, 0, 2, 2, excl};
-            check_pool(excl ? "2x6x7 k3x2 pads 0,1,2,0 d2 excl"
-                            : "2x6x7 k3x2 pads 0,1,2,0 d2",
+            check_pool(excl ? "2x6x7 k3x2 pads 0,1,2,0 d2 excl" : "2x6x7 k3x2 pads 0,1,2,0 d2",
                        kind, g, 2);
         }
     check_pool("2x6x7 k2", 1, pool_geom(2, 6, 7, 2, 2, 0, false), 2);

@@ -442,16 +442,14 @@ static void test_pool_options(vd_context *ctx)
         if (m) onnx__model_proto__free_unpacked(m, NULL);
         vd_net_destroy(net);
     }
-    net = build(ctx, "[net]\ninput = 1, 8, 8\n[avgpool]\nname = ap\nkernel = 2\ndilation = 2\n",
-                2);
+    net = build(ctx, "[net]\ninput = 1, 8, 8\n[avgpool]\nname = ap\nkernel = 2\ndilation = 2\n", 2);
     if (net) {
         expect_status("dilated avgpool", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
         expect_true("the refusal names the layer and the opset",
                     message_has(ctx, "layer 'ap' (avgpool): dilation 2, 2", "opset 19"));
         vd_net_destroy(net);
     }
-    net = build(ctx, "[net]\ninput = 1, 8, 8\n[maxpool]\nname = mp\nkernel = 2\nindices = 1\n",
-                2);
+    net = build(ctx, "[net]\ninput = 1, 8, 8\n[maxpool]\nname = mp\nkernel = 2\nindices = 1\n", 2);
     if (net) {
         expect_status("maxpool indices=1", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
         expect_true("the refusal names the layer and the option",

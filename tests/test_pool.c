@@ -109,8 +109,8 @@ static void check_layer_ax(vd_context *ctx, int kind, int k, int s, int pad, int
                  ax[1], ax[2], ax[3], ax[4], ax[5], ceil_mode);
     vd_pool_geom g = {C, H, W, 1, 1, k, k, s ? s : k, s ? s : k, pad, pad, pad, pad, 1, 1, 0};
     if (ax)
-        g = (vd_pool_geom){C,     H,     W,     1,     1, ax[0], ax[1], ax[2],
-                           ax[3], ax[4], ax[5], ax[4], ax[5], 1, 1, 0};
+        g = (vd_pool_geom){C,     H,     W,     1,     1,     ax[0], ax[1], ax[2],
+                           ax[3], ax[4], ax[5], ax[4], ax[5], 1,     1,     0};
     check_layer_g(ctx, kind, opts, g, ceil_mode, n, special);
 }
 
@@ -125,8 +125,8 @@ static void check_layer_ext(vd_context *ctx, int kind, const int a[12], int C, i
                      "pad_bottom=%d pad_right=%d dilation_h=%d dilation_w=%d ceil=%d",
                      a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[11]);
     if (kind == 1) snprintf(opts + m, sizeof opts - (size_t)m, " count_pad=%d", a[10]);
-    vd_pool_geom g = {C, H, W, 1, 1, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-                      kind == 1 && !a[10]};
+    vd_pool_geom g = {C,    H,    W,    1,    1,    a[0], a[1], a[2],
+                      a[3], a[4], a[5], a[6], a[7], a[8], a[9], kind == 1 && !a[10]};
     check_layer_g(ctx, kind, opts, g, a[11], n, special);
 }
 
@@ -202,9 +202,10 @@ static void check_indices_layer(vd_context *ctx)
     }
     rig_guards(&r, "maxpool indices=1");
     vd_step s = rig_step(&r, true);
-    expect_status("maxpool indices=1: forward in training", ctx,
-                  r.l->ops->forward(r.l, &s, (vd_buf){r.x.mem, r.x.off}, (vd_buf){r.y.mem, r.y.off}),
-                  VD_ERR_UNSUPPORTED);
+    expect_status(
+        "maxpool indices=1: forward in training", ctx,
+        r.l->ops->forward(r.l, &s, (vd_buf){r.x.mem, r.x.off}, (vd_buf){r.y.mem, r.y.off}),
+        VD_ERR_UNSUPPORTED);
     expect_status("maxpool indices=1: backward", ctx,
                   r.l->ops->backward(r.l, &s, (vd_buf){r.x.mem, r.x.off},
                                      (vd_buf){r.y.mem, r.y.off}, (vd_buf){r.dy.mem, r.dy.off},
@@ -339,22 +340,22 @@ int main(void)
          * dh, dw, count_pad, ceil} */
         for (int cp = 1; cp >= (kind == 1 ? 0 : 1); cp--) {
             /* ONNX SAME_UPPER / SAME_LOWER: one more at the end / at the start */
-            check_layer_ext(ctx, kind, (const int[]){3, 3, 1, 1, 0, 0, 1, 1, 1, 1, cp, 0}, 2, 5,
-                            6, 2, PLAIN);
-            check_layer_ext(ctx, kind, (const int[]){2, 2, 2, 2, 1, 1, 0, 0, 1, 1, cp, 0}, 2, 5,
-                            7, 2, PLAIN); /* windows apart: the cell backward */
+            check_layer_ext(ctx, kind, (const int[]){3, 3, 1, 1, 0, 0, 1, 1, 1, 1, cp, 0}, 2, 5, 6,
+                            2, PLAIN);
+            check_layer_ext(ctx, kind, (const int[]){2, 2, 2, 2, 1, 1, 0, 0, 1, 1, cp, 0}, 2, 5, 7,
+                            2, PLAIN); /* windows apart: the cell backward */
             /* pads up to kernel - 1 on every side, more than half the window */
-            check_layer_ext(ctx, kind, (const int[]){3, 3, 1, 1, 2, 2, 2, 2, 1, 1, cp, 0}, 2, 4,
-                            5, 2, PLAIN);
-            check_layer_ext(ctx, kind, (const int[]){3, 2, 2, 3, 2, 0, 1, 1, 1, 1, cp, 1}, 3, 7,
-                            8, 2, TIES); /* asymmetric, ceil */
+            check_layer_ext(ctx, kind, (const int[]){3, 3, 1, 1, 2, 2, 2, 2, 1, 1, cp, 0}, 2, 4, 5,
+                            2, PLAIN);
+            check_layer_ext(ctx, kind, (const int[]){3, 2, 2, 3, 2, 0, 1, 1, 1, 1, cp, 1}, 3, 7, 8,
+                            2, TIES); /* asymmetric, ceil */
             /* dilation: overlapping extents; windows apart but dilated (the gather) */
-            check_layer_ext(ctx, kind, (const int[]){2, 2, 1, 1, 0, 0, 0, 0, 2, 2, cp, 0}, 2, 6,
-                            7, 2, PLAIN);
-            check_layer_ext(ctx, kind, (const int[]){3, 2, 2, 3, 1, 2, 3, 0, 2, 3, cp, 1}, 2, 9,
-                            11, 3, PLAIN);
-            check_layer_ext(ctx, kind, (const int[]){2, 2, 3, 3, 0, 1, 1, 0, 2, 2, cp, 0}, 2, 8,
-                            9, 2, NANS);
+            check_layer_ext(ctx, kind, (const int[]){2, 2, 1, 1, 0, 0, 0, 0, 2, 2, cp, 0}, 2, 6, 7,
+                            2, PLAIN);
+            check_layer_ext(ctx, kind, (const int[]){3, 2, 2, 3, 1, 2, 3, 0, 2, 3, cp, 1}, 2, 9, 11,
+                            3, PLAIN);
+            check_layer_ext(ctx, kind, (const int[]){2, 2, 3, 3, 0, 1, 1, 0, 2, 2, cp, 0}, 2, 8, 9,
+                            2, NANS);
         }
         /* 70000 planes: two launches (at most 65535 planes each); host-side splitting of
          * kernels the cases above run, so not under Oclgrind (test_small) */

@@ -114,9 +114,9 @@ static vd_status pool_reshape(vd_layer *l)
                             "padding (top, left, bottom, right) = (%d, %d, %d, %d) is not less "
                             "than the window's extent %lldx%lld",
                             (int)pt, (int)pl, (int)pb, (int)pr, (long long)eh, (long long)ew);
-    vd_pool_geom g = {(int32_t)l->in.d[0], (int32_t)l->in.d[1], (int32_t)l->in.d[2], 0, 0, kh, kw, sh,
-                      sw, pt, pl, pb, pr, dh, dw, p->count_pad ? 0 : 1};
-    if (l->ops == &vd_layer_maxpool) g.excl = 0;
+    int32_t C = (int32_t)l->in.d[0], H = (int32_t)l->in.d[1], W = (int32_t)l->in.d[2];
+    int32_t excl = l->ops == &vd_layer_avgpool && !p->count_pad;
+    vd_pool_geom g = {C, H, W, 0, 0, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, excl};
     g.P = vd_pool_out_size2(g.H, (int32_t)eh, g.sh, pt, pb, p->ceil != 0);
     g.Q = vd_pool_out_size2(g.W, (int32_t)ew, g.sw, pl, pr, p->ceil != 0);
     if (g.P < 1 || g.Q < 1)

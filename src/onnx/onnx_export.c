@@ -415,10 +415,9 @@ static vd_status export_dense(ex *e, const vd_layer *l)
 static vd_status export_pool(ex *e, const vd_layer *l, bool is_max)
 {
     static const char *const handled[] = {
-        "kernel",   "stride",   "pad",        "ceil",      "kernel_h",   "kernel_w",
-        "stride_h", "stride_w", "pad_h",      "pad_w",     "pad_top",    "pad_left",
-        "pad_bottom", "pad_right", "dilation", "dilation_h", "dilation_w", "count_pad",
-        NULL};
+        "kernel",   "stride",     "pad",        "ceil",      "kernel_h", "kernel_w",   "stride_h",
+        "stride_w", "pad_h",      "pad_w",      "pad_top",   "pad_left", "pad_bottom", "pad_right",
+        "dilation", "dilation_h", "dilation_w", "count_pad", NULL};
     if (is_max && opt(l, "indices") != 0)
         return unsupported(e, l,
                            "option 'indices' = 1 (the argmax output) is ONNX MaxPool's second "

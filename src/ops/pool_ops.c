@@ -90,7 +90,7 @@ static size_t chunk(size_t planes, size_t p0)
 #define POOL_ARGS(g, planes)                                                                  \
     VD_A_U64(planes), VD_A_I32((g)->H), VD_A_I32((g)->W), VD_A_I32((g)->P), VD_A_I32((g)->Q), \
         VD_A_I32((g)->kh), VD_A_I32((g)->kw), VD_A_I32((g)->sh), VD_A_I32((g)->sw),           \
-        VD_A_I32((g)->ph), VD_A_I32((g)->pw), VD_A_I32((g)->pb), VD_A_I32((g)->pr),            \
+        VD_A_I32((g)->ph), VD_A_I32((g)->pw), VD_A_I32((g)->pb), VD_A_I32((g)->pr),           \
         VD_A_I32(dil((g)->dh)), VD_A_I32(dil((g)->dw)), VD_A_I32((g)->excl)
 
 /* Enqueue pool.cl:name over the grid (d0, d1, d2) with pool_local's local size. */
