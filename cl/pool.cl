@@ -2,8 +2,12 @@
  *
  * -D switches: none. Every shape is an argument.
  *
- * Geometry per image: input (C, H, W), output (C, P, Q); window (p, q) covers input rows
- * p*sh - ph .. p*sh - ph + kh - 1 and columns q*sw - pw .. q*sw - pw + kw - 1. A "plane"
+ * Geometry per image: input (C, H, W), output (C, P, Q); window (p, q) has the taps at
+ * input rows p*sh - ph + r*dh (r in [0, kh)) and columns q*sw - pw + c*dw (c in [0, kw));
+ * ph, pw are the top and left padding, pb, pr the bottom and right padding (they bound
+ * the padded input [-ph, H + pb) x [-pw, W + pr) that the average's divisor counts), dh,
+ * dw the dilation (>= 1), excl the average's divisor: 0 counts the taps inside the padded
+ * input (count_include_pad=1), 1 those inside the input (count_include_pad=0). A "plane"
  * is one (image, channel) pair; planes are numbered img*C + c, so the kernels only need
  * the number of planes (n*C).
  *
@@ -25,8 +29,10 @@
  *   winner's h*W + w (-1 and y = 0 for a window with no input tap, which the layer's shape
  *   rules exclude).
  * avgpool_fwd: global (Q, P, planes): y = sum of the window's input taps / divisor, the
- *   divisor being the window clipped to the padded input [-pad, in + pad) (PyTorch's
- *   count_include_pad=True).
+ *   divisor being the number of the window's taps inside the padded input (excl 0,
+ *   PyTorch's count_include_pad=True) or inside the input (excl 1).
+ * maxpool_indices: global (Q * P, 1, planes): y = (plane0 + plane) * H * W + idx as float
+ *   (ONNX MaxPool's Indices output into the flattened input, storage_order 0).
  * pool_bwd: the backward of maxpool (avg == 0; idx from maxpool_fwd) or avgpool (avg != 0;
  *   idx is not read and may be NULL), any geometry; the launcher uses it when windows
  *   overlap. Global (W, H, planes), one work-item per input pixel: it sums, in (p, q)
@@ -34,7 +40,8 @@
  *   dy / divisor (avgpool). No atomics: deterministic. dx = beta * dx + sum; with
  *   beta == 0 dx is not read.
  * pool_bwd_cell: the same backward (same arguments) when windows do not overlap
- *   (kh <= sh and kw <= sw). Global (Q, P, planes), one work-item per output element.
+ *   (kh <= sh and kw <= sw) and are not dilated (dh == dw == 1). Global (Q, P, planes),
+ *   one work-item per output element.
  *   Each axis is cut into cells, cell p running from where window p starts (0 for the
  *   first) to where window p + 1 starts (the input's end for the last), so the cells tile
  *   the plane and cell (p, q) holds the part of window (p, q) inside the input. The
@@ -46,30 +53,49 @@
  *   order.
  * gavg_bwd: global (HW, 1, planes): dx = beta * dx + dy[plane] / HW. */
 
-kernel void maxpool_fwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
-                        int sw, int ph, int pw, global const float *x, ulong x_off,
-                        global float *y, ulong y_off, global int *idx, ulong idx_off)
+/* The kernels' geometry arguments, in the order of POOL_ARGS (src/ops/pool_ops.c). */
+#define VD_POOL_PARAMS                                                                    \
+    ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh, int sw, int ph, int pw, \
+        int pb, int pr, int dh, int dw, int excl
+
+/* ceil(a / d) for a > 0, d >= 1; no division for the common undilated case. */
+inline int vd_pool_cdiv(int a, int d)
+{
+    return d == 1 ? a : (a + d - 1) / d;
+}
+
+/* The taps r in [lo, hi) (lo <= hi) of a window whose taps lie at a + r*d, r in [0, k),
+ * that fall inside [b0, b1). */
+inline int2 vd_pool_taps(int a, int k, int d, int b0, int b1)
+{
+    int lo = a >= b0 ? 0 : vd_pool_cdiv(b0 - a, d);
+    int hi = a >= b1 ? 0 : min(k, vd_pool_cdiv(b1 - a, d));
+    return (int2)(lo, max(lo, hi));
+}
+
+kernel void maxpool_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off, global float *y,
+                        ulong y_off, global int *idx, ulong idx_off)
 {
     int q = (int)get_global_id(0), p = (int)get_global_id(1);
     ulong plane = get_global_id(2);
     if (q >= Q || p >= P || plane >= planes)
         return;
     int h0 = p * sh - ph, w0 = q * sw - pw;
-    int h1 = min(h0 + kh, H), w1 = min(w0 + kw, W);
-    h0 = max(h0, 0);
-    w0 = max(w0, 0);
+    int2 rh = vd_pool_taps(h0, kh, dh, 0, H), rw = vd_pool_taps(w0, kw, dw, 0, W);
     global const float *xp = x + x_off + plane * (ulong)(H * W);
     float best = 0.0f;
     int bi = -1;
-    if (h0 < h1 && w0 < w1) {
-        bi = h0 * W + w0;
+    if (rh.x < rh.y && rw.x < rw.y) {
+        bi = (h0 + rh.x * dh) * W + w0 + rw.x * dw;
         best = xp[bi];
     }
     /* Branch-free on purpose: random data mispredicts a branch per tap (3x slower on
      * PoCL). v != v is isnan(v), which PoCL does not inline. A NaN best stays: NaN > x
      * and x > NaN are false. Revisiting the first tap changes nothing. */
-    for (int h = h0; h < h1; h++) {
-        for (int w = w0; w < w1; w++) {
+    for (int r = rh.x; r < rh.y; r++) {
+        int h = h0 + r * dh;
+        for (int c = rw.x; c < rw.y; c++) {
+            int w = w0 + c * dw;
             float v = xp[h * W + w];
             int take = (v > best) | ((v != v) & (best == best));
             best = take ? v : best;
@@ -81,9 +107,20 @@ kernel void maxpool_fwd(ulong planes, int H, int W, int P, int Q, int kh, int kw
     idx[idx_off + o] = bi;
 }
 
-/* The windows containing input row h: p in [lo, hi] (empty when lo > hi). lo is
- * ceil((h + pad - k + 1) / s) clamped at 0, written without a branch so that both
- * divisions always run (see pool_bwd). */
+kernel void maxpool_indices(ulong planes, ulong plane0, int HW, int PQ, global const int *idx,
+                            ulong idx_off, global float *y, ulong y_off)
+{
+    int o = (int)get_global_id(0);
+    ulong plane = get_global_id(2);
+    if (o >= PQ || plane >= planes)
+        return;
+    ulong i = plane * (ulong)PQ + (ulong)o;
+    y[y_off + i] = (float)((plane0 + plane) * (ulong)HW + (ulong)idx[idx_off + i]);
+}
+
+/* The windows whose extent (k: (taps - 1) * dilation + 1) contains input row h: p in
+ * [lo, hi] (empty when lo > hi). lo is ceil((h + pad - k + 1) / s) clamped at 0,
+ * written without a branch so that both divisions always run (see pool_bwd). */
 inline int2 vd_pool_range(int h, int k, int s, int pad, int P)
 {
     int lo = max(h + pad - k + s, 0) / s;
@@ -91,36 +128,38 @@ inline int2 vd_pool_range(int h, int k, int s, int pad, int P)
     return (int2)(lo, hi);
 }
 
-/* Divisor of window (p, q) with count_include_pad: the window clipped to the padded
- * input. */
+/* Divisor of window (p, q): its taps inside the padded input (excl 0) or inside the
+ * input (excl 1). */
 inline float vd_avg_divisor(int p, int q, int H, int W, int kh, int kw, int sh, int sw,
-                            int ph, int pw)
+                            int ph, int pw, int pb, int pr, int dh, int dw, int excl)
 {
     int h0 = p * sh - ph, w0 = q * sw - pw;
-    int h1 = min(h0 + kh, H + ph), w1 = min(w0 + kw, W + pw);
-    return (float)((h1 - h0) * (w1 - w0));
+    int2 rh = vd_pool_taps(h0, kh, dh, excl ? 0 : -ph, excl ? H : H + pb);
+    int2 rw = vd_pool_taps(w0, kw, dw, excl ? 0 : -pw, excl ? W : W + pr);
+    return (float)((rh.y - rh.x) * (rw.y - rw.x));
 }
+#define VD_AVG_DIVISOR(p, q) \
+    vd_avg_divisor((p), (q), H, W, kh, kw, sh, sw, ph, pw, pb, pr, dh, dw, excl)
 
-kernel void avgpool_fwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
-                        int sw, int ph, int pw, global const float *x, ulong x_off,
-                        global float *y, ulong y_off)
+kernel void avgpool_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off, global float *y,
+                        ulong y_off)
 {
     int q = (int)get_global_id(0), p = (int)get_global_id(1);
     ulong plane = get_global_id(2);
     if (q >= Q || p >= P || plane >= planes)
         return;
     int h0 = p * sh - ph, w0 = q * sw - pw;
+    int2 rh = vd_pool_taps(h0, kh, dh, 0, H), rw = vd_pool_taps(w0, kw, dw, 0, W);
     global const float *xp = x + x_off + plane * (ulong)(H * W);
     float sum = 0.0f;
-    for (int h = max(h0, 0); h < min(h0 + kh, H); h++)
-        for (int w = max(w0, 0); w < min(w0 + kw, W); w++)
-            sum += xp[h * W + w];
+    for (int r = rh.x; r < rh.y; r++)
+        for (int c = rw.x; c < rw.y; c++)
+            sum += xp[(h0 + r * dh) * W + w0 + c * dw];
     ulong o = plane * (ulong)(P * Q) + (ulong)(p * Q + q);
-    y[y_off + o] = sum / vd_avg_divisor(p, q, H, W, kh, kw, sh, sw, ph, pw);
+    y[y_off + o] = sum / VD_AVG_DIVISOR(p, q);
 }
 
-kernel void pool_bwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh, int sw,
-                     int ph, int pw, int avg, global const int *idx, ulong idx_off,
+kernel void pool_bwd(VD_POOL_PARAMS, int avg, global const int *idx, ulong idx_off,
                      global const float *dy, ulong dy_off, float beta, global float *dx,
                      ulong dx_off)
 {
@@ -128,23 +167,27 @@ kernel void pool_bwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, i
     ulong plane = get_global_id(2);
     /* Before the bounds check, so that the compiler may hoist the row's divisions out of
      * PoCL's loop over dimension 0 (a division that might not run cannot be hoisted). */
-    int2 rp = vd_pool_range(h, kh, sh, ph, P);
+    int2 rp = vd_pool_range(h, (kh - 1) * dh + 1, sh, ph, P);
     if (w >= W || h >= H || plane >= planes)
         return;
     int me = h * W + w;
-    int2 rq = vd_pool_range(w, kw, sw, pw, Q);
+    int2 rq = vd_pool_range(w, (kw - 1) * dw + 1, sw, pw, Q);
     ulong ob = plane * (ulong)(P * Q);
     global const float *gp = dy + dy_off + ob;
     float sum = 0.0f;
-    for (int p = rp.x; p <= rp.y; p++)
+    for (int p = rp.x; p <= rp.y; p++) {
+        /* dilated: the window's extent holds h, but one of its taps must be h */
+        int tap_h = dh == 1 || (h + ph - p * sh) % dh == 0;
         for (int q = rq.x; q <= rq.y; q++) {
             float g = gp[p * Q + q];
+            int tap = tap_h & (dw == 1 || (w + pw - q * sw) % dw == 0);
             /* maxpool adds 0 for a window that chose another pixel, which leaves sum as it
              * is (sum is never -0); with both loads unconditional this is a select, not a
              * branch that random data mispredicts. */
-            sum += avg ? g / vd_avg_divisor(p, q, H, W, kh, kw, sh, sw, ph, pw)
+            sum += avg ? (tap ? g / VD_AVG_DIVISOR(p, q) : 0.0f)
                        : idx[idx_off + ob + (ulong)(p * Q + q)] == me ? g : 0.0f;
         }
+    }
     ulong i = dx_off + plane * (ulong)(H * W) + (ulong)me;
     dx[i] = beta == 0.0f ? sum : beta * dx[i] + sum;
 }
@@ -157,8 +200,7 @@ inline int vd_pool_cell(int p, int s, int pad, int P, int H)
     return p <= 0 ? 0 : p >= P ? H : clamp(p * s - pad, 0, H);
 }
 
-kernel void pool_bwd_cell(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
-                          int sw, int ph, int pw, int avg, global const int *idx,
+kernel void pool_bwd_cell(VD_POOL_PARAMS, int avg, global const int *idx,
                           ulong idx_off, global const float *dy, ulong dy_off, float beta,
                           global float *dx, ulong dx_off)
 {
@@ -176,7 +218,7 @@ kernel void pool_bwd_cell(ulong planes, int H, int W, int P, int Q, int kh, int 
     float g;
     int win = -1, he = h0, we = w0;
     if (avg) {
-        g = 0.0f + dy[dy_off + o] / vd_avg_divisor(p, q, H, W, kh, kw, sh, sw, ph, pw);
+        g = 0.0f + dy[dy_off + o] / VD_AVG_DIVISOR(p, q);
         he = min(p * sh - ph + kh, h1);
         we = min(q * sw - pw + kw, w1);
     } else {
@@ -236,8 +278,7 @@ kernel void gavg_bwd(ulong planes, ulong HW, global const float *dy, ulong dy_of
         bi = select(bi, off, take);                                       \
     } while (0)
 
-kernel void maxpool2_fwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
-                         int sw, int ph, int pw, global const float *x, ulong x_off,
+kernel void maxpool2_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off,
                          global float *y, ulong y_off, global int *idx, ulong idx_off)
 {
     /* Global (P, planes): one work-item per output row, four outputs per step from two
@@ -278,8 +319,7 @@ kernel void maxpool2_fwd(ulong planes, int H, int W, int P, int Q, int kh, int k
 #undef VT_INT
 }
 
-kernel void maxpool2_bwd(ulong planes, int H, int W, int P, int Q, int kh, int kw, int sh,
-                         int sw, int ph, int pw, int avg, global const int *idx, ulong idx_off,
+kernel void maxpool2_bwd(VD_POOL_PARAMS, int avg, global const int *idx, ulong idx_off,
                          global const float *dy, ulong dy_off, float beta, global float *dx,
                          ulong dx_off)
 {

@@ -369,6 +369,10 @@ static void check_relu(vd_context *ctx)
         {true, {2, 3, 3, 2, 1, 1, 1, 1, 1, 1}, 3, 4, 5, 3},
         {true, {2, 3, 3, 1, 0, 2, 2, 0, 0, 1}, 4, 3, 4, 3},
         {true, {3, 5, 5, 1, 2, 1, 1, 1, 0, 1}, 4, 9, 8, 2},
+        /* deconv2d with negative output_pad (the bottom/right cropped more) */
+        {true, {2, 3, 3, 2, 1, 1, 1, 1, -1, 1}, 3, 4, 5, 3},
+        {true, {3, 5, 5, 1, 2, 1, 1, 1, -1, 1}, 4, 9, 8, 2},
+        {true, {3, 3, 3, 1, 1, 1, 1, 0, -1, 1}, 3, 9, 7, 2},
     };
     size_t nc = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < nc; i++) /* the selection's own choice */
@@ -425,6 +429,8 @@ static void check_bad(vd_context *ctx)
                          "conv2d dilated kernel larger than the input");
     expect_reshape_fails(ctx, "deconv2d", "filters=4 stride=2 output_pad=2", rig_shape3(1, 4, 4),
                          "deconv2d output_pad >= stride and dilation");
+    expect_reshape_fails(ctx, "deconv2d", "filters=2 kernel=1 output_pad=-1", rig_shape3(1, 1, 1),
+                         "deconv2d output_pad cropping the whole output");
     /* Argument checks of the im2col algorithm and the batch runner. */
     vd_conv_geom g = geom(2, 4, 4, 2, 3, 3, 1, 1, 1, 1);
     test_buf t;
@@ -478,6 +484,10 @@ int main(void)
     check_layer(ctx, true, (conv_opts){2, 3, 3, 1, 0, 2, 2, 0, 0, 0}, 4, 3, 4, 3);
     check_layer(ctx, true, (conv_opts){5, 1, 1, 1, 0, 1, 1, 1, 0, 0}, 3, 5, 6, 3);
     check_layer(ctx, true, (conv_opts){6, 3, 3, 2, 0, 1, 3, 1, 1, 0}, 3, 5, 4, 3); /* depthwise */
+    /* negative output_pad: one (two) more rows/columns cropped at the bottom/right */
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 2, 1, 1, 1, 1, -1, 0}, 3, 4, 5, 3);
+    check_layer(ctx, true, (conv_opts){3, 3, 3, 1, 1, 1, 1, 1, -1, 0}, 2, 5, 6, 2);
+    check_layer(ctx, true, (conv_opts){2, 3, 3, 1, 0, 2, 2, 0, -2, 0}, 4, 3, 4, 3);
     /* launchers with chunks of 2 images over a batch of 3 (and of 1) */
     check_ops_chunked(ctx, geom(3, 7, 9, 5, 3, 3, 2, 1, 1, 1), 3, 2);
     check_ops_chunked(ctx, geom(4, 6, 7, 6, 3, 3, 1, 1, 2, 2), 3, 2);

@@ -252,7 +252,7 @@ static float *distinct_array(size_t m)
 
 static vd_pool_geom pool_geom(int C, int H, int W, int k, int s, int pad, bool ceil_mode)
 {
-    vd_pool_geom g = {C, H, W, 0, 0, k, k, s, s, pad, pad};
+    vd_pool_geom g = {C, H, W, 0, 0, k, k, s, s, pad, pad, pad, pad, 1, 1, 0};
     g.P = vd_pool_out_size(H, k, s, pad, ceil_mode);
     g.Q = vd_pool_out_size(W, k, s, pad, ceil_mode);
     return g;
@@ -455,6 +455,7 @@ int main(void)
     check_conv("3x4x5 k3 s2 p1 op1", deconv_geom(3, 4, 5, 2, 3, 3, 2, 1, 1, 1, 1), 2, true, true);
     check_conv("2x3x3 k4 s2 p1", deconv_geom(2, 3, 3, 3, 4, 4, 2, 1, 1, 1, 0), 1, true, true);
     check_conv("4x3x4 k3 d2 g2", deconv_geom(4, 3, 4, 2, 3, 3, 1, 0, 2, 2, 0), 2, true, false);
+    check_conv("3x4x5 k3 s2 p1 op-1", deconv_geom(3, 4, 5, 2, 3, 3, 2, 1, 1, 1, -1), 2, true, true);
     check_adjoint(conv_geom(4, 7, 6, 6, 3, 3, 2, 1, 2, 2), 2);
     check_adjoint(conv_geom(3, 5, 5, 3, 5, 5, 1, 2, 1, 3), 1);
 
@@ -462,6 +463,13 @@ int main(void)
     check_pool("2x6x7 k2", 0, pool_geom(2, 6, 7, 2, 2, 0, false), 2);
     check_pool("3x7x7 k3 s2 p1 ceil", 0, pool_geom(3, 7, 7, 3, 2, 1, true), 2);
     check_pool("2x5x6 k3 s1", 0, pool_geom(2, 5, 6, 3, 1, 0, false), 1);
+    /* per-side pads, dilation, count_pad = 0 (excl): P = (6 + 2 - 5) / 2 + 1, Q = 7 + 1 - 3 + 1 */
+    for (int kind = 0; kind < 2; kind++)
+        for (int excl = 0; excl <= kind; excl++) {
+            vd_pool_geom g = {2, 6, 7, 2, 6, 3, 2, 2, 1, 0, 1, 2, 0, 2, 2, excl};
+            check_pool(excl ? "2x6x7 k3x2 pads 0,1,2,0 d2 excl" : "2x6x7 k3x2 pads 0,1,2,0 d2",
+                       kind, g, 2);
+        }
     check_pool("2x6x7 k2", 1, pool_geom(2, 6, 7, 2, 2, 0, false), 2);
     check_pool("3x7x7 k3 s2 p1 ceil", 1, pool_geom(3, 7, 7, 3, 2, 1, true), 2);
     check_pool("2x5x5 k2 s2 p1 ceil", 1, pool_geom(2, 5, 5, 2, 2, 1, true), 3);

@@ -446,6 +446,71 @@ static void test_bad_inputs(vd_context *ctx)
     expect_true("no temporary file left behind", access(tmp, F_OK) != 0);
 }
 
+/* The pools' per-side padding, dilation and count_pad as ONNX attributes, and deconv2d's
+ * negative output_pad as end pads; a dilated avgpool and maxpool indices=1 are refused
+ * with what is missing. */
+static void test_pool_options(vd_context *ctx)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/pool_opts.onnx", dir);
+    vd_net *net = build(ctx,
+                        "[net]\ninput = 2, 9, 10\n"
+                        "[maxpool]\nname = mp\nkernel_h = 3\nkernel_w = 2\nstride = 2\n"
+                        "pad_top = 0\npad_left = 1\npad_bottom = 2\npad_right = 0\n"
+                        "dilation_w = 3\n"
+                        "[avgpool]\nname = ap\nkernel = 3\nstride = 1\npad_top = 2\n"
+                        "pad_left = 0\npad_bottom = 1\npad_right = 2\ncount_pad = 0\n",
+                        2);
+    if (net) {
+        Onnx__ModelProto *m = NULL;
+        if (EXPECT_OK(ctx, vd_net_save_onnx(net, path)) &&
+            expect_true("it parses", (m = read_model(path)) != NULL) &&
+            expect_true("MaxPool and AveragePool", m->graph->n_node == 2)) {
+            const Onnx__NodeProto *mp = m->graph->node[0], *ap = m->graph->node[1];
+            expect_ints("maxpool kernel", mp, "kernel_shape", 2, (int64_t[]){3, 2});
+            expect_ints("maxpool per-side pads", mp, "pads", 4, (int64_t[]){0, 1, 2, 0});
+            expect_ints("maxpool dilations", mp, "dilations", 2, (int64_t[]){1, 3});
+            expect_ints("avgpool per-side pads", ap, "pads", 4, (int64_t[]){2, 0, 1, 2});
+            expect_int(ap, "count_include_pad", 0);
+        }
+        if (m) onnx__model_proto__free_unpacked(m, NULL);
+        vd_net_destroy(net);
+    }
+    /* deconv2d's negative output_pad: the bottom/right cropped more (end pads) */
+    net = build(ctx,
+                "[net]\ninput = 2, 4, 5\n[deconv2d]\nname = up\nfilters = 3\nkernel = 3\n"
+                "stride = 2\npad = 1\noutput_pad = -1\n",
+                2);
+    if (net) {
+        Onnx__ModelProto *m = NULL;
+        if (EXPECT_OK(ctx, vd_net_save_onnx(net, path)) &&
+            expect_true("it parses", (m = read_model(path)) != NULL) &&
+            expect_true("one ConvTranspose", m->graph->n_node == 1)) {
+            const Onnx__NodeProto *n = m->graph->node[0];
+            expect_ints("deconv2d output_pad -1 as end pads", n, "pads", 4,
+                        (int64_t[]){1, 1, 2, 2});
+            expect_ints("deconv2d output_pad -1: output_padding 0", n, "output_padding", 2,
+                        (int64_t[]){0, 0});
+        }
+        if (m) onnx__model_proto__free_unpacked(m, NULL);
+        vd_net_destroy(net);
+    }
+    net = build(ctx, "[net]\ninput = 1, 8, 8\n[avgpool]\nname = ap\nkernel = 2\ndilation = 2\n", 2);
+    if (net) {
+        expect_status("dilated avgpool", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
+        expect_true("the refusal names the layer and the opset",
+                    message_has(ctx, "layer 'ap' (avgpool): dilation 2, 2", "opset 19"));
+        vd_net_destroy(net);
+    }
+    net = build(ctx, "[net]\ninput = 1, 8, 8\n[maxpool]\nname = mp\nkernel = 2\nindices = 1\n", 2);
+    if (net) {
+        expect_status("maxpool indices=1", ctx, vd_net_save_onnx(net, path), VD_ERR_UNSUPPORTED);
+        expect_true("the refusal names the layer and the option",
+                    message_has(ctx, "layer 'mp' (maxpool): option 'indices' = 1", "Indices"));
+        vd_net_destroy(net);
+    }
+}
+
 int main(void)
 {
     vd_context *ctx = NULL;
@@ -454,6 +519,7 @@ int main(void)
     test_structure(ctx);
     test_bad_inputs(ctx);
     test_layernorm_axis(ctx);
+    test_pool_options(ctx);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);

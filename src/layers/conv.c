@@ -75,8 +75,8 @@ static const vd_key conv_keys[] = {
 
 static const vd_key deconv_keys[] = {
     COMMON_KEYS,
-    {"output_pad", VD_KEY_INT, offsetof(conv, output_pad), 0, 0, 1024, false,
-     "extra rows/columns on the bottom/right of the output"},
+    {"output_pad", VD_KEY_INT, offsetof(conv, output_pad), 0, -1024, 1024, false,
+     "extra rows/columns on the bottom/right of the output (negative: cropped there)"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
 
@@ -175,7 +175,11 @@ static vd_status conv_reshape(vd_layer *l)
 }
 
 /* PyTorch's ConvTranspose2d: out = (in - 1) * stride - 2 * pad + dil * (k - 1) + op + 1,
- * with output_pad smaller than the stride or the dilation. */
+ * with output_pad smaller than the stride or the dilation. A negative output_pad crops
+ * -op more rows/columns at the bottom/right (ONNX's pads with end > begin): the
+ * transposed convolution's last windows then reach past the padded input, which every
+ * algorithm bounds-checks like padding (tests/test_conv.c forces each one on such
+ * geometries). */
 static vd_status deconv_reshape(vd_layer *l)
 {
     conv *c = (conv *)l;

@@ -367,15 +367,17 @@ static vd_status export_conv(ex *e, const vd_layer *l, bool transposed)
     Onnx__NodeProto *n =
         out ? node(e, transposed ? "ConvTranspose" : "Conv", l->name, bias ? 3 : 2, ins, out)
             : NULL;
+    /* deconv2d's negative output_pad crops -op more at the bottom/right: end pads
+     * pad - op and output_padding 0 (ONNX's output: full - begin - end + output_padding). */
+    int64_t op = transposed ? (int64_t)opt(l, "output_pad") : 0;
+    int64_t end = op < 0 ? pad - op : pad;
     bool ok = n && attr_ints(e, n, "kernel_shape", 2, (int64_t[]){R, S}) &&
               attr_ints(e, n, "strides", 2, (int64_t[]){stride, stride}) &&
-              attr_ints(e, n, "pads", 4, (int64_t[]){pad, pad, pad, pad}) &&
+              attr_ints(e, n, "pads", 4, (int64_t[]){pad, pad, end, end}) &&
               attr_ints(e, n, "dilations", 2, (int64_t[]){dil, dil}) &&
               attr_int(e, n, "group", groups);
-    if (ok && transposed) {
-        int64_t op = (int64_t)opt(l, "output_pad");
-        ok = attr_ints(e, n, "output_padding", 2, (int64_t[]){op, op});
-    }
+    if (ok && transposed)
+        ok = attr_ints(e, n, "output_padding", 2, (int64_t[]){op > 0 ? op : 0, op > 0 ? op : 0});
     if (ok && relu) ok = relu_after(e, l, out);
     return ok ? VD_OK : oom(e);
 }
@@ -404,47 +406,85 @@ static vd_status export_dense(ex *e, const vd_layer *l)
 }
 
 /* Verdant's pools follow PyTorch (pool.c). Without ceil mode, or when ceil mode adds no
- * window, the output size is the floor formula with symmetric pads. When ceil mode adds a
+ * window, the output size is the floor formula with the layer's pads (per side:
+ * pad_top/left/bottom/right, falling back to pad_h/pad_w and pad). When ceil mode adds a
  * last window that hangs over the bottom/right edge, the overhang is written as explicit
  * end padding with ceil_mode 0, which every ONNX runtime sizes alike: MaxPool pads with
- * -inf, so the window's maximum is the same. avgpool divides each window by its part
- * inside the padded input [-pad, in + pad). Without padding that is its part inside the
- * input, which is AveragePool's count_include_pad=0 with the end padding. With padding,
- * AveragePool divides the overhanging window by the whole window (count_include_pad=1) or
- * the first window by its part inside the unpadded input (0): neither matches, so that
- * case is refused. */
+ * -inf, so the window's maximum is the same. avgpool with count_pad=0 divides by the
+ * window's taps inside the input: count_include_pad=0, whatever the padding. With
+ * count_pad=1 it divides by the taps inside the padded input [-top, H + bottom), which is
+ * the whole window (count_include_pad=1) unless ceil mode makes the last window overhang;
+ * then, without any padding, that is its part inside the input (count_include_pad=0 with
+ * the end padding), and with padding AveragePool divides the overhanging window by the
+ * whole window (1) or the first window by its part inside the unpadded input (0): neither
+ * matches, so that case is refused. Dilation is MaxPool's dilations; AveragePool has them
+ * only from opset 19, so a dilated avgpool is refused. indices=1 (the argmax output) is
+ * refused: it is ONNX MaxPool's second output, which this exporter does not write. */
 static vd_status export_pool(ex *e, const vd_layer *l, bool is_max)
 {
-    static const char *const handled[] = {"kernel", "stride", "pad", "ceil", NULL};
+    static const char *const handled[] = {
+        "kernel",   "stride",     "pad",        "ceil",      "kernel_h", "kernel_w",   "stride_h",
+        "stride_w", "pad_h",      "pad_w",      "pad_top",   "pad_left", "pad_bottom", "pad_right",
+        "dilation", "dilation_h", "dilation_w", "count_pad", NULL};
+    if (is_max && opt(l, "indices") != 0)
+        return unsupported(e, l,
+                           "option 'indices' = 1 (the argmax output) is ONNX MaxPool's second "
+                           "output (Indices), which this exporter does not write");
     vd_status st = check_keys(e, l, handled);
     if (st != VD_OK) return st;
     int64_t k = (int64_t)opt(l, "kernel"), s = (int64_t)opt(l, "stride");
-    int64_t p = (int64_t)opt(l, "pad");
-    if (s == 0) s = k;
+    int64_t p = (int64_t)opt(l, "pad"), d = (int64_t)opt(l, "dilation");
+    int64_t kh = opt(l, "kernel_h") ? (int64_t)opt(l, "kernel_h") : k;
+    int64_t kw = opt(l, "kernel_w") ? (int64_t)opt(l, "kernel_w") : k;
+    int64_t sh = opt(l, "stride_h") ? (int64_t)opt(l, "stride_h") : s ? s : kh;
+    int64_t sw = opt(l, "stride_w") ? (int64_t)opt(l, "stride_w") : s ? s : kw;
+    int64_t ph = opt(l, "pad_h") >= 0 ? (int64_t)opt(l, "pad_h") : p;
+    int64_t pw = opt(l, "pad_w") >= 0 ? (int64_t)opt(l, "pad_w") : p;
+    int64_t pt = opt(l, "pad_top") >= 0 ? (int64_t)opt(l, "pad_top") : ph;
+    int64_t pb = opt(l, "pad_bottom") >= 0 ? (int64_t)opt(l, "pad_bottom") : ph;
+    int64_t pl = opt(l, "pad_left") >= 0 ? (int64_t)opt(l, "pad_left") : pw;
+    int64_t pr = opt(l, "pad_right") >= 0 ? (int64_t)opt(l, "pad_right") : pw;
+    int64_t dh = opt(l, "dilation_h") ? (int64_t)opt(l, "dilation_h") : d;
+    int64_t dw = opt(l, "dilation_w") ? (int64_t)opt(l, "dilation_w") : d;
+    bool count_pad = is_max || opt(l, "count_pad") != 0;
+    if (!is_max && (dh != 1 || dw != 1)) {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "dilation %lld, %lld: ONNX AveragePool has dilations only from opset 19, and "
+                 "this exporter writes opset %d",
+                 (long long)dh, (long long)dw, VD_ONNX_OPSET);
+        return unsupported(e, l, why);
+    }
+    int64_t eh = (kh - 1) * dh + 1, ew = (kw - 1) * dw + 1;
     int64_t H = l->in.d[1], W = l->in.d[2], P = l->out.d[1], Q = l->out.d[2];
     /* End padding that makes the floor formula give P (Q): the overhang of the last window. */
-    int64_t end_h = (P - 1) * s + k - H - p, end_w = (Q - 1) * s + k - W - p;
-    if (end_h < p) end_h = p;
-    if (end_w < p) end_w = p;
-    bool overhang = end_h > p || end_w > p;
-    if (overhang && !is_max && p > 0) {
+    int64_t end_h = (P - 1) * sh + eh - H - pt, end_w = (Q - 1) * sw + ew - W - pl;
+    if (end_h < pb) end_h = pb;
+    if (end_w < pr) end_w = pr;
+    bool overhang = end_h > pb || end_w > pr, padded = pt || pb || pl || pr;
+    if (overhang && !is_max && count_pad && padded) {
         char why[400];
         snprintf(why, sizeof(why),
-                 "option 'ceil' = 1 with option 'pad' = %lld makes the last window hang over the "
-                 "padded %lldx%lld input (kernel %lld, stride %lld); Verdant divides that window "
-                 "by its part inside the padded input, which ONNX AveragePool cannot express "
-                 "(neither count_include_pad value matches): use ceil = 0, pad = 0 or a size "
-                 "without overhang",
-                 (long long)p, (long long)H, (long long)W, (long long)k, (long long)s);
+                 "option 'ceil' = 1 with option 'pad' = %lld (top, left, bottom, right = %lld, "
+                 "%lld, %lld, %lld) makes the last window hang over the padded %lldx%lld input "
+                 "(kernel %lldx%lld, stride %lld, %lld); Verdant divides that window by its "
+                 "part inside the padded input, which ONNX AveragePool cannot express (neither "
+                 "count_include_pad value matches): use ceil = 0, pad = 0, count_pad = 0 or a "
+                 "size without overhang",
+                 (long long)p, (long long)pt, (long long)pl, (long long)pb, (long long)pr,
+                 (long long)H, (long long)W, (long long)kh, (long long)kw, (long long)sh,
+                 (long long)sw);
         return unsupported(e, l, why);
     }
     const char *x = tensor_of(e, l->inputs[0]);
     Onnx__NodeProto *n = node(e, is_max ? "MaxPool" : "AveragePool", l->name, 1, &x, l->name);
-    bool ok = n && attr_ints(e, n, "kernel_shape", 2, (int64_t[]){k, k}) &&
-              attr_ints(e, n, "strides", 2, (int64_t[]){s, s}) &&
-              attr_ints(e, n, "pads", 4, (int64_t[]){p, p, end_h, end_w}) &&
+    bool ok = n && attr_ints(e, n, "kernel_shape", 2, (int64_t[]){kh, kw}) &&
+              attr_ints(e, n, "strides", 2, (int64_t[]){sh, sw}) &&
+              attr_ints(e, n, "pads", 4, (int64_t[]){pt, pl, end_h, end_w}) &&
               attr_int(e, n, "ceil_mode", 0);
-    if (ok && !is_max) ok = attr_int(e, n, "count_include_pad", overhang ? 0 : 1);
+    if (ok && is_max && (dh != 1 || dw != 1))
+        ok = attr_ints(e, n, "dilations", 2, (int64_t[]){dh, dw});
+    if (ok && !is_max) ok = attr_int(e, n, "count_include_pad", count_pad && !overhang ? 1 : 0);
     return ok ? VD_OK : oom(e);
 }
 

@@ -1052,14 +1052,15 @@ static vd_status op_conv2(imp *I, bool transpose, val *x, val *w, val *b)
                             ap);
         }
         /* Verdant: rows [p, p + out) of the full output, out = full - op - 2p + q; ONNX:
-         * rows [pb, full - pe). So p = pb, q = op + pb - pe on both axes. */
+         * rows [pb, full - pe). So p = pb, q = op + pb - pe on both axes (q < 0: the
+         * bottom/right cropped more than the top/left). */
         int64_t q[2] = {op2[0] + pads[0] - pads[2], op2[1] + pads[1] - pads[3]};
-        if (q[0] != q[1] || q[0] < 0)
+        if (q[0] != q[1] || q[0] < -1024)
             return attr_err(I, "pads",
                             "(top, left, bottom, right) = (%lld, %lld, %lld, %lld) with "
                             "output_padding (%lld, %lld): Verdant's deconv2d crops the top as "
-                            "the bottom and the left as the right, then may extend the bottom "
-                            "and right by one amount",
+                            "the bottom and the left as the right, then extends (or crops) the "
+                            "bottom and right by one amount, the same on both axes",
                             (long long)pads[0], (long long)pads[1], (long long)pads[2],
                             (long long)pads[3], (long long)op2[0], (long long)op2[1]);
         if ((q[0] >= s[0] || q[0] >= s[1]) && q[0] >= dil[0])
@@ -1197,33 +1198,25 @@ static vd_status op_pool2(imp *I, bool maxp, val *x)
         return attr_err(I, "kernel_shape", "windows are 1 to 1024 wide");
     if ((st = two_equal(I, "strides", 1, s)) != VD_OK) return st;
     if ((st = two_equal(I, "dilations", 1, dil)) != VD_OK) return st;
-    if (dil[0] != 1 || dil[1] != 1) return attr_err(I, "dilations", "Verdant pools undilated");
     int64_t ceil_mode, cip = 0, so;
     if ((st = attr_int(I, "ceil_mode", 0, &ceil_mode)) != VD_OK) return st;
     if (maxp && (st = attr_int(I, "storage_order", 0, &so)) != VD_OK) return st;
     if (!maxp && (st = attr_int(I, "count_include_pad", 0, &cip)) != VD_OK) return st;
-    int64_t pads[4];
+    int64_t pads[4], ext[2] = {(k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1};
     if ((st = spatial_pads(I, x, k, s, dil, pads)) != VD_OK) return st;
-    if (pads[0] != pads[2] || pads[1] != pads[3])
+    if (pads[0] >= ext[0] || pads[2] >= ext[0] || pads[1] >= ext[1] || pads[3] >= ext[1])
         return attr_err(I, "pads",
-                        "(top, left, bottom, right) = (%lld, %lld, %lld, %lld): Verdant pads "
-                        "the top as the bottom and the left as the right",
+                        "(top, left, bottom, right) = (%lld, %lld, %lld, %lld): a pad must be "
+                        "less than the window's extent %lldx%lld",
                         (long long)pads[0], (long long)pads[1], (long long)pads[2],
-                        (long long)pads[3]);
-    if (pads[0] > k[0] / 2 || pads[1] > k[1] / 2)
-        return attr_err(I, "pads", "%lld, %lld: more than half the window (Verdant's limit)",
-                        (long long)pads[0], (long long)pads[1]);
-    if (!maxp && (pads[0] > 0 || pads[1] > 0) && !cip)
-        return attr_err(I, "count_include_pad",
-                        "0 with padding: Verdant's avgpool divides by the window including "
-                        "the padding (count_include_pad=1)");
+                        (long long)pads[3], (long long)ext[0], (long long)ext[1]);
     int64_t out[2];
     for (int j = 0; j < 2; j++) {
-        int64_t span = x->d[2 + j] + 2 * pads[j] - k[j];
+        int64_t span = x->d[2 + j] + pads[j] + pads[j + 2] - ext[j];
         if (span < 0) return nerr(I, VD_ERR_SHAPE, "the window does not fit the input");
         int64_t onnx = (ceil_mode ? (span + s[j] - 1) / s[j] : span / s[j]) + 1;
-        int32_t vd = vd_pool_out_size((int32_t)x->d[2 + j], (int32_t)k[j], (int32_t)s[j],
-                                      (int32_t)pads[j], ceil_mode != 0);
+        int32_t vd = vd_pool_out_size2((int32_t)x->d[2 + j], (int32_t)ext[j], (int32_t)s[j],
+                                       (int32_t)pads[j], (int32_t)pads[j + 2], ceil_mode != 0);
         if (vd != onnx)
             return attr_err(I, "ceil_mode", "ONNX gives %lld outputs, Verdant's ceil rule %d",
                             (long long)onnx, (int)vd);
@@ -1238,7 +1231,13 @@ static vd_status op_pool2(imp *I, bool maxp, val *x)
     kv(l, "pad", "%lld", (long long)pads[0]);
     if (k[1] != k[0]) kv(l, "kernel_w", "%lld", (long long)k[1]);
     if (s[1] != s[0]) kv(l, "stride_w", "%lld", (long long)s[1]);
-    if (pads[1] != pads[0]) kv(l, "pad_w", "%lld", (long long)pads[1]);
+    if (pads[1] != pads[0]) kv(l, "pad_left", "%lld", (long long)pads[1]);
+    if (pads[2] != pads[0]) kv(l, "pad_bottom", "%lld", (long long)pads[2]);
+    if (pads[3] != pads[0]) kv(l, "pad_right", "%lld", (long long)pads[3]);
+    if (dil[0] != 1) kv(l, "dilation_h", "%lld", (long long)dil[0]);
+    if (dil[1] != 1) kv(l, "dilation_w", "%lld", (long long)dil[1]);
+    /* count_include_pad=0 with padding divides by the taps inside the input */
+    if (!maxp) kv(l, "count_pad", "%d", cip ? 1 : 0);
     kv(l, "ceil", "%d", ceil_mode ? 1 : 0);
     return VD_OK;
 }

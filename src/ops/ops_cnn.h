@@ -55,29 +55,43 @@ vd_status vd_op_relu_bias_nchw_bwd(vd_context *ctx, size_t n, size_t C, size_t H
 
 /* ------------------------------------------------------------------ pooling */
 
-/* Window (p, q) covers input rows p*sh - ph .. p*sh - ph + kh - 1 (and likewise columns).
- * Input (C, H, W), output (C, P, Q) per image. */
+/* Window (p, q) covers input rows p*sh - ph + r*dh for r in [0, kh) (and likewise
+ * columns): ph/pw are the top/left padding, pb/pr the bottom/right padding (they only
+ * bound the padded input [-ph, H + pb) that count_include_pad averages over and the
+ * output size), dh/dw the dilation (0 reads as 1, so that positional initialisers written
+ * before it existed keep their meaning). excl (avgpool): 0 divides by the taps inside
+ * the padded input (PyTorch's and ONNX's count_include_pad=1), 1 by the taps inside the
+ * input (count_include_pad=0). Input (C, H, W), output (C, P, Q) per image. */
 typedef struct vd_pool_geom {
     int32_t C, H, W, P, Q;
     int32_t kh, kw, sh, sw, ph, pw;
+    int32_t pb, pr, dh, dw, excl;
 } vd_pool_geom;
 
 /* PyTorch's rule: floor or ceil of (in + 2*pad - k) / stride, plus 1; in ceil mode the
  * last window must start inside the input or the left padding, else it is dropped.
- * <= 0 when the window does not fit. */
+ * <= 0 when the window does not fit. vd_pool_out_size2 is the same with the padding
+ * before (pad0) and after (pad1) the input and a window extent (k - 1) * dilation + 1. */
 int32_t vd_pool_out_size(int32_t in, int32_t k, int32_t stride, int32_t pad, bool ceil_mode);
+int32_t vd_pool_out_size2(int32_t in, int32_t extent, int32_t stride, int32_t pad0, int32_t pad1,
+                          bool ceil_mode);
 
 /* y = max over each window (padding never wins: it is -inf, as in PyTorch); idx (int32,
  * same shape as y) receives the winner's position h*W + w in its input plane, first
  * maximum in row-major window order. x: (n, C, H, W), y, idx: (n, C, P, Q). */
 vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
                             cl_mem y, size_t yo, cl_mem idx, size_t idxo);
+/* y = the positions in idx (from vd_op_maxpool_fwd, same shape) as indices into the
+ * flattened (n, C, H, W) input, as float: (image * C + c) * H * W + idx (ONNX MaxPool's
+ * Indices with storage_order 0); exact while below 2^24. y: (n, C, P, Q). */
+vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
+                                size_t idxo, cl_mem y, size_t yo);
 /* dx = beta * dx + dy routed to the positions in idx (gathered per input pixel). */
 vd_status vd_op_maxpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
                             size_t idxo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);
-/* Average with PyTorch's default count_include_pad=True: the divisor is the window
- * clipped to the padded input [-pad, in + pad), so padding counts as zeros but the part
- * of a ceil-mode window beyond the right padding does not. */
+/* Average over the window's taps inside the input, divided by the taps inside the padded
+ * input [-ph, H + pb) x [-pw, W + pr) (excl 0: padding counts as zeros but the part of a
+ * ceil-mode window beyond the bottom/right padding does not) or inside the input (excl 1). */
 vd_status vd_op_avgpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
                             cl_mem y, size_t yo);
 vd_status vd_op_avgpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem dy, size_t dyo,

@@ -5,30 +5,45 @@
  * blocks. */
 #include "ops_cnn.h"
 
-int32_t vd_pool_out_size(int32_t in, int32_t k, int32_t stride, int32_t pad, bool ceil_mode)
+int32_t vd_pool_out_size2(int32_t in, int32_t extent, int32_t stride, int32_t pad0, int32_t pad1,
+                          bool ceil_mode)
 {
-    int64_t span = (int64_t)in + 2 * (int64_t)pad - k;
+    int64_t span = (int64_t)in + (int64_t)pad0 + pad1 - extent;
     if (span < 0 || stride < 1) return 0;
     int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
     /* PyTorch: the last window must start inside the input or the left padding. */
-    if (ceil_mode && (out - 1) * stride >= (int64_t)in + pad) out--;
-    return (int32_t)out;
+    if (ceil_mode && (out - 1) * stride >= (int64_t)in + pad0) out--;
+    return out > INT32_MAX ? 0 : (int32_t)out;
+}
+
+int32_t vd_pool_out_size(int32_t in, int32_t k, int32_t stride, int32_t pad, bool ceil_mode)
+{
+    return vd_pool_out_size2(in, k, stride, pad, pad, ceil_mode);
+}
+
+/* The dilation, 0 read as 1 (see vd_pool_geom). */
+static int32_t dil(int32_t d)
+{
+    return d ? d : 1;
 }
 
 static bool geom_ok(const vd_pool_geom *g)
 {
     return g->C > 0 && g->H > 0 && g->W > 0 && g->P > 0 && g->Q > 0 && g->kh > 0 && g->kw > 0 &&
-           g->sh > 0 && g->sw > 0 && g->ph >= 0 && g->pw >= 0;
+           g->sh > 0 && g->sw > 0 && g->ph >= 0 && g->pw >= 0 && g->pb >= 0 && g->pr >= 0 &&
+           g->dh >= 0 && g->dw >= 0 && (g->excl == 0 || g->excl == 1);
 }
 
 /* The kernels index within a plane and compute window bounds in int. */
 static bool geom_fits_int(const vd_pool_geom *g)
 {
     const int64_t m = INT32_MAX;
+    int64_t eh = ((int64_t)g->kh - 1) * dil(g->dh) + 1, ew = ((int64_t)g->kw - 1) * dil(g->dw) + 1;
     return (int64_t)g->H * g->W <= m && (int64_t)g->P * g->Q <= m && (int64_t)g->kh * g->kw <= m &&
-           (int64_t)g->P * g->sh + g->kh + g->ph <= m &&
-           (int64_t)g->Q * g->sw + g->kw + g->pw <= m && (int64_t)g->H + g->ph + g->sh <= m &&
-           (int64_t)g->W + g->pw + g->sw <= m;
+           (int64_t)g->P * g->sh + eh + g->ph + g->pb <= m &&
+           (int64_t)g->Q * g->sw + ew + g->pw + g->pr <= m &&
+           (int64_t)g->H + g->ph + g->pb + g->sh + eh <= m &&
+           (int64_t)g->W + g->pw + g->pr + g->sw + ew <= m;
 }
 
 /* The largest divisor of d that is at most cap (>= 1). */
@@ -75,7 +90,8 @@ static size_t chunk(size_t planes, size_t p0)
 #define POOL_ARGS(g, planes)                                                                  \
     VD_A_U64(planes), VD_A_I32((g)->H), VD_A_I32((g)->W), VD_A_I32((g)->P), VD_A_I32((g)->Q), \
         VD_A_I32((g)->kh), VD_A_I32((g)->kw), VD_A_I32((g)->sh), VD_A_I32((g)->sw),           \
-        VD_A_I32((g)->ph), VD_A_I32((g)->pw)
+        VD_A_I32((g)->ph), VD_A_I32((g)->pw), VD_A_I32((g)->pb), VD_A_I32((g)->pr),           \
+        VD_A_I32(dil((g)->dh)), VD_A_I32(dil((g)->dw)), VD_A_I32((g)->excl)
 
 /* Enqueue pool.cl:name over the grid (d0, d1, d2) with pool_local's local size. */
 static vd_status run3(vd_context *ctx, const char *name, size_t d0, size_t d1, size_t d2,
@@ -95,11 +111,12 @@ static vd_status run3(vd_context *ctx, const char *name, size_t d0, size_t d1, s
         VD_CHECK((ctx), geom_fits_int(g), "pooling plane too large for 32-bit indexing"); \
     } while (0)
 
-/* 2x2 windows, stride 2, no padding: maxpool2_fwd / maxpool2_bwd (cl/pool.cl). */
+/* 2x2 windows, stride 2, no padding or dilation: maxpool2_fwd / maxpool2_bwd (cl/pool.cl). */
 static bool pool2(const vd_pool_geom *g)
 {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
-           2 * g->P <= g->H && 2 * g->Q <= g->W;
+           g->pb == 0 && g->pr == 0 && dil(g->dh) == 1 && dil(g->dw) == 1 && 2 * g->P <= g->H &&
+           2 * g->Q <= g->W;
 }
 
 /* Forward of maxpool (idx != NULL) or avgpool. */
@@ -131,7 +148,7 @@ static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_m
 static vd_status pool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx, size_t idxo,
                           cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo)
 {
-    bool cells = g->kh <= g->sh && g->kw <= g->sw;
+    bool cells = g->kh <= g->sh && g->kw <= g->sw && dil(g->dh) == 1 && dil(g->dw) == 1;
     const char *name = idx && pool2(g) && g->H == 2 * g->P && g->W == 2 * g->Q ? "maxpool2_bwd"
                        : cells                                                 ? "pool_bwd_cell"
                                                                                : "pool_bwd";
@@ -154,6 +171,22 @@ vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl
     VD_NEED(ctx, x, y, idx);
     CHECK_GEOM(ctx, g);
     return pool_fwd(ctx, g, n, x, xo, y, yo, idx, idxo);
+}
+
+vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
+                                size_t idxo, cl_mem y, size_t yo)
+{
+    VD_NEED(ctx, idx, y);
+    CHECK_GEOM(ctx, g);
+    size_t planes = n * (size_t)g->C, pq = (size_t)g->P * g->Q;
+    for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
+        size_t m = chunk(planes, p0);
+        vd_status st = RUN3(ctx, "maxpool_indices", pq, 1, m, VD_A_U64(m), VD_A_U64(p0),
+                            VD_A_I32(g->H * g->W), VD_A_I32((int32_t)pq), VD_A_MEM(idx),
+                            VD_A_U64(idxo + p0 * pq), VD_A_MEM(y), VD_A_U64(yo + p0 * pq));
+        if (st != VD_OK) return st;
+    }
+    return VD_OK;
 }
 
 vd_status vd_op_maxpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,

@@ -10,15 +10,26 @@ static size_t planes(const vd_pool_geom *g, size_t n)
     return n * (size_t)g->C;
 }
 
+/* Input row of tap r of window p (and column of tap s of window q); dilation 0 is 1. */
+static long tap_h(const vd_pool_geom *g, long p, long r)
+{
+    return p * g->sh - g->ph + r * (g->dh ? g->dh : 1);
+}
+
+static long tap_w(const vd_pool_geom *g, long q, long s)
+{
+    return q * g->sw - g->pw + s * (g->dw ? g->dw : 1);
+}
+
 /* Position (h*W + w) of the first maximum of window (p, q) of plane xp; -1 if empty. */
 static long window_argmax(const vd_pool_geom *g, const float *xp, long p, long q)
 {
     long best = -1;
     for (long r = 0; r < g->kh; r++) {
-        long h = p * g->sh - g->ph + r;
+        long h = tap_h(g, p, r);
         if (h < 0 || h >= g->H) continue;
         for (long s = 0; s < g->kw; s++) {
-            long w = q * g->sw - g->pw + s;
+            long w = tap_w(g, q, s);
             if (w < 0 || w >= g->W) continue;
             long at = h * g->W + w;
             if (best < 0 || (!isnan(xp[best]) && (xp[at] > xp[best] || isnan(xp[at]))))
@@ -58,13 +69,19 @@ void ref_maxpool_bwd(const vd_pool_geom *g, size_t n, const float *x, const floa
     free(d);
 }
 
-/* count_include_pad: the window clipped to [-pad, size + pad) in each direction. */
+/* The window's taps inside the padded input [-ph, H + pb) x [-pw, W + pr) (excl 0,
+ * count_include_pad) or inside the input (excl 1), counted one by one. */
 static double divisor(const vd_pool_geom *g, long p, long q)
 {
-    long h0 = p * g->sh - g->ph, w0 = q * g->sw - g->pw;
-    long h1 = h0 + g->kh < g->H + g->ph ? h0 + g->kh : g->H + g->ph;
-    long w1 = w0 + g->kw < g->W + g->pw ? w0 + g->kw : g->W + g->pw;
-    return (double)((h1 - h0) * (w1 - w0));
+    long lo_h = g->excl ? 0 : -g->ph, hi_h = g->excl ? g->H : g->H + g->pb;
+    long lo_w = g->excl ? 0 : -g->pw, hi_w = g->excl ? g->W : g->W + g->pr;
+    long n = 0;
+    for (long r = 0; r < g->kh; r++)
+        for (long c = 0; c < g->kw; c++) {
+            long h = tap_h(g, p, r), w = tap_w(g, q, c);
+            n += h >= lo_h && h < hi_h && w >= lo_w && w < hi_w;
+        }
+    return (double)n;
 }
 
 void ref_avgpool_fwd(const vd_pool_geom *g, size_t n, const float *x, float *y)
@@ -76,7 +93,7 @@ void ref_avgpool_fwd(const vd_pool_geom *g, size_t n, const float *x, float *y)
                 double s = 0.0;
                 for (long r = 0; r < g->kh; r++)
                     for (long c = 0; c < g->kw; c++) {
-                        long h = p * g->sh - g->ph + r, w = q * g->sw - g->pw + c;
+                        long h = tap_h(g, p, r), w = tap_w(g, q, c);
                         if (h >= 0 && h < g->H && w >= 0 && w < g->W)
                             s += x[pl * hw + (size_t)(h * g->W + w)];
                     }
@@ -95,7 +112,7 @@ void ref_avgpool_bwd(const vd_pool_geom *g, size_t n, const float *dy, float bet
                 double v = dy[pl * pq + (size_t)(p * g->Q + q)] / divisor(g, p, q);
                 for (long r = 0; r < g->kh; r++)
                     for (long c = 0; c < g->kw; c++) {
-                        long h = p * g->sh - g->ph + r, w = q * g->sw - g->pw + c;
+                        long h = tap_h(g, p, r), w = tap_w(g, q, c);
                         if (h >= 0 && h < g->H && w >= 0 && w < g->W)
                             d[pl * hw + (size_t)(h * g->W + w)] += v;
                     }

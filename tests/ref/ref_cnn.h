@@ -35,7 +35,8 @@ void ref_maxpool_fwd(const vd_pool_geom *g, size_t n, const float *x, float *y, 
 /* Finds each window's first maximum in x again and routes dy there. */
 void ref_maxpool_bwd(const vd_pool_geom *g, size_t n, const float *x, const float *dy,
                      float beta, float *dx);
-/* count_include_pad = True (divisor: window clipped to the padded input). */
+/* Divisor: the window's taps inside the padded input (g->excl 0, count_include_pad) or
+ * inside the input (g->excl 1). Dilation 0 reads as 1. */
 void ref_avgpool_fwd(const vd_pool_geom *g, size_t n, const float *x, float *y);
 void ref_avgpool_bwd(const vd_pool_geom *g, size_t n, const float *dy, float beta, float *dx);
 /* x: (n, C, HW) -> y: (n, C) */
