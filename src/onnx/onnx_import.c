@@ -1429,6 +1429,87 @@ static vd_status op_reshape(imp *I)
     return reshape_to(I, x, r, d);
 }
 
+/* A constant operand c of an operator on activation x, as one Verdant sample of the ONNX
+ * shape sd (rank r, the same as x's; dimensions sd[bo..r) are the sample): c, aligned to
+ * rank r numpy-style (exact: not aligned, the dimensions must match as Concat's do), must
+ * not vary along the batch dimensions and must broadcast to sd in the others. The values
+ * are the same for every sample, so one sample of them is a `constant` layer. *f: fresh,
+ * prod(sd[bo..r)) floats. */
+static vd_status const_sample(imp *I, const val *c, const val *x, const int64_t *sd, bool exact,
+                              float **f)
+{
+    int32_t r = x->r, bo = I->bo;
+    *f = NULL;
+    char sc[96], sx[96];
+    fmt_dims(c->c.d, c->c.r, sc, sizeof(sc));
+    fmt_dims(x->d, x->r, sx, sizeof(sx));
+    if (c->c.r > r || (exact && c->c.r != r))
+        return nerr(I, VD_ERR_SHAPE,
+                    "constant '%.60s' of shape %s has %s rank than the activation %s", c->name, sc,
+                    c->c.r > r ? "a higher" : "another", sx);
+    int64_t cd[R];
+    int32_t off = r - c->c.r;
+    for (int32_t k = 0; k < r; k++) cd[k] = k < off ? 1 : c->c.d[k - off];
+    size_t slices = 1, per = 1;
+    for (int32_t k = 0; k < bo; k++) {
+        bool fits = cd[k] == x->d[k] || x->d[k] < 0 || (!exact && cd[k] == 1);
+        if (!fits)
+            return nerr(I, VD_ERR_SHAPE,
+                        "constant '%.60s' of shape %s does not match the batch dimension %d of "
+                        "the activation %s",
+                        c->name, sc, (int)k, sx);
+        slices *= (size_t)cd[k];
+    }
+    for (int32_t k = bo; k < r; k++) per *= (size_t)cd[k];
+    for (size_t sl = 1; sl < slices; sl++)
+        if (memcmp(c->c.f, c->c.f + sl * per, per * sizeof(float)))
+            return nerr(I, VD_ERR_UNSUPPORTED,
+                        "constant '%.60s' of shape %s varies along the batch (the leading %d "
+                        "dimension%s of the activation %s): a Verdant net applies one constant "
+                        "to every sample",
+                        c->name, sc, (int)bo, bo > 1 ? "s" : "", sx);
+    if (exact)
+        for (int32_t k = bo; k < r; k++)
+            if (cd[k] != sd[k]) {
+                char ss[96];
+                fmt_dims(sd, r, ss, sizeof(ss));
+                return nerr(I, VD_ERR_SHAPE, "constant '%.60s' of shape %s, expected %s", c->name,
+                            sc, ss);
+            }
+    tens one;
+    memset(&one, 0, sizeof(one));
+    one.r = r - bo;
+    for (int32_t k = bo; k < r; k++) one.d[k - bo] = cd[k];
+    one.n = per;
+    one.f = c->c.f;
+    return expand_to(I, &one, r - bo, sd + bo, "constant operand", f);
+}
+
+/* A `constant` layer holding f (owned from here on), one sample of shape sd[bo..r). */
+static vd_status emit_constant(imp *I, int32_t r, const int64_t *sd, float *f, int32_t *idx)
+{
+    int32_t sr = r - I->bo;
+    vd_status st = sr < 1 || sr > 3
+                       ? nerr(I, VD_ERR_UNSUPPORTED,
+                              "a constant sample of rank %d (Verdant samples have 1 to 3 "
+                              "dimensions)",
+                              (int)sr)
+                       : new_layer(I, "constant", idx);
+    if (st != VD_OK) {
+        free(f);
+        return st;
+    }
+    lrec *l = &I->L[*idx];
+    l->n_in = 0;
+    for (int32_t k = 0; k < sr; k++) {
+        char key[4] = {'d', (char)('0' + k), 0, 0};
+        kv(l, key, "%lld", (long long)sd[I->bo + k]);
+    }
+    l->state = f;
+    l->state_n = prod(sd, I->bo, r);
+    return VD_OK;
+}
+
 static vd_status op_concat(imp *I)
 {
     vd_status st = check_attrs(I, "axis");
@@ -1436,38 +1517,62 @@ static vd_status op_concat(imp *I)
     if (st == VD_OK) st = attr_int(I, "axis", 1 << 30, &axis);
     if (st != VD_OK) return st;
     if (axis == (1 << 30)) return attr_err(I, "axis", "required");
-    val *x0 = in_val(I, 0);
+    size_t n = I->node->n_input;
+    if (n > VD_MAX_INPUTS)
+        return nerr(I, VD_ERR_UNSUPPORTED, "%zu inputs (at most %d)", n, VD_MAX_INPUTS);
+    val *x0 = NULL;
+    for (size_t k = 0; k < n; k++) {
+        val *v = in_val(I, k);
+        if (!v) return nerr(I, VD_ERR_FORMAT, "missing input %zu", k);
+        if (v->kind == V_ACT && !x0) x0 = v;
+    }
     if ((st = need_act(I, x0, "0")) != VD_OK) return st;
-    if (axis < 0) axis += x0->r;
-    if (axis != I->bo)
-        return attr_err(I, "axis", "%lld: Verdant concatenates along the channel dimension (%d)",
-                        (long long)axis, (int)I->bo);
-    if (I->node->n_input > VD_MAX_INPUTS)
-        return nerr(I, VD_ERR_UNSUPPORTED, "%zu inputs (at most %d)", I->node->n_input,
-                    VD_MAX_INPUTS);
+    int32_t r = x0->r, bo = I->bo;
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return attr_err(I, "axis", "out of range for rank %d", (int)r);
+    if (axis < bo)
+        return attr_err(I, "axis",
+                        "%lld is a batch dimension (this import takes %d leading dimension%s as "
+                        "the batch); Verdant concatenates within samples",
+                        (long long)axis, (int)bo, bo == 1 ? "" : "s");
     int64_t d[R];
     memcpy(d, x0->d, sizeof(d));
     d[axis] = 0;
-    for (size_t k = 0; k < I->node->n_input; k++) {
+    for (size_t k = 0; k < n; k++) {
         val *x = in_val(I, k);
-        char what[24];
-        snprintf(what, sizeof(what), "%zu", k);
-        if ((st = need_act(I, x, what)) != VD_OK) return st;
-        bool same = x->r == x0->r;
-        for (int32_t j = I->bo; same && j < x->r; j++) same = j == axis || x->d[j] == x0->d[j];
+        int32_t xr = x->kind == V_ACT ? x->r : x->c.r;
+        const int64_t *xd = x->kind == V_ACT ? x->d : x->c.d;
+        bool same = xr == r;
+        for (int32_t j = bo; same && j < r; j++) same = j == axis || xd[j] == x0->d[j];
         if (!same) return nerr(I, VD_ERR_SHAPE, "input %zu differs off the concat axis", k);
-        d[axis] += x->d[axis];
+        d[axis] += xd[axis];
     }
-    if (I->node->n_input == 1) {
+    if (n == 1) {
         const char *o = out_name(I, 0);
         if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
         return set_act(I, o, x0->layer, x0->r, x0->d);
     }
+    int32_t ins[VD_MAX_INPUTS];
+    for (size_t k = 0; k < n; k++) {
+        val *x = in_val(I, k);
+        if (x->kind == V_ACT) {
+            ins[k] = x->layer;
+            continue;
+        }
+        int64_t sd[R];
+        memcpy(sd, x0->d, sizeof(sd));
+        sd[axis] = x->c.d[axis];
+        float *f;
+        if ((st = const_sample(I, x, x0, sd, true, &f)) != VD_OK ||
+            (st = emit_constant(I, r, sd, f, &ins[k])) != VD_OK)
+            return st;
+    }
     int32_t idx;
-    if ((st = emit1(I, "concat", x0, x0->r, d, &idx)) != VD_OK) return st;
+    if ((st = emit1(I, "concat", x0, r, d, &idx)) != VD_OK) return st;
     lrec *l = &I->L[idx];
-    l->n_in = 0;
-    for (size_t k = 0; k < I->node->n_input; k++) l->in[l->n_in++] = in_val(I, k)->layer;
+    l->n_in = (int32_t)n;
+    for (size_t k = 0; k < n; k++) l->in[k] = ins[k];
+    if (axis > bo) kv(l, "axis", "%d", (int)(axis - bo));
     return VD_OK;
 }
 
@@ -1516,10 +1621,17 @@ static vd_status op_add(imp *I)
             return set_act(I, o, x->layer, x->r, x->d);
         }
     }
-    return nerr(I, VD_ERR_UNSUPPORTED,
-                "Add of a constant '%.60s' that is not the per-channel bias of a preceding "
-                "MatMul or bias-less Conv/Gemm (Verdant has no add-a-constant layer)",
-                c->name);
+    /* Otherwise a `constant` layer (c broadcast to one sample of x) and an add. The
+     * activation keeps its shape: a constant that would broadcast x is refused. */
+    float *f;
+    int32_t ci, idx;
+    if ((st = const_sample(I, c, x, x->d, false, &f)) != VD_OK ||
+        (st = emit_constant(I, x->r, x->d, f, &ci)) != VD_OK ||
+        (st = emit1(I, "add", x, x->r, x->d, &idx)) != VD_OK)
+        return st;
+    I->L[idx].in[1] = ci;
+    I->L[idx].n_in = 2;
+    return VD_OK;
 }
 
 /* Gemm and MatMul on a (batch, K) activation with a constant weight. */
