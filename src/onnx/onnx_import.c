@@ -91,6 +91,9 @@ typedef struct imp {
     size_t node_idx;
     int64_t batch; /* the data input's fixed batch, -1 when symbolic or whole */
     bool one_d;    /* a 1-D Conv/pool mapped onto 2-D over (C, 1, L): attributes widened */
+    bool flat_input; /* the input's sample has more than 3 dimensions, and only Flatten and
+                        Reshape (which see its element count) read it: the net's input is
+                        that sample flattened */
 } imp;
 
 /* ------------------------------------------------------------------ messages */
@@ -1349,14 +1352,37 @@ static vd_status op_flatten(imp *I)
     if (axis < 0) axis += x->r;
     if (axis < 0 || axis > x->r)
         return attr_err(I, "axis", "%lld is out of range for rank %d", (long long)axis, (int)x->r);
-    if (I->bo > 1) return nerr(I, VD_ERR_UNSUPPORTED, "with several batch dimensions");
-    if (I->bo && axis != 1)
+    int32_t bo = I->bo;
+    if (bo && axis != bo)
         return attr_err(I, "axis",
-                        "%lld: with dimension 0 the batch, only axis 1 keeps the batch apart",
-                        (long long)axis);
+                        "%lld: with the leading %d dimension%s the batch, only axis %d keeps the "
+                        "batch apart from the sample (axis 0 needs the whole tensor as one "
+                        "sample)",
+                        (long long)axis, (int)bo, bo == 1 ? "" : "s", (int)bo);
+    if (bo > 1) {
+        /* The output (prod of the batch dimensions, prod of the sample) is the same memory
+         * as (batch dimensions..., sample flattened): Verdant keeps the latter. Its ONNX
+         * rank differs from what this import tracks, so it may only be the graph output. */
+        const char *o = out_name(I, 0);
+        if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
+        int32_t readers = uses(I, o);
+        for (size_t k = 0; k < I->g->n_output; k++)
+            if (I->g->output[k]->name && !strcmp(I->g->output[k]->name, o)) readers--;
+        if (readers > 0)
+            return nerr(I, VD_ERR_UNSUPPORTED,
+                        "with %d batch dimensions, a Flatten that merges them may only be the "
+                        "graph output ('%.60s' is read by other nodes)",
+                        (int)bo, o);
+        int64_t d[R];
+        for (int32_t k = 0; k < bo; k++) d[k] = x->d[k];
+        d[bo] = (int64_t)prod(x->d, bo, x->r);
+        if (x->r == bo + 1) return set_act(I, o, x->layer, bo + 1, d);
+        int32_t idx;
+        return emit1(I, "flatten", x, bo + 1, d, &idx);
+    }
     int64_t d[2] = {(int64_t)prod(x->d, 0, (int32_t)axis),
                     (int64_t)prod(x->d, (int32_t)axis, x->r)};
-    if (I->bo) d[0] = x->d[0];
+    if (bo) d[0] = x->d[0];
     return reshape_to(I, x, 2, d);
 }
 
@@ -2170,10 +2196,26 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
     if (I->bo > r)
         return vd_error_set(I->ctx, VD_ERR_INVALID_ARG, "%s: %d batch dimensions of a rank-%d input",
                             I->src, (int)I->bo, (int)r);
-    if (r - I->bo < 1 || r - I->bo > 3)
+    if (r - I->bo > 3) {
+        /* Flatten and Reshape depend only on the element count: a sample of more
+         * dimensions is fine when nothing else reads it (Flatten axis 0 of a 4-D tensor in
+         * whole-tensor mode, say). */
+        bool only = uses(I, in->name) > 0;
+        for (size_t k = 0; k < g->n_output && only; k++)
+            only = !g->output[k]->name || strcmp(g->output[k]->name, in->name);
+        for (size_t k = 0; k < g->n_node && only; k++) {
+            const node_t *n = g->node[k];
+            const char *op = n->op_type ? n->op_type : "";
+            for (size_t j = 0; j < n->n_input && only; j++)
+                if (n->input[j] && !strcmp(n->input[j], in->name))
+                    only = j == 0 && (!strcmp(op, "Flatten") || !strcmp(op, "Reshape"));
+        }
+        I->flat_input = only;
+    }
+    if (r - I->bo < 1 || (r - I->bo > 3 && !I->flat_input))
         return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
                             "%s: input '%.60s' has rank %d; Verdant samples have 1 to 3 "
-                            "dimensions%s",
+                            "dimensions%s (more only when Flatten or Reshape alone read it)",
                             I->src, in->name, (int)r,
                             I->bo ? " after the batch dimension" : " (whole-tensor mode)");
     for (int32_t k = I->bo; k < r; k++)
@@ -2252,7 +2294,9 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
             st = VD_INTERNAL(I->ctx, "no input value");
             goto done;
         }
-        VD_TRY(vd_net_input(net, in->r - I->bo, in->d + I->bo));
+        int64_t flat = (int64_t)prod(in->d, I->bo, in->r);
+        if (I->flat_input) VD_TRY(vd_net_input(net, 1, &flat));
+        else VD_TRY(vd_net_input(net, in->r - I->bo, in->d + I->bo));
     }
     for (int32_t k = 0; k < I->nl; k++) {
         lrec *l = &I->L[k];
