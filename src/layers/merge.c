@@ -61,7 +61,7 @@ typedef struct concat {
 } concat;
 
 static const vd_key concat_keys[] = {
-    {"axis", VD_KEY_INT, offsetof(concat, axis), 0, 0, VD_MAX_DIMS - 1, false,
+    {"axis", VD_KEY_INT, offsetof(concat, axis), 0, 0, 2, false,
      "sample axis to join along (0: channels)"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
