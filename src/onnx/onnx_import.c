@@ -8,12 +8,15 @@
  * activations, and each operator on an activation becomes one Verdant layer (or none: an
  * Identity, a Reshape that keeps the shape) planned in a list that later nodes may still
  * amend (an Add of a constant after a MatMul or a bias-less Conv becomes that layer's
- * bias). Layers no output depends on are dropped; the rest are added to a net, which is
- * built, and the weights and batch-norm statistics are written into it.
+ * bias; any other constant operand of an Add or Concat becomes a `constant` layer holding
+ * it broadcast to one sample). Layers no output depends on are dropped; the rest are added
+ * to a net, which is built, and the weights, batch-norm statistics and constants are
+ * written into it.
  *
  * Verdant's layers see a batch of samples of 1 to 3 dimensions, so dimension 0 of every
  * ONNX activation is the batch (or, with whole_tensor, the whole tensor is one sample and
- * ONNX axis a is sample axis a). Everything the layers cannot express (asymmetric
+ * ONNX axis a is sample axis a; with batch_dims k, the first k dimensions are the batch).
+ * Everything the layers cannot express (asymmetric
  * padding, an axis other than the channel one, an attribute value Verdant does not
  * implement) is refused with the node, the operator, the attribute and the opset named;
  * nothing is approximated. */
