@@ -22,8 +22,8 @@ static vd_shape shp(int32_t nd, int64_t a, int64_t b, int64_t c)
 }
 
 /* Concat of k inputs of shapes in[] along axis, batch n. */
-static void concat_case(vd_context *ctx, uint64_t *rng, int32_t axis, int32_t k,
-                        const vd_shape *in, size_t n)
+static void concat_case(vd_context *ctx, uint64_t *rng, int32_t axis, int32_t k, const vd_shape *in,
+                        size_t n)
 {
     char what[160], opt[8];
     char sh[64];
@@ -57,8 +57,7 @@ static void concat_case(vd_context *ctx, uint64_t *rng, int32_t axis, int32_t k,
         hdx[j] = rig_rand_array(rng, nin, -1, 1);
         wdx[j] = test_malloc(nin * sizeof(float));
         memcpy(wdx[j], hdx[j], nin * sizeof(float));
-        if (!EXPECT_OK(ctx, test_buf_create(ctx, nin, 3 + 2 * (size_t)j, hx[j], &x[j])))
-            goto done;
+        if (!EXPECT_OK(ctx, test_buf_create(ctx, nin, 3 + 2 * (size_t)j, hx[j], &x[j]))) goto done;
         /* input 0: beta 0 over NaN (must not be read); 1: beta 1; 2: no gradient */
         betas[j] = j == 1 ? 1.0f : 0.0f;
         if (j == 0)
@@ -195,9 +194,9 @@ static void expect_cat(const char *what, vd_net *net, const float *x, const floa
     /* Cut the net at 'cat': its activation after a predict. */
     float got[CN * 10], want[CN * 10], out[CN * 3];
     if (!EXPECT_OK(net->ctx, vd_net_predict(net, x, CN, out))) return;
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->act[3].mem, CL_TRUE,
-                                     net->act[3].off * sizeof(float), sizeof(got), got, 0, NULL,
-                                     NULL);
+    cl_int err =
+        clEnqueueReadBuffer(net->ctx->queue, net->act[3].mem, CL_TRUE,
+                            net->act[3].off * sizeof(float), sizeof(got), got, 0, NULL, NULL);
     expect_true("read the concat activation", err == CL_SUCCESS);
     for (int s = 0; s < CN; s++)
         for (int r = 0; r < 2; r++)

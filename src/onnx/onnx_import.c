@@ -16,10 +16,9 @@
  * Verdant's layers see a batch of samples of 1 to 3 dimensions, so dimension 0 of every
  * ONNX activation is the batch (or, with whole_tensor, the whole tensor is one sample and
  * ONNX axis a is sample axis a; with batch_dims k, the first k dimensions are the batch).
- * Everything the layers cannot express (asymmetric
- * padding, an axis other than the channel one, an attribute value Verdant does not
- * implement) is refused with the node, the operator, the attribute and the opset named;
- * nothing is approximated. */
+ * Everything the layers cannot express (asymmetric padding, a Concat along the batch, an
+ * attribute value Verdant does not implement) is refused with the node, the operator, the
+ * attribute and the opset named; nothing is approximated. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
