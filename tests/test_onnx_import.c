@@ -325,10 +325,13 @@ static void test_matmul_bias_fold(vd_context *ctx)
 
 /* h = MatMul(x, W) is read twice (through an Identity by a constant Add, directly by an
  * Add of activations): the constant must not be fused into the dense layer's bias, which
- * would change what the second reader sees; Verdant then has no layer for it. */
+ * would change what the second reader sees (2 xW + 2 B instead of 2 xW + B); it becomes a
+ * constant layer and an add. */
 static void test_no_unsafe_bias_fusion(vd_context *ctx)
 {
     static float W43[12];
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 3; j++) W43[k * 3 + j] = W34[j * 4 + k];
     mb b;
     mb_init(&b, 13);
     mb_input(&b, "x", 2, in_2x4);
@@ -339,8 +342,26 @@ static void test_no_unsafe_bias_fusion(vd_context *ctx)
     mb_node(&b, "Add", "bias", "h2", "B", NULL, "hb");
     mb_node(&b, "Add", "sum", "hb", "h", NULL, "y");
     mb_output(&b, "y");
-    expect_refused(ctx, "constant Add onto a shared output", &b, VD_ERR_UNSUPPORTED, "'bias'",
-                   "add-a-constant", NULL);
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) return;
+    bool has_const = false, dense_no_bias = false;
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        has_const |= !strcmp(net->layers[i]->ops->type, "constant");
+        if (!strcmp(net->layers[i]->ops->type, "dense"))
+            dense_no_bias = net->layers[i]->n_params == 1;
+    }
+    expect_true("shared MatMul output: the dense layer keeps no bias", dense_no_bias);
+    expect_true("shared MatMul output: the constant is a constant layer", has_const);
+    float x[8] = {1, -2, 0.5f, 3, -1, 0.25f, 2, -0.5f}, y[6], want[6];
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < 3; j++) {
+            float h = 0;
+            for (int k = 0; k < 4; k++) h += x[n * 4 + k] * W34[j * 4 + k];
+            want[n * 3 + j] = (h + B3[j]) + h;
+        }
+    EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+    expect_close("shared MatMul output: (xW + B) + xW", y, want, 6, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
 }
 
 /* Conv with groups = 2, dilation 2, auto_pad SAME_UPPER (total padding 4: 2 a side) and a
@@ -791,6 +812,8 @@ static void test_dropout_training_mode(vd_context *ctx)
                   vd_onnx_tensor_decode(ctx, buf, len, "short.pb", &f, &nd, dims, &is_int, NULL),
                   VD_ERR_FORMAT);
     free(buf);
+}
+
 /* Several graph outputs: y = Relu(h) and h itself, h = Gemm(x). Output 0 (y) is computed
  * from h's layer, so a copy ends the net; output 1 is the Gemm's own output. */
 static void test_two_outputs(vd_context *ctx)
@@ -859,6 +882,186 @@ static void test_int_input(vd_context *ctx)
     expect_refused(ctx, "bfloat16 input", &b, VD_ERR_UNSUPPORTED, "element type 16", NULL, NULL);
 }
 
+static vd_status import_mode(vd_context *ctx, mb *b, bool whole, int32_t batch_dims,
+                             int32_t max_batch, vd_net **net)
+{
+    size_t len;
+    uint8_t *buf = mb_pack(b, &len);
+    vd_onnx_options o;
+    vd_onnx_options_init(&o);
+    o.max_batch = max_batch;
+    o.whole_tensor = whole;
+    o.batch_dims = batch_dims;
+    vd_status st = vd_onnx_import_mem(ctx, buf, len, "t.onnx", &o, net);
+    free(buf);
+    return st;
+}
+
+/* Add and Concat with a constant operand: a constant layer broadcast to one sample
+ * (numpy rules), in either operand order; refused when the constant varies along the batch
+ * or would broadcast the activation, and for a Concat along the batch. */
+static void test_constant_operands(vd_context *ctx)
+{
+    static const int64_t in23[3] = {-1, 2, 3}, d3c[1] = {3}, d223[3] = {2, 2, 3},
+                         d122[3] = {1, 2, 2}, in13[3] = {-1, 1, 3}, d23[2] = {2, 3};
+    static const float c3[3] = {0.5f, -1, 2}, c223[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+                       c122[4] = {-1, -2, -3, -4};
+    float x[12] = {1, -2, 0.5f, 3, -1, 0.25f, 2, -0.5f, 4, 0, -3, 1.5f}, y[20], want[20];
+    for (int order = 0; order < 2; order++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, in23);
+        mb_tensor(&b, "C", 1, d3c, c3, 3);
+        mb_node(&b, "Add", "add", order ? "C" : "x", order ? "x" : "C", NULL, "y");
+        mb_output(&b, "y");
+        vd_net *net = NULL;
+        if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) continue;
+        for (int e = 0; e < 12; e++) want[e] = x[e] + c3[e % 3];
+        EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+        expect_close(order ? "Add(C (3), x (N, 2, 3))" : "Add(x (N, 2, 3), C (3))", y, want, 12,
+                     0, 0);
+        vd_net_destroy(net);
+    }
+    {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, in23);
+        mb_tensor(&b, "C", 3, d223, c223, 12);
+        mb_node(&b, "Add", "add", "x", "C", NULL, "y");
+        mb_output(&b, "y");
+        expect_refused(ctx, "Add of a constant that varies along the batch", &b,
+                       VD_ERR_UNSUPPORTED, "'C'", "varies along the batch", NULL);
+        /* With a fixed (2, 2, 3) input, the whole tensor one sample: exact. */
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, d223);
+        mb_tensor(&b, "C", 3, d223, c223, 12);
+        mb_node(&b, "Add", "add", "x", "C", NULL, "y");
+        mb_output(&b, "y");
+        vd_net *net = NULL;
+        if (EXPECT_OK(ctx, import_mode(ctx, &b, true, 0, 1, &net))) {
+            for (int e = 0; e < 12; e++) want[e] = x[e] + c223[e];
+            EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+            expect_close("Add(x, C (2, 2, 3)) with the whole tensor one sample", y, want, 12, 0, 0);
+            vd_net_destroy(net);
+        }
+    }
+    {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, in13);
+        mb_tensor(&b, "C", 2, d23, c223, 6);
+        mb_node(&b, "Add", "add", "x", "C", NULL, "y");
+        mb_output(&b, "y");
+        expect_refused(ctx, "Add whose constant would broadcast the activation", &b,
+                       VD_ERR_SHAPE, "does not broadcast", NULL, NULL);
+    }
+    {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, in23);
+        mb_tensor(&b, "C", 3, d122, c122, 4);
+        int c = mb_node(&b, "Concat", "cat", "x", "C", NULL, "y");
+        mb_attr_i(&b, c, "axis", -1);
+        mb_output(&b, "y");
+        vd_net *net = NULL;
+        if (EXPECT_OK(ctx, import(ctx, &b, 2, &net))) {
+            for (int n = 0; n < 2; n++)
+                for (int r = 0; r < 2; r++)
+                    for (int k = 0; k < 5; k++)
+                        want[n * 10 + r * 5 + k] =
+                            k < 3 ? x[n * 6 + r * 3 + k] : c122[r * 2 + (k - 3)];
+            EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+            expect_close("Concat(x (N, 2, 3), C (1, 2, 2), axis -1)", y, want, 20, 0, 0);
+            vd_net_destroy(net);
+        }
+        mb_init(&b, 13);
+        mb_input(&b, "x", 3, in23);
+        mb_tensor(&b, "C", 3, d122, c122, 4);
+        c = mb_node(&b, "Concat", "cat", "x", "C", NULL, "y");
+        mb_attr_i(&b, c, "axis", 0);
+        mb_output(&b, "y");
+        expect_refused(ctx, "Concat along the batch", &b, VD_ERR_UNSUPPORTED, "'axis'",
+                       "batch dimension", NULL);
+    }
+}
+
+/* Flatten: axis 1 keeps the batch; another axis is refused with dimension 0 the batch, is
+ * exact with the whole tensor one sample (a 4-D one too, when only Flatten reads it) or,
+ * as the graph output, with the leading dimensions up to the axis the batch. */
+static void test_flatten_axes(vd_context *ctx)
+{
+    static const int64_t in4[4] = {2, 3, 2, 2};
+    float x[24], y[24];
+    for (int e = 0; e < 24; e++) x[e] = (float)e - 7.5f;
+    for (int axis = 0; axis <= 4; axis++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, in4);
+        int f = mb_node(&b, "Flatten", "flat", "x", NULL, NULL, "y");
+        mb_attr_i(&b, f, "axis", axis);
+        mb_output(&b, "y");
+        char what[96];
+        snprintf(what, sizeof(what), "Flatten axis %d of (2, 3, 2, 2)", axis);
+        vd_net *net = NULL;
+        vd_status st = import_mode(ctx, &b, false, 0, 2, &net);
+        expect_status(what, ctx, st, axis == 1 ? VD_OK : VD_ERR_UNSUPPORTED);
+        vd_net_destroy(net);
+        net = NULL;
+        /* Whole tensor one (4-D) sample: the output is (prod before, prod after). */
+        snprintf(what, sizeof(what), "Flatten axis %d of (2, 3, 2, 2), whole tensor", axis);
+        if (EXPECT_OK(ctx, import_mode(ctx, &b, true, 0, 1, &net))) {
+            expect_true(what, vd_net_output_size(net) == 24);
+            EXPECT_OK(ctx, vd_net_predict(net, x, 1, y));
+            expect_close(what, y, x, 24, 0, 0);
+            vd_net_destroy(net);
+            net = NULL;
+        }
+        if (axis >= 2 && axis <= 3) {
+            snprintf(what, sizeof(what), "Flatten axis %d of (2, 3, 2, 2), %d batch dims", axis,
+                     axis);
+            int32_t nb = axis == 2 ? 6 : 12;
+            if (EXPECT_OK(ctx, import_mode(ctx, &b, false, axis, nb, &net))) {
+                expect_true(what, (int)vd_net_output_size(net) == 24 / nb);
+                EXPECT_OK(ctx, vd_net_predict(net, x, nb, y));
+                expect_close(what, y, x, 24, 0, 0);
+                vd_net_destroy(net);
+                net = NULL;
+            }
+        }
+    }
+    {
+        /* With 2 batch dimensions a merging Flatten read by another node is refused. */
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, in4);
+        int f = mb_node(&b, "Flatten", "flat", "x", NULL, NULL, "h");
+        mb_attr_i(&b, f, "axis", 2);
+        mb_node(&b, "Relu", "r", "h", NULL, NULL, "y");
+        mb_output(&b, "y");
+        vd_net *net = NULL;
+        expect_status("Flatten merging 2 batch dims, read by Relu", ctx,
+                      import_mode(ctx, &b, false, 2, 6, &net), VD_ERR_UNSUPPORTED);
+        expect_true("message says graph output",
+                    strstr(vd_last_error(ctx), "graph output") != NULL);
+        vd_net_destroy(net);
+    }
+    {
+        /* A 4-D whole-tensor sample that a Relu reads too: refused (the rank). */
+        mb b;
+        mb_init(&b, 13);
+        mb_input(&b, "x", 4, in4);
+        int f = mb_node(&b, "Flatten", "flat", "x", NULL, NULL, "h");
+        mb_attr_i(&b, f, "axis", 0);
+        mb_node(&b, "Relu", "r", "x", NULL, NULL, "h2");
+        mb_output(&b, "h");
+        vd_net *net = NULL;
+        expect_status("4-D whole-tensor sample read by Relu", ctx,
+                      import_mode(ctx, &b, true, 0, 1, &net), VD_ERR_UNSUPPORTED);
+        expect_true("message names the rank", strstr(vd_last_error(ctx), "rank 4") != NULL);
+        vd_net_destroy(net);
+    }
+}
+
 int main(void)
 {
     vd_context *ctx;
@@ -876,6 +1079,8 @@ int main(void)
     test_dropout_training_mode(ctx);
     test_two_outputs(ctx);
     test_int_input(ctx);
+    test_constant_operands(ctx);
+    test_flatten_axes(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

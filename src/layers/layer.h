@@ -89,6 +89,9 @@ typedef struct vd_layer_ops {
     /* true: the output is the input's memory (flatten/reshape): no forward/backward
      * work, the gradient buffer is shared too. */
     bool alias;
+    /* true: the layer reads no input (constant); vd_net_add refuses an input list for it
+     * and it has n_inputs 0. */
+    bool no_input;
     /* After options are set: validate them and set family fields. May be NULL. */
     vd_status (*init)(vd_layer *l);
     /* Shape inference: set l->out from l->in and declare parameters with
@@ -185,6 +188,7 @@ extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten, vd_layer_reshape; /* flatten.c */
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
+extern const vd_layer_ops vd_layer_constant; /* constant.c */
 extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */
 /* The convolution geometry of a conv2d or deconv2d layer after reshape (for deconv2d: the
  * convolution it transposes); false for other layers. conv.c; used by `verdant bench`. */

@@ -14,6 +14,7 @@ static const vd_layer_ops *const registry[] = {
     &vd_layer_concat,  &vd_layer_conv2d,        &vd_layer_deconv2d,  &vd_layer_maxpool,
     &vd_layer_avgpool, &vd_layer_globalavgpool, &vd_layer_batchnorm, &vd_layer_layernorm,
     &vd_layer_softmax, &vd_layer_leaky_relu, &vd_layer_reshape, &vd_layer_logsoftmax,
+    &vd_layer_constant,
 };
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
 

@@ -393,7 +393,7 @@ vd_status vd_net_to_cfg(const vd_net *net, char **out)
     for (int32_t i = 0; i < net->n_layers; i++) {
         const vd_layer *l = net->layers[i];
         PUT("\n[%s]\nname = %s\n", l->ops->type, l->name);
-        bool default_input = l->n_inputs == 1 && l->inputs[0] == i - 1;
+        bool default_input = l->n_inputs == 0 || (l->n_inputs == 1 && l->inputs[0] == i - 1);
         if (!default_input) {
             PUT("input = ");
             for (int32_t k = 0; k < l->n_inputs; k++)

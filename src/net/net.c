@@ -149,7 +149,14 @@ vd_status vd_net_add_kv(vd_net *net, const char *type, const char *name, const c
     st = vd_layer_create(net->ctx, type, name, kv, n, src, line, &l);
     if (st != VD_OK) return st; /* already located */
     l->index = net->n_layers;
-    if (inputs && *inputs) {
+    if (l->ops->no_input) {
+        l->n_inputs = 0;
+        l->inputs[0] = -2; /* no producer: matches no layer and not the net input */
+        if (inputs && *inputs)
+            st = vd_error_set(net->ctx, VD_ERR_INVALID_ARG,
+                              "layer '%s' (%s) takes no input, got input '%s'", name,
+                              l->ops->type, inputs);
+    } else if (inputs && *inputs) {
         st = resolve_inputs(net, name, inputs, l);
     } else {
         l->n_inputs = 1;

@@ -576,6 +576,40 @@ static vd_status export_add(ex *e, const vd_layer *l)
     return VD_OK;
 }
 
+/* constant: its values as a (1, sample...) initializer, expanded to the batch of the graph
+ * input (Shape, Slice of dimension 0, Concat with the sample shape, Expand), so that Concat
+ * (which does not broadcast) sees an (N, sample...) tensor as Verdant's concat does. */
+static vd_status export_constant(ex *e, vd_layer *l)
+{
+    static const char *const handled[] = {"d0", "d1", "d2", "value", NULL};
+    vd_status st = check_keys(e, l, handled);
+    if (st != VD_OK) return st;
+    size_t n = vd_shape_numel(&l->out);
+    if (!l->ops->state_copy || !l->ops->state_size || l->ops->state_size(l) != n)
+        return VD_INTERNAL(e->ctx, "constant state layout");
+    float *v = ax(e, (n ? n : 1) * sizeof(float));
+    if (!v) return oom(e);
+    if ((st = l->ops->state_copy(l, e->ctx, v, true)) != VD_OK) return st;
+    int64_t dims[VD_MAX_DIMS + 1], sample[VD_MAX_DIMS];
+    int32_t r = l->out.ndim;
+    dims[0] = 1;
+    for (int32_t k = 0; k < r; k++) dims[k + 1] = sample[k] = l->out.d[k];
+    char *val = astr(e, "%s.value", l->name), *shp = astr(e, "%s/input_shape", l->name),
+         *st0 = astr(e, "%s/zero", l->name), *en1 = astr(e, "%s/one", l->name),
+         *bat = astr(e, "%s/batch", l->name), *sam = astr(e, "%s/sample_shape", l->name),
+         *full = astr(e, "%s/shape", l->name);
+    if (!val || !shp || !st0 || !en1 || !bat || !sam || !full) return oom(e);
+    const char *in0[1] = {"input"}, *sl[3] = {shp, st0, en1}, *cat[2] = {bat, sam},
+               *exp[2] = {val, full};
+    Onnx__NodeProto *c = NULL;
+    bool ok = init_f32(e, val, r + 1, dims, v) && init_i64(e, st0, 1, (int64_t[]){0}) &&
+              init_i64(e, en1, 1, (int64_t[]){1}) && init_i64(e, sam, (size_t)r, sample) &&
+              node(e, "Shape", shp, 1, in0, shp) && node(e, "Slice", bat, 3, sl, bat) &&
+              (c = node(e, "Concat", full, 2, cat, full)) && attr_int(e, c, "axis", 0) &&
+              node(e, "Expand", l->name, 2, exp, l->name);
+    return ok ? VD_OK : oom(e);
+}
+
 static vd_status export_layer(ex *e, vd_layer *l)
 {
     const char *t = l->ops->type;
@@ -585,6 +619,7 @@ static vd_status export_layer(ex *e, vd_layer *l)
     if (!strcmp(t, "maxpool") || !strcmp(t, "avgpool")) return export_pool(e, l, t[0] == 'm');
     if (!strcmp(t, "batchnorm")) return export_batchnorm(e, l);
     if (!strcmp(t, "layernorm")) return export_layernorm(e, l);
+    if (!strcmp(t, "constant")) return export_constant(e, l);
     if (!strcmp(t, "reshape")) {
         /* Reshape-14 with a constant shape: 0 first (the batch, copied from the input),
          * then the layer's output sample shape. */
@@ -616,10 +651,11 @@ static vd_status export_layer(ex *e, vd_layer *l)
         return unsupported(e, l, "this layer type has no ONNX mapping in this exporter");
     /* These families have no options but these. */
     static const char *const none[] = {NULL}, *const alpha[] = {"alpha", NULL},
-                             *const p[] = {"p", NULL};
+                             *const p[] = {"p", NULL}, *const axis[] = {"axis", NULL};
     vd_status st = check_keys(e, l,
                               !strcmp(t, "leaky_relu") ? alpha
                               : !strcmp(t, "dropout")  ? p
+                              : !strcmp(t, "concat")   ? axis
                                                        : none);
     if (st != VD_OK) return st;
     if (!strcmp(t, "gelu")) return export_gelu(e, l);
@@ -641,11 +677,11 @@ static vd_status export_layer(ex *e, vd_layer *l)
     Onnx__NodeProto *n = node(e, simple[i].op, l->name, n_in, ins, l->name);
     bool ok = n != NULL;
     if (ok && !strcmp(t, "leaky_relu")) ok = attr_float(e, n, "alpha", (float)opt(l, "alpha"));
-    /* Flatten keeps the batch; Concat joins channels; Softmax normalises over the
-     * channels (the classes of a (C) sample): all axis 1 of the batched tensor. */
-    if (ok && (!strcmp(t, "flatten") || !strcmp(t, "concat") || !strcmp(t, "softmax") ||
-               !strcmp(t, "logsoftmax")))
+    /* Flatten keeps the batch; Softmax normalises over the channels (the classes of a (C)
+     * sample): axis 1 of the batched tensor. Concat joins sample axis A: axis A + 1. */
+    if (ok && (!strcmp(t, "flatten") || !strcmp(t, "softmax") || !strcmp(t, "logsoftmax")))
         ok = attr_int(e, n, "axis", 1);
+    if (ok && !strcmp(t, "concat")) ok = attr_int(e, n, "axis", 1 + (int64_t)opt(l, "axis"));
     return ok ? VD_OK : oom(e);
 }
 

@@ -8,15 +8,17 @@
  * activations, and each operator on an activation becomes one Verdant layer (or none: an
  * Identity, a Reshape that keeps the shape) planned in a list that later nodes may still
  * amend (an Add of a constant after a MatMul or a bias-less Conv becomes that layer's
- * bias). Layers no output depends on are dropped; the rest are added to a net, which is
- * built, and the weights and batch-norm statistics are written into it.
+ * bias; any other constant operand of an Add or Concat becomes a `constant` layer holding
+ * it broadcast to one sample). Layers no output depends on are dropped; the rest are added
+ * to a net, which is built, and the weights, batch-norm statistics and constants are
+ * written into it.
  *
  * Verdant's layers see a batch of samples of 1 to 3 dimensions, so dimension 0 of every
  * ONNX activation is the batch (or, with whole_tensor, the whole tensor is one sample and
- * ONNX axis a is sample axis a). Everything the layers cannot express (asymmetric
- * padding, an axis other than the channel one, an attribute value Verdant does not
- * implement) is refused with the node, the operator, the attribute and the opset named;
- * nothing is approximated. */
+ * ONNX axis a is sample axis a; with batch_dims k, the first k dimensions are the batch).
+ * Everything the layers cannot express (asymmetric padding, a Concat along the batch, an
+ * attribute value Verdant does not implement) is refused with the node, the operator, the
+ * attribute and the opset named; nothing is approximated. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -95,7 +97,10 @@ typedef struct imp {
     int32_t main;
     int32_t out_layer[VD_MAX_OUTPUTS], n_outs;
     bool int_input; /* the data input is an 8/16-bit integer type (in_type) */
-    int in_type; /* the planned layer of each graph output */
+    int in_type;
+    bool flat_input; /* the input's sample has more than 3 dimensions, and only Flatten and
+                        Reshape (which see its element count) read it: the net's input is
+                        that sample flattened */
 } imp;
 
 /* ------------------------------------------------------------------ messages */
@@ -1386,14 +1391,37 @@ static vd_status op_flatten(imp *I)
     if (axis < 0) axis += x->r;
     if (axis < 0 || axis > x->r)
         return attr_err(I, "axis", "%lld is out of range for rank %d", (long long)axis, (int)x->r);
-    if (I->bo > 1) return nerr(I, VD_ERR_UNSUPPORTED, "with several batch dimensions");
-    if (I->bo && axis != 1)
+    int32_t bo = I->bo;
+    if (bo && axis != bo)
         return attr_err(I, "axis",
-                        "%lld: with dimension 0 the batch, only axis 1 keeps the batch apart",
-                        (long long)axis);
+                        "%lld: with the leading %d dimension%s the batch, only axis %d keeps the "
+                        "batch apart from the sample (axis 0 needs the whole tensor as one "
+                        "sample)",
+                        (long long)axis, (int)bo, bo == 1 ? "" : "s", (int)bo);
+    if (bo > 1) {
+        /* The output (prod of the batch dimensions, prod of the sample) is the same memory
+         * as (batch dimensions..., sample flattened): Verdant keeps the latter. Its ONNX
+         * rank differs from what this import tracks, so it may only be the graph output. */
+        const char *o = out_name(I, 0);
+        if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
+        int32_t readers = uses(I, o);
+        for (size_t k = 0; k < I->g->n_output; k++)
+            if (I->g->output[k]->name && !strcmp(I->g->output[k]->name, o)) readers--;
+        if (readers > 0)
+            return nerr(I, VD_ERR_UNSUPPORTED,
+                        "with %d batch dimensions, a Flatten that merges them may only be the "
+                        "graph output ('%.60s' is read by other nodes)",
+                        (int)bo, o);
+        int64_t d[R];
+        for (int32_t k = 0; k < bo; k++) d[k] = x->d[k];
+        d[bo] = (int64_t)prod(x->d, bo, x->r);
+        if (x->r == bo + 1) return set_act(I, o, x->layer, bo + 1, d);
+        int32_t idx;
+        return emit1(I, "flatten", x, bo + 1, d, &idx);
+    }
     int64_t d[2] = {(int64_t)prod(x->d, 0, (int32_t)axis),
                     (int64_t)prod(x->d, (int32_t)axis, x->r)};
-    if (I->bo) d[0] = x->d[0];
+    if (bo) d[0] = x->d[0];
     return reshape_to(I, x, 2, d);
 }
 
@@ -1466,6 +1494,87 @@ static vd_status op_reshape(imp *I)
     return reshape_to(I, x, r, d);
 }
 
+/* A constant operand c of an operator on activation x, as one Verdant sample of the ONNX
+ * shape sd (rank r, the same as x's; dimensions sd[bo..r) are the sample): c, aligned to
+ * rank r numpy-style (exact: not aligned, the dimensions must match as Concat's do), must
+ * not vary along the batch dimensions and must broadcast to sd in the others. The values
+ * are the same for every sample, so one sample of them is a `constant` layer. *f: fresh,
+ * prod(sd[bo..r)) floats. */
+static vd_status const_sample(imp *I, const val *c, const val *x, const int64_t *sd, bool exact,
+                              float **f)
+{
+    int32_t r = x->r, bo = I->bo;
+    *f = NULL;
+    char sc[96], sx[96];
+    fmt_dims(c->c.d, c->c.r, sc, sizeof(sc));
+    fmt_dims(x->d, x->r, sx, sizeof(sx));
+    if (c->c.r > r || (exact && c->c.r != r))
+        return nerr(I, VD_ERR_SHAPE,
+                    "constant '%.60s' of shape %s has %s rank than the activation %s", c->name, sc,
+                    c->c.r > r ? "a higher" : "another", sx);
+    int64_t cd[R];
+    int32_t off = r - c->c.r;
+    for (int32_t k = 0; k < r; k++) cd[k] = k < off ? 1 : c->c.d[k - off];
+    size_t slices = 1, per = 1;
+    for (int32_t k = 0; k < bo; k++) {
+        bool fits = cd[k] == x->d[k] || x->d[k] < 0 || (!exact && cd[k] == 1);
+        if (!fits)
+            return nerr(I, VD_ERR_SHAPE,
+                        "constant '%.60s' of shape %s does not match the batch dimension %d of "
+                        "the activation %s",
+                        c->name, sc, (int)k, sx);
+        slices *= (size_t)cd[k];
+    }
+    for (int32_t k = bo; k < r; k++) per *= (size_t)cd[k];
+    for (size_t sl = 1; sl < slices; sl++)
+        if (memcmp(c->c.f, c->c.f + sl * per, per * sizeof(float)))
+            return nerr(I, VD_ERR_UNSUPPORTED,
+                        "constant '%.60s' of shape %s varies along the batch (the leading %d "
+                        "dimension%s of the activation %s): a Verdant net applies one constant "
+                        "to every sample",
+                        c->name, sc, (int)bo, bo > 1 ? "s" : "", sx);
+    if (exact)
+        for (int32_t k = bo; k < r; k++)
+            if (cd[k] != sd[k]) {
+                char ss[96];
+                fmt_dims(sd, r, ss, sizeof(ss));
+                return nerr(I, VD_ERR_SHAPE, "constant '%.60s' of shape %s, expected %s", c->name,
+                            sc, ss);
+            }
+    tens one;
+    memset(&one, 0, sizeof(one));
+    one.r = r - bo;
+    for (int32_t k = bo; k < r; k++) one.d[k - bo] = cd[k];
+    one.n = per;
+    one.f = c->c.f;
+    return expand_to(I, &one, r - bo, sd + bo, "constant operand", f);
+}
+
+/* A `constant` layer holding f (owned from here on), one sample of shape sd[bo..r). */
+static vd_status emit_constant(imp *I, int32_t r, const int64_t *sd, float *f, int32_t *idx)
+{
+    int32_t sr = r - I->bo;
+    vd_status st = sr < 1 || sr > 3
+                       ? nerr(I, VD_ERR_UNSUPPORTED,
+                              "a constant sample of rank %d (Verdant samples have 1 to 3 "
+                              "dimensions)",
+                              (int)sr)
+                       : new_layer(I, "constant", idx);
+    if (st != VD_OK) {
+        free(f);
+        return st;
+    }
+    lrec *l = &I->L[*idx];
+    l->n_in = 0;
+    for (int32_t k = 0; k < sr; k++) {
+        char key[4] = {'d', (char)('0' + k), 0, 0};
+        kv(l, key, "%lld", (long long)sd[I->bo + k]);
+    }
+    l->state = f;
+    l->state_n = prod(sd, I->bo, r);
+    return VD_OK;
+}
+
 static vd_status op_concat(imp *I)
 {
     vd_status st = check_attrs(I, "axis");
@@ -1473,38 +1582,62 @@ static vd_status op_concat(imp *I)
     if (st == VD_OK) st = attr_int(I, "axis", 1 << 30, &axis);
     if (st != VD_OK) return st;
     if (axis == (1 << 30)) return attr_err(I, "axis", "required");
-    val *x0 = in_val(I, 0);
+    size_t n = I->node->n_input;
+    if (n > VD_MAX_INPUTS)
+        return nerr(I, VD_ERR_UNSUPPORTED, "%zu inputs (at most %d)", n, VD_MAX_INPUTS);
+    val *x0 = NULL;
+    for (size_t k = 0; k < n; k++) {
+        val *v = in_val(I, k);
+        if (!v) return nerr(I, VD_ERR_FORMAT, "missing input %zu", k);
+        if (v->kind == V_ACT && !x0) x0 = v;
+    }
     if ((st = need_act(I, x0, "0")) != VD_OK) return st;
-    if (axis < 0) axis += x0->r;
-    if (axis != I->bo)
-        return attr_err(I, "axis", "%lld: Verdant concatenates along the channel dimension (%d)",
-                        (long long)axis, (int)I->bo);
-    if (I->node->n_input > VD_MAX_INPUTS)
-        return nerr(I, VD_ERR_UNSUPPORTED, "%zu inputs (at most %d)", I->node->n_input,
-                    VD_MAX_INPUTS);
+    int32_t r = x0->r, bo = I->bo;
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return attr_err(I, "axis", "out of range for rank %d", (int)r);
+    if (axis < bo)
+        return attr_err(I, "axis",
+                        "%lld is a batch dimension (this import takes %d leading dimension%s as "
+                        "the batch); Verdant concatenates within samples",
+                        (long long)axis, (int)bo, bo == 1 ? "" : "s");
     int64_t d[R];
     memcpy(d, x0->d, sizeof(d));
     d[axis] = 0;
-    for (size_t k = 0; k < I->node->n_input; k++) {
+    for (size_t k = 0; k < n; k++) {
         val *x = in_val(I, k);
-        char what[24];
-        snprintf(what, sizeof(what), "%zu", k);
-        if ((st = need_act(I, x, what)) != VD_OK) return st;
-        bool same = x->r == x0->r;
-        for (int32_t j = I->bo; same && j < x->r; j++) same = j == axis || x->d[j] == x0->d[j];
+        int32_t xr = x->kind == V_ACT ? x->r : x->c.r;
+        const int64_t *xd = x->kind == V_ACT ? x->d : x->c.d;
+        bool same = xr == r;
+        for (int32_t j = bo; same && j < r; j++) same = j == axis || xd[j] == x0->d[j];
         if (!same) return nerr(I, VD_ERR_SHAPE, "input %zu differs off the concat axis", k);
-        d[axis] += x->d[axis];
+        d[axis] += xd[axis];
     }
-    if (I->node->n_input == 1) {
+    if (n == 1) {
         const char *o = out_name(I, 0);
         if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
         return set_act(I, o, x0->layer, x0->r, x0->d);
     }
+    int32_t ins[VD_MAX_INPUTS];
+    for (size_t k = 0; k < n; k++) {
+        val *x = in_val(I, k);
+        if (x->kind == V_ACT) {
+            ins[k] = x->layer;
+            continue;
+        }
+        int64_t sd[R];
+        memcpy(sd, x0->d, sizeof(sd));
+        sd[axis] = x->c.d[axis];
+        float *f;
+        if ((st = const_sample(I, x, x0, sd, true, &f)) != VD_OK ||
+            (st = emit_constant(I, r, sd, f, &ins[k])) != VD_OK)
+            return st;
+    }
     int32_t idx;
-    if ((st = emit1(I, "concat", x0, x0->r, d, &idx)) != VD_OK) return st;
+    if ((st = emit1(I, "concat", x0, r, d, &idx)) != VD_OK) return st;
     lrec *l = &I->L[idx];
-    l->n_in = 0;
-    for (size_t k = 0; k < I->node->n_input; k++) l->in[l->n_in++] = in_val(I, k)->layer;
+    l->n_in = (int32_t)n;
+    for (size_t k = 0; k < n; k++) l->in[k] = ins[k];
+    if (axis > bo) kv(l, "axis", "%d", (int)(axis - bo));
     return VD_OK;
 }
 
@@ -1553,10 +1686,17 @@ static vd_status op_add(imp *I)
             return set_act(I, o, x->layer, x->r, x->d);
         }
     }
-    return nerr(I, VD_ERR_UNSUPPORTED,
-                "Add of a constant '%.60s' that is not the per-channel bias of a preceding "
-                "MatMul or bias-less Conv/Gemm (Verdant has no add-a-constant layer)",
-                c->name);
+    /* Otherwise a `constant` layer (c broadcast to one sample of x) and an add. The
+     * activation keeps its shape: a constant that would broadcast x is refused. */
+    float *f;
+    int32_t ci, idx;
+    if ((st = const_sample(I, c, x, x->d, false, &f)) != VD_OK ||
+        (st = emit_constant(I, x->r, x->d, f, &ci)) != VD_OK ||
+        (st = emit1(I, "add", x, x->r, x->d, &idx)) != VD_OK)
+        return st;
+    I->L[idx].in[1] = ci;
+    I->L[idx].n_in = 2;
+    return VD_OK;
 }
 
 /* Gemm and MatMul on a (batch, K) activation with a constant weight. */
@@ -2115,10 +2255,26 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
     if (I->bo > r)
         return vd_error_set(I->ctx, VD_ERR_INVALID_ARG, "%s: %d batch dimensions of a rank-%d input",
                             I->src, (int)I->bo, (int)r);
-    if (r - I->bo < 1 || r - I->bo > 3)
+    if (r - I->bo > 3) {
+        /* Flatten and Reshape depend only on the element count: a sample of more
+         * dimensions is fine when nothing else reads it (Flatten axis 0 of a 4-D tensor in
+         * whole-tensor mode, say). */
+        bool only = uses(I, in->name) > 0;
+        for (size_t k = 0; k < g->n_output && only; k++)
+            only = !g->output[k]->name || strcmp(g->output[k]->name, in->name);
+        for (size_t k = 0; k < g->n_node && only; k++) {
+            const node_t *n = g->node[k];
+            const char *op = n->op_type ? n->op_type : "";
+            for (size_t j = 0; j < n->n_input && only; j++)
+                if (n->input[j] && !strcmp(n->input[j], in->name))
+                    only = j == 0 && (!strcmp(op, "Flatten") || !strcmp(op, "Reshape"));
+        }
+        I->flat_input = only;
+    }
+    if (r - I->bo < 1 || (r - I->bo > 3 && !I->flat_input))
         return vd_error_set(I->ctx, VD_ERR_UNSUPPORTED,
                             "%s: input '%.60s' has rank %d; Verdant samples have 1 to 3 "
-                            "dimensions%s",
+                            "dimensions%s (more only when Flatten or Reshape alone read it)",
                             I->src, in->name, (int)r,
                             I->bo ? " after the batch dimension" : " (whole-tensor mode)");
     for (int32_t k = I->bo; k < r; k++)
@@ -2242,7 +2398,9 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
             st = VD_INTERNAL(I->ctx, "no input value");
             goto done;
         }
-        VD_TRY(vd_net_input(net, in->r - I->bo, in->d + I->bo));
+        int64_t flat = (int64_t)prod(in->d, I->bo, in->r);
+        if (I->flat_input) VD_TRY(vd_net_input(net, 1, &flat));
+        else VD_TRY(vd_net_input(net, in->r - I->bo, in->d + I->bo));
     }
     for (int32_t q = 0; q < I->n_order; q++) {
         lrec *l = &I->L[I->order[q]];

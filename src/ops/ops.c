@@ -17,7 +17,7 @@ vd_status vd_op_copy2d(vd_context *ctx, size_t rows, size_t cols, cl_mem src, si
 {
     VD_NEED(ctx, src, dst);
     if (rows == 0 || cols == 0) return VD_OK;
-    if (s_ld < cols || d_ld < cols)
+    if ((s_ld < cols && s_ld != 0) || d_ld < cols)
         return vd_error_set(ctx, VD_ERR_INVALID_ARG, "copy2d: leading dimension below cols");
     return VD_RUN(ctx, "util", "copy2d", 2, ((size_t[]){cols, rows}), NULL, VD_A_U64(rows),
                   VD_A_U64(cols), VD_A_MEM(src), VD_A_U64(so), VD_A_U64(s_ld), VD_A_F32(beta),

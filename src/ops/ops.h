@@ -35,7 +35,7 @@ vd_status vd_op_fill(vd_context *ctx, size_t n, float value, cl_mem x, size_t xo
 
 /* Block copy of rows x cols floats between row-major views with leading dimensions:
  * dst[r*d_ld + c] = beta * dst[r*d_ld + c] + src[r*s_ld + c]; dst is not read when beta
- * is 0. */
+ * is 0. s_ld 0 repeats one source row in every destination row (a broadcast). */
 vd_status vd_op_copy2d(vd_context *ctx, size_t rows, size_t cols, cl_mem src, size_t so,
                        size_t s_ld, float beta, cl_mem dst, size_t dso, size_t d_ld);
 

@@ -50,7 +50,7 @@ fi
 
 # all_layers.cfg also cut after some of its layers, so that each part's output is compared
 # before the pooling and softmax at the end average differences away.
-for cut in mp mpd apx ap ap2 ln bn3; do
+for cut in mp mpd apx ap ap2 ln rs bn3; do
     awk -v cut="$cut" 'stop && /^\[/ { exit } { print } $1 == "name" && $3 == cut { stop = 1 }' \
         "$here/all_layers.cfg" >"$tmp/all_layers_to_$cut.cfg"
 done

@@ -66,4 +66,14 @@ void ref_sgd(size_t n, float *w, const float *g, float *m, float lr, float momen
 void ref_adam(size_t n, float *w, const float *g, float *m, float *v, float lr, float b1,
               float b2, float eps, float wd, int decoupled, float bc1, float bc2);
 
+/* merge_ref.c: concat of k inputs along one sample axis. Input j is (rows, len_j, inner)
+ * (rows: the batch times the sample dimensions before the axis; inner: those after it),
+ * the output (rows, sum of len_j, inner).
+ * Backward: dxs[j] = betas[j] * dxs[j] + its slice of dy; NULL dxs[j] is skipped, and with
+ * betas[j] == 0 dxs[j] is not read. */
+void ref_concat_fwd(size_t rows, int32_t k, const size_t *lens, size_t inner,
+                    const float *const *xs, float *y);
+void ref_concat_bwd(size_t rows, int32_t k, const size_t *lens, size_t inner,
+                    const float *dy, const float *betas, float *const *dxs);
+
 #endif /* VD_TEST_REF_H */
