@@ -61,7 +61,9 @@ typedef struct vd_step {
 
 typedef struct vd_layer vd_layer;
 
-typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL } vd_key_type;
+/* VD_KEY_INTS: a comma-separated list of up to `hi` integers, each in [lo, VD_MAX_DIMS),
+ * into an int32_t[VD_MAX_DIMS] field; unused entries hold -1 (the default: an empty list). */
+typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL, VD_KEY_INTS } vd_key_type;
 
 /* One accepted option of a layer family: sets the field at `offset` in the family's
  * struct. */
@@ -176,6 +178,7 @@ extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_lay
 extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten, vd_layer_reshape; /* flatten.c */
+extern const vd_layer_ops vd_layer_transpose;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
 extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */
 /* The convolution geometry of a conv2d or deconv2d layer after reshape (for deconv2d: the
