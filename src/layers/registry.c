@@ -223,7 +223,13 @@ vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name, c
             goto done;
         }
     }
-    if (ops->init) VD_TRY(ops->init(l));
+    /* init has no context: its message lands in the thread-local slot; hand it on. */
+    if (ops->init && (st = ops->init(l)) != VD_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", vd_last_error(NULL));
+        st = at_line(ctx, vd_error_set(ctx, st, "%s", msg), src, line);
+        goto done;
+    }
     *out = l;
     l = NULL;
 done:
