@@ -1361,6 +1361,58 @@ static vd_status op_flatten(imp *I)
     return reshape_to(I, x, 2, d);
 }
 
+/* Transpose of an activation: the batch dimensions stay where they are, the sample axes
+ * (1 to 3 of them) are permuted by a transpose layer; the identity permutation is no layer. */
+static vd_status op_transpose(imp *I)
+{
+    vd_status st = check_attrs(I, "perm");
+    val *x = in_val(I, 0);
+    if (st == VD_OK) st = need_act(I, x, "data");
+    if (st != VD_OK) return st;
+    int64_t p[R];
+    int32_t n;
+    if ((st = attr_ints(I, "perm", p, R, &n)) != VD_OK) return st;
+    if (n < 0) { /* default: the axes reversed */
+        n = x->r;
+        for (int32_t k = 0; k < n; k++) p[k] = n - 1 - k;
+    }
+    bool seen[R] = {false};
+    bool ok = n == x->r;
+    for (int32_t k = 0; ok && k < n; k++) {
+        ok = p[k] >= 0 && p[k] < n && !seen[p[k]];
+        if (ok) seen[p[k]] = true;
+    }
+    if (!ok) return attr_err(I, "perm", "not a permutation of the %d axes of the input", (int)x->r);
+    int32_t bo = I->bo, sr = x->r - bo;
+    for (int32_t k = 0; k < bo; k++)
+        if (p[k] != k)
+            return attr_err(I, "perm",
+                            "moves batch dimension %d (this import takes %d leading dimension%s "
+                            "as the batch)",
+                            (int)k, (int)bo, bo == 1 ? "" : "s");
+    if (sr < 1 || sr > 3)
+        return nerr(I, VD_ERR_UNSUPPORTED, "a sample of rank %d (Verdant's transpose takes 1 to 3)",
+                    (int)sr);
+    int64_t d[R];
+    bool identity = true;
+    char perm[32] = "";
+    size_t u = 0;
+    for (int32_t k = 0; k < x->r; k++) {
+        d[k] = x->d[p[k]];
+        identity = identity && p[k] == k;
+        if (k >= bo)
+            u += (size_t)snprintf(perm + u, sizeof(perm) - u, "%s%d", k > bo ? "," : "",
+                                  (int)(p[k] - bo));
+    }
+    const char *o = out_name(I, 0);
+    if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
+    if (identity) return set_act(I, o, x->layer, x->r, x->d);
+    int32_t idx;
+    if ((st = emit1(I, "transpose", x, x->r, d, &idx)) != VD_OK) return st;
+    kv(&I->L[idx], "perm", "%s", perm);
+    return VD_OK;
+}
+
 static vd_status op_reshape(imp *I)
 {
     vd_status st = check_attrs(I, I->opset >= 14 ? "allowzero" : "");
@@ -1880,6 +1932,7 @@ static vd_status map_node(imp *I)
     if (!strcmp(op, "Flatten")) return op_flatten(I);
     if (!strcmp(op, "Reshape")) return op_reshape(I);
     if (!strcmp(op, "Identity")) return op_identity(I);
+    if (!strcmp(op, "Transpose")) return op_transpose(I);
     return nerr(I, VD_ERR_UNSUPPORTED,
                 "operator '%.60s' is not supported (docs/ONNX.md lists the ones that are)", op);
 }
