@@ -86,8 +86,7 @@ static void check_options(vd_context *ctx)
     expect_create_fails(ctx, "", "empty");
     vd_layer *l = NULL;
     expect_status("transpose without perm", ctx,
-                  vd_layer_create(ctx, "transpose", "t", NULL, 0, NULL, 0, &l),
-                  VD_ERR_INVALID_ARG);
+                  vd_layer_create(ctx, "transpose", "t", NULL, 0, NULL, 0, &l), VD_ERR_INVALID_ARG);
     expect_true("missing perm named", strstr(vd_last_error(ctx), "missing key 'perm'") != NULL);
     /* The options text writes the list back as given. */
     vd_kv kv[1] = {{"perm", "2, 0,1", 0}};
@@ -121,8 +120,8 @@ static void check_bad_args(vd_context *ctx)
                   VD_ERR_INVALID_ARG);
     expect_status("permute duplicate axis", ctx, vd_op_permute(ctx, 1, 3, d, dup, m, 0, 0, m, 0),
                   VD_ERR_INVALID_ARG);
-    expect_status("permute axis out of range", ctx,
-                  vd_op_permute(ctx, 1, 3, d, big, m, 0, 0, m, 0), VD_ERR_INVALID_ARG);
+    expect_status("permute axis out of range", ctx, vd_op_permute(ctx, 1, 3, d, big, m, 0, 0, m, 0),
+                  VD_ERR_INVALID_ARG);
     expect_status("permute n=0", ctx, vd_op_permute(ctx, 0, 3, d, p, m, 0, 0, m, 0), VD_OK);
     expect_guards("permute n=0 writes nothing", &t);
     test_buf_destroy(&t);

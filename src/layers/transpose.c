@@ -67,8 +67,8 @@ static vd_status transpose_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_
     (void)x, (void)y;
     transpose *t = (transpose *)l;
     if (!dx.mem) return VD_OK;
-    return vd_op_permute(s->ctx, (size_t)s->n, t->r, l->out.d, t->inv, dy.mem, dy.off, beta,
-                         dx.mem, dx.off);
+    return vd_op_permute(s->ctx, (size_t)s->n, t->r, l->out.d, t->inv, dy.mem, dy.off, beta, dx.mem,
+                         dx.off);
 }
 
 const vd_layer_ops vd_layer_transpose = {
