@@ -1613,6 +1613,11 @@ static vd_status op_dense(imp *I, bool gemm)
                             "1 with A's first dimension as the batch: the transpose would mix "
                             "samples (it imports with the whole tensor as one sample)");
     }
+    if (!gemm && b->c.r > 2)
+        return nerr(I, VD_ERR_UNSUPPORTED,
+                    "B of rank %d: a batched product (a matrix per leading index) is not a layer; "
+                    "Verdant's dense layer takes a 2-D constant B",
+                    (int)b->c.r);
     if (b->c.r != 2) return nerr(I, VD_ERR_SHAPE, "B has rank %d, expected 2", (int)b->c.r);
     /* The activation the dense layer reads: A, or A^T (M, K) from a (K, M) A. */
     int64_t xd[R];
@@ -1636,6 +1641,9 @@ static vd_status op_dense(imp *I, bool gemm)
             c1.r = 1;
             c1.d[0] = c1.d[1];
         }
+        /* A C with a row per row (test_gemm_default_matrix_bias) is the dense layer without
+         * a bias followed by an Add of the constant beta * C: wire it here once a layer that
+         * adds a constant exists (op_add refuses such an Add for the same reason). */
         if (!ok)
             return nerr(I, VD_ERR_UNSUPPORTED,
                         "C of rank %d with %lld rows: Verdant's dense bias is one value per "
