@@ -5,7 +5,9 @@
  *   x[x_off + i] = value.
  * copy_u32: global n, one work-item per 32-bit word: dst[d_off + i] = src[i], bit for
  *   bit (uint, so NaN payloads and int32 labels pass unchanged). The staged host write
- *   of src/runtime/tensor.c (vd_buffer_write). */
+ *   of src/runtime/tensor.c (vd_buffer_write).
+ * Further below: copy2d, permute3 and the gradient-clipping passes, each with its own
+ *   work-size contract. */
 
 kernel void fill(ulong n, float value, global float *x, ulong x_off)
 {
@@ -34,6 +36,28 @@ kernel void copy2d(ulong rows, ulong cols, global const float *src, ulong s_off,
     ulong d = d_off + r * d_ld + c;
     float v = src[s_off + r * s_ld + c];
     dst[d] = beta == 0.0f ? v : beta * dst[d] + v;
+}
+
+/* permute3: global n * d0 * d1 * d2, one work-item per element of y, which is the
+ * (n, d0, d1, d2) tensor of the output sample shape; x's element of the same position is
+ * at x_off + b*numel + i0*s0 + i1*s1 + i2*s2 (s0..s2: x's strides of the axes that output
+ * axes 0..2 come from, numel = d0*d1*d2). Leading output dims of 1 (stride 0) pad samples
+ * of rank below 3.
+ *   y[y_off + idx] = beta * y[...] + x[...]     (y not read when beta == 0)
+ * The transpose layer: forward with its permutation, backward with the inverse. */
+kernel void permute3(ulong total, ulong d1, ulong d2, ulong s0, ulong s1, ulong s2,
+                     global const float *x, ulong x_off, float beta, global float *y,
+                     ulong y_off, ulong numel)
+{
+    ulong idx = get_global_id(0);
+    if (idx >= total)
+        return;
+    ulong b = idx / numel, r = idx - b * numel;
+    ulong i2 = r % d2, q = r / d2;
+    ulong i1 = q % d1, i0 = q / d1;
+    float v = x[x_off + b * numel + i0 * s0 + i1 * s1 + i2 * s2];
+    ulong d = y_off + idx;
+    y[d] = beta == 0.0f ? v : beta * y[d] + v;
 }
 
 /* Gradient clipping by global norm, in three deterministic passes (no atomics):

@@ -2,13 +2,16 @@
  * vd_blas_sgemm (all four transpose cases, padded leading dimensions, offsets),
  * cl/dense.cl (bias_fwd, bias_bwd), and the dense forward/backward they make together:
  *     y = x W^T + b,  dx = beta dx + dy W,  dW += dy^T x,  db += colsum(dy)
- * with x: (N, in), W: (out, in), b: (out), y, dy: (N, out). */
+ * with x: (N, in), W: (out, in), b: (out), y, dy: (N, out). The layer with per_row=1 is
+ * the same maths on N * rows rows of the last sample axis (checked through the layer rig
+ * against ref_dense_fwd/bwd of those rows). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "layer_rig.h"
 #include "ops/ops.h"
 #include "ref.h"
 
@@ -151,6 +154,60 @@ done:
     free(x), free(W), free(b), free(dy), free(want), free(got), free(wdx), free(wdW), free(wdb);
 }
 
+/* dense per_row=1 on a sample (lead..., K): forward, then backward twice (dx overwritten,
+ * then accumulated; dW, db accumulating), against the reference on N * rows rows. */
+static void check_dense_per_row(vd_context *ctx, vd_shape in, size_t N, size_t out, bool bias)
+{
+    char opts[64], sh[64], what[200], w2[260];
+    snprintf(opts, sizeof opts, "units=%zu per_row=1 bias=%d", out, bias);
+    vd_shape_format(&in, sh, sizeof sh);
+    snprintf(what, sizeof what, "dense %s on %s N=%zu", opts, sh, N);
+    rig r;
+    if (!rig_open(&r, ctx, "dense", opts, in, N)) {
+        printf("FAIL %s: setup\n", what);
+        rig_close(&r);
+        return;
+    }
+    size_t K = (size_t)in.d[in.ndim - 1], rows = N * vd_shape_numel(&in) / K;
+    bool shape_ok = r.l->out.ndim == in.ndim && r.l->out.d[in.ndim - 1] == (int64_t)out;
+    for (int32_t k = 0; k + 1 < in.ndim; k++) shape_ok = shape_ok && r.l->out.d[k] == in.d[k];
+    snprintf(w2, sizeof w2, "%s: output shape", what);
+    expect_true(w2, shape_ok);
+    snprintf(w2, sizeof w2, "%s: parameters (units, K) and (units)", what);
+    expect_true(w2, r.l->params[0].numel == out * K && (!bias || r.l->params[1].numel == out));
+    float *W = rig_param(&r, 0), *b = bias ? rig_param(&r, 1) : NULL;
+    test_fill_uniform(&rng, W, out * K, -1.0f, 1.0f);
+    if (b) test_fill_uniform(&rng, b, out, -1.0f, 1.0f);
+    float *x = rand_array(rows * K), *dy = rand_array(rows * out);
+    float *y = test_malloc(rows * out * 4), *want = test_malloc(rows * out * 4);
+    float *dx = test_malloc(rows * K * 4), *wdx = test_malloc(rows * K * 4);
+    float *g = test_malloc(r.arena * 4 + 4), *wdW = test_malloc(out * K * 4);
+    float *wdb = test_malloc(out * 4);
+    memset(wdW, 0, out * K * 4), memset(wdb, 0, out * 4);
+    if (rig_forward(&r, true, x, y)) {
+        ref_dense_fwd(rows, K, out, x, W, b, want);
+        snprintf(w2, sizeof w2, "%s: forward", what);
+        expect_close(w2, y, want, rows * out, ATOL, RTOL);
+    }
+    rig_nan_dx(&r, dx);
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.0f : 0.0f;
+        if (!rig_backward(&r, true, dy, beta, dx, g)) break;
+        ref_dense_bwd(rows, K, out, x, W, dy, beta, wdx, wdW, b ? wdb : NULL);
+        snprintf(w2, sizeof w2, "%s: dx pass %d", what, pass);
+        expect_close(w2, dx, wdx, rows * K, ATOL, RTOL);
+        snprintf(w2, sizeof w2, "%s: dW pass %d", what, pass);
+        expect_close(w2, g + r.l->params[0].offset, wdW, out * K, ATOL, RTOL);
+        if (b) {
+            snprintf(w2, sizeof w2, "%s: db pass %d", what, pass);
+            expect_close(w2, g + r.l->params[1].offset, wdb, out, ATOL, RTOL);
+        }
+    }
+    rig_guards(&r, what);
+    free(x), free(dy), free(y), free(want), free(dx), free(wdx), free(g), free(wdW), free(wdb);
+    rig_close(&r);
+}
+
 static void check_bad_args(vd_context *ctx)
 {
     test_buf t;
@@ -187,6 +244,12 @@ int main(void)
         check_bias(ctx, sh[0], sh[1]);
         check_dense(ctx, sh[0], sh[1], sh[2], s % 2 ? 0 : 9 + s);
     }
+    check_dense_per_row(ctx, (vd_shape){2, {3, 6}}, 1, 4, true);
+    check_dense_per_row(ctx, (vd_shape){2, {5, 17}}, 3, 9, false);
+    check_dense_per_row(ctx, (vd_shape){3, {2, 3, 7}}, 2, 5, true);
+    check_dense_per_row(ctx, (vd_shape){2, {1, 129}}, 4, 3, true);
+    expect_reshape_fails(ctx, "dense", "units=3 per_row=1", (vd_shape){1, {8}},
+                         "dense per_row=1 on a rank-1 sample");
     check_bad_args(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);

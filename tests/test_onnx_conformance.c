@@ -33,7 +33,7 @@ static const char *const listed[] = {
     "BatchNormalization", "LayerNormalization", "Gemm", "MatMul", "Add",
     "Concat",   "Relu",          "LeakyRelu", "Sigmoid",     "Tanh",
     "Gelu",     "Softmax",       "LogSoftmax", "Dropout",    "Flatten",
-    "Reshape",  "Identity",      "Constant",  NULL,
+    "Reshape",  "Identity",      "Constant",  "Transpose", NULL,
 };
 
 typedef struct opscan {

@@ -511,12 +511,67 @@ static void test_pool_options(vd_context *ctx)
     }
 }
 
+/* transpose and dense per_row=1: Transpose perm (0, perm + 1), MatMul with the transposed
+ * weight, Add of the bias; imported back, the same predictions (the importer maps
+ * Transpose to transpose and MatMul on a rank-3 activation to dense per_row=1). */
+static const char *const TP_CFG = "[net]\ninput = 3, 6\nseed = 5\nloss = mse\n"
+                                  "[transpose]\nname = t\nperm = 1,0\n"
+                                  "[dense]\nname = fc\nunits = 4\nper_row = 1\n"
+                                  "[dense]\nname = fc2\nunits = 2\nper_row = 1\nbias = 0\n";
+
+static void test_transpose_per_row(vd_context *ctx)
+{
+    vd_net *net = build(ctx, TP_CFG, 3), *back = NULL;
+    if (!net) return;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/tp.onnx", dir);
+    Onnx__ModelProto *m = NULL;
+    if (!EXPECT_OK(ctx, vd_net_save_onnx(net, path))) goto done;
+    m = read_model(path);
+    if (!expect_true("tp: the file parses", m != NULL)) goto done;
+    const Onnx__GraphProto *g = m->graph;
+    static const char *const ops[] = {"Transpose", "MatMul", "Add", "MatMul"};
+    static const char *const outs[] = {"t", "fc/matmul", "fc", "fc2"};
+    bool order = g->n_node == 4;
+    for (size_t i = 0; order && i < 4; i++)
+        order = !strcmp(g->node[i]->op_type, ops[i]) && !strcmp(g->node[i]->output[0], outs[i]);
+    if (!expect_true("tp: nodes Transpose MatMul Add MatMul", order)) goto done;
+    expect_ints("transpose", g->node[0], "perm", 3, (int64_t[]){0, 2, 1});
+    expect_true("MatMul inputs t, fc.weight_t",
+                g->node[1]->n_input == 2 && !strcmp(g->node[1]->input[0], "t") &&
+                    !strcmp(g->node[1]->input[1], "fc.weight_t"));
+    expect_true("Add inputs fc/matmul, fc.bias",
+                g->node[2]->n_input == 2 && !strcmp(g->node[2]->input[1], "fc.bias"));
+    expect_type("output fc2 (N, 6, 2)", g->output[0], "fc2", 2, (int64_t[]){6, 2});
+    float p[4 * 3 + 4 + 2 * 4], wt[12];
+    if (EXPECT_OK(ctx, vd_net_params_read(net, p, 24))) {
+        for (int u = 0; u < 4; u++)
+            for (int k = 0; k < 3; k++) wt[k * 4 + u] = p[u * 3 + k];
+        expect_init(g, "fc.weight_t", 2, (int64_t[]){3, 4}, wt, 12);
+        expect_init(g, "fc.bias", 1, (int64_t[]){4}, p + 12, 4);
+    }
+    if (EXPECT_OK(ctx, vd_net_load_onnx_batch(ctx, path, 3, &back))) {
+        float x[54], a[36], b[36];
+        uint64_t rng = 4;
+        test_fill_uniform(&rng, x, 54, -1.0f, 1.0f);
+        expect_true("tp: imported output size", vd_net_output_size(back) == 12);
+        EXPECT_OK(ctx, vd_net_predict(net, x, 3, a));
+        EXPECT_OK(ctx, vd_net_predict(back, x, 3, b));
+        expect_close("tp: exported then imported, the same predictions", b, a, 36, 1e-6f, 1e-6f);
+    }
+done:
+    if (m) onnx__model_proto__free_unpacked(m, NULL);
+    vd_net_destroy(net);
+    vd_net_destroy(back);
+}
+
 int main(void)
 {
     vd_context *ctx = NULL;
     if (test_context(&ctx)) return check_summary();
     if (!mkdtemp(dir)) return expect_true("mkdtemp", false), check_summary();
     test_structure(ctx);
+    test_transpose_per_row(ctx);
     test_bad_inputs(ctx);
     test_layernorm_axis(ctx);
     test_pool_options(ctx);

@@ -235,6 +235,19 @@ static vd_status import(vd_context *ctx, mb *b, int32_t max_batch, vd_net **net)
     return st;
 }
 
+/* With the whole input tensor as one sample (batch 1). */
+static vd_status import_whole(vd_context *ctx, mb *b, vd_net **net)
+{
+    size_t len;
+    uint8_t *buf = mb_pack(b, &len);
+    vd_onnx_options o;
+    vd_onnx_options_init(&o);
+    o.whole_tensor = true;
+    vd_status st = vd_onnx_import_mem(ctx, buf, len, "t.onnx", &o, net);
+    free(buf);
+    return st;
+}
+
 /* The import must fail with want and a message holding every one of the words. */
 static void expect_refused(vd_context *ctx, const char *what, mb *b, vd_status want,
                            const char *w1, const char *w2, const char *w3)
@@ -483,6 +496,99 @@ static void test_conv1d(vd_context *ctx)
     EXPECT_OK(ctx, vd_net_predict(net, x, N, y));
     expect_close("1-D Conv outputs", y, want, N * M * LO, 1e-5f, 1e-5f);
     vd_net_destroy(net);
+}
+
+/* Whole-tensor Gemm: A (K=4, M=2) with transA=1, B (3, 4) with transB=1, alpha 0.5,
+ * beta 2, C (1, 3): a transpose (perm=1,0) and a dense per_row=1 with alpha, beta folded
+ * into its weight and bias. */
+static void test_gemm_trans_a(vd_context *ctx)
+{
+    static const int64_t a42[2] = {4, 2}, c13[2] = {1, 3};
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "a", 2, a42);
+    mb_tensor(&b, "W", 2, d34, W34, 12);
+    mb_tensor(&b, "C", 2, c13, B3, 3);
+    int g = mb_node(&b, "Gemm", "fc", "a", "W", "C", "y");
+    mb_attr_i(&b, g, "transA", 1);
+    mb_attr_i(&b, g, "transB", 1);
+    mb_attr_f(&b, g, "alpha", 0.5f);
+    mb_attr_f(&b, g, "beta", 2.0f);
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import_whole(ctx, &b, &net))) return;
+    expect_true("Gemm transA=1: transpose + dense per_row=1",
+                net->n_layers == 2 && !strcmp(net->layers[0]->ops->type, "transpose") &&
+                    !strcmp(net->layers[1]->ops->type, "dense"));
+    float a[8] = {1, 2, -1, 0.5f, 3, -2, 0.25f, 4}, y[6], want[6];
+    for (int m = 0; m < 2; m++)
+        for (int j = 0; j < 3; j++) {
+            double s = 0;
+            for (int k = 0; k < 4; k++) s += (double)a[k * 2 + m] * W34[j * 4 + k];
+            want[m * 3 + j] = (float)(0.5 * s + 2.0 * B3[j]);
+        }
+    EXPECT_OK(ctx, vd_net_predict(net, a, 1, y));
+    expect_close("Gemm transA=1 transB=1 alpha beta outputs", y, want, 6, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+    /* C with a row per row of A^T: refused, naming the missing constant layer. */
+    static const int64_t c23[2] = {2, 3};
+    static const float C6[6] = {1, 2, 3, 4, 5, 6};
+    b.init[1].dims = (int64_t *)c23;
+    b.init[1].float_data = (float *)C6;
+    b.init[1].n_float_data = 6;
+    net = NULL;
+    expect_status("Gemm C with a row per row", ctx, import_whole(ctx, &b, &net),
+                  VD_ERR_UNSUPPORTED);
+    expect_true("C with rows: message names the constant layer",
+                strstr(vd_last_error(ctx), "C of rank 2 with 2 rows") != NULL &&
+                    strstr(vd_last_error(ctx), "constant layer") != NULL);
+    vd_net_destroy(net);
+}
+
+/* MatMul of a (N, 2, 4) activation and a constant (4, 3), then Add of (3): one dense
+ * per_row=1 layer with the bias folded in; and Transpose of the sample axes. */
+static void test_matmul_rank3(vd_context *ctx)
+{
+    static const int64_t in3[3] = {-1, 2, 4}, p021[3] = {0, 2, 1};
+    static float W43[12];
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 3; j++) W43[k * 3 + j] = W34[j * 4 + k];
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", 3, in3);
+    mb_tensor(&b, "W", 2, d43, W43, 12);
+    mb_tensor(&b, "B", 1, d3, B3, 3);
+    mb_node(&b, "MatMul", "mm", "x", "W", NULL, "h");
+    mb_node(&b, "Add", "bias", "h", "B", NULL, "hb");
+    int t = mb_node(&b, "Transpose", "tr", "hb", NULL, NULL, "y");
+    mb_attr_ints(&b, t, "perm", p021, 3);
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (!EXPECT_OK(ctx, import(ctx, &b, 2, &net))) return;
+    expect_true("MatMul rank 3 + Add: dense per_row=1 with a bias, then transpose",
+                net->n_layers == 2 && !strcmp(net->layers[0]->ops->type, "dense") &&
+                    net->layers[0]->n_params == 2 &&
+                    !strcmp(net->layers[1]->ops->type, "transpose"));
+    float x[16], y[12], want[12];
+    for (int i = 0; i < 16; i++) x[i] = (float)((i * 7) % 11) * 0.25f - 1.0f;
+    for (int n = 0; n < 2; n++)
+        for (int r = 0; r < 2; r++)
+            for (int j = 0; j < 3; j++) {
+                double s = B3[j];
+                for (int k = 0; k < 4; k++) s += (double)x[n * 8 + r * 4 + k] * W34[j * 4 + k];
+                want[n * 6 + j * 2 + r] = (float)s; /* transposed: (3, 2) */
+            }
+    EXPECT_OK(ctx, vd_net_predict(net, x, 2, y));
+    expect_close("MatMul rank 3 + Add + Transpose outputs", y, want, 12, 1e-5f, 1e-5f);
+    vd_net_destroy(net);
+    /* Transpose that moves the batch, and a perm that is not one. */
+    static const int64_t p102[3] = {1, 0, 2}, p001[3] = {0, 0, 1};
+    b.node[2].attribute[0]->ints = (int64_t *)p102;
+    expect_refused(ctx, "Transpose moving the batch", &b, VD_ERR_UNSUPPORTED, "'perm'",
+                   "batch dimension 0", "'tr'");
+    b.node[2].attribute[0]->ints = (int64_t *)p001;
+    expect_refused(ctx, "Transpose with a repeated axis", &b, VD_ERR_UNSUPPORTED, "'perm'",
+                   "not a permutation", "'tr'");
 }
 
 static void gemm_model(mb *b, int64_t opset)
@@ -1068,6 +1174,8 @@ int main(void)
     int rc = test_context(&ctx);
     if (rc) return rc == TEST_SKIP ? check_summary() : rc;
     test_gemm_relu(ctx);
+    test_gemm_trans_a(ctx);
+    test_matmul_rank3(ctx);
     test_matmul_bias_fold(ctx);
     test_no_unsafe_bias_fusion(ctx);
     test_conv_groups_dilation(ctx);

@@ -64,7 +64,10 @@ typedef struct vd_layer vd_layer;
 /* VD_KEY_ENUM: one of a few words, stored as its index (int32_t); the words open the help
  * text, '|'-separated and ended by ':' ("y|mean|invstd: what the layer returns"), so the
  * key tables keep their shape. lo/hi are ignored, def is the default's index. */
-typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL, VD_KEY_ENUM } vd_key_type;
+/* VD_KEY_INTS: a comma-separated list of up to `hi` integers, each in [lo, VD_MAX_DIMS),
+ * into an int32_t[VD_MAX_DIMS] field; unused entries hold -1 (the default: an empty list). */
+typedef enum vd_key_type { VD_KEY_INT, VD_KEY_FLOAT, VD_KEY_BOOL, VD_KEY_ENUM,
+                                  VD_KEY_INTS } vd_key_type;
 
 /* One accepted option of a layer family: sets the field at `offset` in the family's
  * struct. */
@@ -187,6 +190,7 @@ extern const vd_layer_ops vd_layer_relu, vd_layer_sigmoid, vd_layer_tanh, vd_lay
 extern const vd_layer_ops vd_layer_leaky_relu;
 extern const vd_layer_ops vd_layer_dropout;
 extern const vd_layer_ops vd_layer_flatten, vd_layer_reshape; /* flatten.c */
+extern const vd_layer_ops vd_layer_transpose;
 extern const vd_layer_ops vd_layer_add, vd_layer_concat;
 extern const vd_layer_ops vd_layer_constant; /* constant.c */
 extern const vd_layer_ops vd_layer_conv2d, vd_layer_deconv2d; /* conv.c */

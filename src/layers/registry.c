@@ -15,6 +15,7 @@ static const vd_layer_ops *const registry[] = {
     &vd_layer_avgpool, &vd_layer_globalavgpool, &vd_layer_batchnorm, &vd_layer_layernorm,
     &vd_layer_softmax, &vd_layer_leaky_relu, &vd_layer_reshape, &vd_layer_logsoftmax,
     &vd_layer_constant,
+    &vd_layer_transpose,
 };
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
 
@@ -97,7 +98,9 @@ static const vd_key *find_key(const vd_layer_ops *ops, const char *key)
 static void set_field(vd_layer *l, const vd_key *k, double v)
 {
     char *field = (char *)l + k->offset;
-    if (k->type == VD_KEY_FLOAT) *(float *)field = (float)v;
+    if (k->type == VD_KEY_INTS)
+        for (int i = 0; i < VD_MAX_DIMS; i++) ((int32_t *)field)[i] = -1;
+    else if (k->type == VD_KEY_FLOAT) *(float *)field = (float)v;
     else *(int32_t *)field = (int32_t)v;
 }
 
@@ -137,6 +140,34 @@ void vd_key_choice_name(const char *help, int32_t i, char *dst, size_t cap)
     snprintf(dst, cap, "%.*s", p ? (int)len : 0, p ? p : "");
 }
 
+/* "1,0" -> {1, 0, -1, -1}: at most k->hi entries, each an integer in [k->lo, VD_MAX_DIMS). */
+static vd_status set_ints(vd_context *ctx, vd_layer *l, const vd_key *k, const char *value)
+{
+    int32_t v[VD_MAX_DIMS] = {-1, -1, -1, -1};
+    int n = 0;
+    const char *p = value;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno == ERANGE || (*end != ',' && *end != '\0') || n >= (int)k->hi ||
+            x < (long)k->lo || x >= VD_MAX_DIMS)
+            return vd_error_set(ctx, VD_ERR_INVALID_ARG,
+                                "layer '%s' (%s): key '%s': '%s' is not a list of at most %d "
+                                "comma-separated integers in [%g, %d)",
+                                l->name, l->ops->type, k->name, value, (int)k->hi, k->lo,
+                                VD_MAX_DIMS);
+        v[n++] = (int32_t)x;
+        p = *end == ',' ? end + 1 : end;
+        if (*end == ',' && !*p) p = end; /* a trailing comma: parsed again, refused */
+    }
+    if (n == 0)
+        return vd_error_set(ctx, VD_ERR_INVALID_ARG, "layer '%s' (%s): key '%s': empty list",
+                            l->name, l->ops->type, k->name);
+    memcpy((char *)l + k->offset, v, sizeof(v));
+    return VD_OK;
+}
+
 vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, const char *value)
 {
     const vd_key *k = find_key(l->ops, key);
@@ -159,6 +190,7 @@ vd_status vd_layer_set_option(vd_context *ctx, vd_layer *l, const char *key, con
         set_field(l, k, c);
         return VD_OK;
     }
+    if (k->type == VD_KEY_INTS) return set_ints(ctx, l, k, value);
     char *end = NULL;
     errno = 0;
     double v;
@@ -237,7 +269,13 @@ vd_status vd_layer_create(vd_context *ctx, const char *type, const char *name, c
             goto done;
         }
     }
-    if (ops->init) VD_TRY(ops->init(l));
+    /* init has no context: its message lands in the thread-local slot; hand it on. */
+    if (ops->init && (st = ops->init(l)) != VD_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", vd_last_error(NULL));
+        st = at_line(ctx, vd_error_set(ctx, st, "%s", msg), src, line);
+        goto done;
+    }
     *out = l;
     l = NULL;
 done:
@@ -253,7 +291,14 @@ size_t vd_layer_options_text(const vd_layer *l, char *dst, size_t cap)
         char word[32];
         if (k->type == VD_KEY_ENUM)
             vd_key_choice_name(k->help, *(const int32_t *)field, word, sizeof(word));
-        if (k->type == VD_KEY_FLOAT)
+        if (k->type == VD_KEY_INTS) {
+            const int32_t *v = (const int32_t *)field;
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = ", k->name);
+            for (int i = 0; i < VD_MAX_DIMS && v[i] >= 0; i++)
+                used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s%d",
+                                         i ? "," : "", (int)v[i]);
+            used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "\n");
+        } else if (k->type == VD_KEY_FLOAT)
             used += (size_t)snprintf(dst + used, used < cap ? cap - used : 0, "%s = %.9g\n",
                                      k->name, (double)*(const float *)field);
         else if (k->type == VD_KEY_ENUM)

@@ -384,11 +384,32 @@ static vd_status export_conv(ex *e, const vd_layer *l, bool transposed)
 
 static vd_status export_dense(ex *e, const vd_layer *l)
 {
-    static const char *const handled[] = {"units", "bias", NULL};
+    static const char *const handled[] = {"units", "bias", "per_row", NULL};
     vd_status st = check_keys(e, l, handled);
     if (st != VD_OK) return st;
     const char *x = tensor_of(e, l->inputs[0]);
     bool bias = l->n_params > 1;
+    if (opt(l, "per_row") != 0) {
+        /* MatMul works on the last axis at every position of the others: x (N, .., K)
+         * times W^T (K, units), then the bias (units) broadcast over the rows by Add. */
+        int64_t units = l->params[0].shape.d[0], K = l->params[0].shape.d[1];
+        float *wt = ax(e, (size_t)(units * K) * sizeof(float));
+        char *w = astr(e, "%s.weight_t", l->name), *b = NULL;
+        if (!wt || !w) return oom(e);
+        const float *W = param_data(e, l, 0);
+        for (int64_t u = 0; u < units; u++)
+            for (int64_t k = 0; k < K; k++) wt[k * units + u] = W[u * K + k];
+        const char *mm = bias ? astr(e, "%s/matmul", l->name) : l->name;
+        const char *ins[2] = {x, w};
+        if (!mm || !init_f32(e, w, 2, (int64_t[]){K, units}, wt) ||
+            !node(e, "MatMul", mm, 2, ins, mm))
+            return oom(e);
+        if (!bias) return VD_OK;
+        const char *ains[2] = {mm, NULL};
+        if (!param_init(e, l, 1, "bias", &b)) return oom(e);
+        ains[1] = b;
+        return node(e, "Add", l->name, 2, ains, l->name) ? VD_OK : oom(e);
+    }
     if (l->in.ndim != 1) { /* dense reads any sample as a flat vector */
         const char *flat = astr(e, "%s/flatten", l->name);
         Onnx__NodeProto *f = flat ? node(e, "Flatten", flat, 1, &x, flat) : NULL;
@@ -620,6 +641,21 @@ static vd_status export_layer(ex *e, vd_layer *l)
     if (!strcmp(t, "batchnorm")) return export_batchnorm(e, l);
     if (!strcmp(t, "layernorm")) return export_layernorm(e, l);
     if (!strcmp(t, "constant")) return export_constant(e, l);
+    if (!strcmp(t, "transpose")) {
+        /* Transpose with the batch axis kept first: perm (0, perm + 1). */
+        static const char *const keys[] = {"perm", NULL};
+        vd_status st = check_keys(e, l, keys);
+        if (st != VD_OK) return st;
+        const vd_key *pk = key_of(l, "perm"); /* an int32_t[VD_MAX_DIMS] list */
+        if (!pk) return unsupported(e, l, "no perm option");
+        const int32_t *p = (const int32_t *)((const char *)l + pk->offset);
+        int64_t perm[VD_MAX_DIMS];
+        perm[0] = 0;
+        for (int32_t k = 0; k < l->in.ndim; k++) perm[k + 1] = p[k] + 1;
+        Onnx__NodeProto *n = node(e, "Transpose", l->name, 1, &x, l->name);
+        if (!n || !attr_ints(e, n, "perm", (size_t)l->in.ndim + 1, perm)) return oom(e);
+        return VD_OK;
+    }
     if (!strcmp(t, "reshape")) {
         /* Reshape-14 with a constant shape: 0 first (the batch, copied from the input),
          * then the layer's output sample shape. */

@@ -24,6 +24,36 @@ vd_status vd_op_copy2d(vd_context *ctx, size_t rows, size_t cols, cl_mem src, si
                   VD_A_MEM(dst), VD_A_U64(dso), VD_A_U64(d_ld));
 }
 
+vd_status vd_op_permute(vd_context *ctx, size_t n, int32_t r, const int64_t *dims,
+                        const int32_t *perm, cl_mem x, size_t xo, float beta, cl_mem y,
+                        size_t yo)
+{
+    VD_NEED(ctx, x, y);
+    VD_CHECK(ctx, dims && perm && r >= 1 && r <= 3, "permute: rank must be 1 to 3");
+    bool seen[3] = {false, false, false};
+    for (int32_t k = 0; k < r; k++) {
+        VD_CHECK(ctx, perm[k] >= 0 && perm[k] < r && !seen[perm[k]],
+                 "permute: perm is not a permutation of the axes");
+        seen[perm[k]] = true;
+    }
+    /* x's strides, then the output dims and the matching x strides, padded in front to 3. */
+    size_t st[3], od[3] = {1, 1, 1}, os[3] = {0, 0, 0}, numel = 1;
+    for (int32_t k = r - 1; k >= 0; k--) {
+        st[k] = numel;
+        numel *= (size_t)dims[k];
+    }
+    for (int32_t k = 0; k < r; k++) {
+        od[3 - r + k] = (size_t)dims[perm[k]];
+        os[3 - r + k] = st[perm[k]];
+    }
+    size_t total = n * numel;
+    if (total == 0) return VD_OK;
+    return VD_RUN1(ctx, "util", "permute3", total, VD_A_U64(total), VD_A_U64(od[1]),
+                   VD_A_U64(od[2]), VD_A_U64(os[0]), VD_A_U64(os[1]), VD_A_U64(os[2]),
+                   VD_A_MEM(x), VD_A_U64(xo), VD_A_F32(beta), VD_A_MEM(y), VD_A_U64(yo),
+                   VD_A_U64(numel));
+}
+
 vd_status vd_op_clip_norm(vd_context *ctx, size_t n, float max_norm, cl_mem x, size_t xo,
                           cl_mem work)
 {

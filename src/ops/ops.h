@@ -39,6 +39,14 @@ vd_status vd_op_fill(vd_context *ctx, size_t n, float value, cl_mem x, size_t xo
 vd_status vd_op_copy2d(vd_context *ctx, size_t rows, size_t cols, cl_mem src, size_t so,
                        size_t s_ld, float beta, cl_mem dst, size_t dso, size_t d_ld);
 
+/* Axis permutation of n samples of rank r (1..3), non-blocking:
+ *   x: (n, dims[0], .., dims[r-1])   y: (n, dims[perm[0]], .., dims[perm[r-1]])
+ *   y = beta * y + permute(x); y is not read when beta is 0. perm must be a permutation of
+ *   0..r-1 (VD_ERR_INVALID_ARG otherwise, and for NULL buffers). */
+vd_status vd_op_permute(vd_context *ctx, size_t n, int32_t r, const int64_t *dims,
+                        const int32_t *perm, cl_mem x, size_t xo, float beta, cl_mem y,
+                        size_t yo);
+
 /* Clip x (n floats) to a global L2 norm of at most max_norm, on the device without a host
  * round trip: x *= min(1, max_norm / ||x||). work must hold VD_CLIP_PARTS floats; after the
  * call work[0] is the factor applied and work[1] is ||x|| before clipping. Deterministic

@@ -41,6 +41,11 @@ void ref_dense_fwd(size_t N, size_t in, size_t out, const float *x, const float 
 void ref_dense_bwd(size_t N, size_t in, size_t out, const float *x, const float *W,
                    const float *dy, float beta, float *dx, float *dW, float *db);
 
+/* transpose_ref.c: x: (n, dims[0..r)), y: (n, dims[perm[0]], ..); y = beta*y + permute(x)
+ * (y not read when beta == 0); output axis k is input axis perm[k]. r: 1 to 3. */
+void ref_permute(size_t n, int32_t r, const int64_t *dims, const int32_t *perm, const float *x,
+                 float beta, float *y);
+
 /* dropout_ref.c: the mask from vd_philox4x32 / vd_rng_uniform, the host twin of
  * cl/common.cl. keep[i] = 1 when element i is kept. */
 void ref_dropout_mask(size_t n, float p, uint64_t seed, uint64_t stream, uint8_t *keep);
