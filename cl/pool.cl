@@ -32,7 +32,8 @@
  *   divisor being the number of the window's taps inside the padded input (excl 0,
  *   PyTorch's count_include_pad=True) or inside the input (excl 1).
  * maxpool_indices: global (Q * P, 1, planes): y = (plane0 + plane) * H * W + idx as float
- *   (ONNX MaxPool's Indices output into the flattened input, storage_order 0).
+ *   (ONNX MaxPool's Indices output into the flattened input, storage_order 0), or with
+ *   colmajor w * H + h in place of idx = h * W + w (storage_order 1).
  * pool_bwd: the backward of maxpool (avg == 0; idx from maxpool_fwd) or avgpool (avg != 0;
  *   idx is not read and may be NULL), any geometry; the launcher uses it when windows
  *   overlap. Global (W, H, planes), one work-item per input pixel: it sums, in (p, q)
@@ -107,15 +108,18 @@ kernel void maxpool_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off, glob
     idx[idx_off + o] = bi;
 }
 
-kernel void maxpool_indices(ulong planes, ulong plane0, int HW, int PQ, global const int *idx,
-                            ulong idx_off, global float *y, ulong y_off)
+kernel void maxpool_indices(ulong planes, ulong plane0, int H, int W, int colmajor, int PQ,
+                            global const int *idx, ulong idx_off, global float *y, ulong y_off)
 {
     int o = (int)get_global_id(0);
     ulong plane = get_global_id(2);
     if (o >= PQ || plane >= planes)
         return;
     ulong i = plane * (ulong)PQ + (ulong)o;
-    y[y_off + i] = (float)((plane0 + plane) * (ulong)HW + (ulong)idx[idx_off + i]);
+    int at = idx[idx_off + i]; /* h * W + w */
+    if (colmajor)
+        at = (at % W) * H + at / W;
+    y[y_off + i] = (float)((plane0 + plane) * (ulong)(H * W) + (ulong)at);
 }
 
 /* The windows whose extent (k: (taps - 1) * dilation + 1) contains input row h: p in

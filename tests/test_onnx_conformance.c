@@ -33,11 +33,15 @@ static const char *const listed[] = {
     "BatchNormalization", "LayerNormalization", "Gemm", "MatMul", "Add",
     "Concat",   "Relu",          "LeakyRelu", "Sigmoid",     "Tanh",
     "Gelu",     "Softmax",       "LogSoftmax", "Dropout",    "Flatten",
-    "Reshape",  "Identity",      "Constant",  "Transpose", NULL,
+    "Reshape",  "Identity",      "Constant",  NULL,
 };
+/* Imported too, but not on the issue's list: their tests run and are reported in a line of
+ * their own, outside the pass rate of the listed operators. */
+static const char *const extra[] = {"Transpose", NULL};
 
 typedef struct opscan {
     char bad[128];
+    bool extra; /* uses an operator of extra[] */
 } opscan;
 
 static void on_op(void *user, const char *op)
@@ -46,6 +50,11 @@ static void on_op(void *user, const char *op)
     if (s->bad[0]) return;
     for (const char *const *l = listed; *l; l++)
         if (!strcmp(*l, op)) return;
+    for (const char *const *l = extra; *l; l++)
+        if (!strcmp(*l, op)) {
+            s->extra = true;
+            return;
+        }
     snprintf(s->bad, sizeof(s->bad), "%s", op);
 }
 
@@ -81,7 +90,7 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 
 /* 1 pass, 0 fail (why filled), -1 skip (why filled). */
 static int run_test(vd_context *ctx, const char *dir, const char *name, char *mode, char *why,
-                    size_t cap)
+                    size_t cap, bool *uses_extra)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s/model.onnx", dir, name);
@@ -91,7 +100,7 @@ static int run_test(vd_context *ctx, const char *dir, const char *name, char *mo
         snprintf(why, cap, "%s", vd_last_error(ctx));
         return -1;
     }
-    opscan scan = {""};
+    opscan scan = {"", false};
     char **inputs = NULL;
     size_t n_inputs = 0, n_outputs = 0;
     int result = 0;
@@ -105,6 +114,7 @@ static int run_test(vd_context *ctx, const char *dir, const char *name, char *mo
         snprintf(why, cap, "%s", vd_last_error(ctx));
         goto out;
     }
+    *uses_extra = scan.extra;
     if (scan.bad[0]) {
         snprintf(why, cap, "op %s is not on the import list", scan.bad);
         result = -1;
@@ -262,7 +272,7 @@ int main(int argc, char **argv)
         printf("SKIP: no OpenCL device: %s\n", vd_last_error(NULL));
         return 77;
     }
-    int pass = 0, fail = 0, skip = 0;
+    int pass = 0, fail = 0, skip = 0, xpass = 0, xfail = 0;
     for (int e = 0; e < ne; e++) {
         const char *nm = ents[e]->d_name;
         bool want = !strncmp(nm, "test_", 5);
@@ -272,14 +282,16 @@ int main(int argc, char **argv)
         }
         if (want) {
             char why[2048] = "", mode[32] = "";
-            int r = run_test(ctx, dir, nm, mode, why, sizeof(why));
+            bool ex = false;
+            int r = run_test(ctx, dir, nm, mode, why, sizeof(why), &ex);
             for (char *c = why; *c; c++)
                 if (*c == '\n') *c = ' ';
             if (r > 0) printf("PASS %s (%s)\n", nm, mode);
             else if (r == 0) printf("FAIL %s: %s\n", nm, why);
             else printf("SKIP %s: %s\n", nm, why);
             fflush(stdout);
-            if (r > 0) pass++;
+            if (r >= 0 && ex) *(r > 0 ? &xpass : &xfail) += 1;
+            else if (r > 0) pass++;
             else if (r == 0) fail++;
             else skip++;
         }
@@ -287,6 +299,7 @@ int main(int argc, char **argv)
     }
     free(ents);
     vd_context_destroy(ctx);
+    if (xpass + xfail) printf("operators beyond the list (Transpose): %d passed, %d failed\n", xpass, xfail);
     printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
     int ran = pass + fail;
     double pct = ran ? 100.0 * pass / ran : 0;

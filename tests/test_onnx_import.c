@@ -25,7 +25,7 @@ typedef struct mb {
     Onnx__GraphProto g;
     Onnx__OperatorSetIdProto os, *osp[1];
     Onnx__NodeProto node[MAXN], *nodep[MAXN];
-    char *nin[MAXN][4], *nout[MAXN][2];
+    char *nin[MAXN][4], *nout[MAXN][3];
     Onnx__AttributeProto attr[MAXN][6], *attrp[MAXN][6];
     Onnx__TensorProto init[MAXN], *initp[MAXN];
     Onnx__ValueInfoProto vi[6], *inp[3], *outp[3];
@@ -530,19 +530,66 @@ static void test_gemm_trans_a(vd_context *ctx)
     EXPECT_OK(ctx, vd_net_predict(net, a, 1, y));
     expect_close("Gemm transA=1 transB=1 alpha beta outputs", y, want, 6, 1e-5f, 1e-5f);
     vd_net_destroy(net);
-    /* C with a row per row of A^T: refused, naming the missing constant layer. */
+    /* C with a row per row of A^T: dense without a bias, then a constant beta * C added. */
     static const int64_t c23[2] = {2, 3};
     static const float C6[6] = {1, 2, 3, 4, 5, 6};
     b.init[1].dims = (int64_t *)c23;
     b.init[1].float_data = (float *)C6;
     b.init[1].n_float_data = 6;
     net = NULL;
-    expect_status("Gemm C with a row per row", ctx, import_whole(ctx, &b, &net),
-                  VD_ERR_UNSUPPORTED);
-    expect_true("C with rows: message names the constant layer",
-                strstr(vd_last_error(ctx), "C of rank 2 with 2 rows") != NULL &&
-                    strstr(vd_last_error(ctx), "constant layer") != NULL);
+    if (EXPECT_OK(ctx, import_whole(ctx, &b, &net))) {
+        for (int m = 0; m < 2; m++)
+            for (int j = 0; j < 3; j++) {
+                double s = 0;
+                for (int k = 0; k < 4; k++) s += (double)a[k * 2 + m] * W34[j * 4 + k];
+                want[m * 3 + j] = (float)(0.5 * s + 2.0 * C6[m * 3 + j]);
+            }
+        EXPECT_OK(ctx, vd_net_predict(net, a, 1, y));
+        expect_close("Gemm C with a row per row: + beta * C", y, want, 6, 1e-5f, 1e-5f);
+    }
     vd_net_destroy(net);
+}
+
+/* MatMul (G, M, K) x constant (G, K, N): G products, as transpose, grouped 1x1 conv2d,
+ * transpose; against the host. A B that varies along the batch is refused. */
+static void test_matmul_batched(vd_context *ctx)
+{
+    enum { G = 2, M = 3, K = 4, N = 5 };
+    static const int64_t ad[4] = {-1, G, M, K}, bd[4] = {1, G, K, N}, bd2[4] = {2, G, K, N};
+    static float B[G * K * N], B2[2 * G * K * N];
+    uint64_t rng = 5;
+    test_fill_uniform(&rng, B, G * K * N, -1, 1);
+    test_fill_uniform(&rng, B2, 2 * G * K * N, -1, 1);
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "a", 4, ad);
+    mb_tensor(&b, "B", 4, bd, B, G * K * N);
+    mb_node(&b, "MatMul", "mm", "a", "B", NULL, "y");
+    mb_output(&b, "y");
+    vd_net *net = NULL;
+    if (EXPECT_OK(ctx, import(ctx, &b, 2, &net))) {
+        float a[2 * G * M * K], y[2 * G * M * N], want[2 * G * M * N];
+        test_fill_uniform(&rng, a, 2 * G * M * K, -1, 1);
+        for (int s = 0; s < 2; s++)
+            for (int g = 0; g < G; g++)
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        double acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)a[((s * G + g) * M + m) * K + k] * B[(g * K + k) * N + n];
+                        want[((s * G + g) * M + m) * N + n] = (float)acc;
+                    }
+        EXPECT_OK(ctx, vd_net_predict(net, a, 2, y));
+        expect_close("MatMul (G, M, K) x (1, G, K, N)", y, want, 2 * G * M * N, 1e-5f, 1e-5f);
+    }
+    vd_net_destroy(net);
+    mb_init(&b, 13);
+    mb_input(&b, "a", 4, ad);
+    mb_tensor(&b, "B", 4, bd2, B2, 2 * G * K * N);
+    mb_node(&b, "MatMul", "mm", "a", "B", NULL, "y");
+    mb_output(&b, "y");
+    expect_refused(ctx, "MatMul with a B per sample", &b, VD_ERR_UNSUPPORTED, "varies along the batch",
+                   NULL, NULL);
 }
 
 /* MatMul of a (N, 2, 4) activation and a constant (4, 3), then Add of (3): one dense
@@ -811,11 +858,34 @@ static void test_layernorm_axis(vd_context *ctx)
         mb_tensor(&b, "S", 2, dsc, sc, B * C);
         int ln = mb_node(&b, "LayerNormalization", "ln", "x", "S", NULL, "y");
         b.nout[ln][1] = "mean";
-        b.node[ln].n_output = 2;
-        mb_node(&b, "Add", "use_mean", "y", "mean", NULL, "z");
-        mb_output(&b, "z");
-        expect_refused(ctx, "LayerNormalization with Mean used", &b, VD_ERR_UNSUPPORTED, "output 1",
-                       "mean", NULL);
+        b.nout[ln][2] = "istd";
+        b.node[ln].n_output = 3;
+        mb_attr_i(&b, ln, "axis", -2);
+        mb_attr_f(&b, ln, "epsilon", 1e-3f);
+        mb_output(&b, "y");
+        mb_output(&b, "mean");
+        mb_output(&b, "istd");
+        /* Y, Mean and InvStdDev as three outputs: the statistics against the host. */
+        vd_net *net = NULL;
+        if (EXPECT_OK(ctx, import(ctx, &b, N, &net)) &&
+            expect_true("LayerNormalization: three outputs", vd_net_output_count(net) == 3)) {
+            float y3[N * A * B * C], mean[N * A], istd[N * A], wm[N * A], wi[N * A];
+            float *outs[3] = {y3, mean, istd};
+            for (int r = 0; r < N * A; r++) {
+                double m = 0, v = 0;
+                for (int e = 0; e < B * C; e++) m += x[r * B * C + e];
+                m /= B * C;
+                for (int e = 0; e < B * C; e++) v += (x[r * B * C + e] - m) * (x[r * B * C + e] - m);
+                v /= B * C;
+                wm[r] = (float)m;
+                wi[r] = (float)(1.0 / sqrt(v + 1e-3));
+            }
+            if (EXPECT_OK(ctx, vd_net_predict_outputs(net, x, N, outs))) {
+                expect_close("LayerNormalization Mean output", mean, wm, N * A, 1e-5f, 1e-4f);
+                expect_close("LayerNormalization InvStdDev output", istd, wi, N * A, 1e-5f, 1e-4f);
+            }
+        }
+        vd_net_destroy(net);
     }
     /* The whole (2, 3, 4) tensor as one sample: ONNX axis 1 is sample axis 1. */
     {
@@ -1189,6 +1259,7 @@ int main(void)
     test_int_input(ctx);
     test_constant_operands(ctx);
     test_flatten_axes(ctx);
+    test_matmul_batched(ctx);
     vd_context_destroy(ctx);
     return check_summary();
 }

@@ -171,10 +171,13 @@ static void check_indices(vd_context *ctx, vd_pool_geom g, size_t n, bool nans)
  * flattened (n, C, H, W) input, as float (exact here: far below 2^24); asymmetric padding
  * and dilation. Training refuses it: forward in training mode and backward return
  * VD_ERR_UNSUPPORTED. */
-static void check_indices_layer(vd_context *ctx)
+static void check_indices_layer(vd_context *ctx, int order)
 {
-    const char *opts = "kernel=3 stride=2 pad_top=1 pad_bottom=0 pad_left=0 pad_right=2 "
-                       "dilation_w=2 indices=1";
+    char opts[160];
+    snprintf(opts, sizeof(opts),
+             "kernel=3 stride=2 pad_top=1 pad_bottom=0 pad_left=0 pad_right=2 dilation_w=2 "
+             "indices=%d",
+             order);
     int C = 3, H = 7, W = 9;
     size_t n = 2;
     vd_pool_geom g = {C, H, W, 0, 0, 3, 3, 2, 2, 1, 0, 0, 2, 1, 2, 0};
@@ -197,8 +200,14 @@ static void check_indices_layer(vd_context *ctx)
     if (rig_forward(&r, false, x, y)) {
         ref_maxpool_fwd(&g, n, x, wv, widx);
         size_t pq = (size_t)g.P * g.Q, hw = (size_t)H * W;
-        for (size_t i = 0; i < r.nout; i++) want[i] = (float)((i / pq) * hw + (size_t)widx[i]);
-        expect_close("maxpool indices=1: flattened argmax", y, want, r.nout, 0, 0);
+        for (size_t i = 0; i < r.nout; i++) { /* indices=2: the plane column-major */
+            size_t at = (size_t)widx[i];
+            if (order == 2) at = (at % (size_t)W) * (size_t)H + at / (size_t)W;
+            want[i] = (float)((i / pq) * hw + at);
+        }
+        expect_close(order == 2 ? "maxpool indices=2: flattened argmax, planes column-major"
+                                : "maxpool indices=1: flattened argmax",
+                     y, want, r.nout, 0, 0);
     }
     rig_guards(&r, "maxpool indices=1");
     vd_step s = rig_step(&r, true);
@@ -372,7 +381,8 @@ int main(void)
     check_indices(ctx, (vd_pool_geom){3, 7, 9, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0}, 3, true);
     /* asymmetric padding and dilation: P = (7 + 0 + 2 - 5) / 2 + 1 = 3, Q = (9 + 1 + 0 - 3) + 1 */
     check_indices(ctx, (vd_pool_geom){2, 7, 9, 3, 8, 3, 2, 2, 1, 0, 1, 2, 0, 2, 2, 0}, 2, true);
-    check_indices_layer(ctx);
+    check_indices_layer(ctx, 1);
+    check_indices_layer(ctx, 2);
     check_net(ctx);
     check_bad(ctx);
     EXPECT_OK(ctx, vd_context_finish(ctx));

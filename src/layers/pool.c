@@ -72,8 +72,9 @@ typedef struct pool {
 
 static const vd_key maxpool_keys[] = {
     POOL_KEYS,
-    {"indices", VD_KEY_BOOL, offsetof(pool, indices), 0, 0, 1, false,
-     "output the argmax's index into the flattened input (as float; inference only)"},
+    {"indices", VD_KEY_INT, offsetof(pool, indices), 0, 0, 2, false,
+     "1 (2): output the argmax's index into the flattened input, its planes row-major "
+     "(column-major), as float; inference only"},
     {NULL, 0, 0, 0, 0, 0, false, NULL},
 };
 
@@ -146,7 +147,8 @@ static vd_status maxpool_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
     if (st != VD_OK) return st;
     st = vd_op_maxpool_fwd(s->ctx, &p->g, (size_t)s->n, x.mem, x.off, y.mem, y.off, p->idx.mem, 0);
     if (st != VD_OK || !p->indices) return st;
-    return vd_op_maxpool_indices(s->ctx, &p->g, (size_t)s->n, p->idx.mem, 0, y.mem, y.off);
+    return vd_op_maxpool_indices(s->ctx, &p->g, (size_t)s->n, p->indices == 2, p->idx.mem, 0,
+                                 y.mem, y.off);
 }
 
 /* Uses the positions of the last forward, which the net runs on the same batch. */

@@ -1170,8 +1170,10 @@ static vd_status op_pool(imp *I, bool maxp)
                                        : "auto_pad ceil_mode count_include_pad dilations "
                                          "kernel_shape pads strides");
     if (st != VD_OK) return st;
-    if ((st = only_first_output(I)) != VD_OK) return st;
     val *x = in_val(I, 0);
+    /* MaxPool's Indices output: 2-D pooling with a batch axis, row-major indices */
+    if ((!maxp || !x || x->r != 4 || I->bo != 1) && (st = only_first_output(I)) != VD_OK)
+        return st;
     if ((st = need_act(I, x, "X")) != VD_OK) return st;
     if (x->r == 5) return nerr(I, VD_ERR_UNSUPPORTED, "3-D pooling (Verdant pools 2-D)");
     if (x->r == 3 && I->bo == 1) {
@@ -1245,6 +1247,22 @@ static vd_status op_pool2(imp *I, bool maxp, val *x)
     /* count_include_pad=0 with padding divides by the taps inside the input */
     if (!maxp) kv(l, "count_pad", "%d", cip ? 1 : 0);
     kv(l, "ceil", "%d", ceil_mode ? 1 : 0);
+    const char *io = maxp ? out_name(I, 1) : NULL;
+    if (io) { /* Indices: a second maxpool, same window, that returns the argmax */
+        int64_t order;
+        if ((st = attr_int(I, "storage_order", 0, &order)) != VD_OK) return st;
+        if (order != 0 && order != 1)
+            return attr_err(I, "storage_order", "%lld is not 0 or 1", (long long)order);
+        int32_t j;
+        if ((st = new_layer(I, "maxpool", &j)) != VD_OK) return st;
+        lrec *li = &I->L[j];
+        l = &I->L[idx]; /* new_layer may have moved the table */
+        li->in[0] = l->in[0];
+        li->n_in = 1;
+        for (int32_t k2 = 0; k2 < l->n_kv; k2++) kv_set(li, l->key[k2], l->value[k2]);
+        kv(li, "indices", "%d", order ? 2 : 1);
+        if ((st = set_act(I, io, j, 4, od)) != VD_OK) return st;
+    }
     return VD_OK;
 }
 
@@ -1305,7 +1323,6 @@ static vd_status op_dropout(imp *I)
 {
     vd_status st = check_attrs(I, I->opset < 12 ? "ratio" : "seed");
     if (st != VD_OK) return st;
-    if ((st = only_first_output(I)) != VD_OK) return st;
     float ratio = 0.5f;
     if (I->opset < 12) {
         if ((st = attr_float(I, "ratio", 0.5f, &ratio)) != VD_OK) return st;
@@ -1332,9 +1349,20 @@ static vd_status op_dropout(imp *I)
         return attr_err(I, "ratio", "%g is outside Verdant's [0, 0.99]", (double)ratio);
     val *x = in_val(I, 0);
     if ((st = need_act(I, x, "data")) != VD_OK) return st;
-    int32_t idx;
+    int32_t idx, xl = x->layer, xr = x->r;
+    int64_t xd[VD_ONNX_MAX_RANK];
+    for (int32_t k = 0; k < xr; k++) xd[k] = x->d[k];
     if ((st = emit1(I, "dropout", x, x->r, x->d, &idx)) != VD_OK) return st;
     kv(&I->L[idx], "p", "%.9g", (double)ratio);
+    const char *o = out_name(I, 1);
+    if (o) { /* the mask: all ones at inference */
+        if ((st = new_layer(I, "dropout", &idx)) != VD_OK) return st;
+        I->L[idx].in[0] = xl;
+        I->L[idx].n_in = 1;
+        kv(&I->L[idx], "p", "%.9g", (double)ratio);
+        kv(&I->L[idx], "output", "mask");
+        if ((st = set_act(I, o, idx, xr, xd)) != VD_OK) return st;
+    }
     return VD_OK;
 }
 
@@ -1760,6 +1788,77 @@ static vd_status op_add(imp *I)
  * of the leading sample axes). Gemm's transA=1 needs A's two axes in the sample: a
  * transpose layer (perm=1,0) first. alpha and beta are folded into the weight and the
  * bias; C must be one value per unit, shared by every row. */
+/* One planned layer of type t reading layer `in`, no value of its own (a step inside one
+ * operator); *idx its index. */
+static vd_status chain(imp *I, const char *t, int32_t in, int32_t *idx)
+{
+    vd_status st = new_layer(I, t, idx);
+    if (st != VD_OK) return st;
+    I->L[*idx].in[0] = in;
+    I->L[*idx].n_in = 1;
+    return VD_OK;
+}
+
+/* MatMul of an activation with samples (G, M, K) and a constant B (.., G, K, N) that is the
+ * same for every sample (its batch dimensions 1): G products at once, as a transpose to
+ * (G, K, M), a view as (G*K, M, 1), a 1x1 conv2d with G groups (weight (G*N, K): row
+ * g*N + j is B[g, :, j]), a view as (G, N, M) and a transpose back to (G, M, N). */
+static vd_status op_matmul_batched(imp *I, const val *a, const val *b)
+{
+    int32_t r = a->r, bo = I->bo;
+    int64_t G = a->d[bo], M = a->d[bo + 1], K = a->d[bo + 2];
+    const int64_t *bd = b->c.d;
+    for (int32_t k = 0; k < bo; k++)
+        if (bd[k] != 1)
+            return nerr(I, VD_ERR_UNSUPPORTED,
+                        "B of shape (%lld, ...) varies along the batch: a Verdant net applies "
+                        "one weight to every sample",
+                        (long long)bd[k]);
+    if (bd[bo] != G || bd[bo + 1] != K)
+        return nerr(I, VD_ERR_SHAPE, "B's (%lld, %lld, ..) does not match A's (%lld, .., %lld)",
+                    (long long)bd[bo], (long long)bd[bo + 1], (long long)G, (long long)K);
+    int64_t N = bd[bo + 2];
+    float *w = malloc((size_t)(G * N * K) * sizeof(float));
+    if (!w) return vd_error_set(I->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t k = 0; k < K; k++)
+                w[(g * N + j) * K + k] = b->c.f[(g * K + k) * N + j];
+    int32_t t1, v1, cv, v2, t2;
+    vd_status st;
+    if ((st = chain(I, "transpose", a->layer, &t1)) != VD_OK ||
+        (st = chain(I, "reshape", t1, &v1)) != VD_OK) {
+        free(w);
+        return st;
+    }
+    kv(&I->L[t1], "perm", "0,2,1");
+    kv(&I->L[v1], "d0", "%lld", (long long)(G * K));
+    kv(&I->L[v1], "d1", "%lld", (long long)M);
+    kv(&I->L[v1], "d2", "1");
+    if ((st = chain(I, "conv2d", v1, &cv)) != VD_OK) {
+        free(w);
+        return st;
+    }
+    lrec *l = &I->L[cv];
+    kv(l, "filters", "%lld", (long long)(G * N));
+    kv(l, "kernel", "1");
+    kv(l, "groups", "%lld", (long long)G);
+    kv(l, "bias", "0");
+    add_param(l, w, (size_t)(G * N * K));
+    if ((st = chain(I, "reshape", cv, &v2)) != VD_OK) return st;
+    kv(&I->L[v2], "d0", "%lld", (long long)G);
+    kv(&I->L[v2], "d1", "%lld", (long long)N);
+    kv(&I->L[v2], "d2", "%lld", (long long)M);
+    if ((st = chain(I, "transpose", v2, &t2)) != VD_OK) return st;
+    kv(&I->L[t2], "perm", "0,2,1");
+    const char *o = out_name(I, 0);
+    if (!o) return nerr(I, VD_ERR_FORMAT, "no output");
+    int64_t od[R];
+    for (int32_t k = 0; k < r; k++) od[k] = a->d[k];
+    od[r - 1] = N;
+    return set_act(I, o, t2, r, od);
+}
+
 static vd_status op_dense(imp *I, bool gemm)
 {
     vd_status st = check_attrs(I, gemm ? "alpha beta transA transB" : "");
@@ -1790,6 +1889,7 @@ static vd_status op_dense(imp *I, bool gemm)
                             "1 with A's first dimension as the batch: the transpose would mix "
                             "samples (it imports with the whole tensor as one sample)");
     }
+    if (!gemm && b->c.r > 2 && b->c.r == a->r && sr == 3) return op_matmul_batched(I, a, b);
     if (!gemm && b->c.r > 2)
         return nerr(I, VD_ERR_UNSUPPORTED,
                     "B of rank %d: a batched product (a matrix per leading index) is not a layer; "
@@ -1810,6 +1910,7 @@ static vd_status op_dense(imp *I, bool gemm)
                     (long long)K);
     if (N < 1) return nerr(I, VD_ERR_SHAPE, "no output units");
     float *bias = NULL;
+    bool matrix_c = false;
     if (c) {
         bool ok = c->c.r <= 2 && (c->c.r < 2 || c->c.d[0] == 1);
         int64_t cd[1] = {N};
@@ -1819,16 +1920,11 @@ static vd_status op_dense(imp *I, bool gemm)
             c1.d[0] = c1.d[1];
         }
         /* A C with a row per row (test_gemm_default_matrix_bias) is the dense layer without
-         * a bias followed by an Add of the constant beta * C: wire it here once a layer that
-         * adds a constant exists (op_add refuses such an Add for the same reason). */
-        if (!ok)
-            return nerr(I, VD_ERR_UNSUPPORTED,
-                        "C of rank %d with %lld rows: Verdant's dense bias is one value per "
-                        "unit, shared by every row and sample (a bias per row is an Add of a "
-                        "full constant, which needs a constant layer Verdant does not have)",
-                        (int)c->c.r, (long long)c->c.d[0]);
-        if ((st = expand_to(I, &c1, 1, cd, "C", &bias)) != VD_OK) return st;
-        for (int64_t n = 0; n < N; n++) bias[n] *= beta;
+         * a bias followed by a `constant` layer of beta * C and an add (below). */
+        if (ok) {
+            if ((st = expand_to(I, &c1, 1, cd, "C", &bias)) != VD_OK) return st;
+            for (int64_t n = 0; n < N; n++) bias[n] *= beta;
+        } else matrix_c = true;
     }
     float *w = malloc((size_t)(N * K) * sizeof(float));
     if (!w) {
@@ -1872,8 +1968,26 @@ static vd_status op_dense(imp *I, bool gemm)
         kv(l, "bias", "1");
     } else {
         kv(l, "bias", "0");
-        l->bias_open = true;
+        l->bias_open = !matrix_c;
         l->bias_len = N;
+    }
+    if (matrix_c) { /* + beta * C, one constant sample (the same for every sample) */
+        val cb = *c, y = x;
+        cb.c.f = malloc(c->c.n * sizeof(float) + 1);
+        if (!cb.c.f) return vd_error_set(I->ctx, VD_ERR_NO_MEMORY, "out of host memory");
+        for (size_t e = 0; e < c->c.n; e++) cb.c.f[e] = beta * c->c.f[e];
+        y.layer = idx;
+        y.r = xr;
+        memcpy(y.d, od, sizeof(od));
+        float *f = NULL;
+        int32_t ci, ai;
+        st = const_sample(I, &cb, &y, od, false, &f);
+        free(cb.c.f);
+        if (st != VD_OK || (st = emit_constant(I, xr, od, f, &ci)) != VD_OK ||
+            (st = emit1(I, "add", &y, xr, od, &ai)) != VD_OK)
+            return st;
+        I->L[ai].in[1] = ci;
+        I->L[ai].n_in = 2;
     }
     return VD_OK;
 }
@@ -1950,7 +2064,6 @@ static vd_status op_layernorm(imp *I)
 {
     vd_status st = check_attrs(I, "axis epsilon stash_type");
     if (st != VD_OK) return st;
-    if ((st = only_first_output(I)) != VD_OK) return st;
     int64_t axis, stash;
     float eps;
     if ((st = attr_int(I, "axis", -1, &axis)) != VD_OK ||
@@ -1990,7 +2103,9 @@ static vd_status op_layernorm(imp *I)
         free(gamma);
         return vd_error_set(I->ctx, VD_ERR_NO_MEMORY, "out of host memory");
     }
-    int32_t idx;
+    int32_t idx, xl = x->layer, xr = x->r;
+    int64_t sd1[VD_ONNX_MAX_RANK];
+    for (int32_t k = 0; k < xr; k++) sd1[k] = k < a ? x->d[k] : 1;
     if ((st = emit1(I, "layernorm", x, x->r, x->d, &idx)) != VD_OK) {
         free(gamma);
         free(beta);
@@ -2001,6 +2116,19 @@ static vd_status op_layernorm(imp *I)
     if (sa) kv(l, "axis", "%d", (int)sa);
     add_param(l, gamma, D);
     add_param(l, beta, D);
+    /* Mean and InvStdDev: one statistics layer each (dropped when unused) */
+    for (size_t k = 1; k < 3 && k < I->node->n_output; k++) {
+        const char *o = out_name(I, k);
+        if (!o) continue;
+        if ((st = new_layer(I, "layernorm", &idx)) != VD_OK) return st;
+        l = &I->L[idx];
+        l->in[0] = xl;
+        l->n_in = 1;
+        kv(l, "eps", "%.9g", (double)eps);
+        if (sa) kv(l, "axis", "%d", (int)sa);
+        kv(l, "output", "%s", k == 1 ? "mean" : "invstd");
+        if ((st = set_act(I, o, idx, xr, sd1)) != VD_OK) return st;
+    }
     return VD_OK;
 }
 
@@ -2366,9 +2494,19 @@ static vd_status plan(imp *I, Onnx__ModelProto *m)
         for (size_t k = 0; k < g->n_node && only; k++) {
             const node_t *n = g->node[k];
             const char *op = n->op_type ? n->op_type : "";
+            /* and a LayerNormalization over the whole sample, which sees only the count too */
+            bool whole_ln = false;
+            if (!strcmp(op, "LayerNormalization")) {
+                int64_t ax = -1;
+                for (size_t a = 0; a < n->n_attribute; a++)
+                    if (n->attribute[a]->name && !strcmp(n->attribute[a]->name, "axis") &&
+                        n->attribute[a]->has_i)
+                        ax = n->attribute[a]->i;
+                whole_ln = (ax < 0 ? ax + r : ax) == I->bo;
+            }
             for (size_t j = 0; j < n->n_input && only; j++)
                 if (n->input[j] && !strcmp(n->input[j], in->name))
-                    only = j == 0 && (!strcmp(op, "Flatten") || !strcmp(op, "Reshape"));
+                    only = j == 0 && (!strcmp(op, "Flatten") || !strcmp(op, "Reshape") || whole_ln);
         }
         I->flat_input = only;
     }

@@ -83,9 +83,10 @@ vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl
                             cl_mem y, size_t yo, cl_mem idx, size_t idxo);
 /* y = the positions in idx (from vd_op_maxpool_fwd, same shape) as indices into the
  * flattened (n, C, H, W) input, as float: (image * C + c) * H * W + idx (ONNX MaxPool's
- * Indices with storage_order 0); exact while below 2^24. y: (n, C, P, Q). */
-vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
-                                size_t idxo, cl_mem y, size_t yo);
+ * Indices with storage_order 0), or with colmajor w * H + h in place of the in-plane
+ * position h * W + w (storage_order 1); exact while below 2^24. y: (n, C, P, Q). */
+vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, bool colmajor,
+                                cl_mem idx, size_t idxo, cl_mem y, size_t yo);
 /* dx = beta * dx + dy routed to the positions in idx (gathered per input pixel). */
 vd_status vd_op_maxpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
                             size_t idxo, cl_mem dy, size_t dyo, float beta, cl_mem dx, size_t dxo);

@@ -173,8 +173,8 @@ vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl
     return pool_fwd(ctx, g, n, x, xo, y, yo, idx, idxo);
 }
 
-vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem idx,
-                                size_t idxo, cl_mem y, size_t yo)
+vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, bool colmajor,
+                                cl_mem idx, size_t idxo, cl_mem y, size_t yo)
 {
     VD_NEED(ctx, idx, y);
     CHECK_GEOM(ctx, g);
@@ -182,7 +182,8 @@ vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n
     for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
         size_t m = chunk(planes, p0);
         vd_status st = RUN3(ctx, "maxpool_indices", pq, 1, m, VD_A_U64(m), VD_A_U64(p0),
-                            VD_A_I32(g->H * g->W), VD_A_I32((int32_t)pq), VD_A_MEM(idx),
+                            VD_A_I32(g->H), VD_A_I32(g->W), VD_A_I32(colmajor ? 1 : 0),
+                            VD_A_I32((int32_t)pq), VD_A_MEM(idx),
                             VD_A_U64(idxo + p0 * pq), VD_A_MEM(y), VD_A_U64(yo + p0 * pq));
         if (st != VD_OK) return st;
     }
