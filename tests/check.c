@@ -134,6 +134,19 @@ bool test_small(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+bool test_algo_skipped(const char *name)
+{
+    const char *v = getenv("VD_TEST_SKIP_ALGOS");
+    size_t n = strlen(name);
+    for (const char *p = v; p && *p;) {
+        p += strspn(p, ", ");
+        size_t len = strcspn(p, ", ");
+        if (len == n && !strncmp(p, name, n)) return true;
+        p += len;
+    }
+    return false;
+}
+
 int test_context(vd_context **out)
 {
     vd_context_options opt;

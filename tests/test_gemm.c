@@ -200,6 +200,9 @@ static void check_candidates(vd_context *ctx)
     static const size_t shapes[][3] = {{67, 33, 257},   {133, 50, 600}, {203, 45, 70}, {5, 530, 9},
                                        {100, 700, 520}, {20, 40, 5000}, {70, 20, 1100}};
     static const vd_gemm_backend own[] = {VD_GEMM_BACKEND_OWN8, VD_GEMM_BACKEND_OWN16};
+    /* Under Oclgrind (test_small()) every candidate on the shapes that cross its tile,
+     * k block and split-k edges (the first, third, fourth and last), NN and TT only. */
+    bool small = test_small();
     for (size_t bi = 0; bi < 2; bi++) {
         vd_gemm_params cand[16];
         size_t nc = vd_gemm_params_candidates(own[bi], cand, 16);
@@ -211,9 +214,10 @@ static void check_candidates(vd_context *ctx)
             expect_true("candidate valid", vd_gemm_params_valid(own[bi], &cand[ci]));
             forced = &cand[ci];
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-                for (int t = 0; t < 4; t++)
-                    check_gemm(ctx, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], 0.75f,
-                               s % 2 ? 0.5f : 0.0f, (s + ci) % 3, 3 + s, false);
+                for (int t = 0; t < 4; t += small ? 3 : 1)
+                    if (!small || s == 0 || s == 2 || s == 3 || s == 6)
+                        check_gemm(ctx, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2],
+                                   0.75f, s % 2 ? 0.5f : 0.0f, (s + ci) % 3, 3 + s, false);
         }
         forced = NULL;
     }
@@ -452,19 +456,24 @@ int main(void)
      * where the registers are narrower), so both are checked wherever the test runs. */
     static const vd_gemm_backend backends[] = {VD_GEMM_BACKEND_OWN8, VD_GEMM_BACKEND_OWN16,
                                                VD_GEMM_BACKEND_CLBLAST};
+    /* Under Oclgrind (test_small()) the odd sizes but 133 x 50 x 600 (67 x 33 x 257 crosses
+     * the k block, 203 x 45 x 70 the row tile, 5 x 530 x 9 the column tile); the MLP's and
+     * the conv-like shapes are left out: they run the same kernels at sizes the simulator
+     * takes minutes over, and the split-k path runs in the corner cases below. */
+    bool small = test_small();
     for (size_t bi = 0; bi < sizeof backends / sizeof backends[0]; bi++) {
         use_backend(backends[bi]);
         for (size_t s = 0; s < sizeof odd / sizeof odd[0]; s++)
-            for (int t = 0; t < 4; t++)
+            for (int t = 0; t < 4 && !(small && odd[s][2] == 600); t++)
                 check_gemm(ctx, t & 1, t & 2, odd[s][0], odd[s][1], odd[s][2], 0.75f, 0.5f, s % 3,
                            s % 2 ? 0 : 5 + s, false);
-        for (size_t s = 0; s < sizeof mlp / sizeof mlp[0]; s++) {
+        for (size_t s = 0; s < (small ? 0 : sizeof mlp / sizeof mlp[0]); s++) {
             check_gemm(ctx, mlp[s].ta, mlp[s].tb, mlp[s].m, mlp[s].n, mlp[s].k, 1.0f, 0.0f, 0, 0,
                        false);
             check_gemm(ctx, mlp[s].ta, mlp[s].tb, mlp[s].m, mlp[s].n, mlp[s].k, -1.5f, 1.0f, 4, 3,
                        false);
         }
-        for (size_t s = 0; s < sizeof conv / sizeof conv[0]; s++)
+        for (size_t s = 0; s < (small ? 0 : sizeof conv / sizeof conv[0]); s++)
             check_gemm(ctx, conv[s].ta, conv[s].tb, conv[s].m, conv[s].n, conv[s].k, 1.0f, 0.0f, 0,
                        0, false);
     }
@@ -493,6 +502,9 @@ int main(void)
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);
     check_local_cap();
+    /* The tuning records' logic is host code, and CLBlast's parameter sets take shapes over
+     * 704^3 (its Xgemm, not ours): not under Oclgrind. */
+    if (small) return check_summary();
 
     /* Tuning records in fresh cache directories of their own. */
     char dir[] = "/tmp/vd_test_gemm_XXXXXX", dir2[] = "/tmp/vd_test_gemm_XXXXXX";

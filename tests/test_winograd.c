@@ -252,8 +252,10 @@ done:
 /* The measured transform error (see the banner): 16 random draws per variant and pass. */
 static void check_error_survey(vd_context *ctx)
 {
-    const int draws = 16;
-    vd_conv_geom g = geom3(32, 12, 12, 32, 1, 1);
+    /* Under Oclgrind (test_small()) two draws of a narrower shape: the kernels are those
+     * of main's shapes, the survey's figures are PoCL's. */
+    const int draws = test_small() ? 2 : 16;
+    vd_conv_geom g = test_small() ? geom3(8, 6, 6, 8, 1, 1) : geom3(32, 12, 12, 32, 1, 1);
     for (int ai = 0; ai < 2; ai++) {
         const vd_conv_algo *a = ALGOS[ai];
         setup s;
@@ -372,9 +374,16 @@ int main(void)
         if (r == 2) setenv("VERDANT_WINO_FUSED", "0", 1);
         check_shape(ctx, ai, geom3(1, 7, 7, 3, 1, 1), 1);
         check_shape(ctx, ai, geom3(3, 13, 9, 32, 0, 0), 5);
-        check_shape(ctx, ai, geom3(32, 28, 28, 64, 1, 1), 1);
-        check_shape(ctx, ai, geom3(64, 7, 7, 32, 2, 2), 5);
-        check_shape(ctx, ai, geom3(64, 14, 14, 64, 1, 1), 2);
+        if (!test_small()) {
+            check_shape(ctx, ai, geom3(32, 28, 28, 64, 1, 1), 1);
+            check_shape(ctx, ai, geom3(64, 7, 7, 32, 2, 2), 5);
+            check_shape(ctx, ai, geom3(64, 14, 14, 64, 1, 1), 2);
+        } else {
+            /* Under Oclgrind the same paths on fewer channels: C and K over 16 (two
+             * channel blocks of the fused kernels), padding 2, batch over 1. */
+            check_shape(ctx, ai, geom3(20, 8, 8, 18, 1, 1), 1);
+            check_shape(ctx, ai, geom3(18, 7, 7, 9, 2, 2), 2);
+        }
         check_shape(ctx, ai, geom3(5, 3, 4, 4, 0, 2), 2);
         check_shape(ctx, ai, geom3(2, 1, 5, 3, 1, 1), 3);
         check_shape(ctx, ai, geom3(7, 10, 11, 6, 2, 0), 2);
