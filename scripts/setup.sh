@@ -31,7 +31,8 @@ pkgs=(build-essential cmake pkg-config opencl-headers ocl-icd-opencl-dev pocl-op
       libopenmpi-dev openmpi-bin        # data-parallel training (docs/DISTRIBUTED.md)
       libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import/export (docs/ONNX.md)
       libonnx-testdata                  # the ONNX conformance node tests
-      python3-venv)                     # test_onnx_ort's ONNX Runtime environment (PyPI)
+      python3-venv                      # test_onnx_ort's ONNX Runtime environment (PyPI)
+      python3-torch)                    # test_onnx_torch (PyTorch-exported models) and bench/
 # clFFT is needed once the build looks for it.
 if grep -rqs --include=CMakeLists.txt --include='*.cmake' -i 'clfft' "$root/CMakeLists.txt" \
     "$root/cmake" 2>/dev/null; then
