@@ -13,15 +13,25 @@
  * dropout_mask: same work size and draws as dropout_fwd: y = keep ? 1 : 0 (the mask that
  *   dropout_fwd with the same seed and stream applies; ONNX Dropout's second output). */
 
+/* The four uniform words of block j (elements 4j..4j+3): one Philox call. */
+inline void draw4(ulong j, ulong seed, ulong stream, uint w[4])
+{
+    uint4 r = vd_philox4x32((uint4)((uint)j, 0u, (uint)stream, (uint)(stream >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    w[0] = r.x;
+    w[1] = r.y;
+    w[2] = r.z;
+    w[3] = r.w;
+}
+
 kernel void dropout_fwd(ulong n, float p, float scale, ulong seed, ulong stream,
                         global const float *x, ulong x_off, global float *y, ulong y_off)
 {
     ulong j = get_global_id(0);
     if (j * 4 >= n)
         return;
-    uint4 r = vd_philox4x32((uint4)((uint)j, 0u, (uint)stream, (uint)(stream >> 32)),
-                            (uint2)((uint)seed, (uint)(seed >> 32)));
-    uint w[4] = {r.x, r.y, r.z, r.w};
+    uint w[4];
+    draw4(j, seed, stream, w);
     for (int k = 0; k < 4; k++) {
         ulong i = j * 4 + k;
         if (i < n)
@@ -36,9 +46,8 @@ kernel void dropout_bwd(ulong n, float p, float scale, ulong seed, ulong stream,
     ulong j = get_global_id(0);
     if (j * 4 >= n)
         return;
-    uint4 r = vd_philox4x32((uint4)((uint)j, 0u, (uint)stream, (uint)(stream >> 32)),
-                            (uint2)((uint)seed, (uint)(seed >> 32)));
-    uint w[4] = {r.x, r.y, r.z, r.w};
+    uint w[4];
+    draw4(j, seed, stream, w);
     for (int k = 0; k < 4; k++) {
         ulong i = j * 4 + k;
         if (i >= n)
@@ -57,9 +66,8 @@ kernel void dropout_mask(ulong n, float p, float scale, ulong seed, ulong stream
     ulong j = get_global_id(0);
     if (j * 4 >= n)
         return;
-    uint4 r = vd_philox4x32((uint4)((uint)j, 0u, (uint)stream, (uint)(stream >> 32)),
-                            (uint2)((uint)seed, (uint)(seed >> 32)));
-    uint w[4] = {r.x, r.y, r.z, r.w};
+    uint w[4];
+    draw4(j, seed, stream, w);
     for (int k = 0; k < 4; k++) {
         ulong i = j * 4 + k;
         if (i < n)
