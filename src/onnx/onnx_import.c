@@ -678,6 +678,17 @@ static vd_status emit1(imp *I, const char *type, const val *x, int32_t r, const 
     return set_act(I, o, *idx, r, d);
 }
 
+/* One planned layer of type t reading layer `in`, no value of its own (a step inside one
+ * operator); *idx its index. */
+static vd_status chain(imp *I, const char *t, int32_t in, int32_t *idx)
+{
+    vd_status st = new_layer(I, t, idx);
+    if (st != VD_OK) return st;
+    I->L[*idx].in[0] = in;
+    I->L[*idx].n_in = 1;
+    return VD_OK;
+}
+
 /* ------------------------------------------------------------------ folding */
 
 static vd_status fold(imp *I)
@@ -1254,11 +1265,9 @@ static vd_status op_pool2(imp *I, bool maxp, val *x)
         if (order != 0 && order != 1)
             return attr_err(I, "storage_order", "%lld is not 0 or 1", (long long)order);
         int32_t j;
-        if ((st = new_layer(I, "maxpool", &j)) != VD_OK) return st;
+        if ((st = chain(I, "maxpool", I->L[idx].in[0], &j)) != VD_OK) return st;
         lrec *li = &I->L[j];
         l = &I->L[idx]; /* new_layer may have moved the table */
-        li->in[0] = l->in[0];
-        li->n_in = 1;
         for (int32_t k2 = 0; k2 < l->n_kv; k2++) kv_set(li, l->key[k2], l->value[k2]);
         kv(li, "indices", "%d", order ? 2 : 1);
         if ((st = set_act(I, io, j, 4, od)) != VD_OK) return st;
@@ -1356,9 +1365,7 @@ static vd_status op_dropout(imp *I)
     kv(&I->L[idx], "p", "%.9g", (double)ratio);
     const char *o = out_name(I, 1);
     if (o) { /* the mask: all ones at inference */
-        if ((st = new_layer(I, "dropout", &idx)) != VD_OK) return st;
-        I->L[idx].in[0] = xl;
-        I->L[idx].n_in = 1;
+        if ((st = chain(I, "dropout", xl, &idx)) != VD_OK) return st;
         kv(&I->L[idx], "p", "%.9g", (double)ratio);
         kv(&I->L[idx], "output", "mask");
         if ((st = set_act(I, o, idx, xr, xd)) != VD_OK) return st;
@@ -1788,17 +1795,6 @@ static vd_status op_add(imp *I)
  * of the leading sample axes). Gemm's transA=1 needs A's two axes in the sample: a
  * transpose layer (perm=1,0) first. alpha and beta are folded into the weight and the
  * bias; C must be one value per unit, shared by every row. */
-/* One planned layer of type t reading layer `in`, no value of its own (a step inside one
- * operator); *idx its index. */
-static vd_status chain(imp *I, const char *t, int32_t in, int32_t *idx)
-{
-    vd_status st = new_layer(I, t, idx);
-    if (st != VD_OK) return st;
-    I->L[*idx].in[0] = in;
-    I->L[*idx].n_in = 1;
-    return VD_OK;
-}
-
 /* MatMul of an activation with samples (G, M, K) and a constant B (.., G, K, N) that is the
  * same for every sample (its batch dimensions 1): G products at once, as a transpose to
  * (G, K, M), a view as (G*K, M, 1), a 1x1 conv2d with G groups (weight (G*N, K): row
@@ -1937,13 +1933,11 @@ static vd_status op_dense(imp *I, bool gemm)
     val x = *a;
     if (ta) { /* a transpose layer, read only by the dense layer: no value of its own */
         int32_t t;
-        if ((st = new_layer(I, "transpose", &t)) != VD_OK) {
+        if ((st = chain(I, "transpose", a->layer, &t)) != VD_OK) {
             free(w);
             free(bias);
             return st;
         }
-        I->L[t].in[0] = a->layer;
-        I->L[t].n_in = 1;
         kv(&I->L[t], "perm", "1,0");
         x.layer = t;
     }
@@ -2120,10 +2114,8 @@ static vd_status op_layernorm(imp *I)
     for (size_t k = 1; k < 3 && k < I->node->n_output; k++) {
         const char *o = out_name(I, k);
         if (!o) continue;
-        if ((st = new_layer(I, "layernorm", &idx)) != VD_OK) return st;
+        if ((st = chain(I, "layernorm", xl, &idx)) != VD_OK) return st;
         l = &I->L[idx];
-        l->in[0] = xl;
-        l->n_in = 1;
         kv(l, "eps", "%.9g", (double)eps);
         if (sa) kv(l, "axis", "%d", (int)sa);
         kv(l, "output", "%s", k == 1 ? "mean" : "invstd");
