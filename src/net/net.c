@@ -708,6 +708,7 @@ static vd_status predict(vd_net *net, const float *x, int32_t n, float *const *o
             return vd_error_cl(net->ctx, what, err);
         }
     }
+    vd_profile_step(net->ctx, n); /* an inference batch is a step of a profiling window */
 done:
     return st;
 }

@@ -31,7 +31,7 @@ bool vd_conv_algo_forced(int a);
  * shape, in milliseconds. */
 vd_status vd_conv_time(vd_context *ctx, int a, const vd_conv_geom *g, vd_conv_pass pass, size_t n,
                        size_t cap_floats, int reps, double *ms);
-/* The tuning-cache key of a choice: "conv2:fwd:CxHxW:KxPxQ:kRxS:s..:p..:d..:gG:nN". */
+/* The tuning-cache key of a choice: "conv3:fwd:CxHxW:KxPxQ:kRxS:s..:p..:d..:gG:nN". */
 void vd_conv_key(const vd_conv_geom *g, vd_conv_pass pass, size_t n, char *key, size_t cap);
 
 #endif /* VD_OPS_CONV_SELECT_H */

@@ -129,6 +129,9 @@ int main(int argc, char **argv)
                 rc = fail(ctx, "vd_net_predict", st);
                 goto done;
             }
+        /* VERDANT_PROFILE=1: the per-layer table of the timed calls on stderr (the figure
+         * printed then includes the recorder's cost). */
+        int prof = vd_context_profiling(ctx) && vd_net_profile_begin(net) == VD_OK;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (long i = 0; i < iters; i++)
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
                 goto done;
             }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (prof) vd_net_profile_report(net, stderr);
         double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         printf("images_per_s=%.1f\n", (double)batch * (double)iters / s);
         rc = 0;
