@@ -311,26 +311,25 @@ vd_status vd_conv_select(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pa
      * LeNet-5's second layer (docs/CONV.md). Energy is read over VD_ENERGY_MIN_S per
      * candidate, once. */
     double algo_ms[VD_CONV_N_ALGOS_MAX];
-    bool ok[VD_CONV_N_ALGOS_MAX] = {false}, tried[VD_CONV_N_ALGOS_MAX] = {false};
+    int state[VD_CONV_N_ALGOS_MAX] = {0}; /* 0 not timed yet, 1 timed, -1 failed: skipped */
     for (int round = 0; round < (meter ? 1 : VD_TUNE_ROUNDS); round++) {
         for (int a = 0; vd_conv_algos[a] && a < VD_CONV_N_ALGOS_MAX; a++) {
-            if (!usable(ctx, a, g, pass) || (tried[a] && !ok[a])) continue;
-            tried[a] = true;
+            if (state[a] < 0 || !usable(ctx, a, g, pass)) continue;
             double ms = 0;
             vd_status st = meter ? conv_energy(ctx, meter, a, g, pass, n, cap_floats, &ms)
                                  : vd_conv_time(ctx, a, g, pass, n, cap_floats, 1, &ms);
             if (st != VD_OK) {
                 vd_log(ctx, 1, "%s: %s skipped: %s", key, vd_conv_algos[a]->name,
                        vd_last_error(ctx));
-                ok[a] = false;
-                continue;
+                state[a] = -1;
+            } else if (state[a] == 0 || ms < algo_ms[a]) {
+                algo_ms[a] = ms;
+                state[a] = 1;
             }
-            if (!ok[a] || ms < algo_ms[a]) algo_ms[a] = ms;
-            ok[a] = true;
         }
     }
     for (int a = 0; vd_conv_algos[a] && a < VD_CONV_N_ALGOS_MAX; a++) {
-        if (!ok[a]) continue;
+        if (state[a] != 1) continue;
         vd_log(ctx, 2, "%s: %s %.3f %s", key, vd_conv_algos[a]->name, algo_ms[a],
                meter ? "J" : "ms");
         if (best < 0 || algo_ms[a] < best_ms) best = a, best_ms = algo_ms[a];
