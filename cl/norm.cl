@@ -27,6 +27,8 @@
  *                pixel) from a flat index with two 64-bit divisions per element ran at
  *                0.7 GB/s).
  * bn_eval_stats: global C, one work-item per channel: the forward uses the running ones.
+ * bn_fold:       global K*per + K: conv weights and bias with the running statistics
+ *                folded in (inference; below).
  * bn_apply:      global (HW, n*C), one work-item per element, channel = plane % C once
  *                per plane: y = gamma xhat + beta (then ReLU when relu).
  * bn_bwd_reduce: one group per channel, units as bn_stats: sum(dy), sum(dy*xhat) into st,
@@ -129,6 +131,29 @@ kernel void bn_eval_stats(int C, float eps, global float *st, ulong st_off)
     global float *t = st + st_off;
     t[2 * C + c] = t[c];
     t[3 * C + c] = 1.0f / sqrt(t[C + c] + eps);
+}
+
+/* bn_fold: global K*per + K, one work-item per output value: a convolution's weights
+ * w (K, per) and bias b (K; has_b 0: none) with the batch norm after it folded in, for
+ * inference (the running statistics, as bn_eval_stats + bn_apply use them):
+ *   s = gamma / sqrt(var + eps),  w'[k][j] = w[k][j] s[k],  b'[k] = (b[k] - mean[k]) s[k] + beta[k]
+ * into out: w' then b'. */
+kernel void bn_fold(uint K, uint per, float eps, global const float *w, ulong w_off, int has_b,
+                    global const float *b, ulong b_off, global const float *st, ulong st_off,
+                    global const float *gamma, ulong g_off, global const float *bt, ulong bt_off,
+                    global float *out, ulong out_off)
+{
+    uint i = (uint)get_global_id(0), kw = K * per;
+    if (i >= kw + K)
+        return;
+    uint k = i < kw ? i / per : i - kw;
+    float s = gamma[g_off + k] * (1.0f / sqrt(st[st_off + K + k] + eps));
+    if (i < kw) {
+        out[out_off + i] = w[w_off + i] * s;
+    } else {
+        float bias = has_b ? b[b_off + k] : 0.0f;
+        out[out_off + i] = (bias - st[st_off + k]) * s + bt[bt_off + k];
+    }
 }
 
 kernel void bn_apply(ulong n, int C, ulong HW, int relu, global const float *x, ulong x_off,

@@ -66,7 +66,8 @@ void rig_close(rig *r)
 
 vd_step rig_step(rig *r, bool train)
 {
-    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off}};
+    vd_step s = {r->ctx, (int32_t)r->n, train, 1, 0, {r->p.mem, r->p.off}, {r->g.mem, r->g.off},
+                 0 /* weights version unknown: layers keep nothing */};
     return s;
 }
 

@@ -277,7 +277,7 @@ static void check_bad(vd_context *ctx)
     expect_reshape_fails(ctx, "layernorm", "axis=1", (vd_shape){1, {10}},
                          "layernorm axis 1 of 1 axis");
     if (EXPECT_OK(ctx, vd_layer_create(ctx, "batchnorm", "b", NULL, 0, NULL, 0, &l))) {
-        vd_step s = {ctx, 2, true, 0, 0, {NULL, 0}, {NULL, 0}};
+        vd_step s = {ctx, 2, true, 0, 0, {NULL, 0}, {NULL, 0}, 0};
         l->in = l->ins[0] = (vd_shape){1, {3}};
         l->n_inputs = 1;
         EXPECT_OK(ctx, l->ops->reshape(l));

@@ -116,7 +116,7 @@ static vd_conv_io setup_io(const setup *s, float beta)
 {
     vd_conv_io io = {s->x.mem,  s->w.mem,  s->y.mem, s->dy.mem, s->dx.mem, s->dw.mem,
                      s->ws.mem, s->x.off,  s->w.off, s->y.off,  s->dy.off, s->dx.off,
-                     s->dw.off, s->ws.off, beta,     NULL,      0,         false};
+                     s->dw.off, s->ws.off, beta,     NULL,      0,         false, false};
     return io;
 }
 
@@ -224,6 +224,19 @@ static void check_shape(vd_context *ctx, int ai, vd_conv_geom g, size_t n)
             }
             if (pass == VD_CONV_FWD) /* x and w are still on the device */
                 check_epilogue(ctx, &s, a, what, ref, atol, got, want);
+            /* w_ready (conv_algo.h): the weights' transform the runs above left in ws is
+             * used as it is; w, zeroed now, is not read again. */
+            const test_buf *ob = pass == VD_CONV_FWD ? &s.y : &s.dx;
+            vd_conv_io io = setup_io(&s, 0.0f);
+            io.w_ready = true;
+            if (EXPECT_OK(ctx, vd_op_fill(ctx, s.nw, 0.0f, s.w.mem, s.w.off)) &&
+                EXPECT_OK(ctx, vd_op_fill(ctx, no, NAN, ob->mem, ob->off)) &&
+                EXPECT_OK(ctx, a->run(ctx, &s.g, pass, s.n, &io)) &&
+                EXPECT_OK(ctx, test_buf_read(ob, got))) {
+                snprintf(w2, sizeof w2, "%s: %s w_ready reuses the transformed weights", what,
+                         PASS_NAME[p]);
+                expect_close(w2, got, ref, no, atol, RTOL_SUM);
+            }
         } else if (run_pass(ctx, &s, a, pass, x, w, dy, old, 1.0f, got)) {
             for (size_t i = 0; i < no; i++)
                 want[i] = old[i] + ref[i];
@@ -328,7 +341,7 @@ static void check_bad(vd_context *ctx)
         if (!EXPECT_OK(ctx, test_buf_create(ctx, 4096, 2, NULL, &t))) continue;
         vd_conv_io io = {t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, t.mem, /* x .. ws */
                          0,     0,     0,     0,     0,     0,     0,     /* offsets */
-                         0.0f,  NULL,  0,     false};
+                         0.0f,  NULL,  0,     false, false};
         snprintf(what, sizeof what, "%s run NULL context", a->name);
         expect_status(what, NULL, a->run(NULL, &ok, VD_CONV_FWD, 1, &io), VD_ERR_INVALID_ARG);
         snprintf(what, sizeof what, "%s run NULL io", a->name);

@@ -38,6 +38,19 @@ typedef struct conv {
     int algo[VD_CONV_N_PASSES];     /* index into vd_conv_algos; -1: not chosen yet */
     bool forced[VD_CONV_N_PASSES];  /* algo[p] was forced by VERDANT_CONV_ALGO */
     char algo_names[64];            /* "fwd/bwd_data/bwd_filter" names, for profiles */
+    vd_layer *bn;          /* conv2d: the batchnorm folded in at inference (layer.h), or NULL */
+    vd_layer_buf folded;   /* its folded weights (K, C/groups, R, S) then bias (K) */
+    uint64_t folded_ver;   /* the weights version (vd_step.wver) they were made at; 0: none */
+    /* What ws holds from the last inference pass (vd_conv_io.w_ready): the weights
+     * version, algorithm, pass, first chunk's images and weight buffer; wver 0: nothing
+     * to reuse. */
+    struct {
+        uint64_t wver;
+        int algo, pass;
+        size_t chunk;
+        cl_mem w;
+        size_t w_off;
+    } ws_holds;
 } conv;
 
 /* One key per line: the formatter would spread the macro's initializers out. */
@@ -244,11 +257,25 @@ static vd_status run_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_
     if (epi_done) *epi_done = epi;
     size_t chunk = vd_conv_chunk(ctx, a, &c->g, pass, n, cap);
     size_t need = vd_conv_algos[a]->workspace(ctx, &c->g, pass, chunk);
-    vd_status st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), NULL);
+    bool fresh = true;
+    vd_status st = vd_layer_buf_reserve(&c->ws, ctx, (need ? need : 1) * sizeof(float), &fresh);
     if (st != VD_OK) return st;
     io.ws = c->ws.mem;
     io.ws_off = 0;
-    return vd_conv_run_chunks(ctx, a, &c->g, pass, n, chunk, &io, done);
+    /* Inference with unchanged weights: what the last such pass derived from them into ws
+     * is still there (training passes and other passes overwrite ws, and forget it). */
+    size_t first = n < chunk ? n : chunk;
+    io.w_ready = !s->train && s->wver && !fresh && c->ws_holds.wver == s->wver &&
+                 c->ws_holds.algo == a && c->ws_holds.pass == (int)pass &&
+                 c->ws_holds.chunk == first && c->ws_holds.w == io.w && c->ws_holds.w_off == io.w_off;
+    c->ws_holds.wver = 0;
+    st = vd_conv_run_chunks(ctx, a, &c->g, pass, n, chunk, &io, done);
+    if (st == VD_OK && !s->train && s->wver) {
+        c->ws_holds.wver = s->wver;
+        c->ws_holds.algo = a, c->ws_holds.pass = (int)pass, c->ws_holds.chunk = first;
+        c->ws_holds.w = io.w, c->ws_holds.w_off = io.w_off;
+    }
+    return st;
 }
 
 /* Run one convolution pass of the layer's geometry over s->n images with the chosen
@@ -329,17 +356,20 @@ static vd_buf weight(vd_layer *l, const vd_step *s)
 }
 
 /* The epilogue over the layer's output y (n, out channels, out plane), for both families:
- * y += b, or with relu = 1 y = max(y + b, 0), in one pass (no pass at all without bias and
+ * y += b, or with relu y = max(y + b, 0), in one pass (no pass at all without b and
  * ReLU). */
-static vd_status epilogue_fwd(vd_layer *l, const vd_step *s, vd_buf y)
+static vd_status epilogue_fwd(vd_layer *l, const vd_step *s, vd_buf b, bool relu, vd_buf y)
 {
-    conv *c = (conv *)l;
-    if (!c->bias && !c->relu) return VD_OK;
+    if (!b.mem && !relu) return VD_OK;
     size_t n = (size_t)s->n, ch = (size_t)l->out.d[0];
     size_t plane = (size_t)l->out.d[1] * (size_t)l->out.d[2];
-    vd_buf b = c->bias ? vd_buf_at(s->params, l->params[1].offset) : (vd_buf){NULL, 0};
-    if (c->relu) return vd_op_bias_relu_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, y.mem, y.off);
+    if (relu) return vd_op_bias_relu_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, y.mem, y.off);
     return vd_op_bias_nchw_fwd(s->ctx, n, ch, plane, b.mem, b.off, y.mem, y.off);
+}
+
+static vd_buf bias(vd_layer *l, const vd_step *s)
+{
+    return ((conv *)l)->bias ? vd_buf_at(s->params, l->params[1].offset) : (vd_buf){NULL, 0};
 }
 
 /* Its backward, before the convolution's passes: db += sum of dy, and with relu = 1 dy is
@@ -360,17 +390,34 @@ static vd_status epilogue_bwd(vd_layer *l, const vd_step *s, vd_buf y, vd_buf dy
 }
 
 /* The bias and ReLU ride on the algorithm's own output store where it has one (direct);
- * else one epilogue pass follows. */
+ * else one epilogue pass follows. At inference with a folded batchnorm, the weights and
+ * bias are the folded ones (made again whenever the weights version moved: any parameter
+ * or statistics write) and the ReLU is the norm's. */
 static vd_status conv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y)
 {
     conv *c = (conv *)l;
-    vd_buf w = weight(l, s);
-    vd_buf b = c->bias ? vd_buf_at(s->params, l->params[1].offset) : (vd_buf){NULL, 0};
+    vd_buf w = weight(l, s), b = bias(l, s);
+    bool relu = c->relu != 0;
+    if (c->bn && !s->train) {
+        size_t K = (size_t)c->g.K, per = l->params[0].numel / K;
+        bool fresh = true;
+        vd_status st =
+            vd_layer_buf_reserve(&c->folded, s->ctx, (K * per + K) * sizeof(float), &fresh);
+        if (st == VD_OK && (fresh || !s->wver || c->folded_ver != s->wver)) {
+            c->folded_ver = 0;
+            st = vd_layer_batchnorm_fold(c->bn, s, K, per, w, b, (vd_buf){c->folded.mem, 0});
+            if (st == VD_OK) c->folded_ver = s->wver;
+        }
+        if (st != VD_OK) return st;
+        w = (vd_buf){c->folded.mem, 0};
+        b = (vd_buf){c->folded.mem, K * per};
+        relu = c->bn->fused_rectifier;
+    }
     vd_conv_io io = io_fwd(x, w, y, 0.0f);
-    io.b = b.mem, io.b_off = b.off, io.relu = c->relu != 0;
+    io.b = b.mem, io.b_off = b.off, io.relu = relu;
     bool done = false;
     vd_status st = conv_pass(c, s, VD_CONV_FWD, io, &done);
-    if (st == VD_OK && !done) st = epilogue_fwd(l, s, y);
+    if (st == VD_OK && !done) st = epilogue_fwd(l, s, b, relu, y);
     return st;
 }
 
@@ -391,7 +438,7 @@ static vd_status deconv_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf 
 {
     vd_buf w = weight(l, s);
     vd_status st = conv_pass((conv *)l, s, VD_CONV_BWD_DATA, io_bwd_data(x, w, y, 0.0f), NULL);
-    if (st == VD_OK) st = epilogue_fwd(l, s, y);
+    if (st == VD_OK) st = epilogue_fwd(l, s, bias(l, s), ((conv *)l)->relu != 0, y);
     return st;
 }
 
@@ -419,6 +466,7 @@ static void conv_destroy(vd_layer *l)
 {
     conv *c = (conv *)l;
     vd_layer_buf_release(&c->ws);
+    vd_layer_buf_release(&c->folded);
 }
 
 /* A fused ReLU counts one per output element, as the [relu] layer it replaces does. */
@@ -443,6 +491,16 @@ bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes)
     if (!l || bytes == 0 || (l->ops != &vd_layer_conv2d && l->ops != &vd_layer_deconv2d))
         return false;
     ((conv *)l)->ws_cap = bytes;
+    return true;
+}
+
+bool vd_layer_conv_fold_bn(vd_layer *l, vd_layer *bn)
+{
+    if (!l || l->ops != &vd_layer_conv2d) return false;
+    conv *c = (conv *)l;
+    c->bn = NULL;
+    if (!bn || bn->ops != &vd_layer_batchnorm || c->relu || bn->in.d[0] != c->filters || l->n_params < 1) return false;
+    c->bn = bn;
     return true;
 }
 

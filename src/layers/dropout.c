@@ -56,6 +56,11 @@ static vd_status dropout_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_bu
                              beta, dx.mem, dx.off);
 }
 
+static bool dropout_identity_at_inference(const vd_layer *l)
+{
+    return ((const dropout *)l)->output == 0;
+}
+
 const vd_layer_ops vd_layer_dropout = {
     .type = "dropout",
     .size = sizeof(dropout),
@@ -63,4 +68,5 @@ const vd_layer_ops vd_layer_dropout = {
     .reshape = dropout_reshape,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .identity_at_inference = dropout_identity_at_inference,
 };

@@ -57,6 +57,10 @@ typedef struct vd_step {
     uint64_t step; /* optimisation step counter (RNG streams) */
     vd_buf params; /* parameter arena; a layer's parameter p is at params.off + p.offset */
     vd_buf grads;  /* gradient arena, same layout */
+    /* The net's weights version (net.h): equal in two calls only when no parameter or
+     * layer state changed in between, so a layer may keep what it derived from them
+     * (folded or packed weights) while it stays the same. 0: unknown, keep nothing. */
+    uint64_t wver;
 } vd_step;
 
 typedef struct vd_layer vd_layer;
@@ -127,6 +131,9 @@ typedef struct vd_layer_ops {
     /* The algorithm this layer runs with now ("gemm", "winograd", ...), for the profiling
      * table; NULL (or a NULL hook) means "-". */
     const char *(*algo)(const vd_layer *l);
+    /* true: at inference the output equals the input (dropout returning y), so the net
+     * passes the input through without running forward. NULL: false. */
+    bool (*identity_at_inference)(const vd_layer *l);
 } vd_layer_ops;
 
 #define VD_MAX_INPUTS 8
@@ -203,6 +210,15 @@ bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
 bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
+/* Inference folding (docs/CONV.md, "Batch norm folded at inference"). The net plans it at
+ * build: a conv2d without relu = 1 whose only consumer is a batchnorm takes that norm
+ * (vd_layer_conv_fold_bn returns true; bn NULL undoes it), and at inference runs with the folded weights
+ * and bias and the norm's ReLU, the norm itself skipped. vd_layer_batchnorm_fold writes a
+ * convolution's weights w (K, per) and bias b (mem NULL: none) with the norm l folded in
+ * to out (K * per + K floats); VD_ERR_SHAPE when l is not a batchnorm over K channels. */
+bool vd_layer_conv_fold_bn(vd_layer *conv, vd_layer *bn);
+vd_status vd_layer_batchnorm_fold(vd_layer *l, const vd_step *s, size_t K, size_t per, vd_buf w,
+                                  vd_buf b, vd_buf out);
 extern const vd_layer_ops vd_layer_logsoftmax;                                      /* norm.c */
 
 #endif /* VD_LAYER_H */

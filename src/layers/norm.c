@@ -140,6 +140,21 @@ static vd_status bn_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, 
                                dg.mem, dg.off, db.mem, db.off, beta, dx.mem, dx.off);
 }
 
+vd_status vd_layer_batchnorm_fold(vd_layer *l, const vd_step *s, size_t K, size_t per, vd_buf w,
+                                  vd_buf b, vd_buf out)
+{
+    batchnorm *bn = (batchnorm *)l;
+    if (!l || l->ops != &vd_layer_batchnorm || bn->C != K)
+        return vd_error_set(s->ctx, VD_ERR_SHAPE, "layer '%s' is not a batchnorm over %zu channels",
+                            l ? l->name : "(null)", K);
+    vd_status st = bn_ensure_state(bn, s->ctx);
+    if (st != VD_OK) return st;
+    vd_buf g = vd_buf_at(s->params, l->params[0].offset);
+    vd_buf be = vd_buf_at(s->params, l->params[1].offset);
+    return vd_op_batchnorm_fold(s->ctx, K, per, bn->eps, w.mem, w.off, b.mem, b.off, bn->state.mem,
+                                0, g.mem, g.off, be.mem, be.off, out.mem, out.off);
+}
+
 static void bn_destroy(vd_layer *l)
 {
     batchnorm *b = (batchnorm *)l;

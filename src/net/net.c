@@ -20,6 +20,7 @@ vd_status vd_net_create(vd_context *ctx, vd_net **out)
     if (!net) return vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
     net->ctx = ctx;
     net->seed = 42;
+    net->wver = 1;
     vd_train_recipe_init(&net->recipe);
     net->loss = VD_LOSS_SOFTMAX_CE;
     *out = net;
@@ -39,6 +40,8 @@ void vd_net_destroy(vd_net *net)
     free(net->layers);
     free(net->act);
     free(net->grad);
+    free(net->out);
+    free(net->infer_skip);
     free(net);
 }
 
@@ -333,11 +336,37 @@ static vd_status init_params(vd_net *net)
             }
         }
     }
+    net->wver++;
     cl_int err = vd_fault(net->ctx, "clEnqueueWriteBuffer")
                      ?: clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0,
                                              net->arena * sizeof(float), host, 0, NULL, NULL);
     free(host);
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, "clEnqueueWriteBuffer(params)", err);
+}
+
+/* The layers that do no work at inference (net.h): dropout returning y, and a batchnorm that is the
+ * only consumer of a conv2d which takes it (vd_layer_conv_fold_bn), unless the conv's
+ * output is itself an output of the net. */
+static void plan_inference(vd_net *net)
+{
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        net->out[i] = net->act[i];
+        const vd_layer *l = net->layers[i];
+        net->infer_skip[i] = l->ops->identity_at_inference && l->ops->identity_at_inference(l);
+        vd_layer_conv_fold_bn(net->layers[i], NULL);
+    }
+    for (int32_t i = 0; i < net->n_layers; i++) {
+        vd_layer *l = net->layers[i];
+        if (l->ops != &vd_layer_conv2d || i == net->n_layers - 1) continue;
+        bool extra = false;
+        for (int32_t o = 0; o < net->n_extra; o++) extra |= net->out_layers[o] == i;
+        int32_t consumer = -1, uses = 0;
+        for (int32_t j = i + 1; j < net->n_layers; j++)
+            for (int32_t k = 0; k < net->layers[j]->n_inputs; k++)
+                if (net->layers[j]->inputs[k] == i) consumer = j, uses++;
+        if (!extra && uses == 1 && vd_layer_conv_fold_bn(l, net->layers[consumer]))
+            net->infer_skip[consumer] = true;
+    }
 }
 
 vd_status vd_net_build(vd_net *net, int32_t max_batch)
@@ -370,7 +399,9 @@ vd_status vd_net_build(vd_net *net, int32_t max_batch)
     net->max_batch = max_batch;
     net->act = calloc((size_t)net->n_layers, sizeof(vd_buf));
     net->grad = calloc((size_t)net->n_layers, sizeof(vd_buf));
-    if (!net->act || !net->grad) {
+    net->out = calloc((size_t)net->n_layers, sizeof(vd_buf));
+    net->infer_skip = calloc((size_t)net->n_layers, sizeof(bool));
+    if (!net->act || !net->grad || !net->out || !net->infer_skip) {
         st = vd_error_set(ctx, VD_ERR_NO_MEMORY, "out of host memory");
         goto done;
     }
@@ -407,6 +438,7 @@ vd_status vd_net_build(vd_net *net, int32_t max_batch)
     VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
     VD_TRY(init_params(net));
     VD_TRY(vd_net_acc_zero(net));
+    plan_inference(net);
     net->built = true;
 done:
     if (st != VD_OK) {
@@ -416,7 +448,10 @@ done:
         net->n_owned = 0;
         free(net->act);
         free(net->grad);
-        net->act = net->grad = NULL;
+        free(net->out);
+        free(net->infer_skip);
+        net->act = net->grad = net->out = NULL;
+        net->infer_skip = NULL;
     }
     return st;
 }
@@ -446,13 +481,14 @@ static vd_step make_step(vd_net *net, int32_t n, bool train)
     int32_t rank = 0;
     vd_net_dist_info(net, &rank, NULL);
     uint64_t seed = net->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)rank);
-    vd_step s = {net->ctx, n, train, seed, net->step, {net->params, 0}, {net->grads, 0}};
+    vd_step s = {net->ctx, n,          train, seed, net->step, {net->params, 0}, {net->grads, 0},
+                 net->wver};
     return s;
 }
 
 static vd_buf act_of(const vd_net *net, int32_t idx)
 {
-    return idx < 0 ? net->in : net->act[idx];
+    return idx < 0 ? net->in : net->out[idx];
 }
 
 /* VERDANT_CHECK_NUMERICS=1: a blocking scan of count floats at b after a layer ran; the
@@ -502,7 +538,11 @@ static vd_status forward(vd_net *net, int32_t n, bool train)
                              (size_t)n * vd_shape_numel(&net->input)));
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
-        if (l->ops->alias) continue;
+        if (l->ops->alias || (!train && net->infer_skip[i])) {
+            net->out[i] = act_of(net, l->inputs[0]); /* the same memory, or passed through */
+            continue;
+        }
+        net->out[i] = net->act[i];
         for (int32_t k = 0; k < l->n_inputs; k++) xs[k] = act_of(net, l->inputs[k]);
         vd_profile_scope(net->ctx, i, VD_PROF_FWD);
         st = l->ops->forward_multi ? l->ops->forward_multi(l, &s, xs, net->act[i])
@@ -571,12 +611,15 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
     vd_context *ctx = net->ctx;
     int32_t last = net->n_layers - 1;
     size_t out = vd_net_output_size(net);
-    vd_buf y = net->act[last];
     vd_buf dy = train ? net->grad[last] : (vd_buf){NULL, 0};
     vd_status st = VD_OK;
     vd_profile_scope(ctx, -1, VD_PROF_OTHER);
-    if (train) VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
+    if (train) {
+        net->wver++; /* statistics and parameters change from here on */
+        VD_TRY(vd_op_fill(ctx, net->arena, 0.0f, net->grads, 0));
+    }
     VD_TRY(forward(net, n, train));
+    vd_buf y = net->out[last];
     vd_profile_scope(ctx, -1, VD_PROF_LOSS);
     if (net->loss == VD_LOSS_SOFTMAX_CE) {
         VD_TRY(vd_op_softmax_ce(ctx, (size_t)n, out, y.mem, y.off, net->labels, 0, 1.0f / (float)n,
@@ -604,6 +647,7 @@ vd_status vd_net_step_enqueue(vd_net *net, int32_t n, bool train)
                 VD_TRY(check_params(net, &s, net->layers[i], net->params, "after the update, its "));
         }
         net->step++;
+        net->wver++;
         vd_profile_step(ctx, n);
     }
 done:
@@ -695,7 +739,7 @@ static vd_status predict(vd_net *net, const float *x, int32_t n, float *const *o
     VD_TRY(forward(net, n, false));
     for (int32_t i = 0; i < n_out; i++) {
         const vd_layer *l = net->layers[output_layer(net, i)];
-        vd_buf y = net->act[output_layer(net, i)];
+        vd_buf y = net->out[output_layer(net, i)];
         cl_int err = vd_fault(net->ctx, "clEnqueueReadBuffer")
                          ?: clEnqueueReadBuffer(net->ctx->queue, y.mem, CL_TRUE,
                                                 y.off * sizeof(float),
@@ -782,10 +826,17 @@ static vd_status params_copy(vd_net *net, float *host, size_t count, bool to_hos
     return vd_net_arena_copy(net, net->params, host, to_host, fn);
 }
 
+vd_status vd_net_layer_state_write(vd_net *net, vd_layer *l, float *host)
+{
+    net->wver++;
+    return l->ops->state_copy(l, net->ctx, host, false);
+}
+
 vd_status vd_net_arena_copy(vd_net *net, cl_mem arena, float *host, bool to_host, const char *what)
 {
     size_t pos = 0;
     char call[256];
+    if (!to_host && arena == net->params) net->wver++;
     for (int32_t i = 0; i < net->n_layers; i++)
         for (int32_t p = 0; p < net->layers[i]->n_params; p++) {
             const vd_param *pa = &net->layers[i]->params[p];

@@ -30,6 +30,12 @@ struct vd_net {
     vd_buf in;                    /* (max_batch, input) */
     vd_buf *act;                  /* act[i]: output of layer i, (max_batch, out_i) */
     vd_buf *grad;                 /* grad[i]: dL/d act[i]; mem NULL where no gradient is needed */
+    /* Inference plan (docs/CONV.md, "Batch norm folded at inference"): skip[i] says layer i
+     * does no work at inference, its output being its input's (dropout; a batchnorm folded
+     * into the conv2d before it). out[i]: where layer i's output is after the last
+     * forward: act[i], or in inference the output it passed through. */
+    bool *infer_skip;
+    vd_buf *out;
     cl_mem labels;                /* int32 (max_batch) */
     cl_mem targets;               /* float (max_batch, output) for MSE */
     cl_mem row_loss, row_correct; /* float (max_batch) */
@@ -46,7 +52,15 @@ struct vd_net {
     cl_mem clip_work; /* VD_CLIP_PARTS floats for gradient clipping (NULL when off) */
     int64_t t;     /* optimizer steps taken */
     uint64_t step; /* training steps enqueued (RNG streams) */
+    /* Weights version (vd_step.wver), >= 1: moved on by everything that writes parameters
+     * or layer state: building, a training step (its forward moves batch-norm statistics,
+     * its update the parameters), vd_net_arena_copy into the parameters, and
+     * vd_net_layer_state_write, which every state write goes through. */
+    uint64_t wver;
 };
+
+/* Write layer l's persistent state from host (state_copy) and move the weights version. */
+vd_status vd_net_layer_state_write(vd_net *net, vd_layer *l, float *host);
 
 /* Append a layer from parsed options (vd_net_add and the network file reader). inputs:
  * "a+b" or "a,b", NULL for the previous layer. Errors are prefixed "src:line: " when src is

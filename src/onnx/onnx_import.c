@@ -2707,7 +2707,7 @@ static vd_status to_net(imp *I, int32_t max_batch, vd_net **out)
             st = VD_INTERNAL(I->ctx, "state size");
             goto done;
         }
-        VD_TRY(vl->ops->state_copy(vl, I->ctx, l->state, false));
+        VD_TRY(vd_net_layer_state_write(net, vl, l->state));
     }
     *out = net;
     net = NULL;

@@ -48,6 +48,12 @@ typedef struct vd_conv_io {
     cl_mem b;     /* bias (K) for the forward epilogue, or NULL */
     size_t b_off; /* not moved per chunk */
     bool relu;    /* ReLU in the forward epilogue */
+    /* ws already holds what this algorithm derived from w (Winograd: the transformed
+     * weights) in an earlier run of this pass over a chunk of the same size, with the same
+     * weights, and nothing has written ws since: an algorithm may skip deriving it again.
+     * Set by the layer's cache (src/layers/conv.c) and for the later full chunks of a pass
+     * (vd_conv_run_chunks); algorithms that keep nothing in ws ignore it. */
+    bool w_ready;
 } vd_conv_io;
 
 typedef struct vd_conv_algo {

@@ -133,6 +133,7 @@ vd_status vd_conv_run_chunks(vd_context *ctx, int a, const vd_conv_geom *g, vd_c
         c.dx_off += i0 * chw;
         c.y_off += i0 * kpq;
         c.dy_off += i0 * kpq;
+        c.w_ready = io->w_ready || (i0 > 0 && m == chunk); /* chunk 0 derived it */
         st = vd_conv_algos[a]->run(ctx, g, pass, m, &c);
         if (st == VD_OK && done) *done = i0 + m;
     }

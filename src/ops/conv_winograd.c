@@ -242,9 +242,10 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     if (tb) {
         size_t es = fused_estride(&p), co8 = (co + 7) / 8 * 8, blocks = (T + 15) / 16;
         snprintf(kn, sizeof kn, "wino%d_wpack", m);
-        VD_TRY(VD_RUN1(ctx, "winograd", kn, co8 * ci, VD_A_I32(g->K), VD_A_I32(g->C),
-                       VD_A_I32(!fwd), VD_A_I32(co8), VD_A_MEM(io->w), VD_A_U64(io->w_off),
-                       VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(es)));
+        if (!io->w_ready) /* the packed weights: the start of ws, the same for every chunk */
+            VD_TRY(VD_RUN1(ctx, "winograd", kn, co8 * ci, VD_A_I32(g->K), VD_A_I32(g->C),
+                           VD_A_I32(!fwd), VD_A_I32(co8), VD_A_MEM(io->w), VD_A_U64(io->w_off),
+                           VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_U64(es)));
         snprintf(kn, sizeof kn, "wino%d_fused", m);
         static const size_t one[1] = {1};
         VD_TRY(VD_RUN(ctx, "winograd", kn, 1, ((size_t[]){blocks}), one, VD_A_U32(T),
@@ -258,9 +259,10 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
         return VD_OK;
     }
     snprintf(kn, sizeof kn, "wino%d_weight", m);
-    VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C), VD_A_I32(!fwd),
-                   VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws), VD_A_U64(u),
-                   VD_A_U64(p.su)));
+    if (!io->w_ready) /* U: the start of ws, the same for every chunk */
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
+                       VD_A_I32(!fwd), VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws),
+                       VD_A_U64(u), VD_A_U64(p.su)));
     snprintf(kn, sizeof kn, "wino%d_input", m);
     VD_TRY(VD_RUN1(ctx, "winograd", kn, n * ci * (size_t)p.th, VD_A_U32(n * ci * (size_t)p.th),
                    VD_A_I32(p.ci), VD_A_I32(p.hi), VD_A_I32(p.wi), VD_A_I32(p.ph), VD_A_I32(p.pw),

@@ -117,6 +117,14 @@ vd_status vd_op_batchnorm_stats(vd_context *ctx, size_t n, size_t C, size_t HW, 
                                 float eps, cl_mem x, size_t xo, cl_mem state, size_t so);
 /* Evaluation: the forward's mean and 1/std come from the running statistics. */
 vd_status vd_op_batchnorm_eval_stats(vd_context *ctx, size_t C, float eps, cl_mem state, size_t so);
+/* Inference: the weights w (K, per) and bias b (K; NULL: none) of a convolution followed
+ * by this batch norm, with the norm folded in from the running statistics:
+ * s = gamma / sqrt(running var + eps), out = [w[k][j] s[k] ..., (b[k] - running mean[k])
+ * s[k] + beta[k] ...] (K * per + K floats). */
+vd_status vd_op_batchnorm_fold(vd_context *ctx, size_t K, size_t per, float eps, cl_mem w,
+                               size_t wo, cl_mem b, size_t bo, cl_mem state, size_t so,
+                               cl_mem gamma, size_t go, cl_mem beta_p, size_t beo, cl_mem out,
+                               size_t oo);
 /* y = gamma * (x - mean) / std + beta with the stored mean and 1/std. gamma, beta: (C).
  * relu: y = max(0, that) (batch norm and ReLU fused: one pass over memory instead of two). */
 vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, bool relu, cl_mem x,

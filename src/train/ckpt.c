@@ -127,7 +127,8 @@ static vd_status states_copy(vd_net *net, float *host, bool to_host)
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
         if (!l->ops->state_size) continue;
-        vd_status st = l->ops->state_copy(l, net->ctx, host + pos, to_host);
+        vd_status st = to_host ? l->ops->state_copy(l, net->ctx, host + pos, true)
+                               : vd_net_layer_state_write(net, l, host + pos);
         if (st != VD_OK) return st;
         pos += l->ops->state_size(l);
     }
