@@ -235,10 +235,15 @@ int main(void)
     vd_context *ctx;
     if (test_context(&ctx) != 0)
         return check_summary();
+    /* (m or N, n or in, k or out). Under Oclgrind (test_small) the 64 rows of the fourth
+     * shape become 16: still two panels of 8 and a partial one of 6, one row tile per core,
+     * a k of 129 (a partial 16-wide k step) in the dense layer's products; the 64 rows
+     * cost 21 of the test's 41 s there. */
     static const size_t shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 3, 129}, {64, 129, 10},
                                        {5, 200, 1}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const size_t *sh = shapes[s];
+        size_t sh[3] = {shapes[s][0], shapes[s][1], shapes[s][2]};
+        if (test_small() && sh[0] == 64) sh[0] = 16;
         for (int t = 0; t < 4; t++)
             check_gemm(ctx, t & 1, t & 2, sh[0], sh[1], sh[2]);
         check_bias(ctx, sh[0], sh[1]);
