@@ -75,7 +75,7 @@ inline int2 vd_pool_taps(int a, int k, int d, int b0, int b1)
 }
 
 kernel void maxpool_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off, global float *y,
-                        ulong y_off, global int *idx, ulong idx_off)
+                        ulong y_off, int keep, global int *idx, ulong idx_off)
 {
     int q = (int)get_global_id(0), p = (int)get_global_id(1);
     ulong plane = get_global_id(2);
@@ -105,7 +105,8 @@ kernel void maxpool_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off, glob
     }
     ulong o = plane * (ulong)(P * Q) + (ulong)(p * Q + q);
     y[y_off + o] = best;
-    idx[idx_off + o] = bi;
+    if (keep)
+        idx[idx_off + o] = bi;
 }
 
 kernel void maxpool_indices(ulong planes, ulong plane0, int H, int W, int colmajor, int PQ,
@@ -282,8 +283,37 @@ kernel void gavg_bwd(ulong planes, ulong HW, global const float *dy, ulong dy_of
         bi = select(bi, off, take);                                       \
     } while (0)
 
+/* maxpool2_fwd_planes: the 2x2 stride-2 windows of small planes (W < 8, no vector step
+ * in maxpool2_fwd), global (planes): one work-item per plane, all its windows, the loop
+ * bounds uniform so PoCL runs the work-items side by side. Same taps, order and results
+ * as maxpool2_fwd. Needs 2P <= H and 2Q <= W. */
+kernel void maxpool2_fwd_planes(VD_POOL_PARAMS, global const float *x, ulong x_off,
+                                global float *y, ulong y_off, int keep, global int *idx,
+                                ulong idx_off)
+{
+    ulong plane = get_global_id(0);
+    if (plane >= planes)
+        return;
+    global const float *xp = x + x_off + plane * (ulong)(H * W);
+    ulong o = plane * (ulong)(P * Q);
+#define VT_INT int
+    for (int p = 0; p < P; p++)
+        for (int q = 0; q < Q; q++) {
+            int i0 = 2 * p * W + 2 * q;
+            float best = xp[i0];
+            int bi = i0;
+            VD_POOL2_TAKE(best, bi, xp[i0 + 1], i0 + 1);
+            VD_POOL2_TAKE(best, bi, xp[i0 + W], i0 + W);
+            VD_POOL2_TAKE(best, bi, xp[i0 + W + 1], i0 + W + 1);
+            y[y_off + o + (ulong)(p * Q + q)] = best;
+            if (keep)
+                idx[idx_off + o + (ulong)(p * Q + q)] = bi;
+        }
+#undef VT_INT
+}
+
 kernel void maxpool2_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off,
-                         global float *y, ulong y_off, global int *idx, ulong idx_off)
+                         global float *y, ulong y_off, int keep, global int *idx, ulong idx_off)
 {
     /* Global (P, planes): one work-item per output row, four outputs per step from two
      * float8 loads per input row (the even and odd lanes are the window's columns). */
@@ -306,7 +336,8 @@ kernel void maxpool2_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off,
         VD_POOL2_TAKE(best, bi, b.even, b0);
         VD_POOL2_TAKE(best, bi, b.odd, b0 + 1);
         vstore4(best, 0, yp + q);
-        vstore4(bi, 0, ip + q);
+        if (keep)
+            vstore4(bi, 0, ip + q);
     }
 #undef VT_INT
 #define VT_INT int
@@ -318,7 +349,8 @@ kernel void maxpool2_fwd(VD_POOL_PARAMS, global const float *x, ulong x_off,
         VD_POOL2_TAKE(best, bi, r1[2 * q], i0 + W);
         VD_POOL2_TAKE(best, bi, r1[2 * q + 1], i0 + W + 1);
         yp[q] = best;
-        ip[q] = bi;
+        if (keep)
+            ip[q] = bi;
     }
 #undef VT_INT
 }

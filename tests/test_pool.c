@@ -81,6 +81,12 @@ static void check_layer_g(vd_context *ctx, int kind, const char *opts, vd_pool_g
         snprintf(w2, sizeof w2, "%s: forward", what);
         expect_close(w2, y, want, r.nout, ATOL, RTOL);
     }
+    /* Maxpool's inference forward (without positions; the training forward's stay for
+     * the backward below): the same values. Avgpool's is its training forward. */
+    if (kind == 0 && rig_forward(&r, false, x, y)) {
+        snprintf(w2, sizeof w2, "%s: inference forward", what);
+        expect_close(w2, y, want, r.nout, ATOL, RTOL);
+    }
     rig_nan_dx(&r, dx);
     for (int pass = 0; pass < 2; pass++) {
         float beta = pass ? 1.0f : 0.0f;
@@ -308,8 +314,8 @@ static void check_bad(vd_context *ctx)
     test_buf t;
     if (!EXPECT_OK(ctx, test_buf_create(ctx, 16, 0, NULL, &t))) return;
     vd_pool_geom g = {1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0};
-    expect_status("maxpool NULL idx", ctx,
-                  vd_op_maxpool_fwd(ctx, &g, 1, t.mem, 0, t.mem, 0, NULL, 0), VD_ERR_INVALID_ARG);
+    expect_status("maxpool NULL x", ctx,
+                  vd_op_maxpool_fwd(ctx, &g, 1, NULL, 0, t.mem, 0, NULL, 0), VD_ERR_INVALID_ARG);
     vd_pool_geom bad = g;
     bad.sh = 0;
     expect_status("avgpool stride 0", ctx, vd_op_avgpool_fwd(ctx, &bad, 1, t.mem, 0, t.mem, 0),

@@ -143,6 +143,9 @@ static vd_status maxpool_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf
     if (p->indices && s->train)
         return vd_error_set(s->ctx, VD_ERR_UNSUPPORTED,
                             "maxpool '%s': indices=1 (argmax output) is inference only", l->name);
+    /* Inference keeps no positions (no backward follows) unless they are the output. */
+    if (!s->train && !p->indices)
+        return vd_op_maxpool_fwd(s->ctx, &p->g, (size_t)s->n, x.mem, x.off, y.mem, y.off, NULL, 0);
     vd_status st = vd_layer_buf_reserve(&p->idx, s->ctx, bytes, NULL);
     if (st != VD_OK) return st;
     st = vd_op_maxpool_fwd(s->ctx, &p->g, (size_t)s->n, x.mem, x.off, y.mem, y.off, p->idx.mem, 0);

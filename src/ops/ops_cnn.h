@@ -78,7 +78,8 @@ int32_t vd_pool_out_size2(int32_t in, int32_t extent, int32_t stride, int32_t pa
 
 /* y = max over each window (padding never wins: it is -inf, as in PyTorch); idx (int32,
  * same shape as y) receives the winner's position h*W + w in its input plane, first
- * maximum in row-major window order. x: (n, C, H, W), y, idx: (n, C, P, Q). */
+ * maximum in row-major window order; idx NULL: no positions (inference). x: (n, C, H, W),
+ * y, idx: (n, C, P, Q). */
 vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
                             cl_mem y, size_t yo, cl_mem idx, size_t idxo);
 /* y = the positions in idx (from vd_op_maxpool_fwd, same shape) as indices into the

@@ -120,20 +120,26 @@ static bool pool2(const vd_pool_geom *g)
 }
 
 /* Forward of maxpool (idx != NULL) or avgpool. */
-static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
-                          cl_mem y, size_t yo, cl_mem idx, size_t idxo)
+/* max: maxpool, positions to idx unless it is NULL (inference); else avgpool. */
+static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, bool max, cl_mem x,
+                          size_t xo, cl_mem y, size_t yo, cl_mem idx, size_t idxo)
 {
     size_t planes = n * (size_t)g->C, hw = (size_t)g->H * g->W, pq = (size_t)g->P * g->Q;
     for (size_t p0 = 0; p0 < planes; p0 += MAX_PLANES) {
         size_t m = chunk(planes, p0);
-        /* maxpool2_fwd: a row of outputs per work-item (14 columns: 0.26-0.33 vs 0.51-0.81
-         * ms for the generic kernel); below 8 columns (no vector step) the generic kernel,
-         * one work-item per output, is as fast */
-        bool p2 = idx && pool2(g) && g->W >= 8;
-        vd_status st = idx ? RUN3(ctx, p2 ? "maxpool2_fwd" : "maxpool_fwd",
-                                  (size_t)(p2 ? g->P : g->Q), p2 ? m : (size_t)g->P, p2 ? 1 : m,
-                                  POOL_ARGS(g, m), VD_A_MEM(x), VD_A_U64(xo + p0 * hw), VD_A_MEM(y),
-                                  VD_A_U64(yo + p0 * pq), VD_A_MEM(idx), VD_A_U64(idxo + p0 * pq))
+        /* 2x2 stride 2: maxpool2_fwd, a row of outputs per work-item (14 columns:
+         * 0.26-0.33 vs 0.51-0.81 ms for the generic kernel, one work-item per output);
+         * below 8 columns (no vector step) maxpool2_fwd_planes, a plane per work-item
+         * (VGG-BN's 7x7 -> 3x3 at batch 64: 0.53-0.58 vs 1.11-1.15 ms, paired runs). */
+        static const char *const names[3] = {"maxpool_fwd", "maxpool2_fwd", "maxpool2_fwd_planes"};
+        int form = !pool2(g) ? 0 : g->W >= 8 ? 1 : 2;
+        size_t d[3][3] = {{(size_t)g->Q, (size_t)g->P, m}, {(size_t)g->P, m, 1}, {m, 1, 1}};
+        const char *kn = names[form];
+        size_t d0 = d[form][0], d1 = d[form][1], d2 = d[form][2];
+        vd_status st = max ? RUN3(ctx, kn, d0, d1, d2, POOL_ARGS(g, m), VD_A_MEM(x),
+                                  VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq),
+                                  VD_A_I32(idx != NULL), VD_A_MEM(idx),
+                                  VD_A_U64(idx ? idxo + p0 * pq : 0))
                            : RUN3(ctx, "avgpool_fwd", g->Q, g->P, m, POOL_ARGS(g, m), VD_A_MEM(x),
                                   VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq));
         if (st != VD_OK) return st;
@@ -168,9 +174,9 @@ static vd_status pool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_m
 vd_status vd_op_maxpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem x, size_t xo,
                             cl_mem y, size_t yo, cl_mem idx, size_t idxo)
 {
-    VD_NEED(ctx, x, y, idx);
+    VD_NEED(ctx, x, y);
     CHECK_GEOM(ctx, g);
-    return pool_fwd(ctx, g, n, x, xo, y, yo, idx, idxo);
+    return pool_fwd(ctx, g, n, true, x, xo, y, yo, idx, idxo);
 }
 
 vd_status vd_op_maxpool_indices(vd_context *ctx, const vd_pool_geom *g, size_t n, bool colmajor,
@@ -203,7 +209,7 @@ vd_status vd_op_avgpool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl
 {
     VD_NEED(ctx, x, y);
     CHECK_GEOM(ctx, g);
-    return pool_fwd(ctx, g, n, x, xo, y, yo, NULL, 0);
+    return pool_fwd(ctx, g, n, false, x, xo, y, yo, NULL, 0);
 }
 
 vd_status vd_op_avgpool_bwd(vd_context *ctx, const vd_pool_geom *g, size_t n, cl_mem dy, size_t dyo,
