@@ -136,6 +136,44 @@ static void check_running_stats(vd_context *ctx, size_t n, size_t C, size_t HW)
     free(x), free(st), free(rm), free(rv), free(y), free(got), free(g), free(b);
 }
 
+/* vd_op_batchnorm_fold (the inference fold, docs/CONV.md) against the host formula, with
+ * and without a bias: K channels of per weights, the running statistics from the state,
+ * gamma and beta at offsets of their own. */
+static void check_fold(vd_context *ctx, size_t K, size_t per, bool bias)
+{
+    float eps = 1e-3f;
+    float *w = rand_array(K * per, -1, 1), *b = rand_array(K, -1, 1), *st = rand_array(6 * K, -1, 1);
+    float *g = rand_array(K, 0.5f, 2), *be = rand_array(K, -1, 1);
+    for (size_t k = 0; k < K; k++) st[K + k] = 0.1f + fabsf(st[K + k]); /* variances */
+    size_t n = K * per + K;
+    float *want = test_malloc(n * 4), *got = test_malloc(n * 4);
+    for (size_t k = 0; k < K; k++) {
+        double sc = (double)g[k] / sqrt((double)st[K + k] + eps);
+        for (size_t j = 0; j < per; j++) want[k * per + j] = (float)(w[k * per + j] * sc);
+        want[K * per + k] = (float)(((bias ? b[k] : 0.0) - st[k]) * sc + be[k]);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "batchnorm fold K=%zu per=%zu bias=%d", K, per, (int)bias);
+    test_buf bw, bb, bs, bg, bbe, bo;
+    memset(&bw, 0, sizeof bw), bb = bs = bg = bbe = bo = bw;
+    if (EXPECT_OK(ctx, test_buf_create(ctx, K * per, 3, w, &bw)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, K, 5, b, &bb)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, 6 * K, 2, st, &bs)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, K, 7, g, &bg)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, K, 1, be, &bbe)) &
+        EXPECT_OK(ctx, test_buf_create(ctx, n, 4, NULL, &bo))) {
+        EXPECT_OK(ctx, vd_op_batchnorm_fold(ctx, K, per, eps, bw.mem, bw.off, bias ? bb.mem : NULL,
+                                            bb.off, bs.mem, bs.off, bg.mem, bg.off, bbe.mem,
+                                            bbe.off, bo.mem, bo.off));
+        EXPECT_OK(ctx, test_buf_read(&bo, got));
+        expect_close(what, got, want, n, 1e-6f, 1e-5f);
+        expect_guards(what, &bo);
+    }
+    test_buf_destroy(&bw), test_buf_destroy(&bb), test_buf_destroy(&bs);
+    test_buf_destroy(&bg), test_buf_destroy(&bbe), test_buf_destroy(&bo);
+    free(w), free(b), free(st), free(g), free(be), free(want), free(got);
+}
+
 /* Layer norm over the sample axes from `axis` (rows of D = prod(in.d[axis..]) values);
  * output 0: y, 1: the row means, 2: the row 1/std (no parameters, one value per row). */
 static void check_layernorm_opts(vd_context *ctx, vd_shape in, size_t n, int axis, int output,
@@ -320,6 +358,9 @@ int main(void)
     check_batchnorm(ctx, rig_shape3(small ? 2 : 5, 1, 17), 64, "relu=1 momentum=0.2", 0.2f, 1e-5f);
     check_running_stats(ctx, 3, 5, 37);
     check_running_stats(ctx, 4, 1, 1000);
+    check_fold(ctx, 5, 27, false);
+    check_fold(ctx, 3, 1, true);
+    check_fold(ctx, 17, 150, true);
     check_layernorm(ctx, rig_shape3(3, 5, 7), 3);
     check_layernorm(ctx, (vd_shape){1, {10}}, 1);
     check_layernorm(ctx, (vd_shape){1, {1000}}, 3);
