@@ -1,4 +1,4 @@
-/* test_infer_fold.c - the inference plan (docs/CONV.md, "Batch norm folded at inference"):
+/* test_infer_fold.c - the inference plan (docs/CONV.md, "Inference: batch norm folded in"):
  * a batchnorm after a conv2d is folded into the convolution's weights and bias at
  * inference, and a dropout passes its input through. The same net with the convs named as
  * extra outputs cannot fold (their outputs must stay the convolutions'), so it runs every

@@ -142,7 +142,8 @@ static void check_running_stats(vd_context *ctx, size_t n, size_t C, size_t HW)
 static void check_fold(vd_context *ctx, size_t K, size_t per, bool bias)
 {
     float eps = 1e-3f;
-    float *w = rand_array(K * per, -1, 1), *b = rand_array(K, -1, 1), *st = rand_array(6 * K, -1, 1);
+    float *w = rand_array(K * per, -1, 1), *b = rand_array(K, -1, 1),
+          *st = rand_array(6 * K, -1, 1);
     float *g = rand_array(K, 0.5f, 2), *be = rand_array(K, -1, 1);
     for (size_t k = 0; k < K; k++) st[K + k] = 0.1f + fabsf(st[K + k]); /* variances */
     size_t n = K * per + K;

@@ -314,8 +314,8 @@ static void check_bad(vd_context *ctx)
     test_buf t;
     if (!EXPECT_OK(ctx, test_buf_create(ctx, 16, 0, NULL, &t))) return;
     vd_pool_geom g = {1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0};
-    expect_status("maxpool NULL x", ctx,
-                  vd_op_maxpool_fwd(ctx, &g, 1, NULL, 0, t.mem, 0, NULL, 0), VD_ERR_INVALID_ARG);
+    expect_status("maxpool NULL x", ctx, vd_op_maxpool_fwd(ctx, &g, 1, NULL, 0, t.mem, 0, NULL, 0),
+                  VD_ERR_INVALID_ARG);
     vd_pool_geom bad = g;
     bad.sh = 0;
     expect_status("avgpool stride 0", ctx, vd_op_avgpool_fwd(ctx, &bad, 1, t.mem, 0, t.mem, 0),

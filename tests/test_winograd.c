@@ -114,9 +114,9 @@ static void setup_close(setup *s)
 
 static vd_conv_io setup_io(const setup *s, float beta)
 {
-    vd_conv_io io = {s->x.mem,  s->w.mem,  s->y.mem, s->dy.mem, s->dx.mem, s->dw.mem,
-                     s->ws.mem, s->x.off,  s->w.off, s->y.off,  s->dy.off, s->dx.off,
-                     s->dw.off, s->ws.off, beta,     NULL,      0,         false, false};
+    vd_conv_io io = {s->x.mem, s->w.mem, s->y.mem, s->dy.mem, s->dx.mem, s->dw.mem, s->ws.mem,
+                     s->x.off, s->w.off, s->y.off, s->dy.off, s->dx.off, s->dw.off, s->ws.off,
+                     beta,     NULL,     0,        false,     false};
     return io;
 }
 

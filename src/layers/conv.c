@@ -38,9 +38,9 @@ typedef struct conv {
     int algo[VD_CONV_N_PASSES];     /* index into vd_conv_algos; -1: not chosen yet */
     bool forced[VD_CONV_N_PASSES];  /* algo[p] was forced by VERDANT_CONV_ALGO */
     char algo_names[64];            /* "fwd/bwd_data/bwd_filter" names, for profiles */
-    vd_layer *bn;          /* conv2d: the batchnorm folded in at inference (layer.h), or NULL */
-    vd_layer_buf folded;   /* its folded weights (K, C/groups, R, S) then bias (K) */
-    uint64_t folded_ver;   /* the weights version (vd_step.wver) they were made at; 0: none */
+    vd_layer *bn;        /* conv2d: the batchnorm folded in at inference (layer.h), or NULL */
+    vd_layer_buf folded; /* its folded weights (K, C/groups, R, S) then bias (K) */
+    uint64_t folded_ver; /* the weights version (vd_step.wver) they were made at; 0: none */
     /* What ws holds from the last inference pass (vd_conv_io.w_ready): the weights
      * version, algorithm, pass, first chunk's images and weight buffer; wver 0: nothing
      * to reuse. */
@@ -267,7 +267,8 @@ static vd_status run_pass(conv *c, const vd_step *s, vd_conv_pass pass, vd_conv_
     size_t first = n < chunk ? n : chunk;
     io.w_ready = !s->train && s->wver && !fresh && c->ws_holds.wver == s->wver &&
                  c->ws_holds.algo == a && c->ws_holds.pass == (int)pass &&
-                 c->ws_holds.chunk == first && c->ws_holds.w == io.w && c->ws_holds.w_off == io.w_off;
+                 c->ws_holds.chunk == first && c->ws_holds.w == io.w &&
+                 c->ws_holds.w_off == io.w_off;
     c->ws_holds.wver = 0;
     st = vd_conv_run_chunks(ctx, a, &c->g, pass, n, chunk, &io, done);
     if (st == VD_OK && !s->train && s->wver) {
@@ -499,7 +500,8 @@ bool vd_layer_conv_fold_bn(vd_layer *l, vd_layer *bn)
     if (!l || l->ops != &vd_layer_conv2d) return false;
     conv *c = (conv *)l;
     c->bn = NULL;
-    if (!bn || bn->ops != &vd_layer_batchnorm || c->relu || bn->in.d[0] != c->filters || l->n_params < 1) return false;
+    if (!bn || bn->ops != &vd_layer_batchnorm || c->relu || bn->in.d[0] != c->filters)
+        return false;
     c->bn = bn;
     return true;
 }

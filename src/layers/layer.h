@@ -210,10 +210,10 @@ bool vd_layer_conv_geom(const vd_layer *l, struct vd_conv_geom *g);
 bool vd_layer_conv_set_ws_cap(vd_layer *l, size_t bytes);
 extern const vd_layer_ops vd_layer_maxpool, vd_layer_avgpool, vd_layer_globalavgpool; /* pool.c */
 extern const vd_layer_ops vd_layer_batchnorm, vd_layer_layernorm, vd_layer_softmax;   /* norm.c */
-/* Inference folding (docs/CONV.md, "Batch norm folded at inference"). The net plans it at
+/* Inference folding (docs/CONV.md, "Inference: batch norm folded in"). The net plans it at
  * build: a conv2d without relu = 1 whose only consumer is a batchnorm takes that norm
- * (vd_layer_conv_fold_bn returns true; bn NULL undoes it), and at inference runs with the folded weights
- * and bias and the norm's ReLU, the norm itself skipped. vd_layer_batchnorm_fold writes a
+ * (vd_layer_conv_fold_bn returns true; bn NULL undoes it), and at inference runs with the folded
+ * weights and bias and the norm's ReLU, the norm itself skipped. vd_layer_batchnorm_fold writes a
  * convolution's weights w (K, per) and bias b (mem NULL: none) with the norm l folded in
  * to out (K * per + K floats); VD_ERR_SHAPE when l is not a batchnorm over K channels. */
 bool vd_layer_conv_fold_bn(vd_layer *conv, vd_layer *bn);

@@ -344,9 +344,9 @@ static vd_status init_params(vd_net *net)
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, "clEnqueueWriteBuffer(params)", err);
 }
 
-/* The layers that do no work at inference (net.h): dropout returning y, and a batchnorm that is the
- * only consumer of a conv2d which takes it (vd_layer_conv_fold_bn), unless the conv's
- * output is itself an output of the net. */
+/* The layers that do no work at inference (net.h): dropout returning y, and a batchnorm
+ * that is the only consumer of a conv2d which takes it (vd_layer_conv_fold_bn), unless the
+ * conv's output is itself an output of the net. */
 static void plan_inference(vd_net *net)
 {
     for (int32_t i = 0; i < net->n_layers; i++) {
@@ -481,8 +481,7 @@ static vd_step make_step(vd_net *net, int32_t n, bool train)
     int32_t rank = 0;
     vd_net_dist_info(net, &rank, NULL);
     uint64_t seed = net->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)rank);
-    vd_step s = {net->ctx, n,          train, seed, net->step, {net->params, 0}, {net->grads, 0},
-                 net->wver};
+    vd_step s = {net->ctx, n, train, seed, net->step, {net->params, 0}, {net->grads, 0}, net->wver};
     return s;
 }
 

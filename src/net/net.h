@@ -30,7 +30,7 @@ struct vd_net {
     vd_buf in;                    /* (max_batch, input) */
     vd_buf *act;                  /* act[i]: output of layer i, (max_batch, out_i) */
     vd_buf *grad;                 /* grad[i]: dL/d act[i]; mem NULL where no gradient is needed */
-    /* Inference plan (docs/CONV.md, "Batch norm folded at inference"): skip[i] says layer i
+    /* Inference plan (docs/CONV.md, "Inference: batch norm folded in"): skip[i] says layer i
      * does no work at inference, its output being its input's (dropout; a batchnorm folded
      * into the conv2d before it). out[i]: where layer i's output is after the last
      * forward: act[i], or in inference the output it passed through. */

@@ -260,9 +260,9 @@ static vd_status wino_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass p
     }
     snprintf(kn, sizeof kn, "wino%d_weight", m);
     if (!io->w_ready) /* U: the start of ws, the same for every chunk */
-        VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C),
-                       VD_A_I32(!fwd), VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws),
-                       VD_A_U64(u), VD_A_U64(p.su)));
+        VD_TRY(VD_RUN1(ctx, "winograd", kn, K * C, VD_A_I32(g->K), VD_A_I32(g->C), VD_A_I32(!fwd),
+                       VD_A_MEM(io->w), VD_A_U64(io->w_off), VD_A_MEM(io->ws), VD_A_U64(u),
+                       VD_A_U64(p.su)));
     snprintf(kn, sizeof kn, "wino%d_input", m);
     VD_TRY(VD_RUN1(ctx, "winograd", kn, n * ci * (size_t)p.th, VD_A_U32(n * ci * (size_t)p.th),
                    VD_A_I32(p.ci), VD_A_I32(p.hi), VD_A_I32(p.wi), VD_A_I32(p.ph), VD_A_I32(p.pw),

@@ -72,11 +72,10 @@ vd_status vd_op_batchnorm_fold(vd_context *ctx, size_t K, size_t per, float eps,
     if (K == 0 || per == 0) return VD_OK;
     VD_CHECK(ctx, per <= UINT32_MAX / K && K * per <= UINT32_MAX - K,
              "more than 2^32 folded weights");
-    return VD_RUN1(ctx, "norm", "bn_fold", K * per + K, VD_A_U32(K), VD_A_U32(per),
-                   VD_A_F32(eps), VD_A_MEM(w), VD_A_U64(wo), VD_A_I32(b ? 1 : 0),
-                   VD_A_MEM(b ? b : w), VD_A_U64(b ? bo : 0), VD_A_MEM(state), VD_A_U64(so),
-                   VD_A_MEM(gamma), VD_A_U64(go), VD_A_MEM(beta_p), VD_A_U64(beo), VD_A_MEM(out),
-                   VD_A_U64(oo));
+    return VD_RUN1(ctx, "norm", "bn_fold", K * per + K, VD_A_U32(K), VD_A_U32(per), VD_A_F32(eps),
+                   VD_A_MEM(w), VD_A_U64(wo), VD_A_I32(b ? 1 : 0), VD_A_MEM(b ? b : w),
+                   VD_A_U64(b ? bo : 0), VD_A_MEM(state), VD_A_U64(so), VD_A_MEM(gamma),
+                   VD_A_U64(go), VD_A_MEM(beta_p), VD_A_U64(beo), VD_A_MEM(out), VD_A_U64(oo));
 }
 
 vd_status vd_op_batchnorm_apply(vd_context *ctx, size_t n, size_t C, size_t HW, bool relu, cl_mem x,

@@ -133,15 +133,15 @@ static vd_status pool_fwd(vd_context *ctx, const vd_pool_geom *g, size_t n, bool
          * (VGG-BN's 7x7 -> 3x3 at batch 64: 0.53-0.58 vs 1.11-1.15 ms, paired runs). */
         static const char *const names[3] = {"maxpool_fwd", "maxpool2_fwd", "maxpool2_fwd_planes"};
         int form = !pool2(g) ? 0 : g->W >= 8 ? 1 : 2;
-        size_t d[3][3] = {{(size_t)g->Q, (size_t)g->P, m}, {(size_t)g->P, m, 1}, {m, 1, 1}};
-        const char *kn = names[form];
-        size_t d0 = d[form][0], d1 = d[form][1], d2 = d[form][2];
-        vd_status st = max ? RUN3(ctx, kn, d0, d1, d2, POOL_ARGS(g, m), VD_A_MEM(x),
-                                  VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq),
-                                  VD_A_I32(idx != NULL), VD_A_MEM(idx),
-                                  VD_A_U64(idx ? idxo + p0 * pq : 0))
-                           : RUN3(ctx, "avgpool_fwd", g->Q, g->P, m, POOL_ARGS(g, m), VD_A_MEM(x),
-                                  VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq));
+        const size_t dims[3][3] = {
+            {(size_t)g->Q, (size_t)g->P, m}, {(size_t)g->P, m, 1}, {m, 1, 1}};
+        const size_t *d = dims[form];
+        vd_status st =
+            max ? RUN3(ctx, names[form], d[0], d[1], d[2], POOL_ARGS(g, m), VD_A_MEM(x),
+                       VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq),
+                       VD_A_I32(idx != NULL), VD_A_MEM(idx), VD_A_U64(idx ? idxo + p0 * pq : 0))
+                : RUN3(ctx, "avgpool_fwd", g->Q, g->P, m, POOL_ARGS(g, m), VD_A_MEM(x),
+                       VD_A_U64(xo + p0 * hw), VD_A_MEM(y), VD_A_U64(yo + p0 * pq));
         if (st != VD_OK) return st;
     }
     return VD_OK;
