@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -129,7 +130,11 @@ int main(void)
     int32_t labels[BATCH] = {3, 8, 0, 5};
     for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
         x[i] = (float)test_rand_int(&rng, -1000, 1000) / 1000.0f;
+    /* VD_TEST_MODEL=lenet5 (say): only the models whose file name contains it, so ctest can
+     * run the models as separate tests, in parallel. */
+    const char *only = getenv("VD_TEST_MODEL");
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (only && *only && !strstr(models[m].file, only)) continue;
         char path[1024], what[256];
         snprintf(path, sizeof path, "%s/%s", dir, models[m].file);
         char *text = read_text(path);
@@ -149,8 +154,14 @@ int main(void)
             setenv("VERDANT_CONV_ALGO", algos[a], 1);
             snprintf(what, sizeof what, "%s (input %s%s, conv %s)", models[m].file,
                      input ? input : "as in the file", small ? ", channels / 8" : "", algos[a]);
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             bool ok = run_one(ctx, cfg, what, x, labels, a == 0 ? &ref_loss : &loss,
                               a == 0 ? ref_out : out, a == 0 ? &n_ref : &n_out);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            printf("%s: %.2f s\n", what,
+                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+            fflush(stdout);
             if (!expect_true(what, ok)) continue;
             if (a == 0) {
                 char w[300];
