@@ -193,34 +193,11 @@ vd_status vd_blas_tune(vd_context *ctx, int *chosen)
     return st;
 }
 
-/* On Oclgrind (docs/GPU.md), XgemmDirect, CLBlast's kernel for the small products every
- * Oclgrind test makes, with its smallest tiles: 8 x 8 outputs per work-group of 8 x 8
- * work-items, one each, no vector loads, instead of the generic default's 32 x 32 (and 16 x
- * 16 work-items of 2 x 2 each). The simulator's time goes with the work-items it runs, and
- * the default padded a batch-4 layer's 2-row products 16-fold: CLBlast's kernels were 88% of
- * the instructions of a LeNet-5 training step. The same kernel source with other constants;
- * the arguments Verdant passes (offsets, leading dimensions) are bounds-checked just the
- * same. Satisfies the kernel's constraints (WGD divisible by KWID, by MDIMCD*VWMD, NDIMCD*VWND,
- * MDIMAD*VWMD, NDIMBD*VWND and by MDIMCD*NDIMCD/MDIMAD and /NDIMBD). */
-static void oclgrind_direct_tiles(vd_context *ctx)
-{
-    static const char *const names[] = {"KWID",   "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
-                                        "PADA",   "PADB",   "VWMD",   "VWND",   "WGD"};
-    static const size_t vals[] = {1, 8, 8, 8, 8, 1, 1, 1, 1, 8};
-    CLBlastStatusCode s = CLBlastOverrideParameters(ctx->device, "XgemmDirect",
-                                                    CLBlastPrecisionSingle, 10,
-                                                    (const char **)names, vals);
-    if (s != CLBlastSuccess)
-        vd_log(ctx, 1, "CLBlastOverrideParameters(XgemmDirect, 8 x 8 tiles for Oclgrind) -> %d",
-               (int)s);
-}
-
 /* On a context's first CLBlast GEMM: the record's set, or a measurement when opted in.
  * Failures cost speed, never the GEMM: they are logged, and CLBlast's own parameters stay. */
 static void tune_apply(vd_context *ctx)
 {
     ctx->blas_tuned = true;
-    if (ctx->dev.oclgrind_compat) oclgrind_direct_tiles(ctx);
     if (vd_tune_off(ctx)) return;
     char val[VD_TUNE_KEY_MAX];
     int set = vd_tune_get(ctx, XGEMM_KEY, val, sizeof val) ? record_set(val) : -1;
