@@ -133,8 +133,10 @@ int main(void)
     /* VD_TEST_MODEL=lenet5 (say): only the models whose file name contains it, so ctest can
      * run the models as separate tests, in parallel. */
     const char *only = getenv("VD_TEST_MODEL");
+    size_t n_run = 0;
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         if (only && *only && !strstr(models[m].file, only)) continue;
+        n_run++;
         char path[1024], what[256];
         snprintf(path, sizeof path, "%s/%s", dir, models[m].file);
         char *text = read_text(path);
@@ -181,6 +183,7 @@ int main(void)
         free(cfg);
         free(text);
     }
+    expect_true("VD_TEST_MODEL names a sample model", n_run > 0);
     EXPECT_OK(ctx, vd_context_finish(ctx));
     vd_context_destroy(ctx);
     return check_summary();
