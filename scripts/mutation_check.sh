@@ -10,22 +10,27 @@
 #      plane, so the padding it reads is whatever the memory held; test_conv_direct_oclgrind
 #      must fail (Oclgrind's uninitialised-value report). Whether PoCL's run notices
 #      (test_conv_direct) is printed too: where the memory happens to hold zeros it cannot.
+#   M3 oclgrind: fft_pack (conv_fft.cl) zeroes one element past the end of each row of the
+#      padded plane, so the last row of a plane writes the first element of the next plane,
+#      which another work-item owns (and the last plane writes past its buffer):
+#      test_conv_fft_races_oclgrind must fail (a race between work-groups is never dropped
+#      by tests/oclgrind.supp). Whether PoCL's run notices is printed too.
 #
-# Usage: scripts/mutation_check.sh [BUILD_DIR] [M1|M2 ...]   (default: all)
+# Usage: scripts/mutation_check.sh [BUILD_DIR] [M1|M2|M3 ...]   (default: all)
 # Exits non-zero when a mutation survives or a test fails without its mutation.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 shift || true
 which=("$@")
-[ "${#which[@]}" -eq 0 ] && which=(M1 M2)
+[ "${#which[@]}" -eq 0 ] && which=(M1 M2 M3)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/verdant-mut.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 bad=0
 
 # mutate NAME FILE PYTHON-OLD PYTHON-NEW: a copy of cl/ with OLD replaced by NEW once.
 mutate() {
-    rm -rf "$tmp/$1" && cp -r "$root/cl" "$tmp/$1"
+    rm -rf "${tmp:?}/$1" && cp -r "$root/cl" "$tmp/$1"
     python3 - "$tmp/$1/$2" "$3" "$4" <<'PY' || { echo "mutation_check: $1: pattern not found in $2"; exit 1; }
 import sys
 p, old, new = sys.argv[1:4]
@@ -80,6 +85,16 @@ for m in "${which[@]}"; do
             echo "mutation_check: M2: test_conv_direct on PoCL passes with it (only Oclgrind sees it)"
         else
             echo "mutation_check: M2: test_conv_direct on PoCL fails with it as well"
+        fi
+        ;;
+    M3)
+        mutate M3 conv_fft.cl "        for (int v = ow + Ws; v < N1; v++)" \
+            "        for (int v = ow + Ws; v <= N1; v++)"
+        expect M3 test_conv_fft_races_oclgrind
+        if VERDANT_KERNEL_DIR="$tmp/M3" ctest --test-dir "$build" -R '^test_conv_fft$' >/dev/null 2>&1; then
+            echo "mutation_check: M3: test_conv_fft on PoCL passed with it this time (whether the zero lands before or after the next plane's own write depends on the work-items' order)"
+        else
+            echo "mutation_check: M3: test_conv_fft on PoCL fails with it as well"
         fi
         ;;
     *) echo "mutation_check: unknown mutation $m"; bad=1 ;;

@@ -148,10 +148,9 @@ int main(void)
         float ref_out[BATCH * 16], out[BATCH * 16], ref_loss = 0, loss = 0;
         size_t n_ref = 0, n_out = 0;
         for (size_t a = 0; a < (models[m].has_conv ? N_ALGOS : 1); a++) {
-            /* VD_TEST_SKIP_ALGOS=fft: the Oclgrind runs leave the FFT algorithm out for
-             * now: Oclgrind reports uninitialised reads inside clFFT's generated kernels
-             * (fft_fwd, fft_back, transpose_gcn) that are not traced to their source yet
-             * (docs/GPU.md, issue 12). */
+            /* VD_TEST_SKIP_ALGOS=fft: the Oclgrind runs with --uninitialized on optimised
+             * programs leave the FFT algorithm out: there Oclgrind misreads clFFT's code
+             * and crashes (docs/GPU.md, "FFT convolution under Oclgrind"). */
             if (a > 0 && test_algo_skipped(algos[a])) continue;
             setenv("VERDANT_CONV_ALGO", algos[a], 1);
             snprintf(what, sizeof what, "%s (input %s%s, conv %s)", models[m].file,

@@ -240,6 +240,11 @@ static vd_status fft_state_get(vd_context *ctx, fft_state **out)
         clfftSetupData sd;
         memset(&sd, 0, sizeof(sd));
         sd.major = clfftVersionMajor, sd.minor = clfftVersionMinor, sd.patch = clfftVersionPatch;
+        /* VERDANT_CLFFT_DUMP=1: clFFT writes the source of every program it generates to
+         * the working directory (clfft.kernel.*.cl), what Oclgrind's reports point into
+         * (docs/GPU.md). A debugging aid; read at the first setup only. */
+        const char *dump = getenv("VERDANT_CLFFT_DUMP");
+        if (dump && *dump && strcmp(dump, "0") != 0) sd.debugFlags = CLFFT_DUMP_PROGRAMS;
         clfftStatus err = fft_fault(ctx, "clfftSetup") ?: clfftSetup(&sd);
         if (err != CLFFT_SUCCESS) {
             if (!fft_transient(err)) fft_setup_err = (int)err;
