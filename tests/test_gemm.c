@@ -513,7 +513,7 @@ int main(void)
     char saved[1024];
     snprintf(saved, sizeof saved, "%s", cache ? cache : "");
     /* Each backend's tuning records in the profile whose default backend it is: the own
-     * kernel's on CPU devices, CLBlast's (24 s of measuring on PoCL) on GPUs and in the
+     * kernel's on CPU devices, CLBlast's (5 s of measuring on PoCL) on GPUs and in the
      * GPU-profile run (ctest's test_gemm_gpuprofile). Both force their backend, so running
      * each in both profiles would check the same host code twice. */
     if (mkdtemp(dir) && mkdtemp(dir2)) {

@@ -42,10 +42,11 @@ static const size_t xgemm_sets[][16] = {
 /* m = n = k of the measured SGEMM. It must be above the size where CLBlast switches from
  * XgemmDirect to Xgemm (XGEMM_MIN_INDIRECT_SIZE: 704 by CLBlast's generic default, 320-384
  * for Intel CPUs, 128-1984 for GPUs), or the sets would not run at all: 1024 on CPUs (0.1 s
- * a call on PoCL with CLBlast's own parameters), 2048 elsewhere. */
+ * a call on PoCL with CLBlast's own parameters), 2048 elsewhere; the device profile picks
+ * it by the real device type (profile_dev.c). */
 static size_t tune_n(const vd_context *ctx)
 {
-    return ctx->dev.variant == VD_VARIANT_CPU ? 1024 : 2048;
+    return ctx->dev.blas_tune_n ? ctx->dev.blas_tune_n : 1024;
 }
 #define XGEMM_TUNE_REPS 3
 

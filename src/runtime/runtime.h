@@ -79,6 +79,7 @@ typedef struct vd_device_profile {
     bool gemm_own;             /* AUTO GEMM backend: Verdant's kernel (else CLBlast) */
     bool wino_fused;           /* Winograd may run fused (also needs the own GEMM) */
     cl_uint vec_width;         /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    size_t blas_tune_n;        /* m = n = k of CLBlast's tuning SGEMM (src/runtime/blas.c) */
     size_t max_wg;             /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE in bytes */
     size_t mem_align;          /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
