@@ -195,6 +195,101 @@ VD_DIRECT_FWD(2)
 VD_DIRECT_FWD(4)
 VD_DIRECT_FWD(8)
 
+/* direct_fwd_v<KV>: the forward with KV output channels along the vector lanes, for layers
+ * whose output rows are short (LeNet-5's second layer: Q = 10, where direct_fwd_k8's blocks
+ * of 16 columns compute 6 of them on padding) or whose filter count leaves direct_fwd_k's
+ * channel blocks part empty. Work-group (img, group, block of KV output channels), one
+ * work-item, stages the group's input planes as direct_fwd_k does, then walks the P*Q
+ * output pixels of the plane in blocks of VD_FWDV_PB, flattened (no row padding is
+ * computed): per tap, one vector load of the KV channels' weights, shared by the block's
+ * pixels, and per pixel one staged input value broadcast into an FMA. Weights come packed
+ * by direct_pack_weights_v: (G, nkb, Cg, R, S, KV), a block's lanes past the group's last
+ * channel repeating it (computed, not stored). The epilogue (bias, ReLU) as direct_fwd_k. */
+#define VD_FWDV_PB 8
+#define VD_DIRECT_FWD_V(KV)                                                                    \
+    kernel void direct_fwd_v##KV(int C, int H, int W, int K, int R, int S, int sh, int sw,     \
+                                 int ph, int pw, int dh, int dw, int P, int Q, int G, int n,   \
+                                 global const float *x, ulong x_off, global const float *wp,   \
+                                 ulong wp_off, float beta, global float *y, ulong y_off,       \
+                                 local float *xs, int Hs, int Ws, int epi,                     \
+                                 global const float *b, ulong b_off)                           \
+    {                                                                                          \
+        int z = (int)get_global_id(0);                                                         \
+        int Cg = C / G, Kg = K / G, nkb = (Kg + KV - 1) / KV;                                  \
+        if (z >= n * G * nkb)                                                                  \
+            return;                                                                            \
+        int img = z / (G * nkb), rest = z - img * (G * nkb);                                   \
+        int g = rest / nkb, kb = rest - g * nkb;                                               \
+        int k0 = g * Kg + kb * KV;                                                             \
+        int kn = min(KV, Kg - kb * KV);                                                        \
+        int plane = Hs * Ws;                                                                   \
+        ulong HW = (ulong)H * W;                                                               \
+        vd_local_zero(xs, Cg * plane);                                                         \
+        for (int c = 0; c < Cg; c++)                                                           \
+            vd_stage_plane(xs + c * plane, Hs, Ws,                                             \
+                           x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw, 1, 1); \
+        int RS = R * S, PQ = P * Q;                                                            \
+        global const float *wb = wp + wp_off + (ulong)(g * nkb + kb) * Cg * RS * KV;           \
+        global float *yk = y + y_off + ((ulong)img * K + k0) * (ulong)PQ;                      \
+        for (int i0 = 0; i0 < PQ; i0 += VD_FWDV_PB) {                                          \
+            int base[VD_FWDV_PB];                                                              \
+            float##KV acc[VD_FWDV_PB];                                                         \
+            _Pragma("unroll") for (int i = 0; i < VD_FWDV_PB; i++) {                           \
+                int pix = min(i0 + i, PQ - 1), p = pix / Q;                                    \
+                base[i] = p * sh * Ws + (pix - p * Q) * sw;                                    \
+                acc[i] = 0.0f;                                                                 \
+            }                                                                                  \
+            for (int c = 0; c < Cg; c++) {                                                     \
+                for (int r = 0; r < R; r++) {                                                  \
+                    local const float *xr = xs + c * plane + r * dh * Ws;                      \
+                    global const float *wr = wb + (c * R + r) * S * KV;                        \
+                    for (int s = 0; s < S; s++) {                                              \
+                        float##KV wv = vload##KV(s, wr);                                       \
+                        local const float *xt = xr + s * dw;                                   \
+                        _Pragma("unroll") for (int i = 0; i < VD_FWDV_PB; i++)                 \
+                            acc[i] = fma((float##KV)(xt[base[i]]), wv, acc[i]);                \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+            int m = min(VD_FWDV_PB, PQ - i0);                                                  \
+            float t[VD_FWDV_PB * KV];                                                          \
+            _Pragma("unroll") for (int i = 0; i < VD_FWDV_PB; i++) vstore##KV(acc[i], i, t);   \
+            for (int j = 0; j < kn; j++) {                                                     \
+                float bj = (epi & 1) ? b[b_off + k0 + j] : 0.0f;                               \
+                global float *yj = yk + (ulong)j * PQ + i0;                                    \
+                for (int i = 0; i < m; i++) {                                                  \
+                    float u = beta == 0.0f ? t[i * KV + j] : beta * yj[i] + t[i * KV + j];     \
+                    if (epi & 1)                                                               \
+                        u += bj;                                                               \
+                    yj[i] = (epi & 2) ? (u > 0.0f ? u : 0.0f) : u;                             \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+VD_DIRECT_FWD_V(8)
+VD_DIRECT_FWD_V(16)
+
+/* W (K, Cg, R, S) with G groups -> the (G, nkb, Cg*R*S, KV) layout of direct_fwd_v<KV>
+ * (nkb = ceil(Kg / KV)): wp[((g*nkb + kb)*CgRS + t)*KV + j] = W[g*Kg + min(kb*KV + j,
+ * Kg - 1)][t]. Global: every element of wp, one work-item each. */
+kernel void direct_pack_weights_v(ulong nwp, int Kg, int CgRS, int KV, global const float *w,
+                                  ulong w_off, global float *wp, ulong wp_off)
+{
+    ulong i = get_global_id(0);
+    if (i >= nwp)
+        return;
+    int nkb = (Kg + KV - 1) / KV;
+    int j = (int)(i % (ulong)KV);
+    ulong rest = i / (ulong)KV;
+    int t = (int)(rest % (ulong)CgRS);
+    ulong gb = rest / (ulong)CgRS; /* g*nkb + kb */
+    ulong g = gb / (ulong)nkb;
+    int kb = (int)(gb - g * (ulong)nkb);
+    int k = min(kb * KV + j, Kg - 1);
+    wp[wp_off + i] = w[w_off + (g * (ulong)Kg + (ulong)k) * (ulong)CgRS + (ulong)t];
+}
+
 /* W (K, Cg, R, S) with G groups -> W' (C, Kg, R, S): W'[g*Cg + c][k][t] =
  * W[g*Kg + k][c][taps-1-t] (channels swapped within the group, taps turned by 180
  * degrees), for backward-data run as a forward convolution (src/ops/conv_direct.c).

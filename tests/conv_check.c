@@ -34,6 +34,12 @@ static void run_read(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geom 
 void conv_check_passes(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geom *g, size_t n,
                        const char *what, uint64_t *rng, conv_close_fn close)
 {
+    conv_check_some_passes(ctx, a, g, n, what, rng, close, (1u << VD_CONV_N_PASSES) - 1);
+}
+
+void conv_check_some_passes(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geom *g, size_t n,
+                            const char *what, uint64_t *rng, conv_close_fn close, unsigned passes)
+{
     size_t nx = n * (size_t)g->C * (size_t)g->H * (size_t)g->W;
     size_t ny = n * (size_t)g->K * (size_t)g->P * (size_t)g->Q;
     size_t nw = (size_t)g->K * (size_t)(g->C / g->groups) * (size_t)g->R * (size_t)g->S;
@@ -67,44 +73,50 @@ void conv_check_passes(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geo
     io.ws = bws.mem, io.ws_off = bws.off;
 
     /* FWD: beta = 0 over NaN, then beta = 1 over random y0. */
-    ref_conv2d_fwd(g, n, x, w, NULL, want);
-    run_read(ctx, a, g, n, &io, VD_CONV_FWD, 0.0f, &by, y);
-    snprintf(w2, sizeof w2, "%s: forward beta=0 over NaN", what);
-    close(w2, y, want, ny);
-    EXPECT_OK(ctx, test_buf_write(&by, y0));
-    run_read(ctx, a, g, n, &io, VD_CONV_FWD, 1.0f, &by, y);
-    for (size_t i = 0; i < ny; i++) want[i] += y0[i];
-    snprintf(w2, sizeof w2, "%s: forward beta=1", what);
-    close(w2, y, want, ny);
+    if (passes & (1u << VD_CONV_FWD)) {
+        ref_conv2d_fwd(g, n, x, w, NULL, want);
+        run_read(ctx, a, g, n, &io, VD_CONV_FWD, 0.0f, &by, y);
+        snprintf(w2, sizeof w2, "%s: forward beta=0 over NaN", what);
+        close(w2, y, want, ny);
+        EXPECT_OK(ctx, test_buf_write(&by, y0));
+        run_read(ctx, a, g, n, &io, VD_CONV_FWD, 1.0f, &by, y);
+        for (size_t i = 0; i < ny; i++) want[i] += y0[i];
+        snprintf(w2, sizeof w2, "%s: forward beta=1", what);
+        close(w2, y, want, ny);
+    }
 
     /* BWD_DATA: beta = 0 over NaN, then beta = 1 over random dx0. */
-    run_read(ctx, a, g, n, &io, VD_CONV_BWD_DATA, 0.0f, &bdx, dx);
-    ref_conv2d_bwd(g, n, x, w, dy, 0.0f, wdx, NULL, NULL);
-    snprintf(w2, sizeof w2, "%s: dx beta=0 over NaN", what);
-    close(w2, dx, wdx, nx);
-    EXPECT_OK(ctx, test_buf_write(&bdx, dx0));
-    run_read(ctx, a, g, n, &io, VD_CONV_BWD_DATA, 1.0f, &bdx, dx);
-    memcpy(wdx, dx0, nx * 4);
-    ref_conv2d_bwd(g, n, x, w, dy, 1.0f, wdx, NULL, NULL);
-    snprintf(w2, sizeof w2, "%s: dx beta=1", what);
-    close(w2, dx, wdx, nx);
+    if (passes & (1u << VD_CONV_BWD_DATA)) {
+        run_read(ctx, a, g, n, &io, VD_CONV_BWD_DATA, 0.0f, &bdx, dx);
+        ref_conv2d_bwd(g, n, x, w, dy, 0.0f, wdx, NULL, NULL);
+        snprintf(w2, sizeof w2, "%s: dx beta=0 over NaN", what);
+        close(w2, dx, wdx, nx);
+        EXPECT_OK(ctx, test_buf_write(&bdx, dx0));
+        run_read(ctx, a, g, n, &io, VD_CONV_BWD_DATA, 1.0f, &bdx, dx);
+        memcpy(wdx, dx0, nx * 4);
+        ref_conv2d_bwd(g, n, x, w, dy, 1.0f, wdx, NULL, NULL);
+        snprintf(w2, sizeof w2, "%s: dx beta=1", what);
+        close(w2, dx, wdx, nx);
+    }
 
     /* BWD_FILTER accumulates, twice into dw0. The error is judged on the accumulated
      * gradient (dw - dw0), not on the sum it is hidden in. */
-    memcpy(wdw, dw0, nw * 4);
-    for (int pass = 0; pass < 2; pass++) {
+    if (passes & (1u << VD_CONV_BWD_FILTER)) {
+        memcpy(wdw, dw0, nw * 4);
+        for (int pass = 0; pass < 2; pass++) {
+            run_read(ctx, a, g, n, &io, VD_CONV_BWD_FILTER, 0.0f, &bdw, dw);
+            if (pass == 0) memcpy(first, dw, nw * 4);
+            ref_conv2d_bwd(g, n, x, w, dy, 0.0f, NULL, wdw, NULL);
+            for (size_t i = 0; i < nw; i++) winc[i] = wdw[i] - dw0[i], inc[i] = dw[i] - dw0[i];
+            snprintf(w2, sizeof w2, "%s: dw accumulated, pass %d", what, pass);
+            close(w2, inc, winc, nw);
+        }
+        /* Bit-reproducible: the same accumulation from the same start gives the same bits. */
+        EXPECT_OK(ctx, test_buf_write(&bdw, dw0));
         run_read(ctx, a, g, n, &io, VD_CONV_BWD_FILTER, 0.0f, &bdw, dw);
-        if (pass == 0) memcpy(first, dw, nw * 4);
-        ref_conv2d_bwd(g, n, x, w, dy, 0.0f, NULL, wdw, NULL);
-        for (size_t i = 0; i < nw; i++) winc[i] = wdw[i] - dw0[i], inc[i] = dw[i] - dw0[i];
-        snprintf(w2, sizeof w2, "%s: dw accumulated, pass %d", what, pass);
-        close(w2, inc, winc, nw);
+        snprintf(w2, sizeof w2, "%s: dw bit-identical when repeated", what);
+        expect_equal_bytes(w2, dw, first, nw * 4);
     }
-    /* Bit-reproducible: the same accumulation from the same start gives the same bits. */
-    EXPECT_OK(ctx, test_buf_write(&bdw, dw0));
-    run_read(ctx, a, g, n, &io, VD_CONV_BWD_FILTER, 0.0f, &bdw, dw);
-    snprintf(w2, sizeof w2, "%s: dw bit-identical when repeated", what);
-    expect_equal_bytes(w2, dw, first, nw * 4);
     expect_guards(what, &bx), expect_guards(what, &bw), expect_guards(what, &by);
     expect_guards(what, &bdy), expect_guards(what, &bdx), expect_guards(what, &bdw);
     expect_guards(what, &bws);

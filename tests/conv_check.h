@@ -22,4 +22,8 @@ typedef void (*conv_close_fn)(const char *what, const float *got, const float *w
 void conv_check_passes(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geom *g, size_t n,
                        const char *what, uint64_t *rng, conv_close_fn close);
 
+/* The same, only the passes whose bit (1 << pass) is set in passes. */
+void conv_check_some_passes(vd_context *ctx, const vd_conv_algo *a, const vd_conv_geom *g, size_t n,
+                            const char *what, uint64_t *rng, conv_close_fn close, unsigned passes);
+
 #endif /* VD_TEST_CONV_CHECK_H */

@@ -8,8 +8,11 @@
  * longer than one work-group, batch 1 and 3. Every buffer sits at an odd offset inside
  * guard zones. FWD and BWD_DATA run with beta = 0 over an output full of NaN (it must not
  * be read) and with beta = 1 over random values; BWD_FILTER accumulates twice into a
- * random dw and is bit-identical when repeated. Also: applies() for shapes it does not
- * handle, run() on bad arguments, n = 0. */
+ * random dw and is bit-identical when repeated. The forward runs with each of its kernels
+ * (direct_fwd_k, output columns along the lanes, and direct_fwd_v8 and v16, output
+ * channels along them: the one the launcher picks, then the others forced). Also: applies() for
+ * shapes it does not handle, run() on bad arguments, n = 0. */
+#define _GNU_SOURCE /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "check.h"
 #include "conv_check.h"
 #include "ops/conv_algo.h"
+#include "runtime/runtime.h"
 
 /* Same bound as test_conv.c (dot products of up to 800 terms here, dW sums of up
  * to n*P*Q = 3*784 terms, inputs in [-1, 1]); the worst error seen here is printed with
@@ -67,10 +71,41 @@ static void check_shape(vd_context *ctx, shape sh, size_t n)
                     g.dil_h == 1 && g.dil_w == 1 && g.pad_h <= g.R - 1 &&
                     g.pad_w <= g.S - 1 && g.K / g.groups <= 16 && g.C / g.groups >= 4;
         size_t want = flip ? (size_t)g.K * (size_t)(g.C / g.groups) * (size_t)(g.R * g.S) : 0;
+        if (p == VD_CONV_FWD) continue; /* below, per forward kernel */
         snprintf(w2, sizeof w2, "%s: workspace for pass %d is %zu floats", what, p, want);
         expect_true(w2, a->workspace(ctx, &g, (vd_conv_pass)p, n) == want);
     }
+    /* Every pass with the forward kernel the launcher picks, then the forward again with
+     * the other one forced (VERDANT_DIRECT_FWD): direct_fwd_k (no workspace) and
+     * direct_fwd_v<KV> (its packed weights in the workspace: G * round_up(Kg, KV) * Cg*R*S
+     * floats, KV 16 on devices with 16-lane native float vectors and Kg > 8, else 8). */
+    size_t G = (size_t)g.groups, Kg = (size_t)g.K / G,
+           kv = ctx->dev.vec_width >= 16 && Kg > 8 ? 16 : 8;
+    size_t packed = G * ((Kg + kv - 1) / kv * kv) * (size_t)(g.C / g.groups) * (size_t)(g.R * g.S);
+    unsetenv("VERDANT_DIRECT_FWD");
+    bool lanes = a->workspace(ctx, &g, VD_CONV_FWD, n) != 0;
+    const char *forced[2] = {"rows", "lanes"};
+    for (int v = 0; v < 2; v++) {
+        setenv("VERDANT_DIRECT_FWD", forced[v], 1);
+        size_t want = v ? packed : 0;
+        snprintf(w2, sizeof w2, "%s: forward workspace with %s is %zu floats", what, forced[v],
+                 want);
+        expect_true(w2, a->workspace(ctx, &g, VD_CONV_FWD, n) == want);
+    }
+    unsetenv("VERDANT_DIRECT_FWD");
     conv_check_passes(ctx, a, &g, n, what, &rng, close_and_track);
+    /* The forward with the kernels the launcher did not pick: direct_fwd_k, or
+     * direct_fwd_v with the other KV (Oclgrind's native vectors are narrow, so v16 runs
+     * there only forced). */
+    const char *others[2] = {lanes ? "rows" : (kv == 16 ? "lanes16" : "lanes8"),
+                             kv == 16 ? "lanes8" : "lanes16"};
+    for (int v = 0; v < 2; v++) {
+        setenv("VERDANT_DIRECT_FWD", others[v], 1);
+        snprintf(w2, sizeof w2, "%s, forward %s", what, others[v]);
+        conv_check_some_passes(ctx, a, &g, n, w2, &rng, close_and_track, 1u << VD_CONV_FWD);
+    }
+    unsetenv("VERDANT_DIRECT_FWD");
+    printf("%s: forward kernel %s\n", what, lanes ? "direct_fwd_v (lanes)" : "direct_fwd_k (rows)");
 }
 
 static void check_bad(vd_context *ctx)
@@ -111,6 +146,10 @@ static void check_bad(vd_context *ctx)
     vd_conv_geom gf = geom_of((shape){4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1}); /* as forward */
     expect_status("direct bwd data (as a forward convolution) with no workspace", ctx,
                   a->run(ctx, &gf, VD_CONV_BWD_DATA, 1, &io), VD_ERR_INVALID_ARG);
+    setenv("VERDANT_DIRECT_FWD", "lanes", 1);
+    expect_status("direct forward (direct_fwd_v) with no workspace", ctx,
+                  a->run(ctx, &g, VD_CONV_FWD, 1, &io), VD_ERR_INVALID_ARG);
+    unsetenv("VERDANT_DIRECT_FWD");
     vd_conv_io no_dw = io;
     no_dw.dw = NULL;
     expect_status("direct bwd filter with NULL dw", ctx,

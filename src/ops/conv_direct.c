@@ -8,6 +8,7 @@
  * and groups; no workspace. Not here: 1x1 convolutions (they are a plain GEMM, which
  * im2col already runs without a copy worth removing), the choice between algorithms
  * (conv_select.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_algo.h"
@@ -119,15 +120,60 @@ static bool direct_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv
     return fits(ctx, g, pass);
 }
 
-/* Backward-data run as a forward convolution keeps W' (K*Cg*R*S floats) in the workspace;
- * nothing else needs one. */
+/* Which forward kernel runs g: 0 for direct_fwd_k<kb> (output columns along the vector
+ * lanes, 16 per step), else KV for direct_fwd_v<KV> (KV output channels along the lanes,
+ * blocks of 8 pixels of the flattened output plane; cl/conv_direct.cl). Both are bound by
+ * loads more than by FMAs on CPUs: direct_fwd_k issues 1/kb + 1/2 loads per FMA (one input
+ * vector per kb channels, one weight per two column blocks), direct_fwd_v 1 + 1/8 (an
+ * input value broadcast for every FMA, one weight vector per 8 pixels). Each wastes lanes
+ * on a different remainder: direct_fwd_k on round_up(Q, 16) - Q columns and on the empty
+ * channels of its last block, direct_fwd_v on the empty lanes of its last channel block
+ * (and at most 7 pixels per plane). The kernel with more useful MACs per load runs. KV is
+ * 16 where the device's native float vectors are that wide (AVX-512) and the group has
+ * more than 8 channels, else 8. Measured (convalgo_bench --only lenet --passes fwd --n 64,
+ * AVX-512 Xeon, PoCL): LeNet-5's c2 (Q = 10, 16 channels) 0.58 ms with direct_fwd_v16
+ * against 0.73 with direct_fwd_k8, as the model says; its c1 (K = 6, Q = 28) 0.75 ms with
+ * direct_fwd_v8 against 0.49, where counting wasted lanes alone had picked direct_fwd_v8.
+ * VERDANT_DIRECT_FWD=rows|lanes|lanes8|lanes16 forces one (tests, benchmarks; lanes: the KV
+ * above). */
+static int fwd_lanes(const vd_context *ctx, const vd_conv_geom *g)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, Q = (size_t)g->Q;
+    size_t PQ = (size_t)g->P * Q;
+    size_t kv = ctx->dev.vec_width >= 16 && Kg > 8 ? 16 : 8;
+    const char *env = getenv("VERDANT_DIRECT_FWD");
+    if (env && strcmp(env, "rows") == 0) return 0;
+    if (env && strcmp(env, "lanes") == 0) return (int)kv;
+    if (env && strcmp(env, "lanes8") == 0) return 8;
+    if (env && strcmp(env, "lanes16") == 0) return 16;
+    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg;
+    double rows = 8.0 * (double)Kg / (double)round_up(Kg, kb) * (double)Q /
+                  (double)round_up(Q, 16) / (1.0 / (double)kb + 0.5);
+    double lanes = (double)kv * (double)Kg / (double)round_up(Kg, kv) * (double)PQ /
+                   (double)round_up(PQ, 8) / (1.0 + 1.0 / 8.0);
+    return lanes > rows ? (int)kv : 0;
+}
+
+/* Floats of direct_fwd_v<kv>'s packed weights. */
+static size_t packed_floats(const vd_conv_geom *g, size_t kv)
+{
+    size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, Cg = (size_t)g->C / G;
+    return G * round_up(Kg, kv) * Cg * (size_t)g->R * (size_t)g->S;
+}
+
+/* Backward-data run as a forward convolution keeps W' (K*Cg*R*S floats) in the workspace,
+ * the forward with direct_fwd_v its packed weights; nothing else needs one. */
 static size_t direct_workspace(const vd_context *ctx, const vd_conv_geom *g, vd_conv_pass pass,
                                size_t n)
 {
     (void)n;
     vd_conv_geom t;
-    if (!ctx || !geom_valid(g) || pass != VD_CONV_BWD_DATA || !use_fwd_for_bwd(ctx, g, &t))
-        return 0;
+    if (!ctx || !geom_valid(g)) return 0;
+    if (pass == VD_CONV_FWD) {
+        int kv = fwd_lanes(ctx, g);
+        return kv ? packed_floats(g, (size_t)kv) : 0;
+    }
+    if (pass != VD_CONV_BWD_DATA || !use_fwd_for_bwd(ctx, g, &t)) return 0;
     return (size_t)g->K * (size_t)(g->C / g->groups) * (size_t)g->R * (size_t)g->S;
 }
 
@@ -181,10 +227,34 @@ static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
     dims_of(g, pass, &d);
     size_t one[1] = {1};
     switch (pass) {
-    case VD_CONV_FWD:
+    case VD_CONV_FWD: {
         VD_NEED(ctx, io->x, io->w, io->y);
+        int kv = fwd_lanes(ctx, g);
+        if (kv) {
+            VD_NEED(ctx, io->ws);
+            if (!io->w_ready) { /* the packed weights: the start of ws, the same every chunk */
+                size_t nwp = packed_floats(g, (size_t)kv);
+                vd_status st = VD_RUN1(ctx, "conv_direct", "direct_pack_weights_v", nwp,
+                                       VD_A_U64(nwp), VD_A_I32((int32_t)Kg),
+                                       VD_A_I32((int32_t)(Cg * (size_t)g->R * (size_t)g->S)),
+                                       VD_A_I32(kv), VD_A_MEM(io->w), VD_A_U64(io->w_off),
+                                       VD_A_MEM(io->ws), VD_A_U64(io->ws_off));
+                if (st != VD_OK) return st;
+            }
+            size_t nkv = (Kg + (size_t)kv - 1) / (size_t)kv;
+            size_t global[1] = {n * G * nkv};
+            bool epi_b = io->b != NULL;
+            return VD_RUN(ctx, "conv_direct", kv == 16 ? "direct_fwd_v16" : "direct_fwd_v8", 1,
+                          global, one, GEOM_ARGS(g, ni), VD_A_MEM(io->x), VD_A_U64(io->x_off),
+                          VD_A_MEM(io->ws), VD_A_U64(io->ws_off), VD_A_F32(io->beta),
+                          VD_A_MEM(io->y), VD_A_U64(io->y_off),
+                          VD_A_LOCAL(d.local[0] * sizeof(float)), VD_A_I32(d.Hs), VD_A_I32(d.Ws),
+                          VD_A_I32((epi_b ? 1 : 0) | (io->relu ? 2 : 0)),
+                          VD_A_MEM(epi_b ? io->b : io->y), VD_A_U64(epi_b ? io->b_off : 0));
+        }
         return run_fwd(ctx, g, n, io->x, io->x_off, io->w, io->w_off, io->beta, io->y, io->y_off,
                        (io->b ? 1 : 0) | (io->relu ? 2 : 0), io->b, io->b_off);
+    }
     case VD_CONV_BWD_DATA: {
         VD_NEED(ctx, io->dy, io->w, io->dx);
         vd_conv_geom t;
