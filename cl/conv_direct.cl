@@ -24,7 +24,7 @@
  * plane and block of 8 output channels) keeps their number near n*K. Local memory is
  * sized by the launcher, which checks it against the device's limit.
  *
- * direct_fwd_k{1,2,4,8}: global n*G*ceil(Kg/KB), local 1. Work-group (img, group, block
+ * direct_fwd_k{1,2,4,6,8}: global n*G*ceil(Kg/KB), local 1. Work-group (img, group, block
  *     of KB output channels): stages the Cg input planes of the group, padded, as (Hs, Ws)
  *     planes with the image at (ph, pw), then y = beta*y + sum for each output channel of
  *     the block (y not read when beta == 0). The layer's epilogue rides on that store:
@@ -125,8 +125,8 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
     }
 }
 
-/* direct_fwd_k<KB>: KB output channels per work-group (1, 2, 4 or 8; the launcher takes the
- * smallest that covers min(Kg, 8)). All KB accumulators are updated on every tap, with a
+/* direct_fwd_k<KB>: KB output channels per work-group (1, 2, 4, 6 or 8; the launcher takes
+ * 6 for exactly 6, else the smallest that covers min(Kg, 8)). All KB accumulators are updated on every tap, with a
  * block past the group's last channel repeating that channel's weights and storing
  * nothing: fixed-size loops keep the accumulators in registers. */
 #define VD_DIRECT_FWD(KB)                                                                      \
@@ -193,6 +193,7 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
 VD_DIRECT_FWD(1)
 VD_DIRECT_FWD(2)
 VD_DIRECT_FWD(4)
+VD_DIRECT_FWD(6)
 VD_DIRECT_FWD(8)
 
 /* direct_fwd_v<KV>: the forward with KV output channels along the vector lanes, for layers

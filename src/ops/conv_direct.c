@@ -120,6 +120,14 @@ static bool direct_applies(const vd_context *ctx, const vd_conv_geom *g, vd_conv
     return fits(ctx, g, pass);
 }
 
+/* The output channels per work-group of direct_fwd_k<kb> for Kg channels per group: 8, or
+ * 6 for exactly 6 (LeNet-5's first layer, which as two blocks of 4 computed 8 channels for
+ * 6), else the smallest of 1, 2, 4 that covers Kg. */
+static size_t fwd_kb(size_t Kg)
+{
+    return Kg >= 8 ? 8 : Kg == 6 ? 6 : Kg > 2 ? 4 : Kg;
+}
+
 /* Which forward kernel runs g: 0 for direct_fwd_k<kb> (output columns along the vector
  * lanes, 16 per step), else KV for direct_fwd_v<KV> (KV output channels along the lanes,
  * blocks of 8 pixels of the flattened output plane; cl/conv_direct.cl). Both are bound by
@@ -146,7 +154,7 @@ static int fwd_lanes(const vd_context *ctx, const vd_conv_geom *g)
     if (env && strcmp(env, "lanes") == 0) return (int)kv;
     if (env && strcmp(env, "lanes8") == 0) return 8;
     if (env && strcmp(env, "lanes16") == 0) return 16;
-    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg;
+    size_t kb = fwd_kb(Kg);
     double rows = 8.0 * (double)Kg / (double)round_up(Kg, kb) * (double)Q /
                   (double)round_up(Q, 16) / (1.0 / (double)kb + 0.5);
     double lanes = (double)kv * (double)Kg / (double)round_up(Kg, kv) * (double)PQ /
@@ -190,13 +198,14 @@ static vd_status run_fwd(vd_context *ctx, const vd_conv_geom *g, size_t n, cl_me
                          size_t bo)
 {
     size_t G = (size_t)g->groups, Kg = (size_t)g->K / G;
-    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg; /* direct_fwd_k<kb> */
+    size_t kb = fwd_kb(Kg); /* direct_fwd_k<kb> */
     size_t nkb = (Kg + kb - 1) / kb;
     VD_CHECK(ctx, n <= INT32_MAX / (G * nkb), "batch too large for 32-bit kernel indices");
     direct_dims d;
     dims_of(g, VD_CONV_FWD, &d);
     size_t one[1] = {1}, global[1] = {n * G * nkb};
     const char *name = kb == 8   ? "direct_fwd_k8"
+                       : kb == 6 ? "direct_fwd_k6"
                        : kb == 4 ? "direct_fwd_k4"
                        : kb == 2 ? "direct_fwd_k2"
                                  : "direct_fwd_k1";
@@ -216,7 +225,7 @@ static vd_status direct_run(vd_context *ctx, const vd_conv_geom *g, vd_conv_pass
              "direct convolution needs C/groups <= 16, a known pass and planes that fit in "
              "local memory");
     size_t G = (size_t)g->groups, Kg = (size_t)g->K / G, Cg = (size_t)g->C / G;
-    size_t kb = Kg >= 8 ? 8 : Kg > 2 ? 4 : Kg; /* direct_fwd_k<kb> */
+    size_t kb = fwd_kb(Kg); /* direct_fwd_k<kb> */
     size_t nkb = (Kg + kb - 1) / kb;
     /* Work-group counts are 32-bit in the kernels. */
     VD_CHECK(ctx, n <= INT32_MAX / (G * nkb) && (size_t)g->K * Cg <= INT32_MAX,
