@@ -7,7 +7,6 @@
 #include <stddef.h>
 
 #include "../ops/gemm.h"
-#include "../ops/ops_cnn.h"
 #include "layer.h"
 
 typedef struct dense {
@@ -16,8 +15,6 @@ typedef struct dense {
     int32_t bias;
     int32_t per_row;
     size_t rows, in; /* rows per sample and their length (1 and numel without per_row) */
-    bool relu_folded; /* at inference the next layer's ReLU runs in the bias pass
-                         (vd_layer_dense_fold_relu) */
 } dense;
 
 static const vd_key dense_keys[] = {
@@ -67,20 +64,9 @@ static vd_status dense_forward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y
                            w.mem, w.off, in, 0.0f, y.mem, y.off, out);
     if (st == VD_OK && d->bias) {
         vd_buf b = vd_buf_at(s->params, l->params[1].offset);
-        /* (n, out) rows are NCHW with C = out and HW = 1: the same add, then max(v, 0). */
-        st = !s->train && d->relu_folded
-                 ? vd_op_bias_relu_nchw_fwd(s->ctx, n, out, 1, b.mem, b.off, y.mem, y.off)
-                 : vd_op_bias_fwd(s->ctx, n, out, b.mem, b.off, y.mem, y.off);
+        st = vd_op_bias_fwd(s->ctx, n, out, b.mem, b.off, y.mem, y.off);
     }
     return st;
-}
-
-bool vd_layer_dense_fold_relu(vd_layer *l, vd_layer *relu)
-{
-    if (!l || l->ops != &vd_layer_dense) return false;
-    dense *d = (dense *)l;
-    d->relu_folded = relu && relu->ops == &vd_layer_relu && d->bias;
-    return d->relu_folded;
 }
 
 static vd_status dense_backward(vd_layer *l, const vd_step *s, vd_buf x, vd_buf y, vd_buf dy,

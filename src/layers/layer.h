@@ -220,9 +220,5 @@ bool vd_layer_conv_fold_bn(vd_layer *conv, vd_layer *bn);
 vd_status vd_layer_batchnorm_fold(vd_layer *l, const vd_step *s, size_t K, size_t per, vd_buf w,
                                   vd_buf b, vd_buf out);
 extern const vd_layer_ops vd_layer_logsoftmax;                                      /* norm.c */
-/* Inference folding of a dense layer with a bias whose only consumer is a relu layer: at
- * inference the dense applies the ReLU in its bias pass and the relu layer is skipped
- * (vd_layer_dense_fold_relu returns true; relu NULL undoes it). dense.c */
-bool vd_layer_dense_fold_relu(vd_layer *dense, vd_layer *relu);
 
 #endif /* VD_LAYER_H */

@@ -344,10 +344,9 @@ static vd_status init_params(vd_net *net)
     return err == CL_SUCCESS ? VD_OK : vd_error_cl(net->ctx, "clEnqueueWriteBuffer(params)", err);
 }
 
-/* The layers that do no work at inference (net.h): dropout returning y, a batchnorm that
- * is the only consumer of a conv2d which takes it (vd_layer_conv_fold_bn), and a relu that
- * is the only consumer of a dense layer with a bias (vd_layer_dense_fold_relu), unless the
- * producer's output is itself an output of the net. */
+/* The layers that do no work at inference (net.h): dropout returning y, and a batchnorm
+ * that is the only consumer of a conv2d which takes it (vd_layer_conv_fold_bn), unless the
+ * conv's output is itself an output of the net. */
 static void plan_inference(vd_net *net)
 {
     for (int32_t i = 0; i < net->n_layers; i++) {
@@ -355,21 +354,17 @@ static void plan_inference(vd_net *net)
         const vd_layer *l = net->layers[i];
         net->infer_skip[i] = l->ops->identity_at_inference && l->ops->identity_at_inference(l);
         vd_layer_conv_fold_bn(net->layers[i], NULL);
-        vd_layer_dense_fold_relu(net->layers[i], NULL);
     }
     for (int32_t i = 0; i < net->n_layers; i++) {
         vd_layer *l = net->layers[i];
-        bool conv = l->ops == &vd_layer_conv2d, dense = l->ops == &vd_layer_dense;
-        if ((!conv && !dense) || i == net->n_layers - 1) continue;
+        if (l->ops != &vd_layer_conv2d || i == net->n_layers - 1) continue;
         bool extra = false;
         for (int32_t o = 0; o < net->n_extra; o++) extra |= net->out_layers[o] == i;
         int32_t consumer = -1, uses = 0;
         for (int32_t j = i + 1; j < net->n_layers; j++)
             for (int32_t k = 0; k < net->layers[j]->n_inputs; k++)
                 if (net->layers[j]->inputs[k] == i) consumer = j, uses++;
-        if (extra || uses != 1) continue;
-        if (conv ? vd_layer_conv_fold_bn(l, net->layers[consumer])
-                 : vd_layer_dense_fold_relu(l, net->layers[consumer]))
+        if (!extra && uses == 1 && vd_layer_conv_fold_bn(l, net->layers[consumer]))
             net->infer_skip[consumer] = true;
     }
 }
