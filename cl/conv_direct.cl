@@ -125,9 +125,32 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
     }
 }
 
+/* The forward kernels' work-group: (img, group g, block kb of kbw output channels) from
+ * the global id, and the group's Cg input planes staged into zeroed (Hs, Ws) __local
+ * planes with the image at (ph, pw). false past the last work-group. */
+inline bool vd_fwd_block(int C, int H, int W, int K, int G, int n, int kbw,
+                         global const float *x, ulong x_off, local float *xs, int Hs, int Ws,
+                         int ph, int pw, int *img, int *g, int *kb)
+{
+    int z = (int)get_global_id(0);
+    int Cg = C / G, nkb = (K / G + kbw - 1) / kbw;
+    if (z >= n * G * nkb)
+        return false;
+    *img = z / (G * nkb);
+    int rest = z - *img * (G * nkb);
+    *g = rest / nkb, *kb = rest - *g * nkb;
+    int plane = Hs * Ws;
+    ulong HW = (ulong)H * W;
+    vd_local_zero(xs, Cg * plane);
+    for (int c = 0; c < Cg; c++)
+        vd_stage_plane(xs + c * plane, Hs, Ws, x + x_off + ((ulong)*img * C + *g * Cg + c) * HW,
+                       H, W, ph, pw, 1, 1);
+    return true;
+}
+
 /* direct_fwd_k<KB>: KB output channels per work-group (1, 2, 4, 6 or 8; the launcher takes
- * 6 for exactly 6, else the smallest that covers min(Kg, 8)). All KB accumulators are updated on every tap, with a
- * block past the group's last channel repeating that channel's weights and storing
+ * 6 for exactly 6, else the smallest that covers min(Kg, 8)). All KB accumulators are
+ * updated on every tap, with a block past the group's last channel repeating that channel's weights and storing
  * nothing: fixed-size loops keep the accumulators in registers. */
 #define VD_DIRECT_FWD(KB)                                                                      \
     kernel void direct_fwd_k##KB(int C, int H, int W, int K, int R, int S, int sh, int sw,     \
@@ -137,20 +160,12 @@ inline void vd_store8_epi(global float *dst, float8 v, int m, float beta, int ep
                                  local float *xs, int Hs, int Ws, int epi,                     \
                                  global const float *b, ulong b_off)                           \
     {                                                                                          \
-        int z = (int)get_global_id(0);                                                         \
-        int Cg = C / G, Kg = K / G, nkb = (Kg + KB - 1) / KB;                                  \
-        if (z >= n * G * nkb)                                                                  \
+        int img, g, kb;                                                                        \
+        if (!vd_fwd_block(C, H, W, K, G, n, KB, x, x_off, xs, Hs, Ws, ph, pw, &img, &g, &kb))    \
             return;                                                                            \
-        int img = z / (G * nkb), rest = z - img * (G * nkb);                                   \
-        int g = rest / nkb, kb = rest - g * nkb;                                               \
-        int k0 = g * Kg + kb * KB;                                                             \
+        int Cg = C / G, Kg = K / G, k0 = g * Kg + kb * KB;                                     \
         int kn = min(KB, Kg - kb * KB);                                                        \
         int plane = Hs * Ws;                                                                   \
-        ulong HW = (ulong)H * W;                                                               \
-        vd_local_zero(xs, Cg * plane);                                                         \
-        for (int c = 0; c < Cg; c++)                                                           \
-            vd_stage_plane(xs + c * plane, Hs, Ws,                                             \
-                           x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw, 1, 1); \
         int RS = R * S, CgRS = Cg * RS;                                                        \
         global const float *wk = wt + w_off + (ulong)k0 * CgRS;                                \
         int wj[KB];                                                                            \
@@ -215,21 +230,14 @@ VD_DIRECT_FWD(8)
                                  local float *xs, int Hs, int Ws, int epi,                     \
                                  global const float *b, ulong b_off)                           \
     {                                                                                          \
-        int z = (int)get_global_id(0);                                                         \
-        int Cg = C / G, Kg = K / G, nkb = (Kg + KV - 1) / KV;                                  \
-        if (z >= n * G * nkb)                                                                  \
+        int img, g, kb;                                                                        \
+        if (!vd_fwd_block(C, H, W, K, G, n, KV, x, x_off, xs, Hs, Ws, ph, pw, &img, &g, &kb))    \
             return;                                                                            \
-        int img = z / (G * nkb), rest = z - img * (G * nkb);                                   \
-        int g = rest / nkb, kb = rest - g * nkb;                                               \
-        int k0 = g * Kg + kb * KV;                                                             \
+        int Cg = C / G, Kg = K / G, k0 = g * Kg + kb * KV;                                     \
         int kn = min(KV, Kg - kb * KV);                                                        \
         int plane = Hs * Ws;                                                                   \
-        ulong HW = (ulong)H * W;                                                               \
-        vd_local_zero(xs, Cg * plane);                                                         \
-        for (int c = 0; c < Cg; c++)                                                           \
-            vd_stage_plane(xs + c * plane, Hs, Ws,                                             \
-                           x + x_off + ((ulong)img * C + g * Cg + c) * HW, H, W, ph, pw, 1, 1); \
         int RS = R * S, PQ = P * Q;                                                            \
+        int nkb = (Kg + KV - 1) / KV;                                                          \
         global const float *wb = wp + wp_off + (ulong)(g * nkb + kb) * Cg * RS * KV;           \
         global float *yk = y + y_off + ((ulong)img * K + k0) * (ulong)PQ;                      \
         for (int i0 = 0; i0 < PQ; i0 += VD_FWDV_PB) {                                          \
